@@ -1,0 +1,36 @@
+# Ledgerline: the two commands a newcomer needs.
+#   make run   install what is missing, migrate, load the demo, serve http://127.0.0.1:8000 (embedded defaults)
+#   make test  install test needs, start PostgreSQL/Redis if down, lint, run the whole suite
+SHELL := /bin/bash
+PY := .venv/bin/python
+export HF_HUB_OFFLINE := 1
+export NUMBA_CACHE_DIR ?= $(CURDIR)/var/numba-cache
+export MPLBACKEND := Agg
+
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ledgerline
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/9
+
+.PHONY: run setup setup-dev test lint demo serve schema
+
+setup:
+	scripts/setup.sh
+
+setup-dev:
+	scripts/setup.sh dev
+
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py load_demo
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+lint: setup-dev
+	.venv/bin/ruff check .
+
+test: setup-dev
+	scripts/services.sh
+	.venv/bin/ruff check .
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) .venv/bin/pytest -q $(PYTEST_ARGS)
+
+schema: setup
+	$(PY) manage.py spectacular --file schema.yml

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+class Job(models.Model):
+    """One long piece of work (ingest, train, generate, screen, split, anchor) as the API and pages see it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=32, db_index=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    organisation = models.ForeignKey(
+        "accounts.Organisation", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    def claim(self, worker: str) -> bool:
+        """Take the job for this worker. A conditional UPDATE, so exactly one claimant wins.
+
+        A job may be claimed when queued, or when running with a stale heartbeat: its worker was killed and the
+        broker redelivered the message (acks_late). A finished job is never claimed again.
+        """
+        now = timezone.now()
+        stale_before = now - timedelta(seconds=settings.LEDGERLINE_JOB_STALE_S)
+        claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before)
+        updated = (
+            Job.objects.filter(claimable, pk=self.pk)
+            .update(
+                status=JobStatus.RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                worker=worker[:200],
+                attempts=models.F("attempts") + 1,
+            )
+        )
+        if updated:
+            self.refresh_from_db()
+        return bool(updated)
+
+    def set_progress(self, fraction: float, message: str = "") -> None:
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        now = timezone.now()
+        Job.objects.filter(pk=self.pk).update(progress=fraction, message=message[:500], heartbeat_at=now)
+        self.progress, self.message, self.heartbeat_at = fraction, message[:500], now
+
+    def succeed(self, result: dict | None = None) -> None:
+        self.status = JobStatus.SUCCEEDED
+        self.progress = 1.0
+        self.result = result or {}
+        self.finished_at = timezone.now()
+        self.error = ""
+        self.save(update_fields=["status", "progress", "result", "finished_at", "error"])
+
+    def fail(self, error: str, result: dict | None = None) -> None:
+        self.status = JobStatus.FAILED
+        self.error = error
+        if result is not None:
+            self.result = result
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "error", "result", "finished_at"])

@@ -1,0 +1,42 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from ledgerline.accounts import api as accounts_api
+from ledgerline.catalogue import api as catalogue_api
+from ledgerline.jobs import api as jobs_api
+
+from . import pages
+
+router = DefaultRouter()
+router.register("organisations", accounts_api.OrganisationViewSet, basename="organisation")
+router.register("datasets", catalogue_api.DatasetViewSet, basename="dataset")
+router.register("corpus-items", catalogue_api.CorpusItemViewSet, basename="corpus-item")
+router.register("tracks", catalogue_api.TrackViewSet, basename="track")
+router.register("jobs", jobs_api.JobViewSet, basename="job")
+
+urlpatterns = [
+    path("", pages.dashboard, name="dashboard"),
+    path("healthz", pages.healthz, name="healthz"),
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("datasets/", include("ledgerline.catalogue.urls")),
+    path("generation/", include("generation.urls")),
+    path("fingerprint/", include("fingerprint.urls")),
+    path("rights/", include("rights.urls")),
+    path("market/", include("rights.market.urls")),
+    path("admin/", admin.site.urls),
+    path("api/", include(router.urls)),
+    path("api/me/", accounts_api.me, name="api-me"),
+    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/", include("generation.api_urls")),
+    path("api/", include("fingerprint.api_urls")),
+    path("api/", include("rights.api_urls")),
+    path("api/", include("rights.market.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]

@@ -1,0 +1,132 @@
+"""Shared fixtures.
+
+Services: when `DATABASE_URL` points at PostgreSQL the whole suite runs on it (the Makefile's `test` target
+does that); `celery_worker_process` starts a real `celery worker` on `CELERY_BROKER_URL` against the test
+database, for the tests marked `worker`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from tests import factories
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(settings, tmp_path):
+    """Each test writes blobs, indexes, keys and the dev chain under its own temporary data folder."""
+    data_dir = tmp_path / "ledgerline-data"
+    data_dir.mkdir(exist_ok=True)
+    settings.LEDGERLINE_DATA_DIR = data_dir
+    settings.MEDIA_ROOT = data_dir / "media"
+    settings.LEDGERLINE_SIGNING_KEY_PATH = data_dir / "keys" / "ledger-ed25519.pem"
+    settings.LEDGERLINE_TASK_RUNNER = "eager"
+
+
+@pytest.fixture
+def label_user(db):
+    return factories.user_with_role("label")
+
+
+@pytest.fixture
+def creator_user(db):
+    return factories.user_with_role("creator")
+
+
+@pytest.fixture
+def reviewer_user(db):
+    return factories.user_with_role("reviewer")
+
+
+@pytest.fixture
+def buyer_user(db):
+    return factories.user_with_role("buyer")
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def _worker_env(db_name: str) -> dict[str, str]:
+    env = dict(os.environ)
+    db = django_settings.DATABASES["default"]
+    env["DATABASE_URL"] = f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db_name}"
+    env["LEDGERLINE_DATA_DIR"] = str(django_settings.LEDGERLINE_DATA_DIR)
+    env["LEDGERLINE_TASK_RUNNER"] = "celery"
+    env["LEDGERLINE_JOB_STALE_S"] = "3"
+    # Short visibility timeout: a killed worker's unacknowledged message comes back within seconds.
+    env["CELERY_VISIBILITY_TIMEOUT"] = "4"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess consuming every queue, on the test database."""
+
+    def __init__(self, db_name: str, log_path: Path) -> None:
+        self.db_name = db_name
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "ledgerline", "worker", "--pool=solo", "--concurrency=1",
+             "-Q", "cpu,gpu,ledger", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "--loglevel=INFO"],
+            cwd=REPO, env=_worker_env(self.db_name), stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited early; see {self.log_path}")
+            if b"ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker did not become ready; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL, as when a machine dies: the message stays unacknowledged and is redelivered."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings, tmp_path):
+    """Start a real Celery worker for one test (tests marked `worker`). Skips when no broker/PostgreSQL is set."""
+    if not os.environ.get("CELERY_BROKER_URL"):
+        pytest.skip("CELERY_BROKER_URL is not set (the Makefile's test target sets it)")
+    if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("worker tests need PostgreSQL (DATABASE_URL)")
+    from ledgerline.celery import app
+
+    app.control.purge()
+    settings.LEDGERLINE_TASK_RUNNER = "celery"
+    worker = WorkerProcess(django_settings.DATABASES["default"]["NAME"], tmp_path / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
