@@ -1,0 +1,55 @@
+import json
+
+from django import forms
+
+from ledgerline.accounts.models import Organisation
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+class DatasetForm(forms.Form):
+    organisation = forms.ModelChoiceField(queryset=Organisation.objects.none(), to_field_name="slug")
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    is_public = forms.BooleanField(required=False, label="List publicly (creators may train on it)")
+    licence_name = forms.CharField(max_length=200, required=False)
+    training_allowed = forms.BooleanField(required=False, initial=True)
+    generation_allowed = forms.BooleanField(required=False, initial=True)
+    commercial_use = forms.BooleanField(required=False)
+    attribution = forms.CharField(max_length=500, required=False)
+    revenue_share_percent = forms.DecimalField(min_value=0, max_value=100, decimal_places=2, initial=0)
+    territory = forms.CharField(max_length=100, initial="worldwide")
+    expires_at = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, organisations=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organisation"].queryset = organisations if organisations is not None else Organisation.objects.none()
+
+    def terms(self) -> dict:
+        data = self.cleaned_data
+        terms = {
+            name: data[name]
+            for name in ("licence_name", "training_allowed", "generation_allowed", "commercial_use",
+                         "attribution", "territory")
+        }
+        terms["revenue_share_percent"] = str(data["revenue_share_percent"])
+        terms["expires_at"] = data["expires_at"].isoformat() if data["expires_at"] else None
+        return json.loads(json.dumps(terms))
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField()

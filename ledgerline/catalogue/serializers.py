@@ -1,0 +1,70 @@
+from rest_framework import serializers
+
+from ledgerline.accounts.models import Organisation
+from ledgerline.jobs.serializers import JobSerializer
+
+from .models import CorpusItem, Dataset, Track
+
+
+class TermsField(serializers.JSONField):
+    """Licence terms as a JSON object; validated by the service (`terms_parse`)."""
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    organisation = serializers.SlugRelatedField(slug_field="slug", queryset=Organisation.objects.all())
+    terms = serializers.SerializerMethodField()
+    ingest_job = JobSerializer(read_only=True)
+    item_count = serializers.IntegerField(source="items.count", read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id", "organisation", "name", "description", "is_public", "status", "terms",
+            "item_count", "ingest_job", "created_at",
+        ]
+        read_only_fields = ["id", "status", "terms", "item_count", "ingest_job", "created_at"]
+
+    def get_terms(self, dataset: Dataset) -> dict:
+        return dataset.terms()
+
+
+class DatasetWriteSerializer(serializers.Serializer):
+    organisation = serializers.SlugRelatedField(slug_field="slug", queryset=Organisation.objects.all())
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    is_public = serializers.BooleanField(required=False, default=False)
+    terms = TermsField(required=False, default=dict)
+
+
+class DatasetUpdateSerializer(serializers.Serializer):
+    description = serializers.CharField(required=False, allow_blank=True)
+    is_public = serializers.BooleanField(required=False)
+    terms = TermsField(required=False)
+
+
+class UploadSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
+    ingest = serializers.BooleanField(required=False, default=True)
+
+
+class CorpusItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CorpusItem
+        fields = [
+            "id", "dataset", "sha256", "original_name", "format", "kind", "title", "composer", "duration_s",
+            "key", "tempo_bpm", "time_signature", "instruments", "created_at",
+        ]
+        read_only_fields = fields
+
+
+class TrackSerializer(serializers.ModelSerializer):
+    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Track
+        fields = [
+            "id", "organisation", "title", "source", "status", "status_reason", "model", "generation_params",
+            "provenance", "tempo_bpm", "key", "time_signature", "bars", "duration_s", "stems", "content_sha256",
+            "created_at", "published_at",
+        ]
+        read_only_fields = fields

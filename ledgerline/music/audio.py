@@ -1,0 +1,118 @@
+"""Decoding audio to the canonical form (mono float32 at SAMPLE_RATE) and encoding stored audio."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .events import SAMPLE_RATE
+
+MIN_DURATION_S = 0.05
+
+
+class CorruptFile(ValueError):
+    """A file that claims a format but cannot be read as it. The message says why, for the user."""
+
+
+def _resample(audio: np.ndarray, sr: int, target: int) -> np.ndarray:
+    if sr == target:
+        return audio.astype(np.float32)
+    import soxr
+
+    return soxr.resample(audio, sr, target).astype(np.float32)
+
+
+def _decode_with_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise CorruptFile("cannot decode this audio file (ffmpeg is not installed)")
+    result = subprocess.run(
+        [ffmpeg, "-v", "error", "-nostdin", "-i", str(path), "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"],
+        capture_output=True, timeout=600,
+    )
+    if result.returncode != 0:
+        raise CorruptFile(f"cannot decode audio: {result.stderr.decode(errors='replace').strip()[-200:]}")
+    return np.frombuffer(result.stdout, dtype=np.float32).copy()
+
+
+def check_wav_header(data: bytes, file_size: int | None = None) -> None:
+    """A RIFF/WAVE header states its sizes; libsndfile quietly reads what is there, so compare them ourselves."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return
+    size = len(data) if file_size is None else file_size
+    riff_size = int.from_bytes(data[4:8], "little")
+    if riff_size + 8 > size + 1:  # +1: a final pad byte may be missing
+        raise CorruptFile(f"WAV header declares {riff_size + 8} bytes but the file has {size} (truncated or lying header)")
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk_id, chunk_size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
+        if chunk_id == b"data":
+            if offset + 8 + chunk_size > size:
+                raise CorruptFile(f"WAV data chunk declares {chunk_size} bytes but only {size - offset - 8} follow")
+            return
+        offset += 8 + chunk_size + (chunk_size & 1)
+    raise CorruptFile("WAV file has no data chunk")
+
+
+def decode_audio(path: Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode WAV/FLAC/OGG/MP3 at `path` to mono float32 at `sample_rate`.
+
+    Raises CorruptFile for an undecodable file, a header that promises more frames than the file holds,
+    silence of zero length, or a non-finite sample.
+    """
+    with open(path, "rb") as handle:
+        check_wav_header(handle.read(1 << 16), path.stat().st_size)
+    try:
+        info = sf.info(str(path))
+        audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        if path.suffix.lower() == ".mp3" or "MPEG" in str(exc):
+            audio = _decode_with_ffmpeg(path, sample_rate)
+            sr, info = sample_rate, None
+        else:
+            raise CorruptFile(f"cannot decode audio: {exc}") from exc
+    else:
+        if info.frames > 0 and len(audio) < info.frames:
+            raise CorruptFile(f"truncated audio: header promises {info.frames} frames, file holds {len(audio)}")
+        audio = audio.mean(axis=1)
+    if audio.ndim != 1:
+        audio = audio.reshape(-1)
+    if len(audio) < MIN_DURATION_S * sr:
+        raise CorruptFile(f"audio is too short ({len(audio) / max(sr, 1):.3f} s)")
+    if not np.all(np.isfinite(audio)):
+        raise CorruptFile("audio contains non-finite samples")
+    return _resample(audio, sr, sample_rate)
+
+
+def write_flac(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def write_wav(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, subtype: str = "PCM_16") -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate, format="WAV", subtype=subtype)
+    return buffer.getvalue()
+
+
+def encode_preview(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, quality: float = 0.1) -> bytes:
+    """A small Ogg Vorbis preview (low quality setting)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate, format="OGG", subtype="VORBIS",
+             compression_level=1.0 - quality)
+    return buffer.getvalue()
+
+
+def read_audio_bytes(data: bytes, *, suffix: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """`decode_audio` for bytes in memory (written to a temporary file so every decoder can read them)."""
+    with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
+        handle.write(data)
+        handle.flush()
+        return decode_audio(Path(handle.name), sample_rate=sample_rate)

@@ -1,0 +1,79 @@
+"""Rendering scores to audio with FluidSynth and a General MIDI soundfont.
+
+Each track is rendered on its own with reverb and chorus off, so rendering is linear: the mix is defined as
+the sum of the stems, and the stems therefore always sum exactly to the mix.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .events import SAMPLE_RATE, Score
+
+FLUIDSYNTH_GAIN = 0.5
+TAIL_S = 1.0  # release tails ring past the last note-off
+
+
+class RenderError(RuntimeError):
+    pass
+
+
+def fluidsynth_binary() -> str:
+    path = shutil.which("fluidsynth")
+    if path is None:
+        raise RenderError("fluidsynth is not installed (Debian package `fluidsynth`)")
+    return path
+
+
+def render_midi(midi: bytes, *, soundfont: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Render MIDI bytes to mono float32 at `sample_rate` with the FluidSynth command-line synthesiser."""
+    if not Path(soundfont).is_file():
+        raise RenderError(f"soundfont not found: {soundfont}")
+    with tempfile.TemporaryDirectory(prefix="ledgerline-render-") as tmp:
+        mid_path, wav_path = Path(tmp) / "in.mid", Path(tmp) / "out.wav"
+        mid_path.write_bytes(midi)
+        command = [
+            fluidsynth_binary(), "-ni", "-q", "-R", "0", "-C", "0", "-g", str(FLUIDSYNTH_GAIN),
+            "-r", str(sample_rate), "-O", "float", "-T", "wav", "-F", str(wav_path), str(soundfont), str(mid_path),
+        ]
+        result = subprocess.run(command, capture_output=True, timeout=600)
+        if result.returncode != 0 or not wav_path.exists():
+            raise RenderError(f"fluidsynth failed: {result.stderr.decode(errors='replace')[-300:]}")
+        audio, sr = sf.read(wav_path, dtype="float32", always_2d=True)
+    if sr != sample_rate:
+        raise RenderError(f"fluidsynth wrote {sr} Hz, expected {sample_rate} Hz")
+    return audio.mean(axis=1).astype(np.float32)
+
+
+def render_stems(score: Score, *, soundfont: str | Path, sample_rate: int = SAMPLE_RATE) -> list[np.ndarray]:
+    """One mono array per track of `score`, all of the same length (the piece plus a release tail)."""
+    length = int(round((score.duration_s + TAIL_S) * sample_rate))
+
+    def one(index: int) -> np.ndarray:
+        audio = render_midi(score.track_score(index).to_midi_bytes(), soundfont=soundfont, sample_rate=sample_rate)
+        stem = np.zeros(length, dtype=np.float32)
+        stem[: min(length, len(audio))] = audio[:length]
+        return stem
+
+    # Each track is its own fluidsynth process, so the tracks render in parallel on every core.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(score.tracks), os.cpu_count() or 1))) as pool:
+        return list(pool.map(one, range(len(score.tracks))))
+
+
+def mix(stems: list[np.ndarray], *, headroom: float = 0.98) -> tuple[list[np.ndarray], np.ndarray]:
+    """Scale the stems jointly so their sum does not clip, and return (scaled stems, their sum)."""
+    if not stems:
+        return [], np.zeros(0, dtype=np.float32)
+    total = np.sum(np.stack(stems), axis=0)
+    peak = float(np.max(np.abs(total))) if total.size else 0.0
+    scale = headroom / peak if peak > headroom else 1.0
+    scaled = [(stem * scale).astype(np.float32) for stem in stems]
+    return scaled, np.sum(np.stack(scaled), axis=0).astype(np.float32)
