@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ModelStatus(models.TextChoices):
+    UNTRAINED = "untrained", "Not trained yet"
+    TRAINING = "training", "Training"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Training failed"
+
+
+class TrainedModel(models.Model):
+    """A generation model a creator trains on licensed datasets."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    arch = models.CharField(max_length=32)
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="models")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    config = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=ModelStatus.choices, default=ModelStatus.UNTRAINED)
+    checkpoint_path = models.CharField(max_length=300, blank=True)
+    checkpoint_sha256 = models.CharField(max_length=64, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

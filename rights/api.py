@@ -1,0 +1,147 @@
+"""Ledger API: entries (private ones only to their organisation and staff; their hashes are public), tree
+heads, proofs, anchors, and the provenance of a track."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action, api_view, permission_classes
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from ledgerline.accounts.permissions import organisations_for
+from ledgerline.catalogue.selectors import tracks_visible_to
+
+from .models import Anchor, LedgerEntry
+from .proofs import consistency_proof_between, inclusion_proof_for, tree_head_json
+from .services import ledger_tree, tree_head_sign
+
+
+def _visible_q(user) -> Q:
+    if user.is_authenticated and user.is_staff:
+        return Q()
+    if not user.is_authenticated:
+        return Q(private=False)
+    return Q(private=False) | Q(organisation__in=organisations_for(user))
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["index", "event", "subject_type", "subject_id", "organisation", "private", "payload", "canonical",
+                  "leaf_hash", "created_at"]
+
+
+class RedactedEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LedgerEntry
+        fields = ["index", "private", "leaf_hash"]
+
+
+class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
+    """Every entry is listed; entries about private datasets show only their index and hash to outsiders."""
+
+    lookup_field = "index"
+    permission_classes = [AllowAny]
+    filterset_fields = ["event", "subject_type", "subject_id"]
+
+    def get_queryset(self):
+        return LedgerEntry.objects.select_related("organisation").order_by("index")
+
+    def _can_see(self, entry: LedgerEntry) -> bool:
+        return LedgerEntry.objects.filter(_visible_q(self.request.user), pk=entry.pk).exists()
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        visible = set(LedgerEntry.objects.filter(_visible_q(request.user), pk__in=[e.pk for e in page]).values_list("pk", flat=True))
+        data = [LedgerEntrySerializer(e).data if e.pk in visible else RedactedEntrySerializer(e).data for e in page]
+        return self.get_paginated_response(data)
+
+    def retrieve(self, request, *args, **kwargs):
+        entry = self.get_object()
+        serializer = LedgerEntrySerializer if self._can_see(entry) else RedactedEntrySerializer
+        return Response(serializer(entry).data)
+
+    @action(detail=True, methods=["get"])
+    def proof(self, request, index=None):
+        """Inclusion proof of this entry in the latest signed tree head (check it with tools/verify_proof.py)."""
+        entry = self.get_object()
+        if not self._can_see(entry):
+            raise NotFound("No such entry visible to you.")
+        return Response(inclusion_proof_for(entry))
+
+
+@extend_schema(responses={200: dict})
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def tree_head(request):
+    """The latest signed tree head (size, root, timestamp, Ed25519 signature, public key)."""
+    head = tree_head_sign()
+    if head is None:
+        raise NotFound("The ledger is empty.")
+    return Response(tree_head_json(head))
+
+
+@extend_schema(parameters=[OpenApiParameter("old", int), OpenApiParameter("new", int)], responses={200: dict})
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def consistency(request):
+    """Consistency proof that the tree of size `old` is a prefix of the tree of size `new`."""
+    try:
+        old, new = int(request.query_params["old"]), int(request.query_params.get("new", ledger_tree().size))
+    except (KeyError, ValueError):
+        raise ValidationError({"detail": "give integer query parameters old and new"}) from None
+    if not 0 <= old <= new <= ledger_tree().size:
+        raise ValidationError({"detail": f"need 0 <= old <= new <= {ledger_tree().size}"})
+    return Response(consistency_proof_between(old, new))
+
+
+class AnchorSerializer(serializers.ModelSerializer):
+    tree_size = serializers.IntegerField(source="tree_head.tree_size")
+    root_hash = serializers.CharField(source="tree_head.root_hash")
+
+    class Meta:
+        model = Anchor
+        fields = ["tree_size", "root_hash", "status", "chain_id", "contract", "tx_hash", "block_number", "provider",
+                  "attempts", "error", "anchored_at"]
+
+
+class AnchorViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [AllowAny]
+    serializer_class = AnchorSerializer
+    queryset = Anchor.objects.select_related("tree_head").order_by("-tree_head__tree_size")
+
+
+def provenance_entries(track) -> list[LedgerEntry]:
+    """The chain of custody of a track: its own entries, then its model's, then the model's datasets'."""
+    subjects = [("track", str(track.pk))]
+    if track.model_id:
+        subjects.append(("model", str(track.model_id)))
+        datasets = getattr(track.model, "datasets", None)
+        if datasets is not None:
+            subjects += [("dataset", str(pk)) for pk in datasets.values_list("pk", flat=True)]
+        for dataset_id in (track.model.config or {}).get("datasets", []):
+            subjects.append(("dataset", str(dataset_id)))
+    query = Q()
+    for subject_type, subject_id in dict.fromkeys(subjects):
+        query |= Q(subject_type=subject_type, subject_id=subject_id)
+    return list(LedgerEntry.objects.filter(query).select_related("organisation").order_by("-index"))
+
+
+@extend_schema(responses={200: dict})
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def track_provenance(request, track_id: int):
+    """Walk from sales and publication back through screening, generation, model and datasets to licence terms."""
+    track = get_object_or_404(tracks_visible_to(request.user), pk=track_id)
+    visible = set(LedgerEntry.objects.filter(_visible_q(request.user)).values_list("pk", flat=True))
+    entries = provenance_entries(track)
+    return Response({
+        "track": track.pk,
+        "entries": [LedgerEntrySerializer(e).data if e.pk in visible else RedactedEntrySerializer(e).data for e in entries],
+    })

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class RightsConfig(AppConfig):
+    name = "rights"
+    label = "rights"
+    verbose_name = "Rights and provenance ledger"

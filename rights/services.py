@@ -1,0 +1,291 @@
+"""The provenance ledger: appends, tree heads, proofs, anchoring and verification."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from .ledger.canonical import canonical_json
+from .ledger.chain import AnchorReceipt, ChainUnavailable, get_chain
+from .ledger.merkle import MerkleTree, leaf_hash, verify_consistency
+from .ledger.signing import (
+    SignedTreeHead,
+    load_or_create_key,
+    public_key_pem,
+    sign_tree_head,
+    verify_tree_head,
+)
+from .models import Anchor, AnchorStatus, LedgerEntry, TreeHead
+
+# Any constant works; it only has to be the same for every writer of this database.
+_APPEND_LOCK_KEY = 0x4C45444745524C  # "LEDGERL"
+
+__all__ = ["canonical_json", "ledger_append", "ledger_tree", "tree_head_sign", "ledger_anchor", "ledger_verify"]
+
+
+def _lock_appends() -> None:
+    # PostgreSQL: a transaction-scoped advisory lock serialises appenders so no two take the same index.
+    # SQLite: the IMMEDIATE transaction mode (settings) already holds the database's single write lock.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_APPEND_LOCK_KEY])
+
+
+def entry_body(*, index: int, event: str, subject_type: str, subject_id: str, organisation: str | None,
+               payload: dict, time_iso: str) -> dict:
+    return {
+        "index": index,
+        "event": event,
+        "subject": {"type": subject_type, "id": subject_id},
+        "organisation": organisation,
+        "payload": payload,
+        "time": time_iso,
+    }
+
+
+@transaction.atomic
+def ledger_append(
+    *,
+    event: str,
+    subject_type: str,
+    subject_id: str | int,
+    payload: dict,
+    organisation=None,
+    private: bool = False,
+) -> LedgerEntry:
+    """Append one entry; call inside the same transaction as the change it records."""
+    _lock_appends()
+    last = LedgerEntry.objects.aggregate(last=Max("index"))["last"]
+    index = 0 if last is None else last + 1
+    created_at = timezone.now()
+    body = entry_body(index=index, event=event, subject_type=subject_type, subject_id=str(subject_id),
+                      organisation=organisation.slug if organisation is not None else None, payload=payload,
+                      time_iso=created_at.isoformat())
+    canonical = canonical_json(body)
+    return LedgerEntry.objects.create(
+        index=index,
+        event=event,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        organisation=organisation,
+        private=private,
+        payload=json.loads(canonical)["payload"],
+        canonical=canonical,
+        leaf_hash=leaf_hash(canonical.encode()).hex(),
+        created_at=created_at,
+    )
+
+
+# --- the tree ------------------------------------------------------------------------------------------
+_tree_lock = threading.Lock()
+_tree_cache: dict[str, MerkleTree] = {}
+
+
+def ledger_tree() -> MerkleTree:
+    """The Merkle tree over every entry's stored leaf hash, kept per process and extended incrementally."""
+    key = f"{connection.settings_dict['ENGINE']}:{connection.settings_dict['NAME']}"
+    with _tree_lock:
+        tree = _tree_cache.get(key)
+        if tree is None:
+            tree = _tree_cache[key] = MerkleTree()
+        rows = LedgerEntry.objects.filter(index__gte=tree.size).order_by("index").values_list("index", "leaf_hash")
+        for index, leaf in rows.iterator(chunk_size=10_000):
+            if index != tree.size:
+                # The table no longer matches what this process saw (rows deleted or rewritten): start over.
+                _tree_cache.pop(key)
+                return _rebuild_tree()
+            tree.append(bytes.fromhex(leaf))
+        return tree
+
+
+def _rebuild_tree() -> MerkleTree:
+    leaves = LedgerEntry.objects.order_by("index").values_list("leaf_hash", flat=True)
+    return MerkleTree([bytes.fromhex(h) for h in leaves.iterator(chunk_size=10_000)])
+
+
+def reset_tree_cache() -> None:
+    with _tree_lock:
+        _tree_cache.clear()
+
+
+def _signing_key():
+    return load_or_create_key(settings.LEDGERLINE_SIGNING_KEY_PATH)
+
+
+def tree_head_sign() -> TreeHead | None:
+    """Sign the current tree head (or return the existing one for this size). None for an empty log."""
+    tree = ledger_tree()
+    if tree.size == 0:
+        return None
+    existing = TreeHead.objects.filter(tree_size=tree.size).first()
+    if existing:
+        return existing
+    latest = TreeHead.objects.order_by("-tree_size").first()
+    if latest and latest.tree_size > tree.size:
+        raise ValueError(f"the log has {tree.size} entries but a tree head of size {latest.tree_size} exists")
+    key = _signing_key()
+    sth = sign_tree_head(key, tree.size, tree.root(), int(time.time() * 1000))
+    head, _ = TreeHead.objects.get_or_create(
+        tree_size=sth.tree_size,
+        defaults={"root_hash": sth.root_hash.hex(), "timestamp_ms": sth.timestamp_ms,
+                  "signature": base64.b64encode(sth.signature).decode(), "public_key": public_key_pem(key)},
+    )
+    return head
+
+
+def _sth(head: TreeHead) -> SignedTreeHead:
+    return SignedTreeHead(head.tree_size, bytes.fromhex(head.root_hash), head.timestamp_ms, base64.b64decode(head.signature))
+
+
+# --- anchoring -----------------------------------------------------------------------------------------
+def _chain():
+    return get_chain(settings.WEB3_PROVIDER_URI, settings.LEDGERLINE_DATA_DIR / "chain")
+
+
+def ledger_anchor() -> Anchor | None:
+    """Sign the current tree head and publish it; retry earlier anchors that failed.
+
+    A chain that is down leaves the anchor `failed` with the error; appends never wait for the chain. The
+    contract accepts only growing sizes, so a failed anchor older than one already on the chain is marked
+    superseded: the later anchor commits to it through the consistency of the two tree heads.
+    """
+    head = tree_head_sign()
+    if head is None:
+        return None
+    Anchor.objects.get_or_create(tree_head=head)
+    latest = Anchor.objects.filter(status=AnchorStatus.ANCHORED).order_by("-tree_head__tree_size").first()
+    latest_size = latest.tree_head.tree_size if latest else -1
+    pending = Anchor.objects.exclude(status=AnchorStatus.ANCHORED).select_related("tree_head")
+    for anchor in pending.order_by("tree_head__tree_size"):
+        if anchor.tree_head.tree_size < latest_size:
+            anchor.error = f"superseded by the anchor of tree size {latest_size}"
+            anchor.save(update_fields=["error"])
+            continue
+        if _anchor_one(anchor).status == AnchorStatus.ANCHORED:
+            latest_size = anchor.tree_head.tree_size
+    return Anchor.objects.get(tree_head=head)
+
+
+def _anchor_one(anchor: Anchor) -> Anchor:
+    head = anchor.tree_head
+    anchor.attempts += 1
+    try:
+        receipt = _chain().anchor(head.tree_size, bytes.fromhex(head.root_hash), head.timestamp_ms)
+    except (ChainUnavailable, OSError, ConnectionError) as exc:
+        anchor.status, anchor.error = AnchorStatus.FAILED, str(exc)[:1000]
+        anchor.save(update_fields=["status", "error", "attempts"])
+        return anchor
+    anchor.status, anchor.error = AnchorStatus.ANCHORED, ""
+    anchor.chain_id, anchor.contract = receipt.chain_id, receipt.contract
+    anchor.tx_hash, anchor.block_number = receipt.tx_hash, receipt.block_number
+    anchor.provider = settings.WEB3_PROVIDER_URI or "dev"
+    anchor.anchored_at = timezone.now()
+    anchor.save()
+    return anchor
+
+
+# --- verification --------------------------------------------------------------------------------------
+@dataclass
+class VerifyReport:
+    ok: bool = True
+    entries: int = 0
+    tree_heads: int = 0
+    anchors_verified: int = 0
+    anchors_unverifiable: list[dict] = field(default_factory=list)
+    anchors_pending: int = 0
+    problems: list[str] = field(default_factory=list)
+    first_bad_entry: int | None = None
+
+    def fail(self, message: str, *, entry: int | None = None) -> None:
+        self.ok = False
+        self.problems.append(message)
+        if entry is not None and self.first_bad_entry is None:
+            self.first_bad_entry = entry
+
+    def as_json(self) -> dict:
+        return self.__dict__.copy()
+
+
+def ledger_verify(*, check_chain: bool = True, progress=None) -> VerifyReport:
+    """Recompute every leaf from the stored entries, rebuild the tree, check every tree head and anchor.
+
+    1. Entries must be numbered 0..n-1 without gaps; each row's canonical text must re-derive from its
+       columns and hash to its stored leaf; so an edited, deleted, reordered or inserted row is named.
+    2. Each signed tree head must carry a valid signature and match the rebuilt tree's root at its size;
+       sizes only grow, and consecutive heads are checked with a consistency proof.
+    3. Each anchor must be found on the chain with the same (size, root).
+    """
+    report = VerifyReport()
+    tree = MerkleTree()
+    expected = 0
+    total = LedgerEntry.objects.count()
+    for entry in LedgerEntry.objects.order_by("index").iterator(chunk_size=5000):
+        report.entries += 1
+        if entry.index != expected:
+            kind = "deleted" if entry.index > expected else "duplicated"
+            report.fail(f"entry {expected}: missing ({kind} or reordered rows; next stored index is {entry.index})",
+                        entry=expected)
+            expected = entry.index
+        body = entry_body(index=entry.index, event=entry.event, subject_type=entry.subject_type,
+                          subject_id=entry.subject_id,
+                          organisation=entry.organisation.slug if entry.organisation_id else None,
+                          payload=entry.payload, time_iso=entry.created_at.isoformat())
+        if canonical_json(body) != entry.canonical:
+            report.fail(f"entry {entry.index}: its columns no longer match the logged entry (edited)", entry=entry.index)
+        recomputed = leaf_hash(entry.canonical.encode())
+        if recomputed.hex() != entry.leaf_hash:
+            report.fail(f"entry {entry.index}: logged entry does not hash to its leaf (edited)", entry=entry.index)
+        tree.append(recomputed)
+        expected += 1
+        if progress and report.entries % 5000 == 0:
+            progress(report.entries / max(total, 1))
+
+    previous: TreeHead | None = None
+    for head in TreeHead.objects.order_by("tree_size"):
+        report.tree_heads += 1
+        sth = _sth(head)
+        if not verify_tree_head(head.public_key, sth):
+            report.fail(f"tree head of size {head.tree_size}: signature does not verify (forged)")
+        if head.public_key != public_key_pem(_signing_key()):
+            report.fail(f"tree head of size {head.tree_size}: signed by a key that is not this log's")
+        if head.tree_size > tree.size:
+            report.fail(f"tree head of size {head.tree_size}: the log holds only {tree.size} entries (entries deleted)",
+                        entry=tree.size)
+            continue
+        if tree.root(head.tree_size) != sth.root_hash:
+            # Rows rewritten together with their hashes: the first signed head that disagrees brackets them.
+            low = previous.tree_size if previous is not None and tree.root(previous.tree_size) == bytes.fromhex(previous.root_hash) else 0
+            report.fail(f"tree head of size {head.tree_size}: root differs from the log's; an entry in "
+                        f"{low}..{head.tree_size - 1} was rewritten", entry=low)
+        if previous is not None:
+            if head.timestamp_ms < previous.timestamp_ms:
+                report.fail(f"tree head of size {head.tree_size}: timestamp goes backwards")
+            proof = tree.consistency_proof(previous.tree_size, head.tree_size)
+            if not verify_consistency(previous.tree_size, head.tree_size, bytes.fromhex(previous.root_hash),
+                                      bytes.fromhex(head.root_hash), proof):
+                report.fail(f"tree heads {previous.tree_size} → {head.tree_size} are not consistent (history rewritten)")
+        previous = head
+
+    for anchor in Anchor.objects.select_related("tree_head"):
+        if anchor.status != AnchorStatus.ANCHORED:
+            report.anchors_pending += 1
+            continue
+        if not check_chain:
+            continue
+        receipt = AnchorReceipt(anchor.chain_id, anchor.contract, anchor.tx_hash, anchor.block_number)
+        result = _chain().check(receipt, anchor.tree_head.tree_size, bytes.fromhex(anchor.tree_head.root_hash))
+        if result.status == "verified":
+            report.anchors_verified += 1
+        elif result.status == "unverifiable":
+            report.anchors_unverifiable.append({"tree_size": anchor.tree_head.tree_size, "reason": result.detail})
+        else:
+            report.fail(f"anchor of tree size {anchor.tree_head.tree_size}: {result.detail}")
+    return report
