@@ -1,3 +1,16 @@
 """API routes of this app, mounted under /api/."""
 
-urlpatterns: list = []
+from django.urls import re_path
+from rest_framework.routers import SimpleRouter
+
+from .api import FlagViewSet, ScreeningViewSet
+
+router = SimpleRouter()
+router.register("screenings", ScreeningViewSet, basename="screening")
+router.register("flags", FlagViewSet, basename="flag")
+urlpatterns = [
+    # Plot files end in .png/.svg, not in the router's trailing slash.
+    re_path(r"^screenings/(?P<pk>\d+)/plots/(?P<match>\d+)/(?P<kind>chroma|dtw|pianoroll)\.(?P<fmt>png|svg)$",
+            ScreeningViewSet.as_view({"get": "plots"}), name="screening-plot-file"),
+    *router.urls,
+]

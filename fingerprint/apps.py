@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class FingerprintConfig(AppConfig):
     name = "fingerprint"
     label = "fingerprint"
+
+    def ready(self) -> None:
+        from ledgerline.catalogue.signals import dataset_ingested
+
+        from . import receivers
+
+        dataset_ingested.connect(receivers.fingerprint_ingested_items, dispatch_uid="fingerprint-ingested")

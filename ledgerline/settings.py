@@ -7,6 +7,7 @@ With `DATABASE_URL` and `CELERY_BROKER_URL` set, PostgreSQL and Celery workers t
 
 from __future__ import annotations
 
+import json
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -209,6 +210,15 @@ CELERY_BEAT_SCHEDULE = {
 }
 # A running job whose heartbeat is older than this is taken to belong to a dead worker and may be re-claimed.
 LEDGERLINE_JOB_STALE_S = env_int("LEDGERLINE_JOB_STALE_S", 120, minimum=1)
+
+# --- Near-copy screening ----------------------------------------------------------------------------
+# Thresholds of fingerprint.engine.screen.Thresholds. The defaults were calibrated on the chorale corpus by
+# `benchmarks/nearcopy/bench_nearcopy.py` (false flags on unrelated music <= 1 %; see benchmarks/README.md).
+# Override any of them with a JSON object, e.g. LEDGERLINE_SCREEN_THRESHOLDS='{"chroma_score": 0.85}'.
+LEDGERLINE_SCREEN_THRESHOLDS = json.loads(env_str("LEDGERLINE_SCREEN_THRESHOLDS", "{}"))
+# An index with at least this many vectors is rebuilt as a trained IVF-PQ index; below, exact Flat.
+LEDGERLINE_INDEX_IVF_THRESHOLD = env_int("LEDGERLINE_INDEX_IVF_THRESHOLD", 200_000, minimum=1000)
+LEDGERLINE_INDEX_DIR = LEDGERLINE_DATA_DIR / "indexes"
 
 # --- Money ------------------------------------------------------------------------------------------
 LEDGERLINE_CURRENCY = env_str("LEDGERLINE_CURRENCY", "EUR")

@@ -29,6 +29,7 @@ def _isolated_data_dir(settings, tmp_path):
     data_dir.mkdir(exist_ok=True)
     settings.LEDGERLINE_DATA_DIR = data_dir
     settings.MEDIA_ROOT = data_dir / "media"
+    settings.LEDGERLINE_INDEX_DIR = data_dir / "indexes"
     settings.LEDGERLINE_SIGNING_KEY_PATH = data_dir / "keys" / "ledger-ed25519.pem"
     settings.LEDGERLINE_TASK_RUNNER = "eager"
 

@@ -1,0 +1,94 @@
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from ledgerline.accounts.models import Organisation, Role
+from ledgerline.accounts.permissions import organisations_for, roles_of
+from ledgerline.storage import read_blob
+
+from . import services
+from .engine import plots
+from .engine.features import Features
+from .models import Screening, SimilarityFlag
+from .serializers import FlagDecisionSerializer, FlagSerializer, ScreeningCreateSerializer, ScreeningSerializer
+
+
+def _organisation_of(user, slug: str | None) -> Organisation:
+    mine = organisations_for(user)
+    if slug:
+        organisation = mine.filter(slug=slug).first()
+        if organisation is None:
+            raise PermissionDenied(f"You are not a member of the organisation {slug!r}.")
+        return organisation
+    choices = list(mine[:2])
+    if len(choices) != 1:
+        raise ValidationError({"organisation": "name the organisation (slug) to screen for"})
+    return choices[0]
+
+
+class ScreeningViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                       viewsets.GenericViewSet):
+    """Screen a file against the training corpus and published tracks: a job, then the verdict."""
+
+    serializer_class = ScreeningSerializer
+
+    def get_queryset(self):
+        user = self.request.user
+        queryset = Screening.objects.select_related("job", "organisation")
+        if user.is_staff or Role.REVIEWER in roles_of(user):
+            return queryset
+        return queryset.filter(organisation__in=organisations_for(user))
+
+    @extend_schema(request={"multipart/form-data": ScreeningCreateSerializer}, responses={202: ScreeningSerializer})
+    def create(self, request, *args, **kwargs):
+        payload = ScreeningCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        organisation = _organisation_of(request.user, payload.validated_data.get("organisation"))
+        screening = services.screening_start(user=request.user, organisation=organisation,
+                                             uploaded_file=payload.validated_data["file"],
+                                             against=payload.validated_data["against"])
+        screening.refresh_from_db()
+        return Response(ScreeningSerializer(screening).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={(200, "image/png"): bytes})
+    @action(detail=True, methods=["get"], url_path=r"plots/(?P<match>\d+)/(?P<kind>chroma|dtw|pianoroll)\.(?P<fmt>png|svg)")
+    def plots(self, request, pk=None, match=None, kind=None, fmt=None):
+        """Evidence plot for match number `match`: aligned chromagrams, the DTW path, or a piano-roll overlay."""
+        screening = self.get_object()
+        matches = (screening.result or {}).get("matches", [])
+        index = int(match)
+        if index >= len(matches) or not screening.features_path:
+            raise Http404("no such match")
+        query = Features.from_npz_bytes(read_blob(screening.features_path))
+        item = services.load_features(matches[index]["key"])
+        if item is None:
+            raise Http404("the matched item has no stored features any more")
+        image = plots.RENDERERS[kind](query, item, matches[index], fmt=fmt)
+        return HttpResponse(image, content_type="image/png" if fmt == "png" else "image/svg+xml")
+
+
+class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Similarity flags: rights reviewers see and decide all; others see their organisations' flags."""
+
+    serializer_class = FlagSerializer
+    filterset_fields = ["status", "level", "track"]
+
+    def get_queryset(self):
+        user = self.request.user
+        queryset = SimilarityFlag.objects.select_related("screening", "decided_by")
+        if user.is_staff or Role.REVIEWER in roles_of(user):
+            return queryset
+        return queryset.filter(Q(screening__organisation__in=organisations_for(user)))
+
+    @extend_schema(request=FlagDecisionSerializer, responses={200: FlagSerializer})
+    @action(detail=True, methods=["post"])
+    def decide(self, request, pk=None):
+        """Clear, block or require a licence, with a reason (rights reviewers only)."""
+        payload = FlagDecisionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        flag = services.flag_decide(flag=self.get_object(), user=request.user, **payload.validated_data)
+        return Response(FlagSerializer(flag).data)

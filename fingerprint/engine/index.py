@@ -1,0 +1,235 @@
+"""Versioned FAISS indexes on disk: one writer, many readers.
+
+Layout under `root/<name>/`:
+    CURRENT              the live version's folder name ("v000007"), replaced atomically with os.replace
+    v000007/index.faiss  the FAISS index
+    v000007/keys.npy     int64 [n, 2]: (item key, window position) of each vector
+    v000007/manifest.json  dim, metric, kind, count, SHA-256 of both files
+A writer holds `root/<name>/.lock` (flock), writes a new version folder, then swaps CURRENT; readers that
+see a new CURRENT reload. A reader verifies the manifest's hashes and raises `IndexCorrupt` instead of
+serving results from a damaged or missing file; the service layer then rebuilds from the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+KEEP_VERSIONS = 2
+
+
+class IndexCorrupt(RuntimeError):
+    """The index on disk is missing or does not match its manifest."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def gpu_count() -> int:
+    return int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
+
+
+@dataclass
+class IndexSpec:
+    name: str
+    dim: int
+    metric: str  # "ip" (unit vectors: inner product = cosine), "l2", or "hamming" (binary codes of dim bits)
+    ivf_threshold: int = 200_000  # at or above this many vectors: IVF-PQ, trained on the data; below: Flat
+    nprobe: int = 16
+
+    @property
+    def binary(self) -> bool:
+        return self.metric == "hamming"
+
+    def as_input(self, vectors: np.ndarray) -> np.ndarray:
+        if self.binary:
+            return np.ascontiguousarray(vectors, dtype=np.uint8).reshape(-1, self.dim // 8)
+        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+
+    @property
+    def faiss_metric(self) -> int:
+        return faiss.METRIC_INNER_PRODUCT if self.metric == "ip" else faiss.METRIC_L2
+
+    def make(self, vectors: np.ndarray) -> faiss.Index:
+        count = len(vectors)
+        if self.binary:
+            return faiss.IndexBinaryFlat(self.dim)
+        if count < self.ivf_threshold:
+            return faiss.IndexFlatIP(self.dim) if self.metric == "ip" else faiss.IndexFlatL2(self.dim)
+        nlist = int(min(4096, max(64, 4 * np.sqrt(count))))
+        sub = self.dim // 4 if self.dim % 4 == 0 and self.dim <= 64 else 16 if self.dim % 16 == 0 else 8
+        index = faiss.index_factory(self.dim, f"IVF{nlist},PQ{sub}x8", self.faiss_metric)
+        sample = vectors[np.random.default_rng(0).choice(count, size=min(count, nlist * 64), replace=False)]
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        return index
+
+
+@dataclass
+class SearchHits:
+    scores: np.ndarray  # [queries, k] similarity (ip) or -distance (l2); -inf where no hit
+    keys: np.ndarray  # [queries, k] item key (-1 where no hit)
+    positions: np.ndarray  # [queries, k] window position
+
+
+class VersionedIndex:
+    def __init__(self, root: Path, spec: IndexSpec) -> None:
+        self.spec = spec
+        self.folder = Path(root) / spec.name
+        self._loaded: tuple[str, faiss.Index, np.ndarray] | None = None
+        self._load_lock = threading.Lock()
+
+    # --- reading ---------------------------------------------------------------------------------------
+    def current_version(self) -> str | None:
+        try:
+            return (self.folder / "CURRENT").read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _load(self, version: str) -> tuple[faiss.Index, np.ndarray]:
+        folder = self.folder / version
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+            for name in ("index.faiss", "keys.npy"):
+                if _sha256(folder / name) != manifest["sha256"][name]:
+                    raise IndexCorrupt(f"{self.spec.name} index {version}: {name} does not match its manifest")
+            read = faiss.read_index_binary if self.spec.binary else faiss.read_index
+            index = read(str(folder / "index.faiss"))
+            keys = np.load(folder / "keys.npy", allow_pickle=False)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            if isinstance(exc, IndexCorrupt):
+                raise
+            raise IndexCorrupt(f"{self.spec.name} index {version} cannot be read: {exc}") from exc
+        if index.ntotal != len(keys) or index.d != self.spec.dim:
+            raise IndexCorrupt(f"{self.spec.name} index {version}: {index.ntotal} vectors but {len(keys)} keys")
+        if hasattr(index, "nprobe"):
+            index.nprobe = self.spec.nprobe
+        elif hasattr(faiss, "extract_index_ivf") and "IVF" in type(index).__name__:
+            faiss.extract_index_ivf(index).nprobe = self.spec.nprobe
+        if gpu_count() > 0 and not self.spec.binary:
+            index = faiss.index_cpu_to_all_gpus(index)
+        return index, keys
+
+    def reader(self) -> tuple[str, faiss.Index, np.ndarray] | None:
+        """The live (version, index, keys), reloaded when a writer swapped versions. None: no index yet."""
+        version = self.current_version()
+        if version is None:
+            if (self.folder).exists() and any(self.folder.glob("v*")):
+                raise IndexCorrupt(f"{self.spec.name} index: CURRENT is missing")
+            return None
+        with self._load_lock:
+            if self._loaded is None or self._loaded[0] != version:
+                index, keys = self._load(version)
+                self._loaded = (version, index, keys)
+            return self._loaded
+
+    def __len__(self) -> int:
+        loaded = self.reader()
+        return 0 if loaded is None else int(loaded[1].ntotal)
+
+    def search(self, vectors: np.ndarray, k: int) -> SearchHits:
+        loaded = self.reader()
+        n = len(vectors)
+        if loaded is None or loaded[1].ntotal == 0 or n == 0:
+            return SearchHits(np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64),
+                              np.full((n, k), -1, np.int64))
+        _version, index, keys = loaded
+        scores, rows = index.search(self.spec.as_input(vectors), k)
+        valid = rows >= 0
+        safe = np.where(valid, rows, 0)
+        hit_keys = np.where(valid, keys[safe, 0], -1)
+        valid &= hit_keys >= 0
+        hit_pos = np.where(valid, keys[safe, 1], -1)
+        hit_pos = np.where(valid, hit_pos, -1)
+        scores = np.where(valid, scores if self.spec.metric == "ip" else -scores.astype(np.float32), -np.inf)
+        return SearchHits(scores.astype(np.float32), hit_keys, hit_pos)
+
+    # --- writing ---------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _publish(self, index: faiss.Index, keys: np.ndarray, *, kind: str) -> str:
+        versions = sorted(p.name for p in self.folder.glob("v[0-9]*") if p.is_dir())
+        number = int(versions[-1][1:]) + 1 if versions else 1
+        version = f"v{number:06d}"
+        tmp = self.folder / f".{version}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        if self.spec.binary:
+            faiss.write_index_binary(index, str(tmp / "index.faiss"))
+        else:
+            if gpu_count() > 0:
+                with contextlib.suppress(Exception):
+                    index = faiss.index_gpu_to_cpu(index)
+            faiss.write_index(index, str(tmp / "index.faiss"))
+        np.save(tmp / "keys.npy", keys.astype(np.int64).reshape(-1, 2), allow_pickle=False)
+        manifest = {"name": self.spec.name, "dim": self.spec.dim, "metric": self.spec.metric, "kind": kind,
+                    "count": int(index.ntotal),
+                    "sha256": {name: _sha256(tmp / name) for name in ("index.faiss", "keys.npy")}}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, self.folder / version)
+        pointer = self.folder / ".CURRENT.tmp"
+        pointer.write_text(version)
+        os.replace(pointer, self.folder / "CURRENT")
+        for old in versions[:-KEEP_VERSIONS + 1] if KEEP_VERSIONS > 1 else versions:
+            shutil.rmtree(self.folder / old, ignore_errors=True)
+        return version
+
+    def rebuild(self, vectors: np.ndarray, keys: np.ndarray) -> str:
+        """Replace the index with exactly these vectors: Flat or trained IVF-PQ by size."""
+        vectors = self.spec.as_input(vectors)
+        with self._writer():
+            index = self.spec.make(vectors)
+            if len(vectors):
+                index.add(vectors)
+            kind = "ivfpq" if "IVF" in type(index).__name__ else "flat"
+            return self._publish(index, keys, kind=kind)
+
+    def add(self, vectors: np.ndarray, keys: np.ndarray, *, replace_keys: set[int] | None = None) -> str:
+        """A new version holding the live vectors plus these (those of `replace_keys` dropped first).
+
+        Raises IndexCorrupt when the live version cannot be read: the caller rebuilds.
+        """
+        vectors = self.spec.as_input(vectors)
+        keys = keys.astype(np.int64).reshape(-1, 2)
+        with self._writer():
+            version = self.current_version()
+            if version is None:
+                index = self.spec.make(vectors)
+                old_keys = np.zeros((0, 2), np.int64)
+            else:
+                index, old_keys = self._load(version)
+                if gpu_count() > 0 and not self.spec.binary:
+                    index = faiss.index_gpu_to_cpu(index)
+                # Replaced items become tombstones (key -1, never returned) rather than removed vectors:
+                # IVF ids would no longer line up with the rows of keys.npy. A rebuild drops them.
+                drop = set(replace_keys or set()) | {int(k) for k in np.unique(keys[:, 0])}
+                if drop:
+                    old_keys = old_keys.copy()
+                    old_keys[np.isin(old_keys[:, 0], list(drop)), 0] = -1
+            if len(vectors):
+                index.add(vectors)
+            kind = "ivfpq" if "IVF" in type(index).__name__ else "flat"
+            return self._publish(index, np.concatenate([old_keys, keys]), kind=kind)

@@ -1,0 +1,261 @@
+"""Candidates from the indexes, verification against the stored features, and the fused verdict."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import chroma as chroma_mod
+from . import identity
+from . import melody as melody_mod
+from .features import Features
+from .index import VersionedIndex
+
+LEVELS = ("audio", "chroma", "symbolic")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds; calibrated on the corpus by `benchmarks/nearcopy` (see benchmarks/README.md).
+
+    audio_score is 1 - 2*BER; chroma_score the chroma-DTW similarity over the matched passage;
+    symbolic_score the share of exactly matching melody steps in the local alignment.
+    """
+
+    audio_score: float = 0.55
+    audio_min_items: int = 40  # ~5 s of identical audio
+    chroma_score: float = 0.8
+    chroma_hit: float = 0.7  # window correlation for a FAISS hit to count as a vote
+    chroma_min_windows: int = 4  # consistent windows (4 windows of 8 beats, hop 2: 14 beats)
+    symbolic_score: float = 0.8
+    symbolic_min_notes: int = 14
+    symbolic_hit_distance: float = 0.02  # squared L2 between window vectors: equal up to rounding
+    support: float = 0.85  # fusion: two levels each at this share of their threshold flag together
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Thresholds:
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class Match:
+    key: int  # index key of the matched item
+    level: str
+    score: float
+    query_start: float
+    query_end: float
+    match_start: float
+    match_end: float
+    transpose: int = 0
+    tempo_ratio: float = 1.0
+    passed: bool = False  # over this level's own threshold
+    query_beats: tuple[float, float] | None = None
+    match_beats: tuple[float, float] | None = None
+    evidence: dict = field(default_factory=dict)  # level-specific detail (alignment path, votes)
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("evidence")
+        return data
+
+
+@dataclass
+class Verdict:
+    verdict: str  # "clear" or "flag"
+    matches: list[Match]  # the matches behind a flag (all levels of each flagged item), best first
+    considered: list[Match]  # every verified candidate, for calibration and the report
+    problems: list[str]
+
+
+Loader = Callable[[int], Features | None]
+
+
+class Screener:
+    def __init__(self, *, audio: VersionedIndex, chroma: VersionedIndex, symbolic: VersionedIndex, load: Loader,
+                 thresholds: Thresholds, levels: tuple[str, ...] = LEVELS, allowed: Callable[[int], bool] | None = None) -> None:
+        self.audio, self.chroma, self.symbolic = audio, chroma, symbolic
+        self.load = load
+        self.t = thresholds
+        self.levels = levels
+        self.allowed = allowed or (lambda key: True)
+
+    # --- level 1 -----------------------------------------------------------------------------------------
+    def _audio(self, query: Features) -> list[Match]:
+        if query.raw_fp is None:
+            return []
+        codes = query.raw_fp.astype("<u4").view(np.uint8).reshape(-1, 4)
+        hits = self.audio.search(codes, k=8)
+        votes: dict[tuple[int, int], int] = defaultdict(int)
+        close = -hits.scores <= 2  # at most 2 of 32 bits differ
+        for q_pos, k_pos in zip(*np.nonzero(close), strict=True):
+            key = int(hits.keys[q_pos, k_pos])
+            if self.allowed(key):
+                votes[(key, int(hits.positions[q_pos, k_pos]) - int(q_pos))] += 1
+        best: dict[int, tuple[int, int]] = {}
+        for (key, offset), count in votes.items():
+            if count >= 3 and count > best.get(key, (0, 0))[1]:
+                best[key] = (offset, count)
+        matches = []
+        for key, (offset, count) in sorted(best.items(), key=lambda kv: -kv[1][1])[:5]:
+            item = self.load(key)
+            if item is None or item.raw_fp is None:
+                continue
+            align = identity.best_alignment(query.raw_fp, item.raw_fp, offsets=np.arange(offset - 3, offset + 4))
+            if align is None:
+                continue
+            q0, q1 = align.query_span_s()
+            m0, m1 = align.match_span_s()
+            matches.append(Match(key, "audio", round(align.score, 4), q0, q1, m0, m1, passed=(
+                align.score >= self.t.audio_score and align.overlap >= self.t.audio_min_items),
+                evidence={"ber": align.ber, "overlap": align.overlap, "votes": count}))
+        return matches
+
+    # --- level 2 -----------------------------------------------------------------------------------------
+    def _chroma(self, query: Features) -> list[Match]:
+        if query.chroma is None:
+            return []
+        groups: dict[tuple[int, int, str, int], list[tuple[int, float]]] = defaultdict(list)
+        grids = {"x1": query.chroma, **query.grids}
+        for grid_name, bc in grids.items():
+            vectors, first, transpose = chroma_mod.rotated_windows(bc)
+            if len(vectors) == 0:
+                continue
+            hits = self.chroma.search(vectors, k=8)
+            for row, col in zip(*np.nonzero(hits.scores >= self.t.chroma_hit), strict=True):
+                key = int(hits.keys[row, col])
+                if not self.allowed(key):
+                    continue
+                offset = int(round((int(hits.positions[row, col]) - int(first[row])) / chroma_mod.HOP_BEATS))
+                groups[(key, int(transpose[row]), grid_name, offset)].append((int(first[row]), float(hits.scores[row, col])))
+        ranked = []
+        for group_key, hits_list in groups.items():
+            windows = {start: sim for start, sim in hits_list}
+            if len(windows) >= 2:
+                ranked.append((sum(windows.values()), group_key, windows))
+        ranked.sort(key=lambda r: -r[0])
+        best_per_key: dict[int, Match] = {}
+        for _total, (key, rotation, grid_name, offset), windows in ranked[:20]:
+            if key in best_per_key:
+                continue
+            item = self.load(key)
+            if item is None or item.chroma is None:
+                continue
+            bc = grids[grid_name]
+            q0 = min(windows)
+            q1 = min(max(windows) + chroma_mod.WINDOW_BEATS, bc.beats)
+            m0 = max(0, q0 + offset * chroma_mod.HOP_BEATS)
+            m1 = min(item.chroma.beats, m0 + (q1 - q0))
+            if m1 - m0 < chroma_mod.WINDOW_BEATS:
+                continue
+            q_seg = np.roll(bc.chroma[:, q0:q1], -rotation, axis=0)
+            dtw = chroma_mod.dtw_similarity(q_seg, item.chroma.chroma[:, m0:m1])
+            qs, qe = float(bc.beat_times[q0]), float(bc.beat_times[min(q1, len(bc.beat_times) - 1)])
+            ms, me = float(item.chroma.beat_times[m0]), float(item.chroma.beat_times[min(m1, len(item.chroma.beat_times) - 1)])
+            tempo_ratio = (me - ms) / (qe - qs) if qe > qs else 1.0
+            score = round(float(dtw.similarity), 4)
+            best_per_key[key] = Match(
+                key, "chroma", score, qs, qe, ms, me, transpose=chroma_mod.signed_semitones(rotation),
+                tempo_ratio=round(tempo_ratio, 3),
+                passed=score >= self.t.chroma_score and len(windows) >= self.t.chroma_min_windows,
+                match_beats=(float(m0), float(m1)),
+                evidence={"windows": len(windows), "mean_window_correlation": float(np.mean(list(windows.values()))),
+                          "grid": grid_name, "rotation": rotation, "dtw_path": dtw.path.tolist(),
+                          "query_beat_range": [q0, q1], "match_beat_range": [m0, m1]})
+        return list(best_per_key.values())
+
+    # --- level 3 -----------------------------------------------------------------------------------------
+    def _symbolic(self, query: Features) -> list[Match]:
+        mel = query.melody
+        if mel is None or len(mel) < melody_mod.WINDOW_NOTES:
+            return []
+        vectors, starts = melody_mod.windows(mel)
+        hits = self.symbolic.search(vectors, k=16)
+        groups: dict[tuple[int, int], set[int]] = defaultdict(set)
+        for row, col in zip(*np.nonzero(-hits.scores <= self.t.symbolic_hit_distance), strict=True):
+            key = int(hits.keys[row, col])
+            if self.allowed(key):
+                groups[(key, int(hits.positions[row, col]) - int(starts[row]))].add(int(starts[row]))
+        ranked = sorted(((len(v), k, v) for k, v in groups.items() if len(v) >= 2), key=lambda r: -r[0])
+        best_per_key: dict[int, Match] = {}
+        for _count, (key, offset), q_starts in ranked[:20]:
+            if key in best_per_key:
+                continue
+            item = self.load(key)
+            if item is None or item.melody is None:
+                continue
+            pad = 16
+            qa, qb = max(0, min(q_starts) - pad), min(len(mel), max(q_starts) + melody_mod.WINDOW_NOTES + pad)
+            ma, mb = max(0, qa + offset), min(len(item.melody), qb + offset)
+            q_part = _slice(mel, qa, qb)
+            m_part = _slice(item.melody, ma, mb)
+            la = melody_mod.local_alignment(q_part, m_part)
+            if la.matched == 0:
+                continue
+            qi0, qi1 = qa + la.query_span[0], qa + la.query_span[1] - 1
+            mi0, mi1 = ma + la.match_span[0], ma + la.match_span[1] - 1
+            qs, qe = float(mel.onsets_s[qi0]), float(mel.onsets_s[qi1] + _ioi_s(mel, qi1))
+            ms, me = float(item.melody.onsets_s[mi0]), float(item.melody.onsets_s[mi1] + _ioi_s(item.melody, mi1))
+            transpose = int(mel.pitches[qi0]) - int(item.melody.pitches[mi0])
+            tempo_ratio = (me - ms) / (qe - qs) if qe > qs else 1.0
+            best_per_key[key] = Match(
+                key, "symbolic", round(la.score, 4), qs, qe, ms, me, transpose=transpose,
+                tempo_ratio=round(tempo_ratio, 3),
+                passed=la.score >= self.t.symbolic_score and la.matched >= self.t.symbolic_min_notes,
+                query_beats=(float(mel.onsets[qi0]), float(mel.onsets[qi1] + mel.iois[qi1])),
+                match_beats=(float(item.melody.onsets[mi0]), float(item.melody.onsets[mi1] + item.melody.iois[mi1])),
+                evidence={"matched_notes": la.matched, "windows": len(q_starts),
+                          "path": (la.path + [qa, ma]).tolist()})
+        return list(best_per_key.values())
+
+    # --- fusion ------------------------------------------------------------------------------------------
+    def screen(self, query: Features) -> Verdict:
+        considered: list[Match] = []
+        if "audio" in self.levels:
+            considered += self._audio(query)
+        if "chroma" in self.levels:
+            considered += self._chroma(query)
+        if "symbolic" in self.levels:
+            considered += self._symbolic(query)
+        by_key: dict[int, list[Match]] = defaultdict(list)
+        for match in considered:
+            by_key[match.key].append(match)
+        flagged: list[Match] = []
+        for matches in by_key.values():
+            if any(m.passed for m in matches) or self._supported(matches):
+                flagged += sorted(matches, key=lambda m: -m.score)
+        flagged.sort(key=lambda m: (-int(m.passed), -m.score))
+        return Verdict("flag" if flagged else "clear", flagged, considered, list(query.problems))
+
+    def _supported(self, matches: list[Match]) -> bool:
+        """Two levels each close to their threshold agree on the same item."""
+        limits = {"audio": self.t.audio_score, "chroma": self.t.chroma_score, "symbolic": self.t.symbolic_score}
+        near = {m.level for m in matches if m.score >= self.t.support * limits[m.level]}
+        return len(near) >= 2
+
+
+def _slice(mel: melody_mod.Melody, a: int, b: int) -> melody_mod.Melody:
+    return melody_mod.Melody(mel.pitches[a:b], mel.onsets[a:b], mel.onsets_s[a:b], mel.iois[a:b])
+
+
+def _ioi_s(mel: melody_mod.Melody, index: int) -> float:
+    if index + 1 < len(mel):
+        return float(mel.onsets_s[index + 1] - mel.onsets_s[index])
+    beats = mel.onsets[index] - mel.onsets[max(index - 1, 0)]
+    seconds = mel.onsets_s[index] - mel.onsets_s[max(index - 1, 0)]
+    return float(mel.iois[index] * (seconds / beats if beats > 0 else 0.5))
+
+
+def index_vectors(features: Features) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """What an item contributes to each index: level -> (vectors, window positions)."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if features.raw_fp is not None:
+        out["audio"] = (features.raw_fp.astype("<u4").view(np.uint8).reshape(-1, 4), np.arange(len(features.raw_fp)))
+    if features.chroma is not None:
+        out["chroma"] = chroma_mod.windows(features.chroma)
+    if features.melody is not None:
+        out["symbolic"] = melody_mod.windows(features.melody)
+    return out

@@ -1,0 +1,449 @@
+"""Fingerprinting, indexing and screening, wrapped around `fingerprint.engine` for the platform."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from ledgerline.accounts.models import Role
+from ledgerline.accounts.permissions import has_role, roles_of
+from ledgerline.catalogue.models import CorpusItem, Track
+from ledgerline.jobs.models import Job
+from ledgerline.jobs.services import JobError, job_create, job_enqueue
+from ledgerline.music.audio import CorruptFile, read_audio_bytes
+from ledgerline.music.detect import SUFFIX, Format, UnsupportedFormat, detect_format
+from ledgerline.music.events import SAMPLE_RATE, Score
+from ledgerline.music.parse import parse_symbolic
+from ledgerline.music.render import render_midi
+from ledgerline.storage import read_blob, store_bytes
+from rights.services import ledger_append
+
+from .engine import chroma as chroma_mod
+from .engine import melody as melody_mod
+from .engine import screen as screen_mod
+from .engine.features import Features, extract
+from .engine.index import IndexCorrupt, IndexSpec, VersionedIndex
+from .models import DECISIONS, Against, Fingerprint, Screening, SimilarityFlag, Verdict, key_for
+
+logger = logging.getLogger(__name__)
+
+LEVEL_SPECS = {
+    "audio": lambda: IndexSpec("audio", 32, "hamming"),
+    "chroma": lambda: IndexSpec("chroma", chroma_mod.DIM, "ip", ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD),
+    "symbolic": lambda: IndexSpec("symbolic", melody_mod.DIM, "l2", ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD),
+}
+SCREENING_ROLES = {Role.LABEL, Role.CREATOR, Role.REVIEWER}
+
+
+class BadQuery(ValueError):
+    """The file cannot be screened: the message says why (shown to the user, exit code 2)."""
+
+
+# --- features -----------------------------------------------------------------------------------------
+def _score_beats(score: Score) -> np.ndarray:
+    return score.beats_to_seconds(np.arange(0, int(np.ceil(score.duration_beats)) + 1, dtype=np.float64))
+
+
+def features_of(*, audio: np.ndarray, score: Score | None, query: bool) -> Features:
+    if score is None:
+        return extract(audio, SAMPLE_RATE, query=query)
+    return extract(audio, SAMPLE_RATE, notes=score.notes, score_beat_times=_score_beats(score),
+                   bar_beats=score.bar_beats, query=query)
+
+
+def _audio_of_blob(relpath: str) -> np.ndarray:
+    return read_audio_bytes(read_blob(relpath), suffix=Path(relpath).suffix)
+
+
+def _fingerprint_store(*, features: Features, corpus_item: CorpusItem | None = None, track: Track | None = None) -> Fingerprint:
+    vectors = screen_mod.index_vectors(features)
+    blob = store_bytes(features.to_npz_bytes(), suffix=".npz")
+    values = {"features_path": blob.relpath, "duration_s": features.duration_s,
+              "sub_fingerprints": len(vectors.get("audio", ([], []))[1]),
+              "chroma_windows": len(vectors.get("chroma", ([], []))[1]),
+              "melody_windows": len(vectors.get("symbolic", ([], []))[1]),
+              "problems": features.problems, "indexed": False}
+    lookup = {"corpus_item": corpus_item} if corpus_item is not None else {"track": track}
+    fingerprint, _ = Fingerprint.objects.update_or_create(**lookup, defaults=values)
+    return fingerprint
+
+
+def corpus_item_fingerprint(item: CorpusItem) -> Fingerprint:
+    score = Score.from_npz_bytes(read_blob(item.events_path)) if item.events_path else None
+    features = features_of(audio=_audio_of_blob(item.audio_path), score=score, query=False)
+    return _fingerprint_store(features=features, corpus_item=item)
+
+
+def track_fingerprint(track: Track) -> Fingerprint:
+    score = Score.from_npz_bytes(read_blob(track.events_path)) if track.events_path else None
+    features = features_of(audio=_audio_of_blob(track.audio_path), score=score, query=False)
+    return _fingerprint_store(features=features, track=track)
+
+
+@functools.lru_cache(maxsize=4096)
+def _features_at(relpath: str) -> Features:
+    return Features.from_npz_bytes(read_blob(relpath))
+
+
+def load_features(key: int) -> Features | None:
+    field = {"track_id" if key % 2 else "corpus_item_id": key // 2}
+    relpath = Fingerprint.objects.filter(**field).values_list("features_path", flat=True).first()
+    return _features_at(relpath) if relpath else None
+
+
+# --- indexes ------------------------------------------------------------------------------------------
+_indexes: dict[str, VersionedIndex] = {}
+_indexes_lock = threading.Lock()
+
+
+def index_for(level: str) -> VersionedIndex:
+    root = Path(settings.LEDGERLINE_INDEX_DIR)
+    with _indexes_lock:
+        current = _indexes.get(level)
+        if current is None or current.folder.parent != root:
+            current = _indexes[level] = VersionedIndex(root, LEVEL_SPECS[level]())
+        return current
+
+
+def _vectors_of(fingerprints) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
+    collected: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {level: ([], []) for level in LEVEL_SPECS}
+    for fingerprint in fingerprints:
+        features = _features_at(fingerprint.features_path)
+        for level, (vectors, positions) in screen_mod.index_vectors(features).items():
+            collected[level][0].append(vectors)
+            collected[level][1].append(np.stack([np.full(len(positions), fingerprint.key), positions], axis=1))
+    return collected
+
+
+def _concat(level: str, parts: tuple[list[np.ndarray], list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    spec = LEVEL_SPECS[level]()
+    width = spec.dim // 8 if spec.binary else spec.dim
+    vectors = np.concatenate(parts[0]) if parts[0] else np.zeros((0, width))
+    keys = np.concatenate(parts[1]) if parts[1] else np.zeros((0, 2), np.int64)
+    return vectors, keys
+
+
+def index_rebuild(*, progress=None) -> dict[str, dict]:
+    """Rebuild every index from the stored features of all corpus items and published tracks."""
+    fingerprints = list(Fingerprint.objects.filter(
+        models_q_indexable()).only("id", "corpus_item_id", "track_id", "features_path"))
+    summary: dict[str, dict] = {}
+    collected = _vectors_of(fingerprints)
+    for position, (level, parts) in enumerate(collected.items()):
+        vectors, keys = _concat(level, parts)
+        version = index_for(level).rebuild(vectors, keys)
+        summary[level] = {"version": version, "vectors": int(len(keys))}
+        if progress:
+            progress((position + 1) / len(collected), f"{level}: {len(keys)} vectors")
+    Fingerprint.objects.filter(pk__in=[f.pk for f in fingerprints]).update(indexed=True)
+    return summary
+
+
+def models_q_indexable():
+    from django.db.models import Q
+
+    return Q(corpus_item__isnull=False) | Q(track__status="published")
+
+
+def index_add(fingerprints: list[Fingerprint]) -> None:
+    """Add (or replace) these items in every index; a damaged index is rebuilt from the database instead."""
+    if not fingerprints:
+        return
+    collected = _vectors_of(fingerprints)
+    try:
+        for level, parts in collected.items():
+            vectors, keys = _concat(level, parts)
+            index_for(level).add(vectors, keys, replace_keys={f.key for f in fingerprints})
+    except IndexCorrupt as exc:
+        logger.warning("index damaged (%s): rebuilding from the database", exc)
+        Fingerprint.objects.filter(pk__in=[f.pk for f in fingerprints]).update(indexed=True)
+        index_rebuild()
+        return
+    Fingerprint.objects.filter(pk__in=[f.pk for f in fingerprints]).update(indexed=True)
+
+
+def corpus_items_fingerprint_and_index(item_ids: list[int], *, progress=None) -> dict:
+    done: list[Fingerprint] = []
+    failed: list[str] = []
+    items = list(CorpusItem.objects.filter(pk__in=item_ids))
+    for position, item in enumerate(items):
+        try:
+            done.append(corpus_item_fingerprint(item))
+        except (CorruptFile, OSError, ValueError) as exc:
+            failed.append(f"{item.pk}: {exc}")
+        if progress and (position % 10 == 0 or position == len(items) - 1):
+            progress(0.9 * (position + 1) / max(len(items), 1), f"fingerprinted {position + 1}/{len(items)}")
+    index_add(done)
+    return {"fingerprinted": len(done), "failed": failed}
+
+
+def fingerprint_handler(job: Job) -> dict:
+    return corpus_items_fingerprint_and_index(list(job.params.get("items", [])), progress=job.set_progress)
+
+
+def items_fingerprint_start(*, item_ids: list[int], organisation=None) -> Job:
+    from .tasks import fingerprint_items_task
+
+    job = job_create(kind="fingerprint", organisation=organisation, params={"items": list(item_ids)})
+    job_enqueue(job=job, task=fingerprint_items_task)
+    return job
+
+
+def track_index_add(track: Track) -> Fingerprint:
+    """Index a published track so later outputs are screened against it."""
+    fingerprint = getattr(track, "fingerprint", None) or track_fingerprint(track)
+    index_add([fingerprint])
+    return fingerprint
+
+
+# --- screening ----------------------------------------------------------------------------------------
+def thresholds() -> screen_mod.Thresholds:
+    return screen_mod.Thresholds.from_dict(settings.LEDGERLINE_SCREEN_THRESHOLDS)
+
+
+def _allowed(against: str):
+    if against == Against.CORPUS:
+        return lambda key: key % 2 == 0
+    if against == Against.PUBLISHED:
+        return lambda key: key % 2 == 1
+    return None
+
+
+def screener(*, against: str = Against.ALL, levels: tuple[str, ...] = screen_mod.LEVELS,
+             exclude_key: int | None = None) -> screen_mod.Screener:
+    """A screener over the live indexes. A damaged index is rebuilt before anything is searched."""
+    for level in LEVEL_SPECS:
+        try:
+            index_for(level).reader()
+        except IndexCorrupt as exc:
+            logger.warning("index damaged (%s): rebuilding before screening", exc)
+            index_rebuild()
+            break
+    allowed = _allowed(against)
+    if exclude_key is not None:
+        base = allowed or (lambda key: True)
+        allowed = lambda key: key != exclude_key and base(key)  # noqa: E731
+    return screen_mod.Screener(audio=index_for("audio"), chroma=index_for("chroma"), symbolic=index_for("symbolic"),
+                               load=load_features, thresholds=thresholds(), levels=levels, allowed=allowed)
+
+
+@dataclass
+class Query:
+    features: Features
+    score: Score | None
+    fmt: Format
+
+
+def query_from_bytes(data: bytes, *, name: str = "") -> Query:
+    """Parse and analyse a file to screen. Raises BadQuery with a one-line reason."""
+    if not data:
+        raise BadQuery("the file is empty")
+    try:
+        fmt = detect_format(data)
+    except UnsupportedFormat as exc:
+        raise BadQuery(str(exc)) from None
+    if fmt.is_archive:
+        raise BadQuery("archives cannot be screened: screen one piece at a time")
+    try:
+        if fmt.is_symbolic:
+            score = parse_symbolic(data, fmt, name=name)
+            audio = render_midi(score.to_midi_bytes(), soundfont=settings.LEDGERLINE_SOUNDFONT)
+        else:
+            score = None
+            audio = read_audio_bytes(data, suffix=SUFFIX[fmt])
+    except (CorruptFile, UnsupportedFormat) as exc:
+        raise BadQuery(str(exc)) from None
+    features = features_of(audio=audio, score=score, query=True)
+    if features.raw_fp is None and (features.melody is None or len(features.melody) < melody_mod.WINDOW_NOTES):
+        raise BadQuery(features.problems[0] if features.problems else "nothing in the file can be screened")
+    return Query(features, score, fmt)
+
+
+def _titles(keys: set[int]) -> dict[int, dict]:
+    info: dict[int, dict] = {}
+    corpus_ids = [k // 2 for k in keys if k % 2 == 0]
+    for item in CorpusItem.objects.filter(pk__in=corpus_ids).select_related("dataset"):
+        info[key_for(corpus_item_id=item.pk)] = {
+            "corpus_item": item.pk, "track": None, "title": item.title, "dataset": item.dataset.name,
+            "dataset_id": item.dataset_id, "licence": item.dataset.licence_name or "", "terms": item.dataset.terms(),
+            "bar_beats": None}
+    for track in Track.objects.filter(pk__in=[k // 2 for k in keys if k % 2 == 1]):
+        info[key_for(track_id=track.pk)] = {"corpus_item": None, "track": track.pk, "title": track.title,
+                                            "dataset": None, "dataset_id": None, "licence": "", "terms": {}}
+    return info
+
+
+def _bars(seconds_range: tuple[float, float], beats: tuple[float, float] | None, bar_beats: float,
+          features: Features | None) -> list[float] | None:
+    """Bars (1-based, fractional) of a matched range, from beats when known, else via the beat grid."""
+    if beats is None and features is not None and features.chroma is not None and features.chroma.beats:
+        times = features.chroma.beat_times
+        beats = (float(np.interp(seconds_range[0], times, np.arange(len(times)))),
+                 float(np.interp(seconds_range[1], times, np.arange(len(times)))))
+    if beats is None:
+        return None
+    return [round(1 + beats[0] / bar_beats, 2), round(1 + beats[1] / bar_beats, 2)]
+
+
+def verdict_json(verdict: screen_mod.Verdict, query: Features) -> dict:
+    """The `screen --json` object (exact interface) plus evidence fields the API adds."""
+    info = _titles({m.key for m in verdict.matches})
+    matches = []
+    for match in verdict.matches:
+        meta = info.get(match.key, {})
+        item_features = load_features(match.key)
+        matches.append({
+            "corpus_item": meta.get("corpus_item"), "track": meta.get("track"), "title": meta.get("title", ""),
+            "dataset": meta.get("dataset"), "licence": meta.get("licence", ""),
+            "level": match.level, "score": round(float(match.score), 4),
+            "query_start": round(match.query_start, 2), "query_end": round(match.query_end, 2),
+            "match_start": round(match.match_start, 2), "match_end": round(match.match_end, 2),
+            "query_bars": _bars((match.query_start, match.query_end), match.query_beats, query.bar_beats, query),
+            "match_bars": _bars((match.match_start, match.match_end), match.match_beats,
+                                item_features.bar_beats if item_features else 4.0, item_features),
+            "transpose": int(match.transpose), "tempo_ratio": round(float(match.tempo_ratio), 3),
+            "passed": bool(match.passed), "key": match.key,
+        })
+    return {"verdict": verdict.verdict, "matches": matches, "problems": verdict.problems}
+
+
+def screen_bytes(data: bytes, *, name: str = "", against: str = Against.ALL) -> tuple[dict, Query]:
+    if against not in Against.values:
+        raise BadQuery(f"--against must be one of {', '.join(Against.values)}")
+    query = query_from_bytes(data, name=name)
+    verdict = screener(against=against).screen(query.features)
+    return verdict_json(verdict, query.features), query
+
+
+def _check_may_screen(user, organisation) -> None:
+    if user.is_staff:
+        return
+    if not any(has_role(user, organisation, role) for role in SCREENING_ROLES):
+        raise PermissionDenied("Only labels, creators and rights reviewers of this organisation may screen music.")
+
+
+def screening_start(*, user, organisation, uploaded_file, against: str = Against.ALL) -> Screening:
+    """Store the upload and start a screening job (cpu queue)."""
+    _check_may_screen(user, organisation)
+    if against not in Against.values:
+        raise ValidationError({"against": f"must be one of {', '.join(Against.values)}"})
+    from ledgerline.storage import UploadTooLarge, store_upload
+
+    try:  # the format is sniffed from the content when the job runs: no suffix is trusted
+        blob = store_upload(uploaded_file, suffix="", max_bytes=settings.LEDGERLINE_MAX_UPLOAD_BYTES)
+    except UploadTooLarge as exc:
+        raise ValidationError({"file": str(exc)}) from None
+    from .tasks import screening_task
+
+    with transaction.atomic():
+        job = job_create(kind="screening", organisation=organisation, user=user)
+        screening = Screening.objects.create(organisation=organisation, created_by=user, job=job, against=against,
+                                             original_name=(uploaded_file.name or "")[:500], source_path=blob.relpath)
+        job.params = {"screening": screening.pk}
+        job.save(update_fields=["params"])
+        job_enqueue(job=job, task=screening_task)
+    return screening
+
+
+def track_screen_start(*, track: Track, user=None) -> Screening:
+    """Screen a generated track (its mix and score) before it may be published."""
+    from .tasks import screening_task
+
+    with transaction.atomic():
+        track.mark_screening()
+        job = job_create(kind="screening", organisation=track.organisation, user=user)
+        screening = Screening.objects.create(organisation=track.organisation, created_by=user, job=job, track=track,
+                                             original_name=track.title[:500], against=Against.ALL)
+        job.params = {"screening": screening.pk}
+        job.save(update_fields=["params"])
+        job_enqueue(job=job, task=screening_task)
+    return screening
+
+
+def _track_query(track: Track) -> Query:
+    score = Score.from_npz_bytes(read_blob(track.events_path)) if track.events_path else None
+    features = features_of(audio=_audio_of_blob(track.audio_path), score=score, query=True)
+    return Query(features, score, Format.MIDI if score is not None else Format.FLAC)
+
+
+def screening_handler(job: Job) -> dict:
+    try:
+        screening = Screening.objects.select_related("track").get(pk=job.params["screening"])
+    except Screening.DoesNotExist:
+        raise JobError("the screening was deleted") from None
+    job.set_progress(0.1, "analysing the piece")
+    try:
+        if screening.track_id:
+            query = _track_query(screening.track)
+        else:
+            query = query_from_bytes(read_blob(screening.source_path), name=screening.original_name)
+    except BadQuery as exc:
+        raise JobError(str(exc)) from None
+    job.set_progress(0.6, "searching the indexes")
+    exclude = key_for(track_id=screening.track_id) if screening.track_id else None
+    verdict = screener(against=screening.against, exclude_key=exclude).screen(query.features)
+    result = verdict_json(verdict, query.features)
+    with transaction.atomic():
+        screening_record(screening=screening, result=result, query=query)
+    return {"screening": screening.pk, "verdict": result["verdict"], "matches": len(result["matches"])}
+
+
+def screening_record(*, screening: Screening, result: dict, query: Query) -> Screening:
+    """Save the verdict, create a flag per flagged item, move the track on, and write the ledger entry."""
+    screening.verdict = Verdict.FLAG if result["verdict"] == "flag" else Verdict.CLEAR
+    screening.result = result
+    screening.features_path = store_bytes(query.features.to_npz_bytes(), suffix=".npz").relpath
+    if query.score is not None:
+        screening.events_path = store_bytes(query.score.to_npz_bytes(), suffix=".npz").relpath
+    screening.save(update_fields=["verdict", "result", "features_path", "events_path"])
+    best: dict[int, dict] = {}
+    for match in result["matches"]:
+        if match["key"] not in best or match["score"] > best[match["key"]]["score"]:
+            best[match["key"]] = match
+    for match in best.values():
+        SimilarityFlag.objects.create(
+            screening=screening, track=screening.track, corpus_item_id=match["corpus_item"],
+            matched_track_id=match["track"], level=match["level"], score=match["score"],
+            evidence={"matches": [m for m in result["matches"] if m["key"] == match["key"]]})
+    if screening.track_id:
+        screening.track.mark_screened(result["verdict"])
+    ledger_append(event="screening.completed", subject_type="track" if screening.track_id else "screening",
+                  subject_id=screening.track_id or screening.pk,
+                  payload={"screening": screening.pk, "verdict": result["verdict"],
+                           "matches": [{k: m[k] for k in ("corpus_item", "track", "level", "score")} for m in result["matches"]]},
+                  organisation=screening.organisation, private=True)
+    return screening
+
+
+# --- review -------------------------------------------------------------------------------------------
+def flag_decide(*, flag: SimilarityFlag, user, decision: str, reason: str) -> SimilarityFlag:
+    if decision not in DECISIONS:
+        raise ValidationError({"decision": f"must be one of {', '.join(DECISIONS)}"})
+    if not reason.strip():
+        raise ValidationError({"reason": "give a reason for the decision"})
+    if not (user.is_staff or Role.REVIEWER in roles_of(user)):
+        raise PermissionDenied("Only rights reviewers may decide similarity flags.")
+    with transaction.atomic():
+        flag = SimilarityFlag.objects.select_for_update().get(pk=flag.pk)
+        try:
+            flag.decide(decision=decision, reason=reason.strip(), user=user)
+        except ValueError as exc:
+            raise ValidationError({"decision": str(exc)}) from None
+        track = flag.track
+        if track is not None and not track.flags.filter(status="open").exists():
+            decisions = set(track.flags.values_list("status", flat=True))
+            overall = "block" if "blocked" in decisions else "require_licence" if "licence_required" in decisions else "clear"
+            track.mark_reviewed(overall, reason.strip())
+        ledger_append(event="flag.decided", subject_type="similarity_flag", subject_id=flag.pk,
+                      payload={"decision": decision, "reason": reason.strip(), "track": flag.track_id,
+                               "corpus_item": flag.corpus_item_id, "by": user.username},
+                      organisation=flag.screening.organisation, private=True)
+    return flag

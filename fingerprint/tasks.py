@@ -1,0 +1,17 @@
+from celery import shared_task
+
+from ledgerline.jobs.services import run_job
+
+
+@shared_task(acks_late=True, queue="cpu", name="fingerprint.tasks.fingerprint_items_task")
+def fingerprint_items_task(job_id: str) -> None:
+    from .services import fingerprint_handler
+
+    run_job(job_id, fingerprint_handler)
+
+
+@shared_task(acks_late=True, queue="cpu", name="fingerprint.tasks.screening_task")
+def screening_task(job_id: str) -> None:
+    from .services import screening_handler
+
+    run_job(job_id, screening_handler)
