@@ -1,0 +1,163 @@
+"""Autoregressive token models: a stacked LSTM (seed §3.1) and a decoder-only Transformer.
+
+Both map tokens [batch, time] (int64) to next-token logits [batch, time, vocab]; position t sees tokens 0..t only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import nn
+
+ARCHITECTURES = ("lstm", "transformer")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = "lstm"
+    dim: int = 256
+    layers: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+    max_len: int = 1024  # the longest context the model is run on; the sampler crops to it
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.dim < 1 or self.layers < 1 or self.max_len < 2:
+            raise ValueError("dim and layers must be >= 1 and max_len >= 2")
+        if self.arch == "transformer" and self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout {self.dropout} outside [0, 1)")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from a dict, ignoring unknown keys (a stored config may carry extra bookkeeping)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+DEFAULT_CONFIGS: dict[str, ModelConfig] = {
+    "lstm": ModelConfig(arch="lstm", dim=256, layers=2, heads=1, dropout=0.2, max_len=1024),
+    "transformer": ModelConfig(arch="transformer", dim=256, layers=4, heads=4, dropout=0.1, max_len=1024),
+}
+
+# Tiny sizes that train in seconds on a CPU: for tests and smoke runs, not for music.
+DEBUG_CONFIGS: dict[str, ModelConfig] = {
+    "lstm": ModelConfig(arch="lstm", dim=32, layers=1, heads=1, dropout=0.0, max_len=256),
+    "transformer": ModelConfig(arch="transformer", dim=32, layers=1, heads=2, dropout=0.0, max_len=256),
+}
+
+
+class LSTMModel(nn.Module):
+    """Embedding -> stacked LSTM -> linear to vocabulary logits (seed §3.1)."""
+
+    def __init__(self, config: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, config.dim)
+        # PyTorch applies LSTM dropout only between layers, and warns when there is a single layer.
+        self.lstm = nn.LSTM(
+            config.dim,
+            config.dim,
+            num_layers=config.layers,
+            batch_first=True,
+            dropout=config.dropout if config.layers > 1 else 0.0,
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.dim, vocab_size)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [batch, time] -> logits [batch, time, vocab]."""
+        hidden, _ = self.lstm(self.embed(tokens))
+        return self.head(self.drop(hidden))
+
+    def step(
+        self, tokens: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Incremental forward: tokens [batch, time] after `state` -> (logits [batch, time, vocab], new state).
+
+        Lets the sampler feed one token per step instead of re-reading the whole context (linear, not quadratic).
+        State is (h, c), each [layers, batch, dim].
+        """
+        hidden, new_state = self.lstm(self.embed(tokens), state)
+        return self.head(self.drop(hidden)), new_state
+
+
+def sinusoidal_positions(max_len: int, dim: int) -> torch.Tensor:
+    """The fixed sin/cos table of "Attention is all you need", shape [max_len, dim]."""
+    position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
+    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(max_len, dim)
+    table[:, 0::2] = torch.sin(position * div)
+    table[:, 1::2] = torch.cos(position * div)[:, : dim // 2]
+    return table
+
+
+class TransformerModel(nn.Module):
+    """Decoder-only Transformer: self-attention layers under a causal mask, sinusoidal positions, pre-norm."""
+
+    def __init__(self, config: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, config.dim)
+        # A non-persistent buffer: moves with .to(device), is never trained, and is rebuilt from the config on load.
+        self.register_buffer("positions", sinusoidal_positions(config.max_len, config.dim), persistent=False)
+        layer = nn.TransformerEncoderLayer(
+            d_model=config.dim,
+            nhead=config.heads,
+            dim_feedforward=4 * config.dim,
+            dropout=config.dropout,
+            batch_first=True,
+            norm_first=True,  # pre-norm trains stably without warm-up tricks at these sizes
+        )
+        # Nested-tensor fast path only applies to padding masks and warns with norm_first; turn it off.
+        self.blocks = nn.TransformerEncoder(layer, num_layers=config.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(config.dim)
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.dim, vocab_size)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [batch, time] -> logits [batch, time, vocab]; raises ValueError past `max_len`."""
+        length = tokens.shape[1]
+        if length > self.config.max_len:
+            raise ValueError(f"sequence length {length} exceeds max_len {self.config.max_len}")
+        x = self.embed(tokens) * math.sqrt(self.config.dim) + self.positions[:length]
+        mask = nn.Transformer.generate_square_subsequent_mask(length, device=tokens.device, dtype=x.dtype)
+        hidden = self.blocks(self.drop(x), mask=mask, is_causal=True)
+        return self.head(self.norm(hidden))
+
+
+def get_model(name: str, config: dict[str, Any] | ModelConfig | None, vocab_size: int) -> nn.Module:
+    """Build an untrained model. `config` overrides the fields of `DEFAULT_CONFIGS[name]`; pass
+    `{"size": "debug"}` (or any dict with size=debug) to start from `DEBUG_CONFIGS[name]` instead."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if isinstance(config, ModelConfig):
+        resolved = config
+    else:
+        overrides = dict(config or {})
+        base = DEBUG_CONFIGS[name] if overrides.pop("size", None) == "debug" else DEFAULT_CONFIGS[name]
+        merged = base.to_dict() | overrides
+        merged["arch"] = name
+        resolved = ModelConfig.from_dict(merged)
+    if resolved.arch != name:
+        raise ValueError(f"config is for {resolved.arch!r}, asked for {name!r}")
+    if vocab_size < 2:
+        raise ValueError("vocab_size must be >= 2")
+    if name == "lstm":
+        return LSTMModel(resolved, vocab_size)
+    return TransformerModel(resolved, vocab_size)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,291 @@
+"""Sampling from a token model, and the high-level `generate_piece`.
+
+Determinism: all randomness comes from one CPU `torch.Generator` seeded with `seed` (token sampling) and one
+numpy Generator seeded from the same seed (harmony, arrangement). Logits are moved to CPU float32 before any
+random draw, so the draws do not depend on the device the model runs on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ledgerline.music.events import NOTE_DTYPE, Score
+
+from .anticopy import NgramGuard
+from .markov import Chord, Key, MarkovHarmony, arrange, estimate_key, parse_key
+from .tokens import DEFAULT_PROGRAMS, ROLE_NAMES, Vocab, decode, steps_per_bar
+
+MAX_BARS = 256
+MIN_TEMPO, MAX_TEMPO = 20.0, 400.0
+MELODY_LOW, MELODY_HIGH = 60, 84  # C4..C6: where the generated tune is placed after transposition
+
+
+@dataclass
+class SampleResult:
+    tokens: list[int]  # prompt followed by the sampled continuation
+    interventions: int = 0  # steps where the anti-copy guard removed a token the sampler could have drawn
+    stopped: str = "max_tokens"  # "eos", "max_bars" or "max_tokens"
+
+
+def validate_sampling(temperature: float, top_k: int, top_p: float) -> None:
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if top_k < 0:
+        raise ValueError(f"top_k must be >= 0 (0 disables it), got {top_k}")
+
+
+def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """Top-k then nucleus filtering of logits [vocab]; removed entries become -inf. Always keeps the best token."""
+    logits = logits.clone()
+    if top_k > 0 and top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
+        logits[logits < kth] = float("-inf")
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        cumulative = torch.cumsum(torch.softmax(sorted_logits, dim=-1), dim=-1)
+        # Drop a token when the tokens before it already reach top_p; the first token always stays.
+        remove = cumulative - torch.softmax(sorted_logits, dim=-1) >= top_p
+        remove[0] = False
+        logits[order[remove]] = float("-inf")
+    return logits
+
+
+@torch.no_grad()
+def sample(
+    model: nn.Module,
+    vocab: Vocab,
+    prompt: Sequence[int],
+    max_tokens: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    guard: NgramGuard | None = None,
+    device: str | torch.device = "cpu",
+    *,
+    max_bars: int | None = None,
+) -> SampleResult:
+    """Sample up to `max_tokens` tokens after `prompt` (default [BOS]), stopping at EOS.
+
+    Each step: logits / temperature (seed §3.1.3: < 1 sharpens, > 1 flattens), the guard masks melody PITCH
+    tokens that would copy a training n-gram, then top-k and top-p keep the likely tokens, then one draw.
+    With `max_bars`, EOS is masked until that many bars exist and sampling stops before the BAR token that
+    would open one bar too many. The model is put in eval mode; context is cropped to its `config.max_len`.
+    """
+    validate_sampling(temperature, top_k, top_p)
+    if max_tokens < 0:
+        raise ValueError("max_tokens must be >= 0")
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    model.eval()
+    tokens = [int(t) for t in prompt] or [vocab.bos]
+    max_len = int(getattr(getattr(model, "config", None), "max_len", 1024))
+
+    # Replay the prompt through the TRACK/POSITION state machine to know which pitches are melody.
+    role = 0
+    melody: list[int] = []
+    bars = 0
+    for token in tokens:
+        role, bars = _advance(vocab, token, role, bars, melody)
+
+    interventions = 0
+    stopped = "max_tokens"
+    pitch_ids = torch.tensor(list(vocab.pitch_ids))
+    # Recurrent models with a `step` method carry their state; others re-read the (cropped) context each step.
+    incremental = callable(getattr(model, "step", None))
+    state: Any = None
+    pending = tokens
+    for _ in range(max_tokens):
+        if incremental:
+            step_logits, state = model.step(torch.tensor([pending], dtype=torch.long, device=device), state)
+            raw = step_logits[0, -1]
+        else:
+            raw = model(torch.tensor([tokens[-max_len:]], dtype=torch.long, device=device))[0, -1]
+        logits = raw.float().cpu() / float(temperature)
+        if max_bars is not None and bars < max_bars:
+            logits[vocab.eos] = float("-inf")
+        if guard is not None and role == 0 and melody:
+            blocked = guard.blocked(melody)
+            if blocked:
+                blocked_ids = pitch_ids[torch.tensor(blocked)]
+                unguarded = filter_logits(logits, top_k, top_p)
+                if torch.isfinite(unguarded[blocked_ids]).any():
+                    interventions += 1
+                guarded = logits.clone()
+                guarded[blocked_ids] = float("-inf")
+                if torch.isfinite(guarded).any():
+                    logits = guarded
+                # else: every token would copy; keep the unguarded logits as the least-bad choice.
+        filtered = filter_logits(logits, top_k, top_p)
+        probs = torch.softmax(filtered, dim=-1)
+        token = int(torch.multinomial(probs, 1, generator=generator).item())
+        if token == vocab.bar and max_bars is not None and bars >= max_bars:
+            stopped = "max_bars"
+            break
+        tokens.append(token)
+        pending = [token]
+        role, bars = _advance(vocab, token, role, bars, melody)
+        if token == vocab.eos:
+            stopped = "eos"
+            break
+    if guard is not None:
+        guard.interventions += interventions
+    return SampleResult(tokens=tokens, interventions=interventions, stopped=stopped)
+
+
+def _advance(vocab: Vocab, token: int, role: int, bars: int, melody: list[int]) -> tuple[int, int]:
+    """One step of the decoder's state machine: returns (role, bars) and records melody pitches."""
+    if token == vocab.bar:
+        return 0, bars + 1
+    if vocab.is_position(token):
+        return 0, bars
+    if vocab.is_track(token):
+        return token - vocab.track_offset, bars
+    if vocab.is_pitch(token) and role == 0:
+        melody.append(token - vocab.pitch_offset)
+    return role, bars
+
+
+# --- whole pieces --------------------------------------------------------------------------------------
+def validate_piece(bars: int, tempo: float, key: str, programs: Mapping[str, int] | None) -> Key:
+    if not isinstance(bars, int) or not 1 <= bars <= MAX_BARS:
+        raise ValueError(f"bars must be an integer in 1..{MAX_BARS}, got {bars!r}")
+    if not MIN_TEMPO <= float(tempo) <= MAX_TEMPO:
+        raise ValueError(f"tempo must be in {MIN_TEMPO:g}..{MAX_TEMPO:g} bpm, got {tempo!r}")
+    key_obj = parse_key(key)
+    for name, program in (programs or {}).items():
+        if name not in ROLE_NAMES:
+            raise ValueError(f"unknown track {name!r}; tracks are {', '.join(ROLE_NAMES)}")
+        if not isinstance(program, int) or not 0 <= program <= 127:
+            raise ValueError(f"program for {name} must be an integer in 0..127, got {program!r}")
+    return key_obj
+
+
+def random_walk_melody(
+    bars: int, key: Key, rng: np.random.Generator, time_signature: tuple[int, int] = (4, 4)
+) -> np.ndarray:
+    """A scale-degree random walk (mostly steps, some leaps) in `key`, ending on the tonic; NOTE_DTYPE.
+
+    The melody for the Markov-only architecture, where there is no neural model to sample from.
+    """
+    bar_beats = time_signature[0] * 4.0 / time_signature[1]
+    scale = key.scale
+    # Rhythm cells in beats, chosen per beat; weighted toward quarters and eighths.
+    cells: list[tuple[float, ...]] = [(1.0,), (0.5, 0.5), (0.75, 0.25), (2.0,)]
+    cell_weights = np.array([0.45, 0.35, 0.1, 0.1])
+    steps = np.array([-3, -2, -1, 0, 1, 2, 3])
+    step_weights = np.array([0.05, 0.15, 0.3, 0.05, 0.3, 0.1, 0.05])
+    degree = 7  # tonic one octave above the base (degrees 0..13 span two octaves)
+    base = 60 + key.tonic if key.tonic < 6 else 48 + key.tonic
+    rows: list[tuple] = []
+    beat = 0.0
+    end = bars * bar_beats
+    while beat < end - 1e-9:
+        cell = cells[int(rng.choice(len(cells), p=cell_weights))]
+        for length in cell:
+            if beat >= end - 1e-9:
+                break
+            length = min(length, end - beat)
+            final = beat + length >= end - 1e-9
+            degree = 7 if final else int(np.clip(degree + rng.choice(steps, p=step_weights), 0, 14))
+            octave, index = divmod(degree, 7)
+            pitch = base + 12 * octave + scale[index]
+            rows.append((pitch, int(84 + rng.integers(-8, 9)), 0, False, 0, beat, length, 0.0, 0.0))
+            beat += length
+    return np.array(rows, dtype=NOTE_DTYPE)
+
+
+def _place_melody(notes: np.ndarray, target: Key) -> np.ndarray:
+    """Transpose a melody into `target` (from its estimated key; a mode mismatch maps to the relative key so
+    the scale is kept) and move it by octaves into MELODY_LOW..MELODY_HIGH as far as it fits."""
+    notes = notes.copy()
+    if len(notes) == 0:
+        return notes
+    source = estimate_key(notes["pitch"], notes["duration"])
+    source_tonic = source.tonic
+    if source.mode != target.mode:
+        # C major -> A minor shares the scale: treat the source's relative key as its tonic.
+        source_tonic = (source.tonic + (9 if source.mode == "major" else 3)) % 12
+    shift = (target.tonic - source_tonic) % 12
+    if shift > 6:
+        shift -= 12
+    pitches = notes["pitch"].astype(np.int64) + shift
+    centre = (MELODY_LOW + MELODY_HIGH) / 2.0
+    pitches += 12 * int(round((centre - float(np.median(pitches))) / 12.0))
+    notes["pitch"] = np.clip(pitches, 0, 127).astype(np.uint8)
+    return notes
+
+
+def _melody_per_bar(notes: np.ndarray, bars: int, bar_beats: float) -> list[list[int]]:
+    per_bar: list[list[int]] = [[] for _ in range(bars)]
+    for note in notes:
+        bar = int(note["start"] // bar_beats)
+        if 0 <= bar < bars:
+            per_bar[bar].append(int(note["pitch"]))
+    return per_bar
+
+
+def generate_piece(
+    model_or_none: nn.Module | None,
+    vocab: Vocab,
+    markov: MarkovHarmony,
+    *,
+    bars: int,
+    tempo: float,
+    key: str,
+    time_signature: tuple[int, int] = (4, 4),
+    programs: Mapping[str, int] | None = None,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    guard: NgramGuard | None = None,
+    device: str | torch.device = "cpu",
+    title: str | None = None,
+) -> tuple[Score, dict[str, Any]]:
+    """A four-track piece of exactly `bars` bars: a melody (neural model, or a random walk when
+    `model_or_none` is None), moved into `key`, harmonised bar by bar by `markov`, then arranged.
+
+    Returns (score, stats); stats holds the chord names, token count, guard interventions and melody source.
+    Raises ValueError for bars outside 1..256, tempo outside 20..400, an unknown key or a program outside 0..127.
+    """
+    key_obj = validate_piece(bars, tempo, key, programs)
+    validate_sampling(temperature, top_k, top_p)
+    bar_beats = time_signature[0] * 4.0 / time_signature[1]
+    rng = np.random.default_rng(int(seed))
+    stats: dict[str, Any] = {"seed": int(seed), "bars": bars, "key": key_obj.name, "interventions": 0, "tokens": 0}
+
+    melody = np.zeros(0, dtype=NOTE_DTYPE)
+    if model_or_none is not None:
+        # Generous budget: a dense bar of 16 sixteenths costs 16 * 3 tokens plus the BAR token.
+        budget = bars * (3 * steps_per_bar(time_signature) + 1) + 8
+        result = sample(
+            model_or_none, vocab, [vocab.bos, vocab.bar], budget, temperature, top_k, top_p, seed, guard, device,
+            max_bars=bars,
+        )
+        decoded = decode(result.tokens, tempo, programs, time_signature=time_signature, vocab=vocab)
+        melody = decoded.notes[decoded.notes["track"] == 0]
+        stats.update(tokens=len(result.tokens), interventions=result.interventions, stopped=result.stopped)
+        stats["melody_source"] = "model"
+    if len(melody) == 0:
+        # An untrained or degenerate model can yield no melody at all; the piece still needs a tune.
+        melody = random_walk_melody(bars, key_obj, rng, time_signature)
+        stats["melody_source"] = "random_walk" if model_or_none is None else "random_walk_fallback"
+    else:
+        melody = _place_melody(melody, key_obj)
+
+    chords: list[Chord] = markov.harmonise(_melody_per_bar(melody, bars, bar_beats), rng, key_obj)
+    score = arrange(
+        melody, chords, bars, tempo, key_obj, {**DEFAULT_PROGRAMS, **(programs or {})}, rng,
+        time_signature=time_signature, title=title,
+    )
+    stats["chords"] = [c.name for c in chords]
+    stats["melody_notes"] = int(np.sum(score.notes["track"] == 0))
+    return score, stats

@@ -1,0 +1,200 @@
+"""Next-token training with deterministic batching, checkpoints and resume.
+
+Batching. Every sequence is cut into windows of `seq_len + 1` tokens (stride `seq_len`, the last window padded
+with PAD). Epoch e visits the windows in the order of a permutation drawn from a CPU generator seeded with
+(seed, e), so step s always sees the same batch, and a resumed run sees exactly the batches the interrupted
+run would have seen.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+PAD_ID = 0
+
+
+@dataclass
+class TrainResult:
+    losses: list[float] = field(default_factory=list)  # mean loss of each step run in this call
+    steps: int = 0  # global step count after this call (includes steps done before a resume)
+    tokens_per_s: float = 0.0  # target tokens (PAD excluded) per second in this call
+    resumed_from: int = 0
+
+
+def make_windows(sequences: Sequence[Sequence[int]], seq_len: int, pad_id: int = PAD_ID) -> torch.Tensor:
+    """All training windows, shape [windows, seq_len + 1]; sequences shorter than 2 tokens are skipped."""
+    if seq_len < 1:
+        raise ValueError("seq_len must be >= 1")
+    windows: list[list[int]] = []
+    for sequence in sequences:
+        tokens = [int(t) for t in sequence]
+        if len(tokens) < 2:
+            continue
+        for start in range(0, max(1, len(tokens) - 1), seq_len):
+            chunk = tokens[start : start + seq_len + 1]
+            if len(chunk) < 2:
+                break
+            windows.append(chunk + [pad_id] * (seq_len + 1 - len(chunk)))
+    if not windows:
+        raise ValueError("no training windows: every sequence is shorter than 2 tokens")
+    return torch.tensor(windows, dtype=torch.long)
+
+
+def _epoch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
+    generator = torch.Generator(device="cpu").manual_seed(int(seed) * 1_000_003 + epoch)
+    return torch.randperm(count, generator=generator)
+
+
+def _autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 where the GPU supports it (no loss scaling needed), else fp16; None (full precision) off CUDA."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a checkpoint."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, target)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    return torch.load(Path(path), map_location="cpu", weights_only=False)
+
+
+def train(
+    model: nn.Module,
+    sequences: Sequence[Sequence[int]],
+    *,
+    epochs: int = 1,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    seq_len: int = 256,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    on_step: Callable[[int, int, float], None] | None = None,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    resume: bool = True,
+    checkpoint_every: int = 100,
+    grad_clip: float = 1.0,
+    weight_decay: float = 0.01,
+    pad_id: int = PAD_ID,
+) -> TrainResult:
+    """Train `model` (tokens [batch, time] -> logits [batch, time, vocab]) to predict the next token.
+
+    AdamW with gradient-norm clipping; on CUDA, autocast (bf16, or fp16 with a GradScaler). Saves model,
+    optimiser, step and RNG state every `checkpoint_every` steps and at the end; with `resume` and an existing
+    checkpoint, continues from its step. `on_step(step, total_steps, loss)` is called after each step.
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError("epochs and batch_size must be >= 1")
+    dev = torch.device(device)
+    torch.manual_seed(int(seed))  # dropout masks and fresh parameters follow the seed too
+    windows = make_windows(sequences, seq_len, pad_id)
+    steps_per_epoch = math.ceil(len(windows) / batch_size)
+    total = epochs * steps_per_epoch
+
+    model.to(dev)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    amp_dtype = _autocast_dtype(dev)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    loss_fn = nn.CrossEntropyLoss(ignore_index=pad_id)
+
+    step = 0
+    if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
+        state = load_checkpoint(checkpoint_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if "scaler" in state and scaler.is_enabled():
+            scaler.load_state_dict(state["scaler"])
+        step = int(state["step"])
+        torch.set_rng_state(state["torch_rng"])
+    resumed_from = step
+
+    def checkpoint() -> None:
+        if checkpoint_path is None:
+            return
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "step": step,
+            "total_steps": total,
+            "seed": int(seed),
+            "torch_rng": torch.get_rng_state(),
+            "config": getattr(getattr(model, "config", None), "to_dict", dict)(),
+        }
+        save_checkpoint(checkpoint_path, state)
+
+    result = TrainResult(steps=step, resumed_from=resumed_from)
+    model.train()
+    tokens_seen = 0
+    started = time.perf_counter()
+    while step < total:
+        epoch, index = divmod(step, steps_per_epoch)
+        order = _epoch_order(len(windows), seed, epoch)
+        batch = windows[order[index * batch_size : (index + 1) * batch_size]].to(dev)
+        inputs, targets = batch[:, :-1], batch[:, 1:]
+        with torch.autocast(device_type=dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            logits = model(inputs)
+            loss = loss_fn(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        step += 1
+        value = float(loss.detach().cpu())
+        result.losses.append(value)
+        tokens_seen += int((targets != pad_id).sum())
+        if on_step is not None:
+            on_step(step, total, value)
+        if checkpoint_every > 0 and step % checkpoint_every == 0 and step < total:
+            checkpoint()
+    checkpoint()
+    elapsed = time.perf_counter() - started
+    result.steps = step
+    result.tokens_per_s = tokens_seen / elapsed if elapsed > 0 and tokens_seen else 0.0
+    model.eval()
+    return result
+
+
+@torch.no_grad()
+def evaluate_nll(
+    model: nn.Module,
+    sequences: Sequence[Sequence[int]],
+    seq_len: int = 256,
+    device: str | torch.device = "cpu",
+    *,
+    batch_size: int = 32,
+    pad_id: int = PAD_ID,
+) -> float:
+    """Mean negative log-likelihood in nats per (non-PAD) target token."""
+    dev = torch.device(device)
+    windows = make_windows(sequences, seq_len, pad_id)
+    model.to(dev)
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(windows), batch_size):
+        batch = windows[start : start + batch_size].to(dev)
+        logits = model(batch[:, :-1]).float()
+        targets = batch[:, 1:]
+        loss = nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=pad_id, reduction="sum"
+        )
+        total += float(loss)
+        count += int((targets != pad_id).sum())
+    return total / max(count, 1)
