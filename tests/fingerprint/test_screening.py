@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.core.management import call_command
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 
 from fingerprint.engine import transforms
 from fingerprint.models import Fingerprint, Screening, SimilarityFlag
