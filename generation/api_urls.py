@@ -1,3 +1,9 @@
 """API routes of this app, mounted under /api/."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from .api import TrainedModelViewSet
+
+router = SimpleRouter()
+router.register("models", TrainedModelViewSet, basename="trained-model")
+urlpatterns = router.urls

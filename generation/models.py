@@ -11,6 +11,9 @@ class ModelStatus(models.TextChoices):
     FAILED = "failed", "Training failed"
 
 
+ARCHS = ("lstm", "transformer", "markov")
+
+
 class TrainedModel(models.Model):
     """A generation model a creator trains on licensed datasets."""
 
@@ -24,6 +27,12 @@ class TrainedModel(models.Model):
     checkpoint_sha256 = models.CharField(max_length=64, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    datasets = models.ManyToManyField("catalogue.Dataset", related_name="models", blank=True)
+    training_items = models.JSONField(default=list, blank=True, help_text="[{corpus_item, dataset, sha256}]")
+    markov_path = models.CharField(max_length=300, blank=True)
+    guard_path = models.CharField(max_length=300, blank=True)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    trained_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -1,0 +1,85 @@
+from django.db.models import Q
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from ledgerline.accounts.models import Role
+from ledgerline.accounts.permissions import IsCreator, organisations_for
+from ledgerline.catalogue.serializers import TrackSerializer
+from ledgerline.jobs.serializers import JobSerializer
+
+from . import services
+from .models import ARCHS, TrainedModel
+
+
+class TrainedModelSerializer(serializers.ModelSerializer):
+    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    job = JobSerializer(read_only=True)
+
+    class Meta:
+        model = TrainedModel
+        fields = ["id", "name", "arch", "organisation", "status", "config", "datasets", "checkpoint_sha256", "metrics",
+                  "job", "created_at", "trained_at"]
+
+
+class TrainRequestSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=100)
+    arch = serializers.ChoiceField(choices=ARCHS)
+    datasets = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
+    epochs = serializers.IntegerField(default=2, min_value=1, max_value=1000)
+    size = serializers.ChoiceField(choices=["debug", "default"], default="default")
+    organisation = serializers.SlugField(required=False)
+
+
+class GenerateRequestSerializer(serializers.Serializer):
+    bars = serializers.IntegerField(default=16)
+    tempo = serializers.FloatField(default=100)
+    key = serializers.CharField(default="C", max_length=8)
+    seed = serializers.IntegerField(default=0)
+    temperature = serializers.FloatField(default=1.0)
+    top_k = serializers.IntegerField(default=0)
+    top_p = serializers.FloatField(default=0.95)
+    programs = serializers.DictField(child=serializers.IntegerField(), required=False)
+    anti_copy = serializers.BooleanField(default=True)
+    title = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class TrainedModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                          viewsets.GenericViewSet):
+    """Generation models: creators train them on licensed datasets and generate tracks with them."""
+
+    serializer_class = TrainedModelSerializer
+
+    def get_queryset(self):
+        user = self.request.user
+        queryset = TrainedModel.objects.select_related("organisation", "job").prefetch_related("datasets")
+        return queryset if user.is_staff else queryset.filter(Q(organisation__in=organisations_for(user)))
+
+    def get_permissions(self):
+        if self.action in {"create", "generate"}:
+            return [IsCreator()]
+        return super().get_permissions()
+
+    @extend_schema(request=TrainRequestSerializer, responses={202: TrainedModelSerializer})
+    def create(self, request, *args, **kwargs):
+        payload = TrainRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        organisations = organisations_for(request.user, Role.CREATOR)
+        organisation = organisations.filter(slug=data["organisation"]).first() if data.get("organisation") else organisations.first()
+        model = services.model_train_start(user=request.user, organisation=organisation, name=data["name"],
+                                           arch=data["arch"], dataset_ids=data["datasets"], epochs=data["epochs"],
+                                           config={"size": "debug"} if data["size"] == "debug" else None)
+        model.refresh_from_db()
+        return Response(TrainedModelSerializer(model).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=GenerateRequestSerializer, responses={202: TrackSerializer})
+    @action(detail=True, methods=["post"])
+    def generate(self, request, pk=None):
+        """Generate, render and screen a four-track piece; poll the track's job for progress."""
+        payload = GenerateRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        track = services.generation_start(user=request.user, model=self.get_object(), params=payload.validated_data)
+        track.refresh_from_db()
+        return Response(TrackSerializer(track).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,306 @@
+"""Training and generation for the platform, wrapped around `generation.engine`."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from ledgerline.accounts.models import Role
+from ledgerline.accounts.permissions import has_role
+from ledgerline.catalogue.models import CorpusItem, Track, TrackSource
+from ledgerline.catalogue.selectors import datasets_visible_to
+from ledgerline.jobs.models import Job
+from ledgerline.jobs.services import JobError, job_create, job_enqueue
+from ledgerline.music.audio import encode_preview, write_flac
+from ledgerline.music.events import Score
+from ledgerline.music.render import mix, render_stems
+from ledgerline.storage import blob_path, read_blob, store_bytes, store_file
+from rights.services import ledger_append
+
+from .engine import tokens as tok
+from .engine.anticopy import NgramGuard
+from .engine.markov import MarkovHarmony, extract_chords, score_key
+from .engine.models import get_model
+from .engine.sample import generate_piece, validate_piece, validate_sampling
+from .engine.train import evaluate_nll, train
+from .models import ARCHS, ModelStatus, TrainedModel
+
+HELD_OUT_EVERY = 10  # every 10th item (by content hash order) is held out for the NLL
+
+
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def code_version() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=settings.BASE_DIR).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+# --- training -----------------------------------------------------------------------------------------
+def _require_creator(user, organisation) -> None:
+    if not (user.is_staff or has_role(user, organisation, Role.CREATOR)):
+        raise PermissionDenied("Only creators of this organisation may train and generate.")
+
+
+@transaction.atomic
+def model_train_start(*, user, organisation, name: str, arch: str, dataset_ids: list[int], epochs: int = 2,
+                      config: dict | None = None) -> TrainedModel:
+    """Create the model row and start its training job (gpu queue). Refuses datasets whose terms forbid it."""
+    _require_creator(user, organisation)
+    if arch not in ARCHS:
+        raise ValidationError({"arch": f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}"})
+    if not 1 <= epochs <= 1000:
+        raise ValidationError({"epochs": "must be between 1 and 1000"})
+    if TrainedModel.objects.filter(name=name).exists():
+        raise ValidationError({"name": f"a model named {name!r} exists already"})
+    datasets = list(datasets_visible_to(user).filter(pk__in=dataset_ids))
+    missing = set(dataset_ids) - {d.pk for d in datasets}
+    if not dataset_ids or missing:
+        raise ValidationError({"datasets": f"unknown or inaccessible dataset(s): {sorted(missing) or 'none given'}"})
+    for dataset in datasets:
+        if not dataset.training_allowed:
+            raise ValidationError({"datasets": f"the licence of {dataset.name!r} "
+                                               f"({dataset.licence_name or 'its terms'}) does not allow training"})
+        if not dataset.licence_is_current():
+            raise ValidationError({"datasets": f"the licence of {dataset.name!r} has expired"})
+        if not dataset.items.exists():
+            raise ValidationError({"datasets": f"{dataset.name!r} has no ingested items yet"})
+    model = TrainedModel.objects.create(name=name, arch=arch, organisation=organisation, created_by=user,
+                                        config={"epochs": epochs, **(config or {})}, status=ModelStatus.TRAINING)
+    model.datasets.set(datasets)
+    from .tasks import train_model_task
+
+    job = job_create(kind="train", organisation=organisation, user=user, params={"model": model.pk})
+    model.job = job
+    model.save(update_fields=["job"])
+    job_enqueue(job=job, task=train_model_task)
+    return model
+
+
+def _training_scores(model: TrainedModel) -> list[tuple[CorpusItem, Score]]:
+    items = CorpusItem.objects.filter(dataset__in=model.datasets.all()).exclude(events_path="").order_by("sha256")
+    return [(item, Score.from_npz_bytes(read_blob(item.events_path))) for item in items]
+
+
+def train_handler(job: Job) -> dict:
+    """1. load the scores  2. fit the Markov harmony and the anti-copy guard  3. train the network with
+    checkpoints (a redelivered job resumes)  4. held-out NLL  5. store the checkpoint by its SHA-256."""
+    try:
+        model = TrainedModel.objects.get(pk=job.params["model"])
+    except TrainedModel.DoesNotExist:
+        raise JobError("the model was deleted before training") from None
+    pairs = _training_scores(model)
+    if not pairs:
+        raise JobError("the datasets hold no symbolic items to train on")
+    held_idx = {i for i in range(len(pairs)) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1}
+    if not held_idx and len(pairs) >= 2:
+        held_idx = {len(pairs) - 1}  # a small corpus still gets one held-out piece
+    held_out = [s for i, (_, s) in enumerate(pairs) if i in held_idx]
+    training = [s for i, (_, s) in enumerate(pairs) if i not in held_idx]
+    job.set_progress(0.05, f"fitting the Markov harmony on {len(training)} pieces")
+    markov = MarkovHarmony().fit(training)
+    guard = NgramGuard.from_melodies(tok.melody_pitches(tok.encode_melody(s)) for _, s in pairs)
+    metrics: dict = {"train_pieces": len(training), "held_out_pieces": len(held_out), "device": device(),
+                     "guard_ngrams": len(guard)}
+    held = [(s, chords) for s in held_out if (chords := _safe_chords(s))]
+    if held:
+        held_chords = [chords for _, chords in held]
+        total = sum(markov.log_prob(chords, key=score_key(s)) for s, chords in held)
+        metrics["markov_nll_per_chord"] = round(-total / max(sum(len(c) for c in held_chords), 1), 4)
+    checkpoint = None
+    if model.arch != "markov":
+        net = get_model(model.arch, {k: v for k, v in model.config.items() if k not in {"epochs"}}, tok.VOCAB.size)
+        sequences = [tok.encode_melody(s) for s in training]
+        work = Path(settings.LEDGERLINE_DATA_DIR) / "checkpoints" / f"model-{model.pk}.pt"
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            if step % 5 == 0 or step == total:
+                job.set_progress(0.1 + 0.8 * step / max(total, 1), f"step {step}/{total}, loss {loss:.3f}")
+
+        result = train(net, sequences, epochs=int(model.config.get("epochs", 2)), batch_size=16, lr=3e-3,
+                       seq_len=min(256, net.config.max_len if hasattr(net, "config") else 256), device=device(),
+                       seed=0, on_step=on_step, checkpoint_path=work, checkpoint_every=20)
+        metrics.update(steps=result.steps, final_loss=round(result.losses[-1], 4) if result.losses else None,
+                       tokens_per_s=round(result.tokens_per_s, 1), resumed_from=result.resumed_from)
+        if held_out:
+            metrics["held_out_nll_per_token"] = round(
+                evaluate_nll(net, [tok.encode_melody(s) for s in held_out], device=device()), 4)
+        final = work.with_suffix(".final.pt")
+        torch.save({"arch": model.arch, "config": _config_of(net), "state_dict": net.cpu().state_dict()}, final)
+        checkpoint = store_file(final, suffix=".pt")
+        final.unlink(missing_ok=True)
+        work.unlink(missing_ok=True)
+    job.set_progress(0.95, "storing the model")
+    with transaction.atomic():
+        model.markov_path = store_bytes(markov.to_json().encode(), suffix=".json").relpath
+        model.guard_path = store_bytes(guard.to_bytes(), suffix=".bin").relpath
+        if checkpoint is not None:
+            model.checkpoint_path, model.checkpoint_sha256 = checkpoint.relpath, checkpoint.sha256
+        model.training_items = [{"corpus_item": i.pk, "dataset": i.dataset_id, "sha256": i.sha256} for i, _ in pairs]
+        model.metrics = metrics
+        model.status = ModelStatus.READY
+        model.trained_at = timezone.now()
+        model.save()
+        ledger_append(event="model.trained", subject_type="model", subject_id=model.pk,
+                      payload={"name": model.name, "arch": model.arch, "checkpoint_sha256": model.checkpoint_sha256,
+                               "datasets": sorted(model.datasets.values_list("pk", flat=True)),
+                               "items_sha256": hashlib.sha256("".join(sorted(i.sha256 for i, _ in pairs)).encode()).hexdigest(),
+                               "metrics": metrics},
+                      organisation=model.organisation, private=True)
+    return {"model": model.pk, **metrics}
+
+
+def _safe_chords(score: Score):
+    try:
+        return extract_chords(score)
+    except (ValueError, IndexError):
+        return []
+
+
+def _config_of(net) -> dict:
+    config = getattr(net, "config", None)
+    return config.to_dict() if config is not None else {}
+
+
+def model_failed(job: Job) -> None:
+    TrainedModel.objects.filter(pk=job.params.get("model"), status=ModelStatus.TRAINING).update(status=ModelStatus.FAILED)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_network(checkpoint_path: str, sha256: str):
+    state = torch.load(blob_path(checkpoint_path), map_location="cpu", weights_only=False)
+    net = get_model(state["arch"], state["config"], tok.VOCAB.size)
+    net.load_state_dict(state["state_dict"])
+    net.eval()
+    return net
+
+
+# --- generation ---------------------------------------------------------------------------------------
+def generation_validate(*, model: TrainedModel, params: dict) -> dict:
+    """Normalise a request; ValueError/ValidationError with the reason for impossible parameters."""
+    if model.status != ModelStatus.READY:
+        raise ValidationError({"model": f"model {model.name!r} is not trained yet ({model.get_status_display().lower()})"})
+    clean = {
+        "bars": int(params.get("bars", 16)), "tempo": float(params.get("tempo", 100)), "key": str(params.get("key", "C")),
+        "temperature": float(params.get("temperature", 1.0)), "top_k": int(params.get("top_k", 0)),
+        "top_p": float(params.get("top_p", 0.95)), "seed": int(params.get("seed", 0)),
+        "programs": {k: int(v) for k, v in (params.get("programs") or {}).items()},
+        "anti_copy": bool(params.get("anti_copy", True)), "title": str(params.get("title") or "")[:200],
+    }
+    unknown = set(clean["programs"]) - set(tok.ROLE_NAMES)
+    if unknown:
+        raise ValidationError({"programs": f"unknown part(s) {sorted(unknown)}; parts are {', '.join(tok.ROLE_NAMES)}"})
+    try:
+        validate_piece(clean["bars"], clean["tempo"], clean["key"], clean["programs"])
+        validate_sampling(clean["temperature"], clean["top_k"], clean["top_p"])
+    except ValueError as exc:
+        raise ValidationError({"parameters": str(exc)}) from None
+    for dataset in model.datasets.all():
+        if not dataset.generation_allowed:
+            raise ValidationError({"model": f"the licence of {dataset.name!r} does not allow generation"})
+    return clean
+
+
+@transaction.atomic
+def generation_start(*, user, model: TrainedModel, params: dict) -> Track:
+    """Validate, create a draft Track and a generation job (gpu queue)."""
+    _require_creator(user, model.organisation)
+    clean = generation_validate(model=model, params=params)
+    track = Track.objects.create(organisation=model.organisation, created_by=user, source=TrackSource.GENERATED,
+                                 model=model, title=clean["title"] or f"{model.name} #{clean['seed']}",
+                                 generation_params=clean)
+    from .tasks import generate_task
+
+    job = job_create(kind="generate", organisation=model.organisation, user=user, params={"track": track.pk})
+    track.provenance = {"job": str(job.pk)}
+    track.save(update_fields=["provenance"])
+    job_enqueue(job=job, task=generate_task)
+    return track
+
+
+def render_track_score(score: Score) -> dict:
+    """MIDI, per-track FLAC stems, the FLAC mix and an OGG preview, stored content-addressed."""
+    stems, total = mix(render_stems(score, soundfont=settings.LEDGERLINE_SOUNDFONT))
+    return {
+        "midi": store_bytes(score.to_midi_bytes(), suffix=".mid"),
+        "events": store_bytes(score.to_npz_bytes(), suffix=".npz"),
+        "mix": store_bytes(write_flac(total), suffix=".flac"),
+        "preview": store_bytes(encode_preview(total), suffix=".ogg"),
+        "stems": [{**info, "path": store_bytes(write_flac(stem), suffix=".flac").relpath}
+                  for info, stem in zip(score.instruments(), stems, strict=True)],
+    }
+
+
+def compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
+    """The pure part of generation: the same model and request give the same score."""
+    markov = MarkovHarmony.from_json(read_blob(model.markov_path).decode())
+    guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if params.get("anti_copy", True) else None
+    net = _load_network(model.checkpoint_path, model.checkpoint_sha256) if model.checkpoint_path else None
+    return generate_piece(net, tok.VOCAB, markov, bars=params["bars"], tempo=params["tempo"], key=params["key"],
+                          programs=params["programs"] or None, temperature=params["temperature"],
+                          top_k=params["top_k"], top_p=params["top_p"], seed=params["seed"], guard=guard,
+                          device="cpu", title=params.get("title") or None)
+
+
+def generate_handler(job: Job) -> dict:
+    try:
+        track = Track.objects.select_related("model").get(pk=job.params["track"])
+    except Track.DoesNotExist:
+        raise JobError("the track was deleted before generation") from None
+    model = track.model
+    job.set_progress(0.1, "composing")
+    score, stats = compose(model, track.generation_params)
+    job.set_progress(0.5, "rendering with FluidSynth")
+    blobs = render_track_score(score)
+    provenance = {
+        "job": str(job.pk), "model": model.name, "arch": model.arch, "checkpoint_sha256": model.checkpoint_sha256,
+        "datasets": [{"id": d.pk, "name": d.name, "licence": d.licence_name, "revenue_share_percent": str(d.revenue_share_percent)}
+                     for d in model.datasets.all()],
+        "request": track.generation_params, "seed": track.generation_params["seed"], "code_version": code_version(),
+        "midi_sha256": blobs["midi"].sha256, "mix_sha256": blobs["mix"].sha256, "stats": _jsonable(stats),
+    }
+    with transaction.atomic():
+        track.midi_path, track.events_path = blobs["midi"].relpath, blobs["events"].relpath
+        track.audio_path, track.preview_path = blobs["mix"].relpath, blobs["preview"].relpath
+        track.stems = blobs["stems"]
+        track.tempo_bpm, track.key = float(track.generation_params["tempo"]), stats.get("key", "")
+        track.time_signature = "4/4"
+        track.bars = int(track.generation_params["bars"])
+        track.duration_s = round(score.duration_s, 3)
+        track.content_sha256 = blobs["midi"].sha256
+        track.provenance = provenance
+        track.save()
+        ledger_append(event="track.generated", subject_type="track", subject_id=track.pk,
+                      payload={k: provenance[k] for k in ("model", "checkpoint_sha256", "seed", "midi_sha256",
+                                                          "mix_sha256", "code_version")}
+                      | {"datasets": [d["id"] for d in provenance["datasets"]]},
+                      organisation=track.organisation, private=True)
+    from fingerprint.services import track_screen_start
+
+    screening = track_screen_start(track=track, user=job.created_by)
+    return {"track": track.pk, "screening": screening.pk, "interventions": stats.get("interventions", 0)}
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
+
+
+def dataset_ids_parse(raw: str) -> list[int]:
+    try:
+        return [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ValidationError({"datasets": f"dataset ids must be integers separated by commas, not {raw!r}"}) from None
