@@ -233,6 +233,7 @@ WEB3_PROVIDER_URI = env_str("WEB3_PROVIDER_URI", "")
 # --- Demo -------------------------------------------------------------------------------------------
 LEDGERLINE_DEMO_STEPS = [
     "ledgerline.catalogue.demo.load",
+    "generation.demo.load",
     "rights.demo.load",
 ]
 

@@ -118,3 +118,11 @@ def test_buyers_and_labels_may_not_train_or_generate_through_the_api(studio, api
                                format="json")
     assert response.status_code == 403
     assert not TrainedModel.objects.exists()
+
+
+def test_load_demo_trains_demo_models_a_newcomer_can_generate_with(settings, tmp_path, capsys):
+    settings.LEDGERLINE_DEMO_STEPS = ["ledgerline.catalogue.demo.load", "generation.demo.load"]
+    call_command("load_demo", "--chorales", "3", "--quiet")
+    assert set(TrainedModel.objects.filter(status="ready").values_list("name", flat=True)) == {"demo-markov", "demo-lstm"}
+    result = run(capsys, "generate", "--model", "demo-lstm", "--bars", "2", "--out", str(tmp_path / "demo"))
+    assert result["status"] in {"clear", "flagged"} and (tmp_path / "demo" / "mix.ogg").exists()
