@@ -341,31 +341,29 @@ def screening_start(*, user, organisation, uploaded_file, against: str = Against
         blob = store_upload(uploaded_file, suffix="", max_bytes=settings.LEDGERLINE_MAX_UPLOAD_BYTES)
     except UploadTooLarge as exc:
         raise ValidationError({"file": str(exc)}) from None
+    return _screening_enqueue(organisation=organisation, created_by=user, against=against,
+                              original_name=(uploaded_file.name or "")[:500], source_path=blob.relpath)
+
+
+@transaction.atomic
+def _screening_enqueue(*, organisation, created_by, **fields) -> Screening:
+    """A Screening row and its job, sent to the cpu queue once the transaction commits."""
     from .tasks import screening_task
 
-    with transaction.atomic():
-        job = job_create(kind="screening", organisation=organisation, user=user)
-        screening = Screening.objects.create(organisation=organisation, created_by=user, job=job, against=against,
-                                             original_name=(uploaded_file.name or "")[:500], source_path=blob.relpath)
-        job.params = {"screening": screening.pk}
-        job.save(update_fields=["params"])
-        job_enqueue(job=job, task=screening_task)
+    job = job_create(kind="screening", organisation=organisation, user=created_by)
+    screening = Screening.objects.create(organisation=organisation, created_by=created_by, job=job, **fields)
+    job.params = {"screening": screening.pk}
+    job.save(update_fields=["params"])
+    job_enqueue(job=job, task=screening_task)
     return screening
 
 
 def track_screen_start(*, track: Track, user=None) -> Screening:
     """Screen a generated track (its mix and score) before it may be published."""
-    from .tasks import screening_task
-
     with transaction.atomic():
         track.mark_screening()
-        job = job_create(kind="screening", organisation=track.organisation, user=user)
-        screening = Screening.objects.create(organisation=track.organisation, created_by=user, job=job, track=track,
-                                             original_name=track.title[:500], against=Against.ALL)
-        job.params = {"screening": screening.pk}
-        job.save(update_fields=["params"])
-        job_enqueue(job=job, task=screening_task)
-    return screening
+        return _screening_enqueue(organisation=track.organisation, created_by=user, track=track,
+                                  original_name=track.title[:500], against=Against.ALL)
 
 
 def _track_query(track: Track) -> Query:

@@ -37,6 +37,11 @@ def main() -> None:
     root = Path(tempfile.mkdtemp())
     report: dict = {"windows": args.windows, "dim": C.DIM, "batch": args.batch, "gpus": gpu_count()}
     results = {}
+    batches = []
+    for _ in range(args.queries):  # the same query batches for both indexes, so recall is comparable
+        picks = rng.integers(0, args.windows, size=args.batch)
+        batch = data[picks] + rng.normal(scale=0.05, size=(args.batch, C.DIM)).astype(np.float32)
+        batches.append((picks, batch / np.linalg.norm(batch, axis=1, keepdims=True)))
     for kind, threshold in (("flat", args.windows + 1), ("ivfpq", 1000)):
         index = VersionedIndex(root, IndexSpec(kind, C.DIM, "ip", ivf_threshold=threshold))
         started = time.perf_counter()
@@ -44,10 +49,7 @@ def main() -> None:
         report[f"{kind}_build_s"] = round(time.perf_counter() - started, 1)
         index.reader()
         times = []
-        for q in range(args.queries):
-            picks = rng.integers(0, args.windows, size=args.batch)
-            batch = data[picks] + rng.normal(scale=0.05, size=(args.batch, C.DIM)).astype(np.float32)
-            batch /= np.linalg.norm(batch, axis=1, keepdims=True)
+        for q, (picks, batch) in enumerate(batches):
             started = time.perf_counter()
             hits = index.search(batch, k=10)
             times.append(time.perf_counter() - started)
