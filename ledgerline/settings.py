@@ -223,6 +223,23 @@ LEDGERLINE_INDEX_DIR = LEDGERLINE_DATA_DIR / "indexes"
 # --- Money ------------------------------------------------------------------------------------------
 LEDGERLINE_CURRENCY = env_str("LEDGERLINE_CURRENCY", "EUR")
 LEDGERLINE_PLATFORM_FEE_PERCENT = env_decimal("LEDGERLINE_PLATFORM_FEE_PERCENT", "15")
+# Where a reviewer cleared a flag by requiring a licence, the matched work's rights holder gets this share of
+# every sale of the track (each such matched work; taken before the creator's rest).
+LEDGERLINE_MATCHED_WORK_SHARE_PERCENT = env_decimal("LEDGERLINE_MATCHED_WORK_SHARE_PERCENT", "10")
+
+# --- Loops and stems market -------------------------------------------------------------------------
+# Platform defaults for licence offers: the price an offer starts at, and the range a creator may set.
+LEDGERLINE_OFFER_PRICES = json.loads(env_str("LEDGERLINE_OFFER_PRICES", json.dumps({
+    "non_exclusive": {"default": "4.99", "min": "0.99", "max": "99.00"},
+    "extended": {"default": "29.00", "min": "9.00", "max": "499.00"},
+    "exclusive": {"default": "199.00", "min": "49.00", "max": "9999.00"},
+})))
+# Payment provider (a dotted path to a class with `charge(...)`); the built-in test provider needs no network.
+LEDGERLINE_PAYMENT_PROVIDER = env_str("LEDGERLINE_PAYMENT_PROVIDER", "rights.market.payments.TestProvider")
+# Download links of licensed files are signed and expire after this many seconds.
+LEDGERLINE_DOWNLOAD_TTL_S = env_int("LEDGERLINE_DOWNLOAD_TTL_S", 15 * 60, minimum=10)
+# Stem separation for uploaded audio-only tracks: "hpss", "nmf", or a separator registered by a plug-in.
+LEDGERLINE_SEPARATION_METHOD = env_str("LEDGERLINE_SEPARATION_METHOD", "hpss")
 
 # --- Ledger and chain -------------------------------------------------------------------------------
 LEDGERLINE_SIGNING_KEY_PATH = Path(

@@ -4,6 +4,7 @@ Who gets what of a sale of `amount`:
   platform      `platform_percent` of the amount
   each label    its dataset's requested `percent`, pro rata to that dataset's share of the training data
                 (`weight`, e.g. the number of training items it contributed) when several datasets trained it
+  each rights holder  a fixed `percent` of the amount (a matched work a reviewer cleared by requiring a licence)
   creator       the rest
 Exact shares are Decimal fractions; each is floored to the cent and the cents left over go to the largest
 remainders (ties: payee name), so the shares always sum to the amount exactly.
@@ -35,7 +36,7 @@ def money(value: Decimal | str | int) -> Decimal:
 
 
 def revenue_split(amount: Decimal, *, creator: str, platform: str, platform_percent: Decimal,
-                  labels: list[LabelTerm]) -> dict[str, Decimal]:
+                  labels: list[LabelTerm], rights_holders: dict[str, Decimal] | None = None) -> dict[str, Decimal]:
     amount = money(amount)
     if not Decimal(0) <= platform_percent <= 100:
         raise ValueError("the platform fee must be between 0 and 100 percent")
@@ -45,9 +46,13 @@ def revenue_split(amount: Decimal, *, creator: str, platform: str, platform_perc
         if term.weight <= 0 or not Decimal(0) <= term.percent <= 100:
             raise ValueError(f"bad licence terms for {term.payee}: percent {term.percent}, weight {term.weight}")
         exact[term.payee] = exact.get(term.payee, Decimal(0)) + amount * term.percent / 100 * term.weight / total_weight
+    for payee, percent in (rights_holders or {}).items():
+        if not Decimal(0) <= percent <= 100:
+            raise ValueError(f"bad share for {payee}: percent {percent}")
+        exact[payee] = exact.get(payee, Decimal(0)) + amount * percent / 100
     taken = sum(exact.values(), Decimal(0))
     if taken > amount:
-        raise ValueError("the platform fee and the labels' shares exceed the sale")
+        raise ValueError("the platform fee and the labels' and rights holders' shares exceed the sale")
     exact[creator] = exact.get(creator, Decimal(0)) + amount - taken
     floored = {payee: share.quantize(CENT, rounding=ROUND_FLOOR) for payee, share in exact.items()}
     leftover = int((amount - sum(floored.values(), Decimal(0))) / CENT)

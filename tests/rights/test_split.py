@@ -13,10 +13,11 @@ percents = st.decimals(min_value=Decimal(0), max_value=Decimal(30), places=2)
 weights = st.integers(min_value=1, max_value=500).map(Decimal)
 
 
-@given(prices, percents, st.lists(st.tuples(percents, weights), max_size=5))
-def test_shares_sum_exactly_and_are_whole_cents(price, fee, terms):
+@given(prices, percents, st.lists(st.tuples(percents, weights), max_size=5), st.lists(percents, max_size=2))
+def test_shares_sum_exactly_and_are_whole_cents(price, fee, terms, holders):
     labels = [LabelTerm(f"label-{i}", percent, weight) for i, (percent, weight) in enumerate(terms)]
-    shares = revenue_split(price, creator="creator", platform="platform", platform_percent=fee, labels=labels)
+    shares = revenue_split(price, creator="creator", platform="platform", platform_percent=fee, labels=labels,
+                           rights_holders={f"holder-{i}": percent / 2 for i, percent in enumerate(holders)})
     assert sum(shares.values()) == price
     assert all(share == share.quantize(Decimal("0.01")) and share >= 0 for share in shares.values())
 
@@ -42,3 +43,9 @@ def test_shares_that_exceed_the_sale_are_refused():
     with pytest.raises(ValueError, match="exceed"):
         revenue_split(Decimal("1"), creator="c", platform="p", platform_percent=Decimal(60),
                       labels=[LabelTerm("a", Decimal(50), Decimal(1))])
+
+
+def test_a_rights_holder_takes_a_fixed_share_not_pro_rated_with_the_labels():
+    shares = revenue_split(Decimal("100.00"), creator="c", platform="p", platform_percent=Decimal(15),
+                           labels=[LabelTerm("a", Decimal(10), Decimal(1))], rights_holders={"h": Decimal(10)})
+    assert shares == {"p": Decimal("15.00"), "a": Decimal("10.00"), "h": Decimal("10.00"), "c": Decimal("65.00")}

@@ -1,0 +1,302 @@
+"""Market API: publishing, the catalogue, offers, purchases, licences (certificates, downloads), statements."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action, api_view, permission_classes
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from ledgerline.accounts.models import Role
+from ledgerline.accounts.permissions import IsBuyer, IsCreator, has_role, organisations_for
+from ledgerline.catalogue.selectors import tracks_visible_to
+from ledgerline.catalogue.serializers import TrackSerializer
+from ledgerline.jobs.serializers import JobSerializer
+from ledgerline.storage import blob_path
+
+from . import selectors, services
+from .certificates import certificate_json, certificate_pdf
+from .models import Asset, AssetKind, Licence, LicenceOffer, LicenceType, Order, OrderStatus
+from .payments import PaymentError
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LicenceOffer
+        fields = ["id", "licence_type", "price", "currency", "active"]
+        read_only_fields = fields
+
+
+class AssetSerializer(serializers.ModelSerializer):
+    creator = serializers.SlugRelatedField(source="organisation", slug_field="slug", read_only=True)
+    track_title = serializers.CharField(source="track.title", read_only=True)
+    offers = serializers.SerializerMethodField()
+    preview_url = serializers.SerializerMethodField()
+    waveform_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Asset
+        fields = ["id", "track", "track_title", "creator", "kind", "stem", "program", "is_drum", "start_bar", "bars",
+                  "key", "tempo_bpm", "time_signature", "duration_s", "method", "sha256", "status", "status_reason",
+                  "offers", "preview_url", "waveform_url", "created_at"]
+        read_only_fields = fields
+
+    def get_offers(self, asset: Asset) -> list[dict]:
+        return OfferSerializer([o for o in asset.offers.all() if o.active], many=True).data
+
+    def get_preview_url(self, asset: Asset) -> str:
+        return reverse("market-asset-preview", args=[asset.pk])
+
+    def get_waveform_url(self, asset: Asset) -> str:
+        return reverse("market-asset-waveform", args=[asset.pk])
+
+
+class SearchSerializer(serializers.Serializer):
+    q = serializers.CharField(required=False, default="", max_length=200)
+    key = serializers.CharField(required=False, default="", max_length=32)
+    tempo_min = serializers.FloatField(required=False, min_value=1, max_value=400)
+    tempo_max = serializers.FloatField(required=False, min_value=1, max_value=400)
+    bars = serializers.CharField(required=False, default="", help_text="comma-separated, e.g. 1,4")
+    instrument = serializers.CharField(required=False, default="", max_length=100, help_text="stem name or GM program")
+    kind = serializers.ChoiceField(choices=AssetKind.values, required=False, default="")
+    creator = serializers.SlugField(required=False, default="")
+    licence = serializers.ChoiceField(choices=LicenceType.values, required=False, default="")
+    price_min = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, min_value=0)
+    price_max = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, min_value=0)
+    sort = serializers.ChoiceField(choices=selectors.SORTS, required=False, default="newest")
+
+    def validate_bars(self, value: str) -> list[int]:
+        try:
+            return [int(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise serializers.ValidationError("bars are integers separated by commas, e.g. 1,4") from None
+
+    def validate(self, attrs):
+        if attrs.get("tempo_min") and attrs.get("tempo_max") and attrs["tempo_min"] > attrs["tempo_max"]:
+            raise serializers.ValidationError({"tempo_min": "the tempo range is empty (min above max)"})
+        return attrs
+
+
+def search_from_params(params) -> selectors.AssetSearch:
+    payload = SearchSerializer(data={k: v for k, v in params.items() if v not in ("", None)})
+    payload.is_valid(raise_exception=True)
+    return selectors.AssetSearch(**payload.validated_data)
+
+
+class OfferWriteSerializer(serializers.Serializer):
+    licence_type = serializers.ChoiceField(choices=LicenceType.values)
+    price = serializers.CharField(required=False, help_text="a decimal string with at most 2 decimals, e.g. '9.99'")
+    active = serializers.BooleanField(required=False)
+
+
+class AssetViewSet(viewsets.ReadOnlyModelViewSet):
+    """Loops and stems for sale. Anyone may browse and stream previews; full-quality files need a licence."""
+
+    serializer_class = AssetSerializer
+    permission_classes = [AllowAny]
+    filter_backends: list = []
+    active_offers = Prefetch("offers", queryset=LicenceOffer.objects.order_by("price"))
+
+    def get_queryset(self):
+        if self.action == "list":
+            return selectors.assets_search(search_from_params(self.request.query_params)).prefetch_related(self.active_offers)
+        return Asset.objects.select_related("track", "organisation").prefetch_related(self.active_offers)
+
+    @extend_schema(parameters=[OpenApiParameter(name, str) for name in SearchSerializer().fields])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={(200, "audio/ogg"): bytes})
+    @action(detail=True, methods=["get"], url_path="preview.ogg", url_name="preview")
+    def preview(self, request, pk=None):
+        """A short, low-bitrate Ogg Vorbis preview; streams without purchase."""
+        return FileResponse(open(blob_path(self.get_object().preview_path), "rb"), content_type="audio/ogg")
+
+    @extend_schema(responses={(200, "image/png"): bytes})
+    @action(detail=True, methods=["get"], url_path="waveform.png", url_name="waveform")
+    def waveform(self, request, pk=None):
+        return FileResponse(open(blob_path(self.get_object().waveform_path), "rb"), content_type="image/png")
+
+    @extend_schema(request=OfferWriteSerializer, responses={200: OfferSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[IsCreator])
+    def offers(self, request, pk=None):
+        """The creator sets the price of one licence type (within the platform's bounds) or withdraws it."""
+        payload = OfferWriteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        offer = services.offer_set(user=request.user, asset=self.get_object(), **payload.validated_data)
+        return Response(OfferSerializer(offer).data)
+
+
+class PurchaseSerializer(serializers.Serializer):
+    offer = serializers.PrimaryKeyRelatedField(queryset=LicenceOffer.objects.select_related("asset"))
+    idempotency_key = serializers.CharField(required=False, max_length=100,
+                                            help_text="or the Idempotency-Key header; a retry with the same key "
+                                                      "returns the same licence")
+    payment_method = serializers.CharField(default="test-card", max_length=100)
+    organisation = serializers.SlugField(required=False, help_text="the buyer organisation (default: your first)")
+
+
+class LicenceSerializer(serializers.ModelSerializer):
+    asset = AssetSerializer(read_only=True)
+    order = serializers.SerializerMethodField()
+    ledger_index = serializers.IntegerField(source="ledger_entry.index", read_only=True, default=None)
+    certificate_url = serializers.SerializerMethodField()
+    certificate_pdf_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Licence
+        fields = ["id", "licence_type", "terms", "asset", "order", "ledger_index", "certificate_url",
+                  "certificate_pdf_url", "created_at"]
+        read_only_fields = fields
+
+    def get_order(self, licence: Licence) -> dict:
+        order = licence.order
+        return {"id": str(order.pk), "amount": str(order.amount), "currency": order.currency,
+                "paid_at": order.paid_at.isoformat() if order.paid_at else None}
+
+    def get_certificate_url(self, licence: Licence) -> str:
+        return reverse("market-licence-certificate", args=[licence.pk])
+
+    def get_certificate_pdf_url(self, licence: Licence) -> str:
+        return reverse("market-licence-certificate-pdf", args=[licence.pk])
+
+
+@extend_schema(request=PurchaseSerializer, responses={201: LicenceSerializer, 200: LicenceSerializer})
+@api_view(["POST"])
+@permission_classes([IsBuyer])
+def purchase(request):
+    """Buy a licence. 201 with the licence; 200 for a retry of a finished purchase (same idempotency key);
+    409 when the asset is not for sale (e.g. sold exclusively); 402 when the payment failed (retriable)."""
+    payload = PurchaseSerializer(data=request.data)
+    payload.is_valid(raise_exception=True)
+    data = payload.validated_data
+    key = data.get("idempotency_key") or request.headers.get("Idempotency-Key", "")
+    if not key:
+        raise ValidationError({"idempotency_key": "send an idempotency key (field or Idempotency-Key header)"})
+    already = Order.objects.filter(buyer=request.user, idempotency_key=key, status=OrderStatus.PAID).exists()
+    try:
+        licence = services.licence_purchase(user=request.user, offer=data["offer"], idempotency_key=key,
+                                            payment_method=data["payment_method"], organisation=data.get("organisation"))
+    except (services.PurchaseRefused, services.IdempotencyConflict) as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    except PaymentError as exc:
+        order = Order.objects.get(buyer=request.user, idempotency_key=key)
+        return Response({"detail": f"payment failed: {exc}", "order": str(order.pk), "retriable": True},
+                        status=status.HTTP_402_PAYMENT_REQUIRED)
+    return Response(LicenceSerializer(licence).data, status=status.HTTP_200_OK if already else status.HTTP_201_CREATED)
+
+
+class LicenceViewSet(viewsets.ReadOnlyModelViewSet):
+    """The caller's licences, with certificates and signed download links."""
+
+    serializer_class = LicenceSerializer
+
+    def get_queryset(self):
+        return (Licence.objects.filter(buyer=self.request.user)
+                .select_related("asset", "asset__track", "asset__organisation", "order", "order__organisation",
+                                "ledger_entry")
+                .prefetch_related("asset__offers"))
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"], url_path="certificate.json", url_name="certificate")
+    def certificate(self, request, pk=None):
+        return Response(certificate_json(self.get_object()))
+
+    @extend_schema(responses={(200, "application/pdf"): bytes})
+    @action(detail=True, methods=["get"], url_path="certificate.pdf", url_name="certificate-pdf")
+    def certificate_pdf(self, request, pk=None):
+        licence = self.get_object()
+        response = HttpResponse(certificate_pdf(certificate_json(licence)), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="ledgerline-licence-{licence.pk}.pdf"'
+        return response
+
+    @extend_schema(request=None, responses={200: dict})
+    @action(detail=True, methods=["post"], url_path="download-url")
+    def download_url(self, request, pk=None):
+        """A signed link to the full-quality file that only you can use, valid for LEDGERLINE_DOWNLOAD_TTL_S."""
+        token = services.download_token(licence=self.get_object(), user=request.user)
+        return Response({"url": request.build_absolute_uri(reverse("market-download", args=[token])),
+                         "expires_in": settings.LEDGERLINE_DOWNLOAD_TTL_S})
+
+
+@extend_schema(responses={(200, "audio/flac"): bytes})
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def download(request, token: str):
+    try:
+        licence = services.download_resolve(token=token, user=request.user)
+    except services.DownloadDenied as exc:
+        return Response({"detail": str(exc)}, status=exc.status)
+    asset = licence.asset
+    name = f"{asset.track.title}-{asset.stem}-bars{asset.start_bar + 1}-{asset.end_bar}.flac".replace("/", "-")
+    return FileResponse(open(blob_path(asset.path), "rb"), as_attachment=True, filename=name,
+                        content_type="audio/flac")
+
+
+@extend_schema(request=None, responses={202: TrackSerializer})
+@api_view(["POST"])
+@permission_classes([IsCreator])
+def track_publish(request, pk: int):
+    """Publish a screened track; its loops and stems are cut by a job (see `split_job`)."""
+    track = get_object_or_404(tracks_visible_to(request.user), pk=pk)
+    track = services.track_publish(user=request.user, track=track)
+    from ledgerline.jobs.models import Job
+
+    job = Job.objects.filter(kind="split", params__track=track.pk).order_by("-created_at").first()
+    return Response({**TrackSerializer(track).data, "split_job": JobSerializer(job).data if job else None},
+                    status=status.HTTP_202_ACCEPTED)
+
+
+def _statement_scope(request) -> dict:
+    slug = request.query_params.get("organisation", "")
+    if slug == "platform":
+        if not request.user.is_staff:
+            raise PermissionDenied("Only staff see the platform's statement.")
+        return {"platform": True}
+    if slug:
+        organisation = organisations_for(request.user).filter(slug=slug).first()
+        if organisation is None and request.user.is_staff:
+            from ledgerline.accounts.models import Organisation
+
+            organisation = Organisation.objects.filter(slug=slug).first()
+    else:
+        organisation = (organisations_for(request.user, Role.LABEL).first()
+                        or organisations_for(request.user, Role.CREATOR).first())
+    if organisation is None:
+        raise PermissionDenied(f"you are not a member of {slug!r}" if slug else "you belong to no organisation")
+    if not (request.user.is_staff or has_role(request.user, organisation, Role.LABEL)
+            or has_role(request.user, organisation, Role.CREATOR)):
+        raise PermissionDenied("Only the organisation's labels and creators see its statement.")
+    return {"organisation": organisation}
+
+
+@extend_schema(parameters=[OpenApiParameter("organisation", str, description="slug, or 'platform' (staff)"),
+                           OpenApiParameter("period", str, description="YYYY-MM or YYYY-MM-DD..YYYY-MM-DD"),
+                           OpenApiParameter("output", str, enum=["json", "csv"])],
+               responses={200: dict})
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def statement(request):
+    """An organisation's revenue shares in a period, with totals; `output=csv` for a spreadsheet."""
+    scope = _statement_scope(request)
+    period = request.query_params.get("period", "")
+    try:
+        start, end = selectors.period_bounds(period)
+    except ValueError as exc:
+        raise ValidationError({"period": str(exc)}) from None
+    shares = selectors.statement_shares(start=start, end=end, **scope)
+    rows = selectors.statement_rows(shares)
+    name = "platform" if scope.get("platform") else scope["organisation"].slug
+    if request.query_params.get("output") == "csv":
+        response = HttpResponse(selectors.statement_csv(rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="statement-{name}-{start.date()}.csv"'
+        return response
+    return Response({"organisation": name, "start": start.isoformat(), "end": end.isoformat(),
+                     "totals": selectors.statement_totals(shares), "shares": rows})

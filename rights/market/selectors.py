@@ -1,0 +1,138 @@
+"""The market's reads: the buyers' catalogue search and the payees' statements."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Sum, Value, When
+from django.utils import timezone
+
+from .models import Asset, AssetStatus, LicenceOffer, RevenueShare
+from .split import CENT
+
+SORTS = ("newest", "relevance", "price", "tempo")
+
+
+@dataclass
+class AssetSearch:
+    """Catalogue filters; every field is optional."""
+
+    q: str = ""
+    key: str = ""
+    tempo_min: float | None = None
+    tempo_max: float | None = None
+    bars: list[int] | None = None
+    instrument: str = ""
+    kind: str = ""
+    creator: str = ""
+    licence: str = ""
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    sort: str = "newest"
+
+
+def assets_search(search: AssetSearch) -> QuerySet[Asset]:
+    """Assets for sale matching `search`. Offers are tested with EXISTS so no row repeats and no DISTINCT is needed."""
+    assets = Asset.objects.filter(status=AssetStatus.AVAILABLE).select_related("track", "organisation")
+    if search.key:
+        assets = assets.filter(key__iexact=search.key)
+    if search.tempo_min is not None:
+        assets = assets.filter(tempo_bpm__gte=search.tempo_min)
+    if search.tempo_max is not None:
+        assets = assets.filter(tempo_bpm__lte=search.tempo_max)
+    if search.bars:
+        assets = assets.filter(bars__in=search.bars)
+    if search.instrument:
+        instrument = search.instrument.strip()
+        assets = assets.filter(program=int(instrument)) if instrument.isdigit() else assets.filter(stem__iexact=instrument)
+    if search.kind:
+        assets = assets.filter(kind=search.kind)
+    if search.creator:
+        assets = assets.filter(organisation__slug=search.creator)
+    offers = LicenceOffer.objects.filter(asset=OuterRef("pk"), active=True)
+    if search.licence:
+        offers = offers.filter(licence_type=search.licence)
+    if search.price_min is not None:
+        offers = offers.filter(price__gte=search.price_min)
+    if search.price_max is not None:
+        offers = offers.filter(price__lte=search.price_max)
+    assets = assets.filter(Exists(offers))
+    terms = [t for t in search.q.split() if t][:8]
+    if terms:
+        matches = Q()
+        for term in terms:
+            matches |= Q(track__title__icontains=term) | Q(stem__iexact=term) | Q(key__iexact=term)
+        assets = assets.filter(matches)
+    if search.sort == "relevance" and terms:
+        score = sum((Case(When(track__title__icontains=t, then=Value(2)), default=Value(0), output_field=IntegerField())
+                     + Case(When(Q(stem__iexact=t) | Q(key__iexact=t), then=Value(1)), default=Value(0),
+                            output_field=IntegerField()) for t in terms), Value(0))
+        return assets.annotate(relevance=score).order_by("-relevance", "-created_at", "-id")
+    if search.sort == "price":
+        cheapest = LicenceOffer.objects.filter(asset=OuterRef("pk"), active=True).order_by("price").values("price")[:1]
+        return assets.annotate(from_price=cheapest).order_by("from_price", "-id")
+    if search.sort == "tempo":
+        return assets.order_by("tempo_bpm", "-id")
+    return assets.order_by("-created_at", "-id")
+
+
+# --- statements ---------------------------------------------------------------------------------------
+def period_bounds(period: str | None) -> tuple[datetime, datetime]:
+    """`YYYY-MM` (a calendar month) or `YYYY-MM-DD..YYYY-MM-DD` (inclusive days); default: this month.
+    ValueError with the accepted forms for anything else."""
+    tz = timezone.get_current_timezone()
+    today = timezone.localdate()
+    try:
+        if not period:
+            start, end = today.replace(day=1), None
+        elif ".." in period:
+            first, last = period.split("..", 1)
+            start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=1)
+        else:
+            start, end = datetime.strptime(period, "%Y-%m").date(), None
+    except ValueError:
+        raise ValueError(f"period {period!r}: use YYYY-MM or YYYY-MM-DD..YYYY-MM-DD") from None
+    if end is None:
+        end = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    if end <= start:
+        raise ValueError(f"period {period!r} ends before it starts")
+    return (timezone.make_aware(datetime.combine(start, time.min), tz),
+            timezone.make_aware(datetime.combine(end, time.min), tz))
+
+
+def statement_shares(*, organisation=None, platform: bool = False, start: datetime, end: datetime) -> QuerySet[RevenueShare]:
+    """An organisation's shares (or the platform fee's when `platform`) in [start, end)."""
+    shares = RevenueShare.objects.filter(created_at__gte=start, created_at__lt=end)
+    shares = shares.filter(payee_kind="platform") if platform else shares.filter(organisation=organisation)
+    return shares.select_related("order", "order__asset", "order__asset__track", "dataset").order_by("created_at", "id")
+
+
+def statement_totals(shares: QuerySet[RevenueShare]) -> list[dict]:
+    rows = shares.order_by().values("payee_kind", "currency").annotate(total=Sum("amount")).order_by("payee_kind", "currency")
+    return [{"payee_kind": r["payee_kind"], "currency": r["currency"], "total": str(Decimal(r["total"]).quantize(CENT))} for r in rows]
+
+
+STATEMENT_COLUMNS = ["date", "order", "licence_type", "asset", "track", "stem", "bars", "payee_kind", "dataset",
+                     "sale_amount", "share", "currency"]
+
+
+def statement_rows(shares: QuerySet[RevenueShare]) -> list[dict]:
+    return [{
+        "date": share.created_at.isoformat(), "order": str(share.order_id), "licence_type": share.order.licence_type,
+        "asset": share.order.asset_id, "track": share.order.asset.track.title, "stem": share.order.asset.stem,
+        "bars": f"{share.order.asset.start_bar + 1}-{share.order.asset.end_bar}", "payee_kind": share.payee_kind,
+        "dataset": share.dataset.name if share.dataset_id else "", "sale_amount": str(share.order.amount),
+        "share": str(share.amount), "currency": share.currency,
+    } for share in shares]
+
+
+def statement_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=STATEMENT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
