@@ -124,5 +124,7 @@ def test_load_demo_trains_demo_models_a_newcomer_can_generate_with(settings, tmp
     settings.LEDGERLINE_DEMO_STEPS = ["ledgerline.catalogue.demo.load", "generation.demo.load"]
     call_command("load_demo", "--chorales", "3", "--quiet")
     assert set(TrainedModel.objects.filter(status="ready").values_list("name", flat=True)) == {"demo-markov", "demo-lstm"}
+    demo_track = Track.objects.get(title="Demo chorale fantasy")  # waiting for the newcomer to publish it
+    assert demo_track.status in {"clear", "flagged"} and len(demo_track.stems) == 4
     result = run(capsys, "generate", "--model", "demo-lstm", "--bars", "2", "--out", str(tmp_path / "demo"))
     assert result["status"] in {"clear", "flagged"} and (tmp_path / "demo" / "mix.ogg").exists()
