@@ -1,8 +1,7 @@
 """Demo step: train small models on the chorales so a newcomer can generate at once, on a CPU."""
 
-from ledgerline.jobs.progress import wait_for_job
-
 from ledgerline.catalogue.models import Track
+from ledgerline.jobs.progress import wait_for_job
 
 from .models import ModelStatus, TrainedModel
 from .services import generation_start, model_train_start
