@@ -118,7 +118,8 @@ class AnchorViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 def provenance_entries(track) -> list[LedgerEntry]:
-    """The chain of custody of a track: its own entries, then its model's, then the model's datasets'."""
+    """The chain of custody of a track, newest first: its licences' sales and revenue splits, its own entries
+    (publication, split, screening, generation), its model's training, and the model's datasets' terms."""
     subjects = [("track", str(track.pk))]
     if track.model_id:
         subjects.append(("model", str(track.model_id)))
@@ -127,6 +128,9 @@ def provenance_entries(track) -> list[LedgerEntry]:
             subjects += [("dataset", str(pk)) for pk in datasets.values_list("pk", flat=True)]
         for dataset_id in (track.model.config or {}).get("datasets", []):
             subjects.append(("dataset", str(dataset_id)))
+    from rights.market.models import Licence
+
+    subjects += [("licence", str(pk)) for pk in Licence.objects.filter(asset__track=track).values_list("pk", flat=True)]
     query = Q()
     for subject_type, subject_id in dict.fromkeys(subjects):
         query |= Q(subject_type=subject_type, subject_id=subject_id)

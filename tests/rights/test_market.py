@@ -338,3 +338,13 @@ def test_statements_show_each_payees_shares_and_nobody_elses(licence, market, ap
 def test_the_split_job_reports_progress(published):
     job = Job.objects.filter(kind="split").latest("created_at")
     assert job.progress == 1.0 and job.result["assets"] == 35 and job.result["by_stem"]["mix"] == 7
+
+
+def test_the_tracks_provenance_walks_from_the_sale_back_to_publication(licence, market, api_client):
+    track_id = licence.asset.track_id
+    api_client.force_authenticate(market.creator)
+    entries = api_client.get(f"/api/provenance/tracks/{track_id}/").json()["entries"]
+    events = [e.get("event") for e in entries]
+    # Newest first; the buyer's purchase entry is private to the buyer: the seller sees its index and hash only.
+    assert events[:4] == ["revenue.split", None, "track.split", "track.published"]
+    assert entries[1]["index"] == licence.ledger_entry.index and entries[1]["leaf_hash"] == licence.ledger_entry.leaf_hash
