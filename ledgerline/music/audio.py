@@ -102,11 +102,19 @@ def write_wav(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, subtype: str
     return buffer.getvalue()
 
 
+_OGG_BLOCK = 1 << 16
+
+
 def encode_preview(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, quality: float = 0.1) -> bytes:
     """A small Ogg Vorbis preview (low quality setting)."""
     buffer = io.BytesIO()
-    sf.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate, format="OGG", subtype="VORBIS",
-             compression_level=1.0 - quality)
+    clipped = np.clip(audio, -1.0, 1.0)
+    with sf.SoundFile(buffer, "w", samplerate=sample_rate, channels=1, format="OGG", subtype="VORBIS",
+                      compression_level=1.0 - quality) as handle:
+        # libsndfile's Vorbis writer uses stack space in proportion to one write: a 3-minute track written at
+        # once overflows the stack (segfault), so it goes in blocks.
+        for start in range(0, len(clipped), _OGG_BLOCK):
+            handle.write(clipped[start:start + _OGG_BLOCK])
     return buffer.getvalue()
 
 

@@ -50,3 +50,12 @@ def test_wav_with_a_lying_header_is_corrupt():
 def test_random_bytes_are_not_audio():
     with pytest.raises(CorruptFile):
         read_audio_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk", suffix=".wav")
+
+
+def test_a_preview_of_a_three_minute_track_encodes_without_crashing():
+    # libsndfile's Vorbis writer overflowed the stack (segfault) when a long track was written in one call.
+    from ledgerline.music.audio import encode_preview, read_audio_bytes
+
+    audio = (np.random.default_rng(0).standard_normal(SAMPLE_RATE * 200) * 0.1).astype(np.float32)
+    decoded = read_audio_bytes(encode_preview(audio), suffix=".ogg")
+    assert abs(len(decoded) - len(audio)) < SAMPLE_RATE // 10
