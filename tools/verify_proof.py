@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Check a Ledgerline inclusion proof with hashlib alone: python3 verify_proof.py proof.json
 
-proof.json is the output of `manage.py ledger proof ENTRY_ID` or GET /api/ledger/entries/ID/proof/.
+proof.json is the output of `manage.py ledger proof ENTRY_ID` or GET /api/ledger/entries/ID/proof/, or a
+licence certificate (GET /api/market/licences/ID/certificate.json/), whose "ledger" part is such a proof.
 Prints OK and exits 0 when the entry's text hashes into the signed root (RFC 9162 section 2.1.3.2).
 """
 import hashlib
@@ -9,6 +10,7 @@ import json
 import sys
 
 doc = json.load(open(sys.argv[1]))
+doc = doc.get("ledger") or doc  # a licence certificate carries the proof of its sale under "ledger"
 entry, head = doc["entry"], doc["tree_head"]
 index, size = entry["index"], head["tree_size"]
 node = hashlib.sha256(b"\x00" + entry["canonical"].encode("utf-8")).digest()  # the leaf

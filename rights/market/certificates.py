@@ -1,8 +1,8 @@
 """Licence certificates: a signed JSON document with the ledger inclusion proof, and its PDF rendering.
 
 The JSON is self-contained: with the ledger entry's canonical text, the inclusion proof and the signed tree
-head, a third party checks with hashlib alone (docs/ARCHITECTURE.md, "Checking a proof") that the sale is in
-the log; the Ed25519 signature over the certificate's canonical JSON ties the rest of it to the platform.
+head, a third party checks with hashlib alone (`python3 tools/verify_proof.py certificate.json`) that the sale
+is in the log; the Ed25519 signature over the certificate's canonical JSON ties the rest of it to the platform.
 """
 
 from __future__ import annotations

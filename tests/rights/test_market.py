@@ -6,8 +6,12 @@ import base64
 import csv
 import hashlib
 import io
+import json
+import subprocess
+import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -25,6 +29,7 @@ from rights.models import LedgerEntry
 from tests.rights.market import market_people, screened_track
 
 pytestmark = pytest.mark.django_db
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -276,7 +281,7 @@ def licence(published, market, api_client):
     return Licence.objects.get(pk=response.json()["id"])
 
 
-def test_the_certificate_carries_a_proof_that_verifies_with_hashlib(licence, market, api_client):
+def test_the_certificate_carries_a_proof_that_verifies_with_hashlib(licence, market, api_client, tmp_path):
     api_client.force_authenticate(market.buyer)
     urls = api_client.get(f"/api/market/licences/{licence.pk}/").json()
     certificate = api_client.get(urls["certificate_url"]).json()
@@ -287,6 +292,11 @@ def test_the_certificate_carries_a_proof_that_verifies_with_hashlib(licence, mar
     head = ledger["tree_head"]
     assert verify_inclusion(leaf, ledger["entry"]["index"], head["tree_size"],
                             [bytes.fromhex(n) for n in ledger["inclusion_proof"]], bytes.fromhex(head["root_hash"]))
+    path = tmp_path / "certificate.json"
+    path.write_text(json.dumps(certificate))
+    checked = subprocess.run([sys.executable, str(REPO / "tools" / "verify_proof.py"), str(path)], capture_output=True,
+                             text=True)
+    assert checked.returncode == 0 and "OK" in checked.stdout, checked
     signature = certificate.pop("signature")
     public = serialization.load_pem_public_key(signature["public_key"].encode())
     public.verify(base64.b64decode(signature["value"]), canonical_json(certificate).encode())
