@@ -24,6 +24,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("datasets/", include("ledgerline.catalogue.urls")),
+    path("tracks/", include("ledgerline.catalogue.track_urls")),
     path("generation/", include("generation.urls")),
     path("fingerprint/", include("fingerprint.urls")),
     path("rights/", include("rights.urls")),

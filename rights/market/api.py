@@ -10,12 +10,11 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from ledgerline.accounts.models import Role
-from ledgerline.accounts.permissions import IsBuyer, IsCreator, has_role, organisations_for
+from ledgerline.accounts.permissions import IsBuyer, IsCreator
 from ledgerline.catalogue.selectors import tracks_visible_to
 from ledgerline.catalogue.serializers import TrackSerializer
 from ledgerline.jobs.serializers import JobSerializer
@@ -263,29 +262,6 @@ def track_publish(request, pk: int):
                     status=status.HTTP_202_ACCEPTED)
 
 
-def _statement_scope(request) -> dict:
-    slug = request.query_params.get("organisation", "")
-    if slug == "platform":
-        if not request.user.is_staff:
-            raise PermissionDenied("Only staff see the platform's statement.")
-        return {"platform": True}
-    if slug:
-        organisation = organisations_for(request.user).filter(slug=slug).first()
-        if organisation is None and request.user.is_staff:
-            from ledgerline.accounts.models import Organisation
-
-            organisation = Organisation.objects.filter(slug=slug).first()
-    else:
-        organisation = (organisations_for(request.user, Role.LABEL).first()
-                        or organisations_for(request.user, Role.CREATOR).first())
-    if organisation is None:
-        raise PermissionDenied(f"you are not a member of {slug!r}" if slug else "you belong to no organisation")
-    if not (request.user.is_staff or has_role(request.user, organisation, Role.LABEL)
-            or has_role(request.user, organisation, Role.CREATOR)):
-        raise PermissionDenied("Only the organisation's labels and creators see its statement.")
-    return {"organisation": organisation}
-
-
 @extend_schema(parameters=[OpenApiParameter("organisation", str, description="slug, or 'platform' (staff)"),
                            OpenApiParameter("period", str, description="YYYY-MM or YYYY-MM-DD..YYYY-MM-DD"),
                            OpenApiParameter("output", str, enum=["json", "csv"])],
@@ -294,7 +270,7 @@ def _statement_scope(request) -> dict:
 @permission_classes([IsAuthenticated])
 def statement(request):
     """An organisation's revenue shares in a period, with totals; `output=csv` for a spreadsheet."""
-    scope = _statement_scope(request)
+    name, scope = selectors.statement_scope(user=request.user, slug=request.query_params.get("organisation", ""))
     period = request.query_params.get("period", "")
     try:
         start, end = selectors.period_bounds(period)
@@ -302,7 +278,6 @@ def statement(request):
         raise ValidationError({"period": str(exc)}) from None
     shares = selectors.statement_shares(start=start, end=end, **scope)
     rows = selectors.statement_rows(shares)
-    name = "platform" if scope.get("platform") else scope["organisation"].slug
     if request.query_params.get("output") == "csv":
         response = HttpResponse(selectors.statement_csv(rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="statement-{name}-{start.date()}.csv"'

@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
+
+from ledgerline.accounts.models import Organisation, Role
+from ledgerline.accounts.permissions import organisations_for
 
 from .models import Asset, AssetStatus, LicenceOffer, RevenueShare
 from .split import CENT
@@ -102,6 +106,25 @@ def period_bounds(period: str | None) -> tuple[datetime, datetime]:
         raise ValueError(f"period {period!r} ends before it starts")
     return (timezone.make_aware(datetime.combine(start, time.min), tz),
             timezone.make_aware(datetime.combine(end, time.min), tz))
+
+
+def statement_choices(user) -> list[tuple[str, str]]:
+    """(slug, name) of the organisations whose statement `user` may read; staff also get the platform's."""
+    if user.is_staff:
+        return [("platform", "Platform fee"), *((o.slug, o.name) for o in Organisation.objects.order_by("name"))]
+    memberships = (organisations_for(user, Role.LABEL) | organisations_for(user, Role.CREATOR)).distinct()
+    return [(o.slug, o.name) for o in memberships.order_by("name")]
+
+
+def statement_scope(*, user, slug: str = "") -> tuple[str, dict]:
+    """The statement `user` asks for, as (slug, keyword arguments of `statement_shares`). Without a slug: their
+    label organisation, else their creator organisation (staff: the platform). PermissionDenied otherwise."""
+    if not slug:
+        default = organisations_for(user, Role.LABEL).first() or organisations_for(user, Role.CREATOR).first()
+        slug = default.slug if default else ("platform" if user.is_staff else "")
+    if not slug or slug not in dict(statement_choices(user)):
+        raise PermissionDenied("Only an organisation's labels and creators (or staff) see its statement.")
+    return slug, ({"platform": True} if slug == "platform" else {"organisation": Organisation.objects.get(slug=slug)})
 
 
 def statement_shares(*, organisation=None, platform: bool = False, start: datetime, end: datetime) -> QuerySet[RevenueShare]:
