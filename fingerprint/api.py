@@ -1,5 +1,4 @@
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import Http404, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -13,7 +12,8 @@ from ledgerline.storage import read_blob
 from . import services
 from .engine import plots
 from .engine.features import Features
-from .models import Screening, SimilarityFlag
+from .models import Screening
+from .selectors import flags_visible_to
 from .serializers import FlagDecisionSerializer, FlagSerializer, ScreeningCreateSerializer, ScreeningSerializer
 
 
@@ -78,11 +78,7 @@ class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     filterset_fields = ["status", "level", "track"]
 
     def get_queryset(self):
-        user = self.request.user
-        queryset = SimilarityFlag.objects.select_related("screening", "decided_by")
-        if user.is_staff or Role.REVIEWER in roles_of(user):
-            return queryset
-        return queryset.filter(Q(screening__organisation__in=organisations_for(user)))
+        return flags_visible_to(self.request.user)
 
     @extend_schema(request=FlagDecisionSerializer, responses={200: FlagSerializer})
     @action(detail=True, methods=["post"])

@@ -1,3 +1,13 @@
-"""Pages of this app."""
+"""Pages of this app: the rights reviewers' queue and side-by-side review."""
 
-urlpatterns: list = []
+from django.urls import path, re_path
+
+from . import views
+
+app_name = "fingerprint"
+
+urlpatterns = [
+    path("", views.flag_queue, name="queue"),
+    path("flags/<int:pk>/", views.flag_detail, name="flag"),
+    re_path(r"^flags/(?P<pk>\d+)/audio/(?P<side>query|match)/$", views.flag_audio, name="flag-audio"),
+]

@@ -1,4 +1,3 @@
-from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -11,6 +10,7 @@ from ledgerline.jobs.serializers import JobSerializer
 
 from . import services
 from .models import ARCHS, TrainedModel
+from .selectors import models_visible_to
 
 
 class TrainedModelSerializer(serializers.ModelSerializer):
@@ -52,9 +52,7 @@ class TrainedModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     serializer_class = TrainedModelSerializer
 
     def get_queryset(self):
-        user = self.request.user
-        queryset = TrainedModel.objects.select_related("organisation", "job").prefetch_related("datasets")
-        return queryset if user.is_staff else queryset.filter(Q(organisation__in=organisations_for(user)))
+        return models_visible_to(self.request.user)
 
     def get_permissions(self):
         if self.action in {"create", "generate"}:

@@ -1,3 +1,13 @@
-"""Pages of this app."""
+"""Pages of this app: the creator's models, training and generation."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+app_name = "generation"
+
+urlpatterns = [
+    path("", views.generation_home, name="home"),
+    path("train/", views.model_train, name="train"),
+    path("models/<int:pk>/generate/", views.model_generate, name="generate"),
+]

@@ -119,7 +119,8 @@ class AnchorViewSet(viewsets.ReadOnlyModelViewSet):
 
 def provenance_entries(track) -> list[LedgerEntry]:
     """The chain of custody of a track, newest first: its licences' sales and revenue splits, its own entries
-    (publication, split, screening, generation), its model's training, and the model's datasets' terms."""
+    (publication, split, screening, generation), the review decisions on its flags, its model's training, and
+    the model's datasets' terms."""
     subjects = [("track", str(track.pk))]
     if track.model_id:
         subjects.append(("model", str(track.model_id)))
@@ -128,9 +129,10 @@ def provenance_entries(track) -> list[LedgerEntry]:
             subjects += [("dataset", str(pk)) for pk in datasets.values_list("pk", flat=True)]
         for dataset_id in (track.model.config or {}).get("datasets", []):
             subjects.append(("dataset", str(dataset_id)))
-    from rights.market.models import Licence
-
-    subjects += [("licence", str(pk)) for pk in Licence.objects.filter(asset__track=track).values_list("pk", flat=True)]
+    # Sales are found through the log itself: each purchase entry names the track it licenses.
+    sales = LedgerEntry.objects.filter(event="licence.purchased", subject_type="licence", payload__track=track.pk)
+    subjects += [("licence", pk) for pk in sales.values_list("subject_id", flat=True)]
+    subjects += [("similarity_flag", str(pk)) for pk in track.flags.values_list("pk", flat=True)]
     query = Q()
     for subject_type, subject_id in dict.fromkeys(subjects):
         query |= Q(subject_type=subject_type, subject_id=subject_id)

@@ -1,3 +1,12 @@
-"""Pages of this app."""
+"""Pages of this app: the ledger overview and a track's provenance."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+app_name = "rights"
+
+urlpatterns = [
+    path("", views.ledger_overview, name="ledger"),
+    path("tracks/<int:pk>/provenance/", views.track_provenance, name="track-provenance"),
+]

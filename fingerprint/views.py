@@ -1,0 +1,196 @@
+"""Rights reviewer pages: the similarity-flag queue and the side-by-side review of one flag."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Case, Count, IntegerField, Value, When
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from ledgerline.accounts.permissions import organisations_for
+from ledgerline.music.detect import AUDIO, SUFFIX, UnsupportedFormat, detect_format
+from ledgerline.storage import blob_path
+
+from . import services
+from .models import FlagStatus, SimilarityFlag
+from .selectors import flags_visible_to, is_reviewer
+
+PLOT_KINDS = (("chroma", "Aligned chromagrams"), ("dtw", "DTW path"), ("pianoroll", "Piano roll overlay"))
+AUDIO_TYPES = {".ogg": "audio/ogg", ".flac": "audio/flac", ".wav": "audio/wav", ".mp3": "audio/mpeg"}
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class FlagDecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("clear", "Clear: not a near-copy, or allowed"),
+                                          ("block", "Block: a near-copy that may not be published"),
+                                          ("require_licence", "Require a licence: publish under the dataset's licence")],
+                                 widget=forms.RadioSelect)
+    # Not required here so that the service's own message ("give a reason ...") is the one shown.
+    reason = forms.CharField(required=False, max_length=2000,
+                             widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "required": True}))
+
+
+@login_required
+@require_GET
+def flag_queue(request):
+    """Open flags first, highest score first; `?status=` narrows to one status."""
+    if not is_reviewer(request.user):
+        raise PermissionDenied("Only rights reviewers may see the review queue.")
+    status = request.GET.get("status", "")
+    if status and status not in FlagStatus.values:
+        status = ""
+    flags = flags_visible_to(request.user).annotate(
+        open_first=Case(When(status=FlagStatus.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()),
+    ).order_by("open_first", "-score", "id")
+    counts = dict(flags_visible_to(request.user).order_by().values_list("status").annotate(n=Count("id")))
+    filters = [{"value": "", "label": "All", "count": sum(counts.values())}]
+    filters += [{"value": value, "label": label, "count": counts.get(value, 0)} for value, label in FlagStatus.choices]
+    if status:
+        flags = flags.filter(status=status)
+    return render(request, "fingerprint/flag_queue.html",
+                  {"flags": flags[:500], "status": status, "filters": filters})
+
+
+@dataclass
+class Evidence:
+    """One aligned match of a flag, as the review page shows it."""
+
+    match: dict
+    result_index: int | None  # position in the screening's result["matches"]: the plot URLs name it
+    plots: list[tuple[str, str]]
+
+
+def _evidence_of(flag: SimilarityFlag) -> list[Evidence]:
+    result_matches = (flag.screening.result or {}).get("matches", [])
+    evidence = []
+    for match in (flag.evidence or {}).get("matches", []):
+        index = result_matches.index(match) if match in result_matches else None
+        plots = [] if index is None or not flag.screening.features_path else [
+            (label, reverse("screening-plot-file", kwargs={"pk": flag.screening_id, "match": index, "kind": kind,
+                                                           "fmt": "png"}))
+            for kind, label in PLOT_KINDS]
+        evidence.append(Evidence(match=match, result_index=index, plots=plots))
+    return evidence
+
+
+@login_required
+def flag_detail(request, pk: int):
+    """Both pieces side by side with the aligned ranges, plots and licence terms, and the decision form."""
+    flag = get_object_or_404(flags_visible_to(request.user), pk=pk)
+    form = FlagDecisionForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                flag = services.flag_decide(flag=flag, user=request.user, decision=form.cleaned_data["decision"],
+                                            reason=form.cleaned_data["reason"])
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                track = flag.track
+                if track is not None:
+                    track.refresh_from_db()
+                note = f" Track “{track.title}” is now {track.get_status_display().lower()}." if track else ""
+                messages.success(request, f"Flag {flag.pk}: {flag.get_status_display().lower()}.{note}")
+                return redirect("fingerprint:queue")
+    dataset = flag.corpus_item.dataset if flag.corpus_item else None
+    context = {
+        "flag": flag,
+        "form": form,
+        "can_decide": is_reviewer(request.user) and flag.status == FlagStatus.OPEN,
+        "evidence": _evidence_of(flag),
+        "query_audio": _audio_url(flag, "query"),
+        "match_audio": _audio_url(flag, "match"),
+        "dataset": dataset,
+        "terms": dataset.terms() if dataset else None,
+    }
+    return render(request, "fingerprint/flag_detail.html", context)
+
+
+# --- audio --------------------------------------------------------------------------------------------
+def _sniffed_audio(relpath: str) -> bool:
+    """An uploaded screening is stored without a suffix: only its bytes say whether a browser can play it."""
+    try:
+        with blob_path(relpath).open("rb") as handle:
+            return detect_format(handle.read(65536)) in AUDIO
+    except (OSError, UnsupportedFormat, ValueError):
+        return False
+
+
+def _audio_of(flag: SimilarityFlag, side: str) -> tuple[str, int] | None:
+    """(blob relpath, id of the organisation that owns it) of one side of a flag, or None without audio."""
+    if side == "query":
+        track = flag.track
+        if track is not None and (track.preview_path or track.audio_path):
+            return track.preview_path or track.audio_path, track.organisation_id
+        if track is None and flag.screening.source_path and _sniffed_audio(flag.screening.source_path):
+            return flag.screening.source_path, flag.screening.organisation_id
+        return None
+    if flag.corpus_item is not None and flag.corpus_item.audio_path:
+        return flag.corpus_item.audio_path, flag.corpus_item.dataset.organisation_id
+    matched = flag.matched_track
+    if matched is not None and (matched.preview_path or matched.audio_path):
+        return matched.preview_path or matched.audio_path, matched.organisation_id
+    return None
+
+
+def _audio_url(flag: SimilarityFlag, side: str) -> str | None:
+    return reverse("fingerprint:flag-audio", kwargs={"pk": flag.pk, "side": side}) if _audio_of(flag, side) else None
+
+
+def _content_type(relpath: str) -> str:
+    path = blob_path(relpath)
+    if path.suffix in AUDIO_TYPES:
+        return AUDIO_TYPES[path.suffix]
+    with path.open("rb") as handle:
+        return AUDIO_TYPES.get(SUFFIX[detect_format(handle.read(65536))], "application/octet-stream")
+
+
+@login_required
+@require_GET
+def flag_audio(request, pk: int, side: str):
+    """Stream one side's audio to reviewers, staff and members of the organisation that owns the recording."""
+    flag = get_object_or_404(flags_visible_to(request.user), pk=pk)
+    audio = _audio_of(flag, side)
+    if audio is None:
+        raise Http404("no audio for this side of the flag")
+    relpath, owner_id = audio
+    if not (is_reviewer(request.user) or organisations_for(request.user).filter(pk=owner_id).exists()):
+        raise PermissionDenied("Only rights reviewers and the owning organisation may hear this recording.")
+    return blob_response(request, relpath, content_type=_content_type(relpath))
+
+
+def blob_response(request, relpath: str, *, content_type: str) -> HttpResponse:
+    """A stored blob, honouring a single byte range: browsers seek within an <audio> only when ranges work."""
+    path = blob_path(relpath)
+    if not path.is_file():
+        raise Http404("the recording is missing from storage")
+    size = path.stat().st_size
+    requested = _RANGE_RE.match(request.headers.get("Range", ""))
+    if requested and (requested[1] or requested[2]):
+        if requested[1]:
+            start = int(requested[1])
+            end = min(int(requested[2]), size - 1) if requested[2] else size - 1
+        else:  # "bytes=-N": the last N bytes
+            start, end = max(size - int(requested[2]), 0), size - 1
+        if start > end:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        with path.open("rb") as handle:
+            handle.seek(start)
+            response = HttpResponse(handle.read(end - start + 1), status=206, content_type=content_type)
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        response["Content-Length"] = str(end - start + 1)
+    else:
+        response = FileResponse(path.open("rb"), content_type=content_type)
+    response["Accept-Ranges"] = "bytes"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

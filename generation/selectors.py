@@ -1,0 +1,15 @@
+"""Reads of the generation app shared by the API and the pages."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from ledgerline.accounts.permissions import organisations_for
+
+from .models import TrainedModel
+
+
+def models_visible_to(user) -> QuerySet[TrainedModel]:
+    """Staff see every model; everyone else their organisations' models."""
+    queryset = TrainedModel.objects.select_related("organisation", "job").prefetch_related("datasets")
+    return queryset if user.is_staff else queryset.filter(organisation__in=organisations_for(user))

@@ -1,0 +1,148 @@
+"""Creator pages: train models on licensed datasets, follow their jobs, and generate tracks."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from ledgerline.accounts.models import Organisation, Role
+from ledgerline.accounts.permissions import organisations_for
+from ledgerline.catalogue.models import Dataset, Track
+from ledgerline.catalogue.selectors import datasets_visible_to
+from ledgerline.jobs.api import jobs_visible_to
+
+from . import services
+from .engine.tokens import ROLE_NAMES
+from .models import ARCHS, ModelStatus
+from .selectors import models_visible_to
+
+
+def creator_organisations(user) -> QuerySet[Organisation]:
+    return Organisation.objects.all() if user.is_staff else organisations_for(user, Role.CREATOR)
+
+
+def _check_creator(user) -> None:
+    if not (user.is_staff or organisations_for(user, Role.CREATOR).exists()):
+        raise PermissionDenied("Only creators may train models and generate music.")
+
+
+class TrainForm(forms.Form):
+    organisation = forms.ModelChoiceField(queryset=Organisation.objects.none(), to_field_name="slug")
+    name = forms.SlugField(max_length=100, help_text="Unique; letters, digits, - and _.")
+    arch = forms.ChoiceField(choices=[(arch, arch) for arch in ARCHS], initial="markov", label="Architecture")
+    datasets = forms.ModelMultipleChoiceField(queryset=Dataset.objects.none(), widget=forms.SelectMultiple(attrs={"size": 5}))
+    epochs = forms.IntegerField(min_value=1, max_value=1000, initial=2)
+    size = forms.ChoiceField(choices=[("debug", "debug (seconds, for trying things)"), ("default", "default")],
+                             initial="default")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        organisations = creator_organisations(user)
+        self.fields["organisation"].queryset = organisations
+        if len(organisations) == 1:
+            self.fields["organisation"].initial = organisations[0].slug
+        self.fields["datasets"].queryset = datasets_visible_to(user).filter(status="ready").select_related("organisation")
+        self.fields["datasets"].label_from_instance = (
+            lambda d: f"{d.name} ({d.organisation.slug}; {d.licence_name or 'no licence name'}"
+                      f"{'' if d.training_allowed else '; training not allowed'})")
+
+
+class GenerateForm(forms.Form):
+    """Field limits are left to `generation_validate`, so the page shows the same messages as the API and CLI."""
+
+    title = forms.CharField(max_length=200, required=False)
+    bars = forms.IntegerField(initial=16)
+    tempo = forms.FloatField(initial=100, label="Tempo (bpm)")
+    key = forms.CharField(max_length=8, initial="C", help_text="e.g. C, G, F#m, Bb minor")
+    seed = forms.IntegerField(initial=0)
+    temperature = forms.FloatField(initial=1.0)
+    top_k = forms.IntegerField(initial=0, label="Top-k (0: off)")
+    top_p = forms.FloatField(initial=0.95, label="Top-p")
+    programs = forms.CharField(required=False, label="Instruments (GM programs)",
+                               help_text=f"e.g. melody=40, bass=33; parts: {', '.join(ROLE_NAMES)}")
+    anti_copy = forms.BooleanField(required=False, initial=True, label="Avoid copying training melodies")
+
+    def clean_programs(self) -> dict[str, int]:
+        programs: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in self.cleaned_data["programs"].split(","))):
+            name, _, number = part.partition("=")
+            try:
+                programs[name.strip()] = int(number)
+            except ValueError:
+                raise ValidationError(f"write each instrument as part=program, not {part!r}") from None
+        return programs
+
+
+def add_service_error(form: forms.Form, exc: ValidationError) -> None:
+    """Attach a service's ValidationError to the form: to the field it names when the form has one."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def _page(request, *, train_form: TrainForm | None = None, failed: tuple[int, GenerateForm] | None = None):
+    """The page; `failed` is (model id, its generate form with errors) after a refused request."""
+    user = request.user
+    _check_creator(user)
+    models = list(models_visible_to(user).order_by("-created_at"))
+    for model in models:
+        model.generate_form = None
+        if model.status == ModelStatus.READY:
+            model.generate_form = failed[1] if failed and failed[0] == model.pk else GenerateForm(
+                auto_id=f"m{model.pk}_%s")
+        model.metric_items = sorted((model.metrics or {}).items())
+    tracks = list(Track.objects.filter(model__in=[m.pk for m in models]).select_related("model")[:20])
+    jobs = {str(job.pk): job for job in jobs_visible_to(user).filter(
+        pk__in=[t.provenance.get("job") for t in tracks if (t.provenance or {}).get("job")])}
+    for track in tracks:
+        track.generation_job = jobs.get((track.provenance or {}).get("job", ""))
+    context = {"train_form": train_form or TrainForm(user=user), "models": models, "tracks": tracks}
+    return render(request, "generation/home.html", context)
+
+
+@login_required
+def generation_home(request):
+    return _page(request)
+
+
+@login_required
+@require_POST
+def model_train(request):
+    _check_creator(request.user)
+    form = TrainForm(request.POST, user=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            model = services.model_train_start(
+                user=request.user, organisation=data["organisation"], name=data["name"], arch=data["arch"],
+                dataset_ids=[d.pk for d in data["datasets"]], epochs=data["epochs"],
+                config={"size": "debug"} if data["size"] == "debug" else None)
+        except ValidationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, f"Training of {model.name} started.")
+            return redirect("generation:home")
+    return _page(request, train_form=form)
+
+
+@login_required
+@require_POST
+def model_generate(request, pk: int):
+    model = get_object_or_404(models_visible_to(request.user), pk=pk)
+    form = GenerateForm(request.POST, auto_id=f"m{model.pk}_%s")
+    if form.is_valid():
+        try:
+            track = services.generation_start(user=request.user, model=model, params=form.cleaned_data)
+        except ValidationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, f"Generating “{track.title}”: it is screened before it may be published.")
+            return redirect(f"/tracks/{track.pk}/")
+    return _page(request, failed=(model.pk, form))
