@@ -15,6 +15,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from ledgerline.accounts.permissions import IsBuyer, IsCreator
+from ledgerline.api import CappedPageNumberPagination
 from ledgerline.catalogue.selectors import tracks_visible_to
 from ledgerline.catalogue.serializers import TrackSerializer
 from ledgerline.jobs.serializers import JobSerializer
@@ -109,6 +110,7 @@ class AssetViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = AssetSerializer
     permission_classes = [AllowAny]
     filter_backends: list = []
+    pagination_class = CappedPageNumberPagination
     active_offers = Prefetch("offers", queryset=LicenceOffer.objects.order_by("price"))
 
     def get_queryset(self):

@@ -46,6 +46,14 @@ class Asset(models.Model):
     status = models.CharField(max_length=16, choices=AssetStatus.choices, default=AssetStatus.AVAILABLE)
     status_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Denormalised from the offers and the track so that a catalogue search is one indexed scan of this table
+    # (EXISTS over offers and a join for the title cost ~100 ms at 100,000 assets). Kept by `asset_prices_refresh`.
+    price_non_exclusive = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    price_extended = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    price_exclusive = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    from_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
+                                     help_text="The cheapest active offer; empty when nothing is on offer.")
+    search_text = models.CharField(max_length=500, blank=True, help_text="Lower-case track title, stem and key.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -57,6 +65,9 @@ class Asset(models.Model):
             models.Index(fields=["status", "key", "bars"], name="asset_key_bars"),
             models.Index(fields=["status", "tempo_bpm"], name="asset_tempo"),
             models.Index(fields=["track", "stem", "start_bar"], name="asset_loop_family"),
+            models.Index(fields=["status", "from_price"], name="asset_from_price"),
+            models.Index(fields=["status", "stem", "bars"], name="asset_stem_bars"),
+            models.Index(fields=["organisation", "status", "from_price"], name="asset_creator_price"),
         ]
 
     def __str__(self) -> str:
@@ -65,6 +76,10 @@ class Asset(models.Model):
     @property
     def end_bar(self) -> int:
         return self.start_bar + self.bars
+
+    @staticmethod
+    def search_text_for(*, title: str, stem: str, key: str) -> str:
+        return f"{title} {stem} {key}".lower()[:500]
 
     def withdraw(self, reason: str) -> None:
         self.status = AssetStatus.WITHDRAWN

@@ -9,13 +9,13 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.permissions import organisations_for
 
-from .models import Asset, AssetStatus, LicenceOffer, RevenueShare
+from .models import Asset, AssetStatus, RevenueShare
 from .split import CENT
 
 SORTS = ("newest", "relevance", "price", "tempo")
@@ -40,10 +40,12 @@ class AssetSearch:
 
 
 def assets_search(search: AssetSearch) -> QuerySet[Asset]:
-    """Assets for sale matching `search`. Offers are tested with EXISTS so no row repeats and no DISTINCT is needed."""
+    """Assets for sale matching `search`: filters on the asset row only (prices and text are denormalised onto
+    it), so each search is one indexed scan of one table."""
     assets = Asset.objects.filter(status=AssetStatus.AVAILABLE).select_related("track", "organisation")
-    if search.key:
-        assets = assets.filter(key__iexact=search.key)
+    if search.key:  # keys are stored as "G major", "Bb minor": normalise instead of a case-blind (unindexed) match
+        key = search.key.strip()
+        assets = assets.filter(key=key[:1].upper() + key[1:].lower())
     if search.tempo_min is not None:
         assets = assets.filter(tempo_bpm__gte=search.tempo_min)
     if search.tempo_max is not None:
@@ -52,33 +54,36 @@ def assets_search(search: AssetSearch) -> QuerySet[Asset]:
         assets = assets.filter(bars__in=search.bars)
     if search.instrument:
         instrument = search.instrument.strip()
-        assets = assets.filter(program=int(instrument)) if instrument.isdigit() else assets.filter(stem__iexact=instrument)
+        assets = assets.filter(program=int(instrument)) if instrument.isdigit() else assets.filter(stem=instrument.lower())
     if search.kind:
         assets = assets.filter(kind=search.kind)
     if search.creator:
-        assets = assets.filter(organisation__slug=search.creator)
-    offers = LicenceOffer.objects.filter(asset=OuterRef("pk"), active=True)
-    if search.licence:
-        offers = offers.filter(licence_type=search.licence)
+        assets = assets.filter(organisation_id=Organisation.objects.filter(slug=search.creator).values("pk")[:1])
+    price_range = {}
     if search.price_min is not None:
-        offers = offers.filter(price__gte=search.price_min)
+        price_range["gte"] = search.price_min
     if search.price_max is not None:
-        offers = offers.filter(price__lte=search.price_max)
-    assets = assets.filter(Exists(offers))
-    terms = [t for t in search.q.split() if t][:8]
-    if terms:
-        matches = Q()
-        for term in terms:
-            matches |= Q(track__title__icontains=term) | Q(stem__iexact=term) | Q(key__iexact=term)
-        assets = assets.filter(matches)
+        price_range["lte"] = search.price_max
+    if search.licence:
+        column = f"price_{search.licence}"
+        assets = assets.filter(**{f"{column}__isnull": False}, **{f"{column}__{op}": v for op, v in price_range.items()})
+    elif price_range:
+        any_offer = Q()
+        for column in ("price_non_exclusive", "price_extended", "price_exclusive"):
+            any_offer |= Q(**{f"{column}__{op}": v for op, v in price_range.items()})
+        assets = assets.filter(any_offer)
+    else:
+        assets = assets.filter(from_price__isnull=False)
+    terms = [t.lower() for t in search.q.split() if t][:8]
+    for term in terms:  # every term must appear (title, stem or key)
+        assets = assets.filter(search_text__contains=term)
     if search.sort == "relevance" and terms:
-        score = sum((Case(When(track__title__icontains=t, then=Value(2)), default=Value(0), output_field=IntegerField())
-                     + Case(When(Q(stem__iexact=t) | Q(key__iexact=t), then=Value(1)), default=Value(0),
-                            output_field=IntegerField()) for t in terms), Value(0))
+        # An exact stem or key match ranks above a word found only in the title.
+        score = sum((Case(When(Q(stem=t) | Q(key__istartswith=t), then=Value(1)), default=Value(0),
+                          output_field=IntegerField()) for t in terms), Value(0))
         return assets.annotate(relevance=score).order_by("-relevance", "-created_at", "-id")
     if search.sort == "price":
-        cheapest = LicenceOffer.objects.filter(asset=OuterRef("pk"), active=True).order_by("price").values("price")[:1]
-        return assets.annotate(from_price=cheapest).order_by("from_price", "-id")
+        return assets.order_by("from_price", "-id")
     if search.sort == "tempo":
         return assets.order_by("tempo_bpm", "-id")
     return assets.order_by("-created_at", "-id")

@@ -141,7 +141,7 @@ def _sources(track: Track) -> tuple[list[_Source], loops_engine.BarGrid, str]:
     if track.events_path:
         score = Score.from_npz_bytes(read_blob(track.events_path))
         grid = loops_engine.grid_from_score(score, bars=track.bars or None)
-        sources = [_Source(stem["name"], AssetKind.STEM, stem.get("program"), bool(stem.get("is_drum")),
+        sources = [_Source(stem["name"].lower()[:100], AssetKind.STEM, stem.get("program"), bool(stem.get("is_drum")),
                            read_audio_bytes(read_blob(stem["path"]), suffix=".flac")) for stem in track.stems]
         method = "score-grid+rendered-stems"
     else:
@@ -172,6 +172,7 @@ def _asset_from_loop(track: Track, source: _Source, loop, grid, method: str) -> 
         preview_path=store_bytes(encode_preview(preview_audio, quality=0.0), suffix=".ogg").relpath,
         waveform_path=store_bytes(loops_engine.waveform_png(loop.audio, SAMPLE_RATE), suffix=".png").relpath,
         chromaprint=_chromaprint(loop.audio),
+        search_text=Asset.search_text_for(title=track.title, stem=source.stem, key=track.key),
     )
 
 
@@ -236,6 +237,20 @@ def offers_create(*, assets: list[Asset]) -> None:
         [LicenceOffer(asset=asset, licence_type=licence_type, price=_price_bounds(licence_type)["default"],
                       currency=settings.LEDGERLINE_CURRENCY) for asset in assets for licence_type in LicenceType.values],
         ignore_conflicts=True)
+    asset_prices_refresh(asset_ids=[asset.pk for asset in assets])
+
+
+def asset_prices_refresh(*, asset_ids: list[int]) -> None:
+    """Copy each asset's active offer prices (and the cheapest) onto the asset row, for the catalogue search."""
+    prices: dict[int, dict[str, Decimal]] = {pk: {} for pk in asset_ids}
+    for asset_id, licence_type, price in LicenceOffer.objects.filter(asset_id__in=asset_ids, active=True).values_list(
+            "asset_id", "licence_type", "price"):
+        prices[asset_id][licence_type] = price
+    rows = [Asset(pk=pk, price_non_exclusive=p.get(LicenceType.NON_EXCLUSIVE), price_extended=p.get(LicenceType.EXTENDED),
+                  price_exclusive=p.get(LicenceType.EXCLUSIVE), from_price=min(p.values()) if p else None)
+            for pk, p in prices.items()]
+    Asset.objects.bulk_update(rows, ["price_non_exclusive", "price_extended", "price_exclusive", "from_price"],
+                              batch_size=1000)
 
 
 def price_parse(value) -> Decimal:
@@ -264,6 +279,7 @@ def offer_set(*, user, asset: Asset, licence_type: str, price=None, active: bool
     if active is not None:
         offer.active = active
     offer.save()
+    asset_prices_refresh(asset_ids=[asset.pk])
     return offer
 
 
@@ -392,6 +408,7 @@ def _withdraw_family(asset: Asset, licence: Licence) -> list[int]:
     Asset.objects.filter(pk__in=ids).update(status=AssetStatus.WITHDRAWN,
                                             status_reason=f"sold exclusively (licence {licence.pk})")
     LicenceOffer.objects.filter(asset_id__in=ids).update(active=False)
+    asset_prices_refresh(asset_ids=ids)
     return ids
 
 

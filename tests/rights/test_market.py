@@ -358,3 +358,24 @@ def test_the_tracks_provenance_walks_from_the_sale_back_to_publication(licence, 
     # Newest first; the buyer's purchase entry is private to the buyer: the seller sees its index and hash only.
     assert events[:4] == ["revenue.split", None, "track.split", "track.published"]
     assert entries[1]["index"] == licence.ledger_entry.index and entries[1]["leaf_hash"] == licence.ledger_entry.leaf_hash
+
+
+def test_a_large_result_reports_a_capped_count(published, api_client, monkeypatch):
+    from ledgerline.api import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "cap", 10)
+    body = api_client.get("/api/market/assets/", {"page_size": 4}).json()
+    assert body["count"] == 10 and body["count_is_exact"] is False and len(body["results"]) == 4
+    exact = api_client.get("/api/market/assets/", {"bars": "4", "kind": "mix"}).json()
+    assert exact["count"] == 1 and exact["count_is_exact"] is True
+
+
+def test_withdrawn_and_repriced_offers_update_the_catalogue_prices(published, market, api_client):
+    asset = _asset(published, "bass", 0, 1)
+    api_client.force_authenticate(market.creator)
+    api_client.post(f"/api/market/assets/{asset.pk}/offers/", {"licence_type": "non_exclusive", "active": False},
+                    format="json")
+    asset.refresh_from_db()
+    assert asset.price_non_exclusive is None and asset.from_price == Decimal("29.00")
+    listed = api_client.get("/api/market/assets/", {"licence": "non_exclusive", "instrument": "bass", "bars": "1"}).json()
+    assert asset.pk not in {row["id"] for row in listed["results"]}
