@@ -28,7 +28,7 @@ from .models import Anchor, AnchorStatus, LedgerEntry, TreeHead
 # Any constant works; it only has to be the same for every writer of this database.
 _APPEND_LOCK_KEY = 0x4C45444745524C  # "LEDGERL"
 
-__all__ = ["canonical_json", "ledger_append", "ledger_tree", "tree_head_sign", "ledger_anchor", "ledger_verify"]
+__all__ = ["canonical_json", "ledger_append", "ledger_append_many", "NewEntry", "ledger_tree", "tree_head_sign", "ledger_anchor", "ledger_verify"]
 
 
 def _lock_appends() -> None:
@@ -51,7 +51,16 @@ def entry_body(*, index: int, event: str, subject_type: str, subject_id: str, or
     }
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class NewEntry:
+    event: str
+    subject_type: str
+    subject_id: str | int
+    payload: dict
+    organisation: object = None
+    private: bool = False
+
+
 def ledger_append(
     *,
     event: str,
@@ -62,26 +71,28 @@ def ledger_append(
     private: bool = False,
 ) -> LedgerEntry:
     """Append one entry; call inside the same transaction as the change it records."""
+    return ledger_append_many([NewEntry(event, subject_type, subject_id, payload, organisation, private)])[0]
+
+
+@transaction.atomic
+def ledger_append_many(entries: list[NewEntry]) -> list[LedgerEntry]:
+    """Append entries in order under one lock and one insert: a bulk writer's appends cost one commit."""
     _lock_appends()
     last = LedgerEntry.objects.aggregate(last=Max("index"))["last"]
-    index = 0 if last is None else last + 1
+    first = 0 if last is None else last + 1
     created_at = timezone.now()
-    body = entry_body(index=index, event=event, subject_type=subject_type, subject_id=str(subject_id),
-                      organisation=organisation.slug if organisation is not None else None, payload=payload,
-                      time_iso=created_at.isoformat())
-    canonical = canonical_json(body)
-    return LedgerEntry.objects.create(
-        index=index,
-        event=event,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        organisation=organisation,
-        private=private,
-        payload=json.loads(canonical)["payload"],
-        canonical=canonical,
-        leaf_hash=leaf_hash(canonical.encode()).hex(),
-        created_at=created_at,
-    )
+    rows = []
+    for offset, new in enumerate(entries):
+        body = entry_body(index=first + offset, event=new.event, subject_type=new.subject_type,
+                          subject_id=str(new.subject_id),
+                          organisation=new.organisation.slug if new.organisation is not None else None,
+                          payload=new.payload, time_iso=created_at.isoformat())
+        canonical = canonical_json(body)
+        rows.append(LedgerEntry(index=first + offset, event=new.event, subject_type=new.subject_type,
+                                subject_id=str(new.subject_id), organisation=new.organisation, private=new.private,
+                                payload=json.loads(canonical)["payload"], canonical=canonical,
+                                leaf_hash=leaf_hash(canonical.encode()).hex(), created_at=created_at))
+    return LedgerEntry.objects.bulk_create(rows)
 
 
 # --- the tree ------------------------------------------------------------------------------------------

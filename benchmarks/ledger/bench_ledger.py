@@ -41,9 +41,18 @@ def _writer(count: int) -> None:
             ledger_append(event="bench.append", subject_type="bench", subject_id=i, payload={"i": i})
 
 
-def appends(writers: int, per_writer: int) -> float:
+def _batch_writer(count: int, batch: int) -> None:
+    _setup()
+    from rights.services import NewEntry, ledger_append_many
+
+    for start in range(0, count, batch):
+        ledger_append_many([NewEntry("bench.batch", "bench", i, {"i": i}) for i in range(start, min(count, start + batch))])
+
+
+def appends(writers: int, per_writer: int, batch: int = 1) -> float:
     started = time.perf_counter()
-    processes = [multiprocessing.Process(target=_writer, args=(per_writer,)) for _ in range(writers)]
+    target, args = (_writer, (per_writer,)) if batch == 1 else (_batch_writer, (per_writer, batch))
+    processes = [multiprocessing.Process(target=target, args=args) for _ in range(writers)]
     for p in processes:
         p.start()
     for p in processes:
@@ -91,6 +100,7 @@ def main() -> None:
     report = {"database": connection.vendor}
     report["appends_per_s_1_writer"] = round(appends(1, args.appends), 1)
     report["appends_per_s_4_writers"] = round(appends(4, args.appends // 4), 1)
+    report["appends_per_s_1_writer_batches_of_100"] = round(appends(1, args.appends * 5, batch=100), 1)
     from rights.services import reset_tree_cache
 
     reset_tree_cache()

@@ -215,3 +215,12 @@ def _data_dir():
     from django.conf import settings
 
     return settings.LEDGERLINE_DATA_DIR
+
+
+def test_a_batch_of_appends_takes_consecutive_indexes_and_verifies():
+    from rights.services import NewEntry, ledger_append_many
+
+    ledger_append(event="single", subject_type="t", subject_id=0, payload={})
+    batch = ledger_append_many([NewEntry("batch", "t", i, {"i": i}) for i in range(5)])
+    assert [e.index for e in batch] == [1, 2, 3, 4, 5] and all(e.pk for e in batch)
+    assert ledger_verify(check_chain=False).ok
