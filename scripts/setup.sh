@@ -30,3 +30,15 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q -r "$REQ"
   touch "$stamp"
 fi
+
+# The test suite also anchors the ledger on a real JSON-RPC node process: ganache from the npm registry,
+# installed beside the venv. Without Node.js/npm the test that needs it says so and is skipped.
+if [ "${1:-}" = "dev" ] && [ ! -x .venv/node/node_modules/.bin/ganache ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "setup: installing ganache 7.9.2 (a local Ethereum JSON-RPC node) into .venv/node"
+    npm install --prefix .venv/node --no-audit --no-fund --loglevel=error ganache@7.9.2 >/dev/null \
+      || echo "setup: ganache could not be installed; the JSON-RPC node test will be skipped"
+  else
+    echo "setup: npm not found; the JSON-RPC node test will be skipped"
+  fi
+fi
