@@ -12,6 +12,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role, roles_of
@@ -134,7 +135,7 @@ def _concat(level: str, parts: tuple[list[np.ndarray], list[np.ndarray]]) -> tup
 def index_rebuild(*, progress=None) -> dict[str, dict]:
     """Rebuild every index from the stored features of all corpus items and published tracks."""
     fingerprints = list(Fingerprint.objects.filter(
-        models_q_indexable()).only("id", "corpus_item_id", "track_id", "features_path"))
+        indexable_q()).only("id", "corpus_item_id", "track_id", "features_path"))
     summary: dict[str, dict] = {}
     collected = _vectors_of(fingerprints)
     for position, (level, parts) in enumerate(collected.items()):
@@ -147,9 +148,8 @@ def index_rebuild(*, progress=None) -> dict[str, dict]:
     return summary
 
 
-def models_q_indexable():
-    from django.db.models import Q
-
+def indexable_q() -> Q:
+    """Fingerprints that belong in the indexes: every corpus item, and tracks once they are published."""
     return Q(corpus_item__isnull=False) | Q(track__status="published")
 
 

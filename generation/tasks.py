@@ -7,12 +7,7 @@ from ledgerline.jobs.services import run_job
 def train_model_task(job_id: str) -> None:
     from .services import model_failed, train_handler
 
-    run_job(job_id, train_handler)
-    from ledgerline.jobs.models import Job
-
-    job = Job.objects.filter(pk=job_id).first()
-    if job is not None and job.status == "failed":
-        model_failed(job)
+    run_job(job_id, train_handler, on_failure=model_failed)
 
 
 @shared_task(acks_late=True, queue="gpu", name="generation.tasks.generate_task")

@@ -72,13 +72,14 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def run_job(job_id: str, handler: JobHandler) -> None:
+def run_job(job_id: str, handler: JobHandler, *, on_failure: Callable[[Job], None] | None = None) -> None:
     """Claim the job and run `handler(job)`; idempotent under redelivery.
 
     1. A job row that is gone ends quietly (it was deleted with its subject).
     2. A job that someone else holds, or that already finished, is left alone.
     3. The handler's return value becomes the job's result; a `JobError` becomes its error message;
        any other exception fails the job with the exception text and is re-raised for the worker's log.
+    4. `on_failure(job)` then lets the job's subject record the failure (e.g. a model marked failed).
     """
     try:
         job = Job.objects.get(pk=job_id)
@@ -92,8 +93,12 @@ def run_job(job_id: str, handler: JobHandler) -> None:
         result = handler(job)
     except JobError as exc:
         job.fail(str(exc))
+        if on_failure:
+            on_failure(job)
         return
     except Exception as exc:
         job.fail(f"{type(exc).__name__}: {exc}")
+        if on_failure:
+            on_failure(job)
         raise
     job.succeed(result or {})

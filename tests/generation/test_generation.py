@@ -128,3 +128,16 @@ def test_load_demo_trains_demo_models_a_newcomer_can_generate_with(settings, tmp
     assert demo_track.status in {"clear", "flagged"} and len(demo_track.stems) == 4
     result = run(capsys, "generate", "--model", "demo-lstm", "--bars", "2", "--out", str(tmp_path / "demo"))
     assert result["status"] in {"clear", "flagged"} and (tmp_path / "demo" / "mix.ogg").exists()
+
+
+def test_a_training_job_that_fails_marks_its_model_failed(studio):
+    from generation.services import model_train_start
+    from ledgerline.catalogue.models import CorpusItem
+
+    audio_only = factories.DatasetFactory(organisation=studio["label_org"], name="Recordings", is_public=True)
+    CorpusItem.objects.create(dataset=audio_only, sha256="a" * 64, original_name="take.wav", format="wav",
+                              kind="audio", source_path="x")
+    model = model_train_start(user=studio["creator"], organisation=studio["creator"].memberships.first().organisation,
+                              name="no-scores", arch="markov", dataset_ids=[audio_only.pk], epochs=1)
+    model.refresh_from_db()
+    assert model.status == "failed" and "no symbolic items" in model.job.error
