@@ -47,6 +47,7 @@ class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
     """Every entry is listed; entries about private datasets show only their index and hash to outsiders."""
 
     lookup_field = "index"
+    serializer_class = LedgerEntrySerializer
     permission_classes = [AllowAny]
     filterset_fields = ["event", "subject_type", "subject_id"]
 

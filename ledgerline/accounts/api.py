@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, viewsets
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
@@ -18,6 +19,7 @@ class OrganisationViewSet(viewsets.ReadOnlyModelViewSet):
         return Organisation.objects.all() if user.is_staff else organisations_for(user)
 
 
+@extend_schema(responses={200: MeSerializer})
 @api_view(["GET"])
 @permission_classes([permissions.IsAuthenticated])
 def me(request):

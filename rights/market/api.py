@@ -73,9 +73,9 @@ class SearchSerializer(serializers.Serializer):
     tempo_max = serializers.FloatField(required=False, min_value=1, max_value=400)
     bars = serializers.CharField(required=False, default="", help_text="comma-separated, e.g. 1,4")
     instrument = serializers.CharField(required=False, default="", max_length=100, help_text="stem name or GM program")
-    kind = serializers.ChoiceField(choices=AssetKind.values, required=False, default="")
+    kind = serializers.ChoiceField(choices=AssetKind.choices, required=False, default="")
     creator = serializers.SlugField(required=False, default="")
-    licence = serializers.ChoiceField(choices=LicenceType.values, required=False, default="")
+    licence = serializers.ChoiceField(choices=LicenceType.choices, required=False, default="")
     price_min = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, min_value=0)
     price_max = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, min_value=0)
     sort = serializers.ChoiceField(choices=selectors.SORTS, required=False, default="newest")
@@ -99,7 +99,7 @@ def search_from_params(params) -> selectors.AssetSearch:
 
 
 class OfferWriteSerializer(serializers.Serializer):
-    licence_type = serializers.ChoiceField(choices=LicenceType.values)
+    licence_type = serializers.ChoiceField(choices=LicenceType.choices)
     price = serializers.CharField(required=False, help_text="a decimal string with at most 2 decimals, e.g. '9.99'")
     active = serializers.BooleanField(required=False)
 
@@ -207,6 +207,7 @@ class LicenceViewSet(viewsets.ReadOnlyModelViewSet):
     """The caller's licences, with certificates and signed download links."""
 
     serializer_class = LicenceSerializer
+    queryset = Licence.objects.none()  # for the schema; requests use get_queryset
 
     def get_queryset(self):
         return (Licence.objects.filter(buyer=self.request.user)
