@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from .ledger.canonical import canonical_json
@@ -31,12 +30,22 @@ _APPEND_LOCK_KEY = 0x4C45444745524C  # "LEDGERL"
 __all__ = ["canonical_json", "ledger_append", "ledger_append_many", "NewEntry", "ledger_tree", "tree_head_sign", "ledger_anchor", "ledger_verify"]
 
 
-def _lock_appends() -> None:
-    # PostgreSQL: a transaction-scoped advisory lock serialises appenders so no two take the same index.
-    # SQLite: the IMMEDIATE transaction mode (settings) already holds the database's single write lock.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+def _lock_and_next_index() -> int:
+    """Serialise appenders and return the next free index.
+
+    PostgreSQL: a transaction-scoped advisory lock serialises appenders so no two take the same index.
+    SQLite: the IMMEDIATE transaction mode (settings) already holds the database's single write lock.
+    """
+    table = connection.ops.quote_name(LedgerEntry._meta.db_table)
+    column = connection.ops.quote_name("index")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Two statements, not one: under READ COMMITTED the MAX query's snapshot is taken after the lock is
+            # granted, so it sees every append committed while this one waited.
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_APPEND_LOCK_KEY])
+        cursor.execute(f"SELECT MAX({column}) FROM {table}")
+        last = cursor.fetchone()[0]
+    return 0 if last is None else last + 1
 
 
 def entry_body(*, index: int, event: str, subject_type: str, subject_id: str, organisation: str | None,
@@ -74,12 +83,10 @@ def ledger_append(
     return ledger_append_many([NewEntry(event, subject_type, subject_id, payload, organisation, private)])[0]
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a failed append fails the caller's whole transaction, as it must
 def ledger_append_many(entries: list[NewEntry]) -> list[LedgerEntry]:
     """Append entries in order under one lock and one insert: a bulk writer's appends cost one commit."""
-    _lock_appends()
-    last = LedgerEntry.objects.aggregate(last=Max("index"))["last"]
-    first = 0 if last is None else last + 1
+    first = _lock_and_next_index()
     created_at = timezone.now()
     rows = []
     for offset, new in enumerate(entries):
