@@ -38,7 +38,13 @@ from .models import ARCHS, ModelStatus, TrainedModel
 HELD_OUT_EVERY = 10  # every 10th item (by content hash order) is held out for the NLL
 
 
+def _set_threads() -> None:
+    if settings.LEDGERLINE_TORCH_THREADS:
+        torch.set_num_threads(settings.LEDGERLINE_TORCH_THREADS)
+
+
 def device() -> str:
+    _set_threads()
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -247,6 +253,7 @@ def render_track_score(score: Score) -> dict:
 
 def compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
     """The pure part of generation: the same model and request give the same score."""
+    _set_threads()
     markov = MarkovHarmony.from_json(read_blob(model.markov_path).decode())
     guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if params.get("anti_copy", True) else None
     net = _load_network(model.checkpoint_path, model.checkpoint_sha256) if model.checkpoint_path else None

@@ -211,6 +211,12 @@ CELERY_BEAT_SCHEDULE = {
 # A running job whose heartbeat is older than this is taken to belong to a dead worker and may be re-claimed.
 LEDGERLINE_JOB_STALE_S = env_int("LEDGERLINE_JOB_STALE_S", 120, minimum=1)
 
+# --- Generation -------------------------------------------------------------------------------------
+# torch intra-op threads for training and generation on the CPU (0: torch's default, one per core). On a
+# shared 2-core machine two spinning OpenMP threads made training 25x slower than one
+# (benchmarks/generation/RESULTS.md), so the default is 1.
+LEDGERLINE_TORCH_THREADS = env_int("LEDGERLINE_TORCH_THREADS", 1, minimum=0)
+
 # --- Near-copy screening ----------------------------------------------------------------------------
 # Thresholds of fingerprint.engine.screen.Thresholds. The defaults were calibrated on the chorale corpus by
 # `benchmarks/nearcopy/bench_nearcopy.py` (false flags on unrelated music <= 1 %; see benchmarks/README.md).

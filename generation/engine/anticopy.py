@@ -29,7 +29,7 @@ def _hash_intervals(intervals: Sequence[int] | np.ndarray) -> int:
 class NgramGuard:
     """Set of hashed interval n-grams; `n` intervals means n + 1 notes."""
 
-    def __init__(self, n: int = 6) -> None:
+    def __init__(self, n: int = 10) -> None:
         if n < 1:
             raise ValueError("n must be >= 1")
         self.n = int(n)
@@ -47,7 +47,7 @@ class NgramGuard:
             self.hashes.add(_hash_intervals(arr[start : start + self.n]))
 
     @classmethod
-    def from_melodies(cls, melodies: Iterable[Sequence[int]], n: int = 6) -> NgramGuard:
+    def from_melodies(cls, melodies: Iterable[Sequence[int]], n: int = 10) -> NgramGuard:
         guard = cls(n)
         for pitches in melodies:
             guard.add_pitches(pitches)

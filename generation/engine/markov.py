@@ -192,7 +192,7 @@ def extract_chords(score: Score, span: float | None = None) -> list[Chord]:
 class MarkovHarmony:
     """P(c_t | c_{t-2}, c_{t-1}) over key-relative chord labels, one table per mode."""
 
-    def __init__(self, k: float = 0.1) -> None:
+    def __init__(self, k: float = 1.0) -> None:
         if k <= 0:
             raise ValueError("smoothing constant k must be > 0")
         self.k = float(k)

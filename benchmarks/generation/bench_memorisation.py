@@ -1,0 +1,202 @@
+"""Memorisation: how many generated pieces the near-copy screening flags against the training corpus, with
+and without anti-copy decoding (issue 4, "Memorisation").
+
+    .venv/bin/python benchmarks/generation/bench_quality.py --only tokens     # trains lstm.pt under --work
+    .venv/bin/python benchmarks/generation/bench_memorisation.py [--pieces 200] [--arch lstm]
+
+1. Corpus: the training part of the split in common.py (the guard and the model saw exactly these pieces).
+   Each chorale is rendered with FluidSynth and fingerprinted as the platform does (`features.extract` with
+   the score's notes and beat times; `fingerprint.services.features_of`), into the three FAISS indexes.
+2. Pieces: seeds 0..N-1, 16 bars at 100 bpm, keys cycling through C G D F Am Em, the platform's sampling
+   defaults (temperature 1, top-p 0.95). Each seed is generated twice, without and with the guard
+   (`NgramGuard` over the training melodies, n = 6 intervals), so the two conditions differ only by the guard.
+3. Screening: the four-track mix rendered with FluidSynth, `extract(query=True)`, `Screener.screen` with the
+   default `Thresholds`; "flagged" means the verdict is "flag".
+4. NLL cost of the guard: the mean NLL per sampled token under the trained model at temperature 1, with no
+   top-p or guard mask (how likely the model finds what was sampled), guarded vs unguarded; the cost is the
+   relative increase. The guard's intervention rate is interventions per melody note sampled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import DEFAULT_WORK, SOUNDFONT, load_split
+
+from fingerprint.engine import chroma as C
+from fingerprint.engine import features as F
+from fingerprint.engine import melody as M
+from fingerprint.engine import screen as S
+from fingerprint.engine.index import IndexSpec, VersionedIndex
+from generation.engine import tokens as tok
+from generation.engine.anticopy import NgramGuard
+from generation.engine.markov import MarkovHarmony, arrange, parse_key
+from generation.engine.models import get_model
+from generation.engine.sample import _melody_per_bar, _place_melody, generate_piece, sample
+from ledgerline.music.events import SAMPLE_RATE, Score
+from ledgerline.music.render import render_midi
+
+KEYS = ("C", "G", "D", "F", "Am", "Em")
+BARS, TEMPO, TOP_P = 16, 100.0, 0.95
+
+
+def features_of(score: Score, *, query: bool) -> F.Features:
+    audio = render_midi(score.to_midi_bytes(), soundfont=SOUNDFONT)
+    beats = score.beats_to_seconds(np.arange(0, int(np.ceil(score.duration_beats)) + 1, dtype=np.float64))
+    return F.extract(
+        audio, SAMPLE_RATE, notes=score.notes, score_beat_times=beats, bar_beats=score.bar_beats, query=query
+    )
+
+
+def corpus_features(split_train, work: Path) -> dict[int, F.Features]:
+    """Features of every training chorale, cached under work/features."""
+    folder = work / "features"
+    folder.mkdir(parents=True, exist_ok=True)
+    feats = {}
+    for key, (name, score) in enumerate(split_train):
+        cache = folder / (name.replace("/", "__") + ".npz")
+        if not cache.exists():
+            cache.write_bytes(features_of(score, query=False).to_npz_bytes())
+        feats[key] = F.Features.from_npz_bytes(cache.read_bytes())
+    return feats
+
+
+def build_screener(feats: dict[int, F.Features], root: Path) -> S.Screener:
+    indexes = {
+        "audio": VersionedIndex(root, IndexSpec("audio", 32, "hamming")),
+        "chroma": VersionedIndex(root, IndexSpec("chroma", C.DIM, "ip")),
+        "symbolic": VersionedIndex(root, IndexSpec("symbolic", M.DIM, "l2")),
+    }
+    for level, index in indexes.items():
+        vectors, keys = [], []
+        for key, f in feats.items():
+            v, p = S.index_vectors(f)[level]
+            vectors.append(v)
+            keys.append(np.stack([np.full(len(p), key), p], 1))
+        index.rebuild(np.concatenate(vectors), np.concatenate(keys))
+    return S.Screener(
+        audio=indexes["audio"],
+        chroma=indexes["chroma"],
+        symbolic=indexes["symbolic"],
+        load=feats.get,
+        thresholds=S.Thresholds(),
+    )
+
+
+def compose(net, markov: MarkovHarmony, guard: NgramGuard | None, seed: int) -> tuple[Score, list[int], int]:
+    """`generate_piece` unrolled so that the sampled tokens are kept: (score, tokens, interventions).
+    Same calls in the same order, so the score is the one generate_piece makes (checked for seed 0)."""
+    key = parse_key(KEYS[seed % len(KEYS)])
+    rng = np.random.default_rng(seed)
+    budget = BARS * (3 * tok.steps_per_bar((4, 4)) + 1) + 8
+    result = sample(
+        net, tok.VOCAB, [tok.VOCAB.bos, tok.VOCAB.bar], budget, 1.0, 0, TOP_P, seed, guard, "cpu", max_bars=BARS
+    )
+    decoded = tok.decode(result.tokens, TEMPO)
+    melody = _place_melody(decoded.notes[decoded.notes["track"] == 0], key)
+    chords = markov.harmonise(_melody_per_bar(melody, BARS, 4.0), rng, key)
+    score = arrange(melody, chords, BARS, TEMPO, key, dict(tok.DEFAULT_PROGRAMS), rng)
+    return score, result.tokens, result.interventions
+
+
+@torch.no_grad()
+def sequence_nll(net, tokens: list[int]) -> tuple[float, int]:
+    """Summed NLL (nats) of tokens[1:] given their prefixes under `net`, and the token count."""
+    seq = torch.tensor([tokens], dtype=torch.long)
+    logits = net(seq[:, :-1]).float()
+    loss = torch.nn.functional.cross_entropy(logits[0], seq[0, 1:], reduction="sum")
+    return float(loss), len(tokens) - 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pieces", type=int, default=200)
+    parser.add_argument("--arch", default="lstm")
+    parser.add_argument("--ngram", type=int, default=6)
+    parser.add_argument("--prepare-only", action="store_true", help="cache the corpus features and stop")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    args = parser.parse_args()
+    split = load_split(args.work)
+    started = time.perf_counter()
+    feats = corpus_features(split.train, args.work)
+    corpus_seconds = time.perf_counter() - started
+    print(f"corpus features for {len(feats)} chorales in {corpus_seconds:.0f} s", flush=True)
+    if args.prepare_only:
+        return
+    screener = build_screener(feats, args.work / "index")
+
+    state = torch.load(args.work / f"{args.arch}.pt", map_location="cpu", weights_only=False)
+    net = get_model(args.arch, state["config"], tok.VOCAB.size)
+    net.load_state_dict(state["state_dict"])
+    net.eval()
+    markov = MarkovHarmony.from_json((args.work / "markov.json").read_text())
+    train_melodies = [tok.melody_pitches(tok.encode_melody(s)) for _, s in split.train]
+    guard = NgramGuard.from_melodies(train_melodies, n=args.ngram)
+
+    check, _ = generate_piece(
+        net, tok.VOCAB, markov, bars=BARS, tempo=TEMPO, key=KEYS[0], top_p=TOP_P, seed=0, guard=guard
+    )
+    mine, _, _ = compose(net, markov, guard, 0)
+    assert np.array_equal(check.notes, mine.notes), "compose() drifted from generate_piece()"
+
+    rows: dict[str, dict] = {}
+    for condition, use_guard in (("unguarded", None), ("guarded", guard)):
+        flagged, nll, tokens, interventions, melody_notes, copied = [], 0.0, 0, 0, 0, 0
+        timing = {"compose": 0.0, "screen": 0.0}
+        for seed in range(args.pieces):
+            t0 = time.perf_counter()
+            score, sampled, count = compose(net, markov, use_guard, seed)
+            t1 = time.perf_counter()
+            verdict = screener.screen(features_of(score, query=True))
+            timing["compose"] += t1 - t0
+            timing["screen"] += time.perf_counter() - t1
+            if verdict.verdict == "flag":
+                flagged.append(
+                    {
+                        "seed": seed,
+                        "item": split.train[verdict.matches[0].key][0],
+                        "level": verdict.matches[0].level,
+                        "score": round(verdict.matches[0].score, 3),
+                    }
+                )
+            total, n = sequence_nll(net, sampled)
+            nll, tokens, interventions = nll + total, tokens + n, interventions + count
+            pitches = tok.melody_pitches(sampled)
+            melody_notes += len(pitches)
+            copied += guard.copied_ngrams(pitches)  # training 6-grams in the tune, whatever the condition
+            if (seed + 1) % 25 == 0:
+                print(condition, seed + 1, len(flagged), flush=True)
+        rows[condition] = {
+            "pieces": args.pieces,
+            "flagged": len(flagged),
+            "flagged_share": round(len(flagged) / args.pieces, 4),
+            "flags": flagged,
+            "nll_per_token": round(nll / tokens, 4),
+            "tokens": tokens,
+            "melody_notes": melody_notes,
+            "interventions": interventions,
+            "interventions_per_melody_note": round(interventions / max(melody_notes, 1), 4),
+            "training_ngrams_in_melodies_per_note": round(copied / max(melody_notes, 1), 4),
+            "seconds_per_piece": {k: round(v / args.pieces, 3) for k, v in timing.items()},
+        }
+        print(condition, json.dumps({k: v for k, v in rows[condition].items() if k != "flags"}), flush=True)
+    report = {
+        "arch": args.arch,
+        "corpus": len(feats),
+        "guard_ngrams": len(guard),
+        "ngram": args.ngram,
+        "corpus_feature_seconds": round(corpus_seconds, 1),
+        **rows,
+        "guard_nll_increase": round(rows["guarded"]["nll_per_token"] / rows["unguarded"]["nll_per_token"] - 1, 4),
+    }
+    (args.work / f"memorisation-{args.arch}-n{args.ngram}-{args.pieces}.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
