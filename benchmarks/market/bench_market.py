@@ -97,6 +97,7 @@ def _fill_catalogue(count: int, market) -> None:
                                    search_text=Asset.search_text_for(title=track.title, stem=stem, key=track.key)))
                 made += 1
             created = Asset.objects.bulk_create(batch)
+            Asset.search_vectors_refresh(Asset.objects.filter(pk__in=[a.pk for a in created]))
             LicenceOffer.objects.bulk_create([
                 LicenceOffer(asset=a, licence_type=t, price=getattr(a, f"price_{t}"), currency="EUR")
                 for a in created for t in ("non_exclusive", "extended", "exclusive")])

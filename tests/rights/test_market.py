@@ -161,6 +161,8 @@ def test_catalogue_filters_and_sorts(published, market, api_client):
     assert ids(licence="exclusive", price_max="100") == []  # exclusives start at 199.00
     assert len(ids(licence="non_exclusive", price_max="5", bars="4")) == 5
     assert ids(q="bass", sort="relevance")[0] in bass
+    assert set(ids(q="bas")) == set(bass)  # a term matches the start of a word
+    assert set(ids(q="piece 0 drums")) == set(ids(instrument="drums")) and ids(q="piece 7") == []
     response = api_client.get("/api/market/assets/", {"tempo_min": 130, "tempo_max": 100})
     assert response.status_code == 400 and "tempo" in str(response.json())
     assert api_client.get("/api/market/assets/", {"bars": "four"}).status_code == 400

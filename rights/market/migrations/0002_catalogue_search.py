@@ -2,29 +2,6 @@
 
 from django.db import migrations, models
 
-TRIGRAM_INDEX = "asset_search_text_trgm"
-
-
-def trigram_index(apps, schema_editor):
-    """PostgreSQL: a trigram index makes `search_text LIKE '%term%'` an index scan. Needs pg_trgm (contrib);
-    without the privilege to create it the catalogue still works, by a sequential scan."""
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SAVEPOINT trgm")
-        try:
-            cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-            cursor.execute(f"CREATE INDEX IF NOT EXISTS {TRIGRAM_INDEX} ON market_asset USING gin (search_text gin_trgm_ops)")
-        except Exception:  # noqa: BLE001 - no pg_trgm or no privilege: keep the migration, lose only the index
-            cursor.execute("ROLLBACK TO SAVEPOINT trgm")
-        else:
-            cursor.execute("RELEASE SAVEPOINT trgm")
-
-
-def drop_trigram_index(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"DROP INDEX IF EXISTS {TRIGRAM_INDEX}")
-
 
 class Migration(migrations.Migration):
 
@@ -64,5 +41,4 @@ class Migration(migrations.Migration):
             model_name='asset',
             index=models.Index(fields=['status', 'from_price'], name='asset_from_price'),
         ),
-        migrations.RunPython(trigram_index, drop_trigram_index),
     ]
