@@ -73,3 +73,22 @@ def user_with_role(role: str, organisation: Organisation | None = None, username
     user = UserFactory(**({"username": username} if username else {}))
     MembershipFactory(user=user, organisation=organisation, role=role)
     return user
+
+
+def ingested_chorales(tmp_path, *, organisation: Organisation, count: int, **fields) -> Dataset:
+    """A dataset of `count` Bach chorales (music21), uploaded as MIDI and ingested by the real pipeline."""
+    from ledgerline.catalogue.ingest import dataset_ingest_start
+    from ledgerline.catalogue.services import dataset_upload_add
+    from tests.fingerprint.chorales import NAMES, chorale
+
+    label = user_with_role("label", organisation)
+    dataset = DatasetFactory(organisation=organisation, **fields)
+    for name in NAMES[:count]:
+        path = tmp_path / (name.replace("/", "-") + ".mid")
+        path.write_bytes(chorale(name).to_midi_bytes())
+        dataset_upload_add(dataset=dataset, user=label, path=path)
+    job = dataset_ingest_start(dataset=dataset, user=label)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    dataset.refresh_from_db()
+    return dataset

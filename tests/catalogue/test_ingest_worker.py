@@ -1,14 +1,13 @@
 """The first real pipeline through a Celery worker on Redis and PostgreSQL: upload -> ingest job -> items."""
 
-import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ledgerline.catalogue.models import CorpusItem
-from ledgerline.jobs.models import Job
 from tests import factories
 from tests.catalogue.test_ingest import ABC, midi_bytes
+from tests.helpers import wait_until_finished
 
 pytestmark = pytest.mark.worker
 
@@ -22,10 +21,7 @@ def test_label_uploads_through_the_api_and_a_real_worker_ingests(celery_worker_p
     response = api_client.post(f"/api/datasets/{dataset.pk}/upload/", {"files": files}, format="multipart")
     assert response.status_code == 202, response.content
     job_id = response.json()["ingest_job"]["id"]
-    deadline = time.monotonic() + 90
-    while not Job.objects.get(pk=job_id).is_finished and time.monotonic() < deadline:
-        time.sleep(0.3)
-    job = Job.objects.get(pk=job_id)
+    job = wait_until_finished(job_id, seconds=90)
     assert job.status == "succeeded", job.error
     assert job.result["items_ingested"] == 2
     assert CorpusItem.objects.filter(dataset=dataset).count() == 2

@@ -6,12 +6,9 @@ import pytest
 from django.core.management import call_command
 
 from generation.models import TrainedModel
-from ledgerline.catalogue.ingest import dataset_ingest_start
 from ledgerline.catalogue.models import Track
-from ledgerline.catalogue.services import dataset_upload_add
 from rights.models import LedgerEntry
 from tests import factories
-from tests.fingerprint.chorales import NAMES, chorale
 
 pytestmark = pytest.mark.django_db
 
@@ -19,15 +16,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def studio(tmp_path):
     label_org = factories.OrganisationFactory(slug="label")
-    label = factories.user_with_role("label", label_org)
-    dataset = factories.DatasetFactory(organisation=label_org, name="Chorales", is_public=True, licence_name="CC-BY")
-    for name in NAMES[:4]:
-        path = tmp_path / (name.replace("/", "-") + ".mid")
-        path.write_bytes(chorale(name).to_midi_bytes())
-        dataset_upload_add(dataset=dataset, user=label, path=path)
-    job = dataset_ingest_start(dataset=dataset, user=label)
-    job.refresh_from_db()
-    assert job.status == "succeeded", job.error
+    dataset = factories.ingested_chorales(tmp_path, organisation=label_org, count=4, name="Chorales", is_public=True,
+                                          licence_name="CC-BY")
     creator_org = factories.OrganisationFactory(slug="studio")
     creator = factories.user_with_role("creator", creator_org)
     return {"dataset": dataset, "creator": creator, "label_org": label_org}

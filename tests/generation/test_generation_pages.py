@@ -3,13 +3,10 @@
 import pytest
 
 from generation.models import TrainedModel
-from ledgerline.catalogue.ingest import dataset_ingest_start
 from ledgerline.catalogue.models import Track
-from ledgerline.catalogue.services import dataset_upload_add
 from ledgerline.jobs.models import Job
 from rights.models import LedgerEntry
 from tests import factories
-from tests.fingerprint.chorales import NAMES, chorale
 
 pytestmark = pytest.mark.django_db
 
@@ -17,18 +14,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def dataset(tmp_path):
     """A public dataset of two ingested chorales."""
-    label_org = factories.OrganisationFactory(slug="label")
-    label = factories.user_with_role("label", label_org)
-    dataset = factories.DatasetFactory(organisation=label_org, name="Chorales", is_public=True, licence_name="CC-BY")
-    for name in NAMES[:2]:
-        path = tmp_path / (name.replace("/", "-") + ".mid")
-        path.write_bytes(chorale(name).to_midi_bytes())
-        dataset_upload_add(dataset=dataset, user=label, path=path)
-    job = dataset_ingest_start(dataset=dataset, user=label)
-    job.refresh_from_db()
-    assert job.status == "succeeded", job.error
-    dataset.refresh_from_db()
-    return dataset
+    return factories.ingested_chorales(tmp_path, organisation=factories.OrganisationFactory(slug="label"), count=2,
+                                       name="Chorales", is_public=True, licence_name="CC-BY")
 
 
 @pytest.fixture

@@ -1,11 +1,10 @@
 """The market through a real Celery worker on Redis and PostgreSQL: publish -> split job -> catalogue -> sale."""
 
-import time
 
 import pytest
 
-from ledgerline.jobs.models import Job
 from rights.market.models import Asset, RevenueShare
+from tests.helpers import wait_until_finished
 from tests.rights.market import market_people, screened_track
 
 pytestmark = pytest.mark.worker
@@ -18,10 +17,7 @@ def test_a_published_track_is_split_by_a_real_worker_and_sold(celery_worker_proc
     response = api_client.post(f"/api/tracks/{track.pk}/publish/")
     assert response.status_code == 202, response.content
     job_id = response.json()["split_job"]["id"]
-    deadline = time.monotonic() + 120
-    while not Job.objects.get(pk=job_id).is_finished and time.monotonic() < deadline:
-        time.sleep(0.3)
-    job = Job.objects.get(pk=job_id)
+    job = wait_until_finished(job_id, seconds=120)
     assert job.status == "succeeded", job.error
     assert Asset.objects.filter(track=track).count() == 5 * 3  # 2 bars: loops of 1 (x2) and 2 bars, 4 stems + mix
     api_client.force_authenticate(market.buyer)
