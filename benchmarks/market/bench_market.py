@@ -97,7 +97,6 @@ def _fill_catalogue(count: int, market) -> None:
                                    search_text=Asset.search_text_for(title=track.title, stem=stem, key=track.key)))
                 made += 1
             created = Asset.objects.bulk_create(batch)
-            Asset.search_vectors_refresh(Asset.objects.filter(pk__in=[a.pk for a in created]))
             LicenceOffer.objects.bulk_create([
                 LicenceOffer(asset=a, licence_type=t, price=getattr(a, f"price_{t}"), currency="EUR")
                 for a in created for t in ("non_exclusive", "extended", "exclusive")])
@@ -113,7 +112,9 @@ def bench_catalogue(count: int, repeats: int) -> dict:
     started = time.perf_counter()
     _fill_catalogue(count, market)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        # What autovacuum would have done to a catalogue that has been up a while: statistics, and the GIN
+        # index's pending list merged (a fresh bulk load leaves 100,000 rows there, and scans read it linearly).
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
     fill_s = time.perf_counter() - started
     client = APIClient()
     client.force_authenticate(market.buyer)

@@ -55,7 +55,8 @@ class Asset(models.Model):
     from_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
                                      help_text="The cheapest active offer; empty when nothing is on offer.")
     search_text = models.CharField(max_length=500, blank=True, help_text="Lower-case track title, stem and key.")
-    # PostgreSQL: the words of search_text (GIN-indexed, see migration 0004); other databases match search_text.
+    # PostgreSQL: the words of search_text, set by a trigger and GIN-indexed (migration 0004); other databases
+    # match search_text instead.
     search_vector = SearchVectorField(null=True, blank=True)
 
     class Meta:
@@ -83,15 +84,6 @@ class Asset(models.Model):
     @staticmethod
     def search_text_for(*, title: str, stem: str, key: str) -> str:
         return f"{title} {stem} {key}".lower()[:500]
-
-    @classmethod
-    def search_vectors_refresh(cls, queryset) -> None:
-        """Fill `search_vector` from `search_text` (PostgreSQL only; a no-op elsewhere)."""
-        from django.contrib.postgres.search import SearchVector
-        from django.db import connection
-
-        if connection.vendor == "postgresql":
-            queryset.update(search_vector=SearchVector("search_text", config="simple"))
 
     def withdraw(self, reason: str) -> None:
         self.status = AssetStatus.WITHDRAWN

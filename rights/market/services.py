@@ -207,7 +207,6 @@ def split_handler(job: Job) -> dict:
                   if (source.stem, loop.start_bar, loop.bars) not in done]
         with transaction.atomic():
             Asset.objects.bulk_create(assets, ignore_conflicts=True)
-            Asset.search_vectors_refresh(Asset.objects.filter(track=track, stem=source.stem, search_vector__isnull=True))
             stored = Asset.objects.filter(track=track, stem=source.stem, offers__isnull=True)
             offers_create(assets=list(stored))
         created += len(assets)

@@ -1,6 +1,7 @@
 """The JSB-style piano-roll frame model used by benchmarks/generation."""
 
 import numpy as np
+import pytest
 import torch
 
 from generation.engine.frames import (
@@ -8,12 +9,22 @@ from generation.engine.frames import (
     PITCHES,
     FrameConfig,
     FrameLSTM,
+    KeyMADE,
     frame_nll,
     frames_from_score,
     independent_bernoulli_nll,
     train_frames,
 )
 from ledgerline.music.events import NOTE_DTYPE, Score, TrackInfo
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    # With the 2 cores busy, two OpenMP threads spin-wait: the training test took 12 s instead of 1 s.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _score(rows: list[tuple[int, float, float]], *, drum: tuple[int, float, float] | None = None) -> Score:
@@ -57,6 +68,51 @@ def test_a_few_training_steps_lower_the_nll():
     after = frame_nll(model, rolls)
     assert result.steps == 30
     assert after < before / 2
+
+
+def test_made_output_for_a_key_does_not_depend_on_that_key_or_higher_ones():
+    torch.manual_seed(0)
+    made = KeyMADE(context_dim=8, hidden=40)
+    torch.nn.init.normal_(made.direct.weight)  # zero at start; make the direct path count in the check
+    context = torch.randn(3, 8)
+    keys = (torch.rand(3, PITCHES) < 0.5).float()
+    logits = made(context, keys)
+    for k in (0, 1, 30, 87):
+        perturbed = keys.clone()
+        perturbed[:, k:] = 1 - perturbed[:, k:]
+        changed = made(context, perturbed)
+        assert torch.allclose(changed[:, : k + 1], logits[:, : k + 1])
+        if k < 87:
+            assert not torch.allclose(changed[:, k + 1 :], logits[:, k + 1 :])  # the higher keys do see it
+
+
+def test_made_frame_model_scores_a_frame_from_earlier_frames_and_its_own_lower_keys_only():
+    torch.manual_seed(0)
+    model = FrameLSTM(FrameConfig(hidden=16, layers=2, dropout=0.0, made_hidden=24)).eval()
+    roll = np.zeros((6, PITCHES), dtype=np.uint8)
+    roll[:, [39, 43, 46]] = 1
+    targets = torch.from_numpy(roll).float()[None]  # [1, 6, 88]
+    inputs = torch.cat([torch.zeros(1, 1, PITCHES), targets[:, :-1]], dim=1)
+    logits = model(inputs, targets)  # [1, 6, 88]
+    later = targets.clone()
+    later[0, 3, 50:] = 1 - later[0, 3, 50:]  # frame 3, keys 50 and up
+    later[0, 4:] = 1 - later[0, 4:]  # frames 4 and 5
+    changed = model(torch.cat([torch.zeros(1, 1, PITCHES), later[:, :-1]], dim=1), later)
+    assert torch.allclose(changed[0, :3], logits[0, :3])
+    assert torch.allclose(changed[0, 3, :51], logits[0, 3, :51])
+    assert not torch.allclose(changed[0, 3, 51:], logits[0, 3, 51:])
+
+
+def test_made_frame_model_trains_and_needs_the_frames_it_predicts():
+    torch.manual_seed(0)
+    model = FrameLSTM(FrameConfig(hidden=16, layers=1, dropout=0.0, made_hidden=24))
+    roll = np.zeros((12, PITCHES), dtype=np.uint8)
+    roll[:, [39, 43, 46]] = 1  # the same C major triad throughout: the upper keys follow from the lowest
+    before = frame_nll(model, [roll])
+    train_frames(model, [roll], epochs=20, lr=1e-2)
+    assert frame_nll(model, [roll]) < before / 2
+    with pytest.raises(ValueError, match="needs next_frames"):
+        model(torch.zeros(1, 2, PITCHES))
 
 
 def test_independent_bernoulli_baseline_counts_88_keys_per_frame():

@@ -6,17 +6,24 @@ from django.db import migrations
 GIN_INDEX = "asset_search_vector_gin"
 
 
+TRIGGER = "asset_search_vector_update"
+
+
 def gin_index(apps, schema_editor):
-    """PostgreSQL: index the words for the catalogue's text search, and fill the vectors of existing assets."""
+    """PostgreSQL: the words of search_text, kept by the database's own tsvector trigger as rows are written
+    (no second UPDATE pass, which would leave a dead copy of every row), and GIN-indexed."""
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {GIN_INDEX} ON market_asset USING gin (search_vector)")
+    schema_editor.execute(f"CREATE TRIGGER {TRIGGER} BEFORE INSERT OR UPDATE OF search_text ON market_asset "
+                          "FOR EACH ROW EXECUTE FUNCTION tsvector_update_trigger(search_vector, 'pg_catalog.simple', search_text)")
     schema_editor.execute("UPDATE market_asset SET search_vector = to_tsvector('simple', search_text)")
+    schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {GIN_INDEX} ON market_asset USING gin (search_vector)")
 
 
 def drop_gin_index(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(f"DROP INDEX IF EXISTS {GIN_INDEX}")
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON market_asset")
 
 
 class Migration(migrations.Migration):
