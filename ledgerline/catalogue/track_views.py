@@ -15,8 +15,9 @@ from django.views.decorators.http import require_POST
 
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role
-from ledgerline.jobs.models import Job, JobStatus
+from ledgerline.jobs.models import JobStatus
 from ledgerline.storage import blob_path
+from rights.market.selectors import split_job_of
 from rights.market.services import track_publish
 
 from .models import Track
@@ -28,10 +29,6 @@ TRACKS_PER_PAGE = 50
 def _error_text(exc: ValidationError) -> str:
     """A service's ValidationError as one sentence for a notice (field names dropped: they mean nothing here)."""
     return "; ".join(exc.messages)
-
-
-def _split_job(track: Track) -> Job | None:
-    return Job.objects.filter(kind="split", params__track=track.pk).order_by("-created_at").first()
 
 
 def _provenance_summary(track: Track) -> dict:
@@ -63,7 +60,7 @@ def track_detail(request, pk: int):
     track = get_object_or_404(tracks_visible_to(request.user).select_related("organisation", "model"), pk=pk)
     is_creator = request.user.is_staff or has_role(request.user, track.organisation, Role.CREATOR)
     screening = track.screenings.order_by("-created_at", "-id").first()
-    split_job = _split_job(track)
+    split_job = split_job_of(track)
     loops_by_stem = list(track.assets.values("stem").annotate(count=Count("id")).order_by("stem"))
     context = {
         "track": track,
@@ -89,7 +86,7 @@ def track_publish_view(request, pk: int):
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:
-        job = _split_job(track)
+        job = split_job_of(track)
         if job is not None and job.status == JobStatus.FAILED:
             messages.error(request, f"Published, but cutting the loops failed: {job.error}")
         else:

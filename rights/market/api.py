@@ -23,7 +23,7 @@ from ledgerline.storage import blob_path
 
 from . import selectors, services
 from .certificates import certificate_json, certificate_pdf
-from .models import Asset, AssetKind, Licence, LicenceOffer, LicenceType, Order, OrderStatus
+from .models import Asset, AssetKind, Licence, LicenceOffer, LicenceType, Order
 from .payments import PaymentError
 
 
@@ -190,9 +190,8 @@ def purchase(request):
     key = data.get("idempotency_key") or request.headers.get("Idempotency-Key", "")
     if not key:
         raise ValidationError({"idempotency_key": "send an idempotency key (field or Idempotency-Key header)"})
-    already = Order.objects.filter(buyer=request.user, idempotency_key=key, status=OrderStatus.PAID).exists()
     try:
-        licence = services.licence_purchase(user=request.user, offer=data["offer"], idempotency_key=key,
+        purchase = services.licence_purchase(user=request.user, offer=data["offer"], idempotency_key=key,
                                             payment_method=data["payment_method"], organisation=data.get("organisation"))
     except (services.PurchaseRefused, services.IdempotencyConflict) as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
@@ -200,7 +199,8 @@ def purchase(request):
         order = Order.objects.get(buyer=request.user, idempotency_key=key)
         return Response({"detail": f"payment failed: {exc}", "order": str(order.pk), "retriable": True},
                         status=status.HTTP_402_PAYMENT_REQUIRED)
-    return Response(LicenceSerializer(licence).data, status=status.HTTP_200_OK if already else status.HTTP_201_CREATED)
+    return Response(LicenceSerializer(purchase.licence).data,
+                    status=status.HTTP_200_OK if purchase.repeated else status.HTTP_201_CREATED)
 
 
 class LicenceViewSet(viewsets.ReadOnlyModelViewSet):
@@ -258,9 +258,8 @@ def track_publish(request, pk: int):
     """Publish a screened track; its loops and stems are cut by a job (see `split_job`)."""
     track = get_object_or_404(tracks_visible_to(request.user), pk=pk)
     track = services.track_publish(user=request.user, track=track)
-    from ledgerline.jobs.models import Job
 
-    job = Job.objects.filter(kind="split", params__track=track.pk).order_by("-created_at").first()
+    job = selectors.split_job_of(track)
     return Response({**TrackSerializer(track).data, "split_job": JobSerializer(job).data if job else None},
                     status=status.HTTP_202_ACCEPTED)
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.permissions import organisations_for
+from ledgerline.jobs.models import Job
 
 from .models import Asset, AssetStatus, RevenueShare
 from .split import CENT
@@ -95,6 +96,11 @@ def assets_search(search: AssetSearch) -> QuerySet[Asset]:
     if search.sort == "tempo":
         return assets.order_by("tempo_bpm", "-id")
     return assets.order_by("-created_at", "-id")
+
+
+def split_job_of(track) -> Job | None:
+    """The latest job that cut `track` into loops (its progress is shown on the track's pages)."""
+    return Job.objects.filter(kind="split", params__track=track.pk).order_by("-created_at").first()
 
 
 # --- statements ---------------------------------------------------------------------------------------

@@ -304,8 +304,14 @@ def _unavailable(asset: Asset, offer: LicenceOffer) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Purchase:
+    licence: Licence
+    repeated: bool  # True when this idempotency key had already bought it (a retry or a double submit)
+
+
 def licence_purchase(*, user, offer: LicenceOffer, idempotency_key: str, payment_method: str = "test-card",
-                     organisation: str | None = None) -> Licence:
+                     organisation: str | None = None) -> Purchase:
     """Buy one licence; race-free and idempotent.
 
     1. The order row is found again by (buyer, idempotency key), so a retried request returns the same licence
@@ -333,7 +339,7 @@ def licence_purchase(*, user, offer: LicenceOffer, idempotency_key: str, payment
     if order.offer_id != offer.pk:
         raise IdempotencyConflict("this idempotency key was already used for a different purchase")
     if order.status == OrderStatus.PAID:
-        return order.licence
+        return Purchase(order.licence, repeated=True)
     if order.status == OrderStatus.REFUSED:
         raise PurchaseRefused(order.error)
     try:
@@ -341,7 +347,7 @@ def licence_purchase(*, user, offer: LicenceOffer, idempotency_key: str, payment
             Track.objects.select_for_update().only("pk").get(pk=offer.asset.track_id)
             order = Order.objects.select_for_update().get(pk=order.pk)
             if order.status == OrderStatus.PAID:  # a concurrent retry of this very order finished first
-                return order.licence
+                return Purchase(order.licence, repeated=True)
             asset = Asset.objects.select_related("track", "track__model").get(pk=order.asset_id)
             offer = LicenceOffer.objects.get(pk=order.offer_id)
             reason = _unavailable(asset, offer)
@@ -350,7 +356,8 @@ def licence_purchase(*, user, offer: LicenceOffer, idempotency_key: str, payment
             provider = get_provider()
             charge = provider.charge(amount=order.amount, currency=order.currency, idempotency_key=str(order.pk),
                                      payment_method=payment_method, description=f"licence of asset {asset.pk}")
-            return _fulfil(order=order, asset=asset, provider=provider.name, reference=charge.reference)
+            return Purchase(_fulfil(order=order, asset=asset, provider=provider.name, reference=charge.reference),
+                            repeated=False)
     except PurchaseRefused as exc:
         order.fail(str(exc), status=OrderStatus.REFUSED)
         raise

@@ -27,7 +27,7 @@ from ledgerline.accounts.permissions import has_any_role, has_role, organisation
 
 from . import selectors, services
 from .api import search_from_params
-from .models import Asset, AssetKind, AssetStatus, Licence, LicenceOffer, LicenceType, Order, OrderStatus
+from .models import Asset, AssetKind, AssetStatus, Licence, LicenceOffer, LicenceType
 from .payments import PaymentError
 
 ASSETS_PER_PAGE = 48
@@ -160,9 +160,8 @@ def asset_buy(request, pk: int):
         return redirect("market:asset", pk=asset.pk)
     data = form.cleaned_data
     key = data["idempotency_key"]
-    already_paid = Order.objects.filter(buyer=request.user, idempotency_key=key, status=OrderStatus.PAID).exists()
     try:
-        licence = services.licence_purchase(user=request.user, offer=data["offer"], idempotency_key=key,
+        purchase = services.licence_purchase(user=request.user, offer=data["offer"], idempotency_key=key,
                                             payment_method=data["payment_method"],
                                             organisation=data["organisation"] or None)
     except (services.PurchaseRefused, services.IdempotencyConflict) as exc:
@@ -172,10 +171,10 @@ def asset_buy(request, pk: int):
     except ValidationError as exc:
         messages.error(request, f"The purchase was not made: {'; '.join(exc.messages)}")
     else:
-        if already_paid:
+        if purchase.repeated:
             messages.info(request, "That purchase was already made (the form was sent twice); you were charged once.")
         else:
-            messages.success(request, f"Bought: {licence.get_licence_type_display()} licence of {asset}.")
+            messages.success(request, f"Bought: {purchase.licence.get_licence_type_display()} licence of {asset}.")
         return redirect("market:licences")
     return redirect("market:asset", pk=asset.pk)
 
