@@ -26,11 +26,11 @@ def test_four_parallel_writers_produce_one_gapless_log():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (DATABASE_URL)")
     s = connection.settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ledgerline.settings", "N": "40",
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ledgerline.settings", "N": "150",
            "DATABASE_URL": f"postgres://{s.get('USER') or 'postgres'}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"}
     writers = [subprocess.Popen([sys.executable, "-c", WRITER], cwd=REPO, env={**env, "W": str(w)}) for w in range(4)]
     assert [w.wait(timeout=120) for w in writers] == [0, 0, 0, 0]
     indexes = list(LedgerEntry.objects.order_by("index").values_list("index", flat=True))
-    assert indexes == list(range(160))
+    assert indexes == list(range(600))
     reset_tree_cache()
     assert ledger_verify(check_chain=False).ok
