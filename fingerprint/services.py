@@ -37,9 +37,11 @@ from .models import DECISIONS, Against, Fingerprint, Screening, SimilarityFlag, 
 logger = logging.getLogger(__name__)
 
 LEVEL_SPECS = {
-    "audio": lambda: IndexSpec("audio", 32, "hamming"),
+    "audio": lambda: IndexSpec("audio", 32, "hamming", ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD),
     "chroma": lambda: IndexSpec("chroma", chroma_mod.DIM, "ip", ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD),
-    "symbolic": lambda: IndexSpec("symbolic", melody_mod.DIM, "l2", ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD),
+    # Symbolic hits must be equal up to rounding (Thresholds.symbolic_hit_distance): re-scored exactly.
+    "symbolic": lambda: IndexSpec("symbolic", melody_mod.DIM, "l2", ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD,
+                                  refine="Flat"),
 }
 SCREENING_ROLES = {Role.LABEL, Role.CREATOR, Role.REVIEWER}
 

@@ -1,5 +1,6 @@
 """The signal code alone (no database): each level, the index versioning, and their bad inputs."""
 
+import faiss
 import numpy as np
 import pytest
 
@@ -72,8 +73,8 @@ def test_local_alignment_finds_a_quote_and_its_position():
     assert unrelated.matched < found.matched
 
 
-def _spec(threshold=200_000):
-    return IndexSpec("test", 16, "l2", ivf_threshold=threshold)
+def _spec(threshold=200_000):  # the tests' small indexes stay Flat unless a test lowers this
+    return IndexSpec("test", 16, "l2", ivf_threshold=threshold, gpu_flat_limit=0)
 
 
 def test_index_versions_swap_atomically_and_incremental_adds_replace_an_item(tmp_path):
@@ -116,3 +117,45 @@ def test_large_indexes_are_trained_ivf_pq_with_good_recall(tmp_path):
     hits = index.search(data[:100] + 0.01, k=10)
     recall = np.mean([2 * i in hits.keys[i] for i in range(100)])
     assert recall >= 0.9
+    # The PQ candidates are re-scored with finer codes: the distances compared with thresholds are not PQ's.
+    exact = np.sum((data[:100] + 0.01 - data[:100]) ** 2, axis=1)
+    found = [np.flatnonzero(hits.keys[i] == 2 * i) for i in range(100)]
+    errors = [abs(-hits.scores[i, f[0]] - exact[i]) for i, f in enumerate(found) if len(f)]
+    assert max(errors) < 0.05, max(errors)
+    loaded = index.reader()[1]
+    assert isinstance(loaded, faiss.IndexRefine) and loaded.k_factor == 2
+    assert type(faiss.downcast_index(loaded.base_index)).__name__ == "IndexIVFPQFastScan"  # 4-bit fast-scan lists
+    assert faiss.extract_index_ivf(loaded).nprobe == 32
+    # Incremental adds go into the trained index and are found.
+    extra = rng.normal(size=(50, 16)).astype(np.float32)
+    index.add(extra, np.stack([np.full(50, 20_001), np.arange(50)], 1))
+    hits = index.search(extra + 0.01, k=10)
+    assert np.mean([(hits.keys[i] == 20_001).any() and i in hits.positions[i] for i in range(50)]) >= 0.9
+    assert len(index) == 5050
+
+
+def _within(hits, row: int, bits: int) -> set[tuple[int, int]]:
+    return {(k, p) for k, p, s in zip(hits.keys[row], hits.positions[row], hits.scores[row], strict=True) if s >= -bits}
+
+
+def test_large_chromaprint_indexes_use_multi_hash_exact_within_two_bits(tmp_path):
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, size=(20_000, 4), dtype=np.uint8)
+    keys = np.stack([np.arange(20_000) // 100 * 2, np.arange(20_000) % 100], 1)
+    hashed = VersionedIndex(tmp_path, IndexSpec("audio", 32, "hamming", ivf_threshold=10_000))
+    flat = VersionedIndex(tmp_path, IndexSpec("audio-flat", 32, "hamming"))
+    hashed.rebuild(codes, keys)
+    flat.rebuild(codes, keys)
+    assert '"kind": "multihash"' in (tmp_path / "audio" / "v000001" / "manifest.json").read_text()
+    picks = rng.integers(0, 20_000, size=300)
+    queries = codes[picks].copy()
+    for row, flips in enumerate(rng.integers(0, 3, size=300)):  # 0, 1 or 2 bits flipped
+        for bit in rng.choice(32, size=flips, replace=False):
+            queries[row, bit // 8] ^= np.uint8(1 << (bit % 8))
+    got, want = hashed.search(queries, k=8), flat.search(queries, k=8)
+    for row, pick in enumerate(picks):
+        assert keys[pick, 0] in got.keys[row]
+        assert _within(got, row, 2) == _within(want, row, 2)  # every code within 2 bits, as Flat finds them
+    # Incremental adds go into the hash tables too.
+    hashed.add(codes[:10] ^ np.uint8(0xFF), np.stack([np.full(10, 99_999), np.arange(10)], 1))
+    assert (hashed.search(codes[:10] ^ np.uint8(0xFF), k=1).keys[:, 0] == 99_999).all()
