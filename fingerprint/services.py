@@ -27,22 +27,16 @@ from ledgerline.music.render import render_midi
 from ledgerline.storage import read_blob, store_bytes
 from rights.services import ledger_append
 
-from .engine import chroma as chroma_mod
 from .engine import melody as melody_mod
 from .engine import screen as screen_mod
 from .engine.features import Features, extract
-from .engine.index import IndexCorrupt, IndexSpec, VersionedIndex
+from .engine.index import IndexCorrupt, VersionedIndex
 from .models import DECISIONS, Against, Fingerprint, Screening, SimilarityFlag, Verdict, key_for
 
 logger = logging.getLogger(__name__)
 
-LEVEL_SPECS = {
-    "audio": lambda: IndexSpec("audio", 32, "hamming", ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD),
-    "chroma": lambda: IndexSpec("chroma", chroma_mod.DIM, "ip", ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD),
-    # Symbolic hits must be equal up to rounding (Thresholds.symbolic_hit_distance): re-scored exactly.
-    "symbolic": lambda: IndexSpec("symbolic", melody_mod.DIM, "l2", ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD,
-                                  refine="Flat"),
-}
+LEVEL_SPECS = {level: (lambda level=level: screen_mod.level_spec(
+    level, ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD)) for level in screen_mod.LEVELS}
 SCREENING_ROLES = {Role.LABEL, Role.CREATOR, Role.REVIEWER}
 
 

@@ -3,7 +3,6 @@ heads, proofs, anchors, and the provenance of a track."""
 
 from __future__ import annotations
 
-from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
@@ -12,20 +11,12 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from ledgerline.accounts.permissions import organisations_for
 from ledgerline.catalogue.selectors import tracks_visible_to
 
 from .models import Anchor, LedgerEntry
 from .proofs import consistency_proof_between, inclusion_proof_for, tree_head_json
+from .selectors import provenance_entries, visible_entry_ids
 from .services import ledger_tree, tree_head_sign
-
-
-def _visible_q(user) -> Q:
-    if user.is_authenticated and user.is_staff:
-        return Q()
-    if not user.is_authenticated:
-        return Q(private=False)
-    return Q(private=False) | Q(organisation__in=organisations_for(user))
 
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
@@ -55,11 +46,11 @@ class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
         return LedgerEntry.objects.select_related("organisation").order_by("index")
 
     def _can_see(self, entry: LedgerEntry) -> bool:
-        return LedgerEntry.objects.filter(_visible_q(self.request.user), pk=entry.pk).exists()
+        return bool(visible_entry_ids(self.request.user, [entry]))
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        visible = set(LedgerEntry.objects.filter(_visible_q(request.user), pk__in=[e.pk for e in page]).values_list("pk", flat=True))
+        visible = visible_entry_ids(request.user, page)
         data = [LedgerEntrySerializer(e).data if e.pk in visible else RedactedEntrySerializer(e).data for e in page]
         return self.get_paginated_response(data)
 
@@ -118,36 +109,14 @@ class AnchorViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Anchor.objects.select_related("tree_head").order_by("-tree_head__tree_size")
 
 
-def provenance_entries(track) -> list[LedgerEntry]:
-    """The chain of custody of a track, newest first: its licences' sales and revenue splits, its own entries
-    (publication, split, screening, generation), the review decisions on its flags, its model's training, and
-    the model's datasets' terms."""
-    subjects = [("track", str(track.pk))]
-    if track.model_id:
-        subjects.append(("model", str(track.model_id)))
-        datasets = getattr(track.model, "datasets", None)
-        if datasets is not None:
-            subjects += [("dataset", str(pk)) for pk in datasets.values_list("pk", flat=True)]
-        for dataset_id in (track.model.config or {}).get("datasets", []):
-            subjects.append(("dataset", str(dataset_id)))
-    # Sales are found through the log itself: each purchase entry names the track it licenses.
-    sales = LedgerEntry.objects.filter(event="licence.purchased", subject_type="licence", payload__track=track.pk)
-    subjects += [("licence", pk) for pk in sales.values_list("subject_id", flat=True)]
-    subjects += [("similarity_flag", str(pk)) for pk in track.flags.values_list("pk", flat=True)]
-    query = Q()
-    for subject_type, subject_id in dict.fromkeys(subjects):
-        query |= Q(subject_type=subject_type, subject_id=subject_id)
-    return list(LedgerEntry.objects.filter(query).select_related("organisation").order_by("-index"))
-
-
 @extend_schema(responses={200: dict})
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def track_provenance(request, track_id: int):
     """Walk from sales and publication back through screening, generation, model and datasets to licence terms."""
     track = get_object_or_404(tracks_visible_to(request.user), pk=track_id)
-    visible = set(LedgerEntry.objects.filter(_visible_q(request.user)).values_list("pk", flat=True))
     entries = provenance_entries(track)
+    visible = visible_entry_ids(request.user, entries)
     return Response({
         "track": track.pk,
         "entries": [LedgerEntrySerializer(e).data if e.pk in visible else RedactedEntrySerializer(e).data for e in entries],

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_GET
 
 from ledgerline.catalogue.selectors import tracks_visible_to
 
-from .api import _visible_q, provenance_entries
 from .models import Anchor, LedgerEntry, TreeHead
+from .selectors import provenance_entries, visible_entry_ids
 
 VERIFY_COMMAND = "python manage.py ledger verify"
 
@@ -62,9 +62,8 @@ def _details(entry: LedgerEntry, terms: dict | None) -> list[tuple[str, str]]:
 
 
 def shown_entries(user, entries: list[LedgerEntry]) -> list[ShownEntry]:
-    """Redact exactly as the ledger API does: what `_visible_q` does not admit shows only its hash."""
-    visible = set(LedgerEntry.objects.filter(_visible_q(user), pk__in=[e.pk for e in entries])
-                  .values_list("pk", flat=True))
+    """Redact exactly as the ledger API does: what `user` may not read shows only its hash."""
+    visible = visible_entry_ids(user, entries)
     shown = []
     for entry in entries:
         can_see = entry.pk in visible

@@ -28,11 +28,9 @@ import numpy as np
 import torch
 from common import DEFAULT_WORK, SOUNDFONT, load_split
 
-from fingerprint.engine import chroma as C
 from fingerprint.engine import features as F
-from fingerprint.engine import melody as M
 from fingerprint.engine import screen as S
-from fingerprint.engine.index import IndexSpec, VersionedIndex
+from fingerprint.engine.index import VersionedIndex
 from generation.engine import tokens as tok
 from generation.engine.anticopy import NgramGuard
 from generation.engine.markov import MarkovHarmony, arrange, parse_key
@@ -67,18 +65,9 @@ def corpus_features(split_train, work: Path) -> dict[int, F.Features]:
 
 
 def build_screener(feats: dict[int, F.Features], root: Path) -> S.Screener:
-    indexes = {
-        "audio": VersionedIndex(root, IndexSpec("audio", 32, "hamming")),
-        "chroma": VersionedIndex(root, IndexSpec("chroma", C.DIM, "ip")),
-        "symbolic": VersionedIndex(root, IndexSpec("symbolic", M.DIM, "l2")),
-    }
+    indexes = {level: VersionedIndex(root, S.level_spec(level)) for level in S.LEVELS}
     for level, index in indexes.items():
-        vectors, keys = [], []
-        for key, f in feats.items():
-            v, p = S.index_vectors(f)[level]
-            vectors.append(v)
-            keys.append(np.stack([np.full(len(p), key), p], 1))
-        index.rebuild(np.concatenate(vectors), np.concatenate(keys))
+        index.rebuild(*S.level_vectors(feats, level))
     return S.Screener(
         audio=indexes["audio"],
         chroma=indexes["chroma"],

@@ -1,6 +1,7 @@
 """Near-copy benchmark: recall per disguise and false flags, per level, fused, and Chromaprint alone.
 
     .venv/bin/python benchmarks/nearcopy/bench_nearcopy.py [--corpus 80] [--positives 20] [--negatives 60]
+        [--ivf-threshold 1000]
 
 Corpus: the first --corpus Bach chorales of music21's corpus (rendered with FluidSynth, GM soundfont).
 Positives: disguised copies of --positives corpus pieces (each disguise below). Negatives: other chorales that
@@ -24,12 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ledgerline.settings")
 warnings.filterwarnings("ignore")
 
-from fingerprint.engine import chroma as C  # noqa: E402
 from fingerprint.engine import features as F  # noqa: E402
 from fingerprint.engine import melody as M  # noqa: E402
 from fingerprint.engine import screen as S  # noqa: E402
 from fingerprint.engine import transforms as T  # noqa: E402
-from fingerprint.engine.index import IndexSpec, VersionedIndex  # noqa: E402
+from fingerprint.engine.index import VersionedIndex  # noqa: E402
 from ledgerline.music.events import NOTE_DTYPE, SAMPLE_RATE, Score, TrackInfo, with_seconds  # noqa: E402
 from ledgerline.music.render import render_midi  # noqa: E402
 
@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument("--positives", type=int, default=20)
     parser.add_argument("--negatives", type=int, default=60)
     parser.add_argument("--json", default="")
+    parser.add_argument("--ivf-threshold", type=int, default=S.level_spec("chroma").ivf_threshold,
+                        help="vectors from which an index is IVF-PQ (binary: multi-hash); low values force them")
     args = parser.parse_args()
 
     pool = chorales(args.corpus + args.negatives)
@@ -111,17 +113,10 @@ def main() -> None:
         cpu += spent
         audio_seconds += feats[key * 2].duration_s
     root = Path(tempfile.mkdtemp())
-    indexes = {"audio": VersionedIndex(root, IndexSpec("audio", 32, "hamming")),
-               "chroma": VersionedIndex(root, IndexSpec("chroma", C.DIM, "ip")),
-               "symbolic": VersionedIndex(root, IndexSpec("symbolic", M.DIM, "l2"))}
+    indexes = {level: VersionedIndex(root, S.level_spec(level, ivf_threshold=args.ivf_threshold)) for level in S.LEVELS}
     started = time.process_time()
     for level, index in indexes.items():
-        vectors, keys = [], []
-        for key, f in feats.items():
-            v, p = S.index_vectors(f)[level]
-            vectors.append(v)
-            keys.append(np.stack([np.full(len(p), key), p], 1))
-        index.rebuild(np.concatenate(vectors), np.concatenate(keys))
+        index.rebuild(*S.level_vectors(feats, level))
     cpu += time.process_time() - started
     ingest_x = audio_seconds / cpu
 

@@ -12,9 +12,20 @@ from . import chroma as chroma_mod
 from . import identity
 from . import melody as melody_mod
 from .features import Features
-from .index import VersionedIndex
+from .index import IndexSpec, VersionedIndex
 
 LEVELS = ("audio", "chroma", "symbolic")
+
+
+def level_spec(level: str, *, ivf_threshold: int = IndexSpec.ivf_threshold) -> IndexSpec:
+    """How each level's index is built (the platform passes its settings' threshold)."""
+    if level == "audio":  # Chromaprint sub-fingerprints: 32-bit codes, compared by bit errors
+        return IndexSpec("audio", 32, "hamming", ivf_threshold=ivf_threshold)
+    if level == "chroma":  # unit chroma windows: inner product = cosine
+        return IndexSpec("chroma", chroma_mod.DIM, "ip", ivf_threshold=ivf_threshold)
+    if level == "symbolic":  # hits must be equal up to rounding (Thresholds.symbolic_hit_distance): exact re-scoring
+        return IndexSpec("symbolic", melody_mod.DIM, "l2", ivf_threshold=ivf_threshold, refine="Flat")
+    raise ValueError(f"unknown level {level!r}")
 
 
 @dataclass(frozen=True)
@@ -122,17 +133,22 @@ class Screener:
             return []
         groups: dict[tuple[int, int, str, int], list[tuple[int, float]]] = defaultdict(list)
         grids = {"x1": query.chroma, **query.grids}
-        for grid_name, bc in grids.items():
-            vectors, first, transpose = chroma_mod.rotated_windows(bc)
-            if len(vectors) == 0:
+        # Every grid's rotated windows in one search: one pass of the coarse quantizer's matrix product.
+        parts = [(name, *chroma_mod.rotated_windows(bc)) for name, bc in grids.items()]
+        parts = [part for part in parts if len(part[1])]
+        if not parts:
+            return []
+        hits = self.chroma.search(np.concatenate([part[1] for part in parts]), k=8)
+        grid_of = np.concatenate([np.full(len(part[1]), i) for i, part in enumerate(parts)])
+        first = np.concatenate([part[2] for part in parts])
+        transpose = np.concatenate([part[3] for part in parts])
+        for row, col in zip(*np.nonzero(hits.scores >= self.t.chroma_hit), strict=True):
+            key = int(hits.keys[row, col])
+            if not self.allowed(key):
                 continue
-            hits = self.chroma.search(vectors, k=8)
-            for row, col in zip(*np.nonzero(hits.scores >= self.t.chroma_hit), strict=True):
-                key = int(hits.keys[row, col])
-                if not self.allowed(key):
-                    continue
-                offset = int(round((int(hits.positions[row, col]) - int(first[row])) / chroma_mod.HOP_BEATS))
-                groups[(key, int(transpose[row]), grid_name, offset)].append((int(first[row]), float(hits.scores[row, col])))
+            offset = int(round((int(hits.positions[row, col]) - int(first[row])) / chroma_mod.HOP_BEATS))
+            groups[(key, int(transpose[row]), parts[grid_of[row]][0], offset)].append(
+                (int(first[row]), float(hits.scores[row, col])))
         ranked = []
         for group_key, hits_list in groups.items():
             windows = {start: sim for start, sim in hits_list}
@@ -263,3 +279,18 @@ def index_vectors(features: Features) -> dict[str, tuple[np.ndarray, np.ndarray]
     if features.melody is not None:
         out["symbolic"] = melody_mod.windows(features.melody)
     return out
+
+
+def level_vectors(items: dict[int, Features], level: str) -> tuple[np.ndarray, np.ndarray]:
+    """What `items` (index key -> features) put into one level's index: vectors, and (key, position) rows."""
+    vectors, keys = [], []
+    for key, features in items.items():
+        found = index_vectors(features).get(level)
+        if found is not None:
+            vectors.append(found[0])
+            keys.append(np.stack([np.full(len(found[1]), key), found[1]], 1))
+    if not vectors:
+        spec = level_spec(level)
+        return np.zeros((0, spec.dim // 8 if spec.binary else spec.dim), np.uint8 if spec.binary else np.float32), \
+            np.zeros((0, 2), np.int64)
+    return np.concatenate(vectors), np.concatenate(keys)

@@ -125,7 +125,7 @@ def test_large_indexes_are_trained_ivf_pq_with_good_recall(tmp_path):
     loaded = index.reader()[1]
     assert isinstance(loaded, faiss.IndexRefine) and loaded.k_factor == 2
     assert type(faiss.downcast_index(loaded.base_index)).__name__ == "IndexIVFPQFastScan"  # 4-bit fast-scan lists
-    assert faiss.extract_index_ivf(loaded).nprobe == 32
+    assert faiss.extract_index_ivf(loaded).nprobe == 16
     # Incremental adds go into the trained index and are found.
     extra = rng.normal(size=(50, 16)).astype(np.float32)
     index.add(extra, np.stack([np.full(50, 20_001), np.arange(50)], 1))
