@@ -93,6 +93,12 @@ class IndexSpec:
             return f"PQ{self.dim // 2}x4fs"
         return f"PQ{self.dim}x4fs" if self.dim <= 64 else "PQ16x8"
 
+    def approximate(self, count: int) -> bool:
+        """Whether an index of `count` vectors is built approximate (IVF-PQ, or multi-hash for codes)."""
+        if self.binary:
+            return count >= self.ivf_threshold
+        return self.factory(count) != "Flat"
+
     def factory(self, count: int) -> str:
         """FAISS index_factory string for `count` vectors."""
         if count < self.ivf_threshold or (gpu_count() > 0 and count < self.gpu_flat_limit):
@@ -104,7 +110,7 @@ class IndexSpec:
     def make(self, vectors: np.ndarray) -> faiss.Index:
         count = len(vectors)
         if self.binary:
-            if count < self.ivf_threshold:
+            if not self.approximate(count):
                 return faiss.IndexBinaryFlat(self.dim)
             # Two hash tables on the code's halves, each probed at up to radius // 2 flipped bits: any code
             # within `hamming_radius` bits has a half within that many flips, so the search is exact to that
@@ -290,6 +296,13 @@ class VersionedIndex:
                 if drop:
                     old_keys = old_keys.copy()
                     old_keys[np.isin(old_keys[:, 0], list(drop)), 0] = -1
+                live = old_keys[:, 0] >= 0
+                if kind_of(index) == "flat" and self.spec.approximate(int(live.sum()) + len(vectors)):
+                    # Grown past the threshold: a Flat index still holds every vector exactly, so the
+                    # approximate one is trained and filled from them here (tombstones dropped).
+                    vectors = np.concatenate([index.reconstruct_n(0, index.ntotal)[live], vectors])
+                    keys = np.concatenate([old_keys[live], keys])
+                    index, old_keys = self.spec.make(vectors), np.zeros((0, 2), np.int64)
             if len(vectors):
                 index.add(vectors)
             return self._publish(index, np.concatenate([old_keys, keys]), kind=kind_of(index))

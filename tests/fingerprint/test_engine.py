@@ -159,3 +159,28 @@ def test_large_chromaprint_indexes_use_multi_hash_exact_within_two_bits(tmp_path
     # Incremental adds go into the hash tables too.
     hashed.add(codes[:10] ^ np.uint8(0xFF), np.stack([np.full(10, 99_999), np.arange(10)], 1))
     assert (hashed.search(codes[:10] ^ np.uint8(0xFF), k=1).keys[:, 0] == 99_999).all()
+
+
+@pytest.mark.parametrize("spec", [IndexSpec("grow", 16, "l2", ivf_threshold=2000, gpu_flat_limit=0),
+                                  IndexSpec("grow", 32, "hamming", ivf_threshold=2000)], ids=["vectors", "codes"])
+def test_an_index_grown_past_the_threshold_by_adds_becomes_approximate_and_keeps_every_live_item(tmp_path, spec):
+    rng = np.random.default_rng(4)
+    def make(n):
+        return (rng.integers(0, 256, size=(n, 4), dtype=np.uint8) if spec.binary
+                else rng.normal(size=(n, 16)).astype(np.float32))
+    first, second = make(1500), make(1000)
+    index = VersionedIndex(tmp_path, spec)
+    index.rebuild(first, np.stack([np.arange(1500) // 10 * 2, np.arange(1500) % 10], 1))
+    assert '"kind": "flat"' in (tmp_path / "grow" / "v000001" / "manifest.json").read_text()
+    # Key 0's vectors are replaced by this add: they must not come back after the conversion.
+    index.add(second, np.stack([np.concatenate([[0] * 10, 10_000 + np.arange(990) // 10 * 2]),
+                                np.arange(1000) % 10], 1), replace_keys={0})
+    manifest = (tmp_path / "grow" / "v000002" / "manifest.json").read_text()
+    assert ('"kind": "multihash"' if spec.binary else '"kind": "ivfpq"') in manifest
+    assert len(index) == 1500 - 10 + 1000
+    hits = index.search(np.concatenate([first[10:60], second[:50]]), k=5)
+    assert (hits.keys[:50, 0] == np.arange(10, 60) // 10 * 2).mean() >= 0.9  # old items, still there
+    new_keys = np.concatenate([[0] * 10, 10_000 + np.arange(40) // 10 * 2])
+    assert (hits.keys[50:, 0] == new_keys).mean() >= 0.9  # the added items, key 0 now meaning its new vectors
+    gone = index.search(first[:10], k=5)  # key 0's old vectors were dropped, not carried into the new index
+    assert not ((gone.keys == 0) & (gone.scores > -1e-6)).any()
