@@ -52,8 +52,9 @@ def _score_beats(score: Score) -> np.ndarray:
 def features_of(*, audio: np.ndarray, score: Score | None, query: bool) -> Features:
     if score is None:
         return extract(audio, SAMPLE_RATE, query=query)
+    # A piece with a score was rendered from it by FluidSynth at standard pitch: no tuning to estimate.
     return extract(audio, SAMPLE_RATE, notes=score.notes, score_beat_times=_score_beats(score),
-                   bar_beats=score.bar_beats, query=query)
+                   bar_beats=score.bar_beats, query=query, tuning=0.0)
 
 
 def _audio_of_blob(relpath: str) -> np.ndarray:

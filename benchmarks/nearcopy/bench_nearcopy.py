@@ -76,7 +76,8 @@ def features(score: Score, *, query: bool, audio_fn=None) -> tuple[F.Features, f
     beats = score.beats_to_seconds(np.arange(0, int(np.ceil(score.duration_beats)) + 1))
     started = time.process_time()
     result = F.extract(audio, SAMPLE_RATE, notes=score.notes if audio_fn is None else None,
-                       score_beat_times=None if query else beats, bar_beats=score.bar_beats, query=query)
+                       score_beat_times=None if query else beats, bar_beats=score.bar_beats, query=query,
+                       tuning=0.0 if audio_fn is None else None)  # as the platform: rendered audio is at A440
     return result, time.process_time() - started
 
 

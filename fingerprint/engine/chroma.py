@@ -32,9 +32,11 @@ class BeatChroma:
         return self.chroma.shape[1]
 
 
-def frame_chroma(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """CENS chroma [12, frames] at HOP_LENGTH."""
-    return librosa.feature.chroma_cens(y=audio.astype(np.float32), sr=sample_rate, hop_length=HOP_LENGTH)
+def frame_chroma(audio: np.ndarray, sample_rate: int, *, tuning: float | None = None) -> np.ndarray:
+    """CENS chroma [12, frames] at HOP_LENGTH. `tuning` (fractions of a bin): None estimates it from the audio
+    (about a third of the chroma's cost); 0.0 for audio rendered at standard pitch."""
+    return librosa.feature.chroma_cens(y=audio.astype(np.float32), sr=sample_rate, hop_length=HOP_LENGTH,
+                                       tuning=tuning)
 
 
 def track_beats(audio: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -55,12 +55,14 @@ class Features:
 
 
 def extract(audio: np.ndarray, sample_rate: int, *, notes: np.ndarray | None = None,
-            score_beat_times: np.ndarray | None = None, bar_beats: float = 4.0, query: bool = False) -> Features:
+            score_beat_times: np.ndarray | None = None, bar_beats: float = 4.0, query: bool = False,
+            tuning: float | None = None) -> Features:
     """Features of one piece.
 
     audio: mono float [samples]; notes: NOTE_DTYPE events when the piece has a score; score_beat_times:
     seconds of every quarter-note beat from the score (else beats are tracked). `query=True` also computes
-    the half/double beat grids searched for tempo-octave errors.
+    the half/double beat grids searched for tempo-octave errors. tuning: None estimates the audio's deviation
+    from A440; pass 0.0 for audio that FluidSynth rendered from the piece's own score (standard pitch).
     """
     duration = len(audio) / sample_rate
     features = Features(duration_s=duration, bar_beats=bar_beats, beats_from_score=score_beat_times is not None)
@@ -69,7 +71,7 @@ def extract(audio: np.ndarray, sample_rate: int, *, notes: np.ndarray | None = N
     except identity.TooShort as exc:
         features.problems.append(f"audio: {exc}")
     if features.raw_fp is not None:
-        frames = chroma_mod.frame_chroma(audio, sample_rate)
+        frames = chroma_mod.frame_chroma(audio, sample_rate, tuning=tuning)
         beats = score_beat_times if score_beat_times is not None else chroma_mod.track_beats(audio, sample_rate)
         features.chroma = chroma_mod.beat_sync(frames, beats, sample_rate)
         if features.chroma.beats < chroma_mod.WINDOW_BEATS:
