@@ -32,6 +32,9 @@ def _isolated_data_dir(settings, tmp_path):
     settings.LEDGERLINE_INDEX_DIR = data_dir / "indexes"
     settings.LEDGERLINE_SIGNING_KEY_PATH = data_dir / "keys" / "ledger-ed25519.pem"
     settings.LEDGERLINE_TASK_RUNNER = "eager"
+    # Django's default PBKDF2 (10^6 rounds) cost 1.3 s per user created on a 2-core machine, several minutes of
+    # the suite; the tests are about who may do what, not about password storage (production keeps PBKDF2).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
