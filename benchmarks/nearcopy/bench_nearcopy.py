@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ledgerline.settings")
+os.environ.setdefault("LIBROSA_CACHE_DIR", tempfile.mkdtemp(prefix="librosa-cache-"))  # as the platform's settings do
 warnings.filterwarnings("ignore")
 
 from fingerprint.engine import features as F  # noqa: E402
