@@ -35,8 +35,13 @@ from .models import DECISIONS, Against, Fingerprint, Screening, SimilarityFlag, 
 
 logger = logging.getLogger(__name__)
 
-LEVEL_SPECS = {level: (lambda level=level: screen_mod.level_spec(
-    level, ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD)) for level in screen_mod.LEVELS}
+
+
+def _level_spec(level: str):
+    """The level's index specification with this deployment's Flat/approximate threshold."""
+    return screen_mod.level_spec(level, ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD)
+
+
 SCREENING_ROLES = {Role.LABEL, Role.CREATOR, Role.REVIEWER}
 
 
@@ -107,12 +112,12 @@ def index_for(level: str) -> VersionedIndex:
     with _indexes_lock:
         current = _indexes.get(level)
         if current is None or current.folder.parent != root:
-            current = _indexes[level] = VersionedIndex(root, LEVEL_SPECS[level]())
+            current = _indexes[level] = VersionedIndex(root, _level_spec(level))
         return current
 
 
 def _vectors_of(fingerprints) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
-    collected: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {level: ([], []) for level in LEVEL_SPECS}
+    collected: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {level: ([], []) for level in screen_mod.LEVELS}
     for fingerprint in fingerprints:
         features = _features_at(fingerprint.features_path)
         for level, (vectors, positions) in screen_mod.index_vectors(features).items():
@@ -122,7 +127,7 @@ def _vectors_of(fingerprints) -> dict[str, tuple[list[np.ndarray], list[np.ndarr
 
 
 def _concat(level: str, parts: tuple[list[np.ndarray], list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    spec = LEVEL_SPECS[level]()
+    spec = _level_spec(level)
     width = spec.dim // 8 if spec.binary else spec.dim
     vectors = np.concatenate(parts[0]) if parts[0] else np.zeros((0, width))
     keys = np.concatenate(parts[1]) if parts[1] else np.zeros((0, 2), np.int64)
@@ -217,7 +222,7 @@ def _allowed(against: str):
 def screener(*, against: str = Against.ALL, levels: tuple[str, ...] = screen_mod.LEVELS,
              exclude_key: int | None = None) -> screen_mod.Screener:
     """A screener over the live indexes. A damaged index is rebuilt before anything is searched."""
-    for level in LEVEL_SPECS:
+    for level in screen_mod.LEVELS:
         try:
             index_for(level).reader()
         except IndexCorrupt as exc:

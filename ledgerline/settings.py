@@ -227,8 +227,8 @@ LEDGERLINE_TORCH_THREADS = env_int("LEDGERLINE_TORCH_THREADS", 1, minimum=0)
 # Override any of them with a JSON object, e.g. LEDGERLINE_SCREEN_THRESHOLDS='{"chroma_score": 0.85}'.
 LEDGERLINE_SCREEN_THRESHOLDS = json.loads(env_str("LEDGERLINE_SCREEN_THRESHOLDS", "{}"))
 # An index with at least this many vectors is rebuilt as a trained IVF-PQ index (re-scored with finer codes;
-# Chromaprint codes: a multi-hash index, exact within 2 bits); below, exact Flat. Flat costs a 3-minute query ~32 ms per 1,000 stored chroma windows on two cores, so the
-# switch comes early (benchmarks/README.md, "Near-copy screening").
+# Chromaprint codes: a multi-hash index, exact within 2 bits); below, exact Flat. Flat costs a 3-minute query
+# ~32 ms per 1,000 stored chroma windows on two cores, so the switch comes early (benchmarks/README.md).
 LEDGERLINE_INDEX_IVF_THRESHOLD = env_int("LEDGERLINE_INDEX_IVF_THRESHOLD", 10_000, minimum=1000)
 LEDGERLINE_INDEX_DIR = LEDGERLINE_DATA_DIR / "indexes"
 

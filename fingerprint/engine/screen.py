@@ -291,6 +291,5 @@ def level_vectors(items: dict[int, Features], level: str) -> tuple[np.ndarray, n
             keys.append(np.stack([np.full(len(found[1]), key), found[1]], 1))
     if not vectors:
         spec = level_spec(level)
-        return np.zeros((0, spec.dim // 8 if spec.binary else spec.dim), np.uint8 if spec.binary else np.float32), \
-            np.zeros((0, 2), np.int64)
+        return spec.as_input(np.zeros((0, spec.dim))), np.zeros((0, 2), np.int64)
     return np.concatenate(vectors), np.concatenate(keys)
