@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -73,14 +75,41 @@ def env_choice(name: str, default: str, choices: set[str]) -> str:
     return value
 
 
+def secret_key_in(path: Path) -> str:
+    """The key kept in `path`, or a new random one written there (mode 0600) on first run.
+
+    The file appears whole or not at all (written aside, then hard-linked): of two processes starting at
+    once, the first link wins and both read it.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
 # --- Core -------------------------------------------------------------------------------------------
 DEBUG = env_bool("LEDGERLINE_DEBUG", True)
-SECRET_KEY = env_str("SECRET_KEY", "ledgerline-dev-secret-key-change-me-in-production-0123456789")
-if not DEBUG and SECRET_KEY.startswith("ledgerline-dev-"):
-    raise ImproperlyConfigured("Set SECRET_KEY when LEDGERLINE_DEBUG is false")
 ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 
 LEDGERLINE_DATA_DIR = Path(env_str("LEDGERLINE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+# Signs sessions, CSRF tokens and download links. Unset, each installation makes its own on first run and
+# keeps it in the data folder (shared by the web and worker containers), as it does the ledger key.
+SECRET_KEY = env_str("SECRET_KEY") or secret_key_in(LEDGERLINE_DATA_DIR / "keys" / "secret-key")
+if not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("ledgerline-dev-")):
+    # The last: the development key this project once published.
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be a random string of at least 50 characters when LEDGERLINE_DEBUG is false "
+        "(unset it to have one generated in LEDGERLINE_DATA_DIR)"
+    )
 # librosa's own cache (joblib, on disk) keeps the CQT filter bank that every chroma computation would otherwise
 # rebuild: ingest went from ~100x to ~150x realtime per core. librosa reads this when first imported, which in
 # a Django process is after the settings.
@@ -98,6 +127,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "ledgerline.accounts",
@@ -118,6 +148,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a log-in refused by the lockout into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ledgerline.urls"
@@ -158,6 +190,38 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# --- Log-in protection ------------------------------------------------------------------------------
+# django-axes counts failed log-ins (login page and /api/auth/token/) per username and client address in the
+# database; at the limit that pair is refused with 429, even with the right password, until the cool-off has
+# passed since its last failure. Attempts during the lockout do not extend it.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LEDGERLINE_LOGIN_FAILURE_LIMIT = env_int("LEDGERLINE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LEDGERLINE_LOGIN_COOLOFF_S = env_int("LEDGERLINE_LOGIN_COOLOFF_S", 15 * 60, minimum=1)
+AXES_FAILURE_LIMIT = LEDGERLINE_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LEDGERLINE_LOGIN_COOLOFF_S)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_COOLOFF_MESSAGE = (
+    "Too many failed log-ins for this username from your address: "
+    f"try again in {max(1, round(LEDGERLINE_LOGIN_COOLOFF_S / 60))} minutes."
+)
+# API tokens are refused this long after they were issued; /api/auth/token/ then issues a new one.
+LEDGERLINE_API_TOKEN_TTL_S = env_int("LEDGERLINE_API_TOKEN_TTL_S", 24 * 3600, minimum=60)
+
+# --- HTTPS ------------------------------------------------------------------------------------------
+# Behind TLS (LEDGERLINE_HTTPS=1): cookies only over HTTPS, plain HTTP redirected, and HSTS for a year
+# (`manage.py check --deploy` asks for subdomains and preload too). `make run` serves plain HTTP and leaves
+# these off. Behind a TLS-terminating proxy that sets X-Forwarded-Proto, LEDGERLINE_PROXY_SSL_HEADER=1 makes
+# Django trust it (otherwise every request looks like HTTP and is redirected forever).
+LEDGERLINE_HTTPS = env_bool("LEDGERLINE_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = LEDGERLINE_HTTPS
+SECURE_HSTS_SECONDS = env_int("LEDGERLINE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0) if LEDGERLINE_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = LEDGERLINE_HTTPS
+if env_bool("LEDGERLINE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -269,7 +333,7 @@ LEDGERLINE_DEMO_STEPS = [
 # --- API --------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "ledgerline.accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

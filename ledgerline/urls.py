@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from ledgerline.accounts import api as accounts_api
@@ -32,7 +31,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("api/me/", accounts_api.me, name="api-me"),
-    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/auth/token/", accounts_api.ApiTokenObtainView.as_view(), name="api-token"),
+    path("api/auth/logout/", accounts_api.api_token_logout, name="api-logout"),
     path("api/", include("generation.api_urls")),
     path("api/", include("fingerprint.api_urls")),
     path("api/", include("rights.api_urls")),

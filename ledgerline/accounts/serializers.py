@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from .models import Membership, Organisation
+from .services import api_token_expires_at
 
 
 class OrganisationSerializer(serializers.ModelSerializer):
@@ -25,3 +26,11 @@ class MeSerializer(serializers.ModelSerializer):
     class Meta:
         model = get_user_model()
         fields = ["id", "username", "email", "is_staff", "memberships"]
+
+
+class ApiTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(source="key", read_only=True)
+    expires = serializers.SerializerMethodField()
+
+    def get_expires(self, token) -> str:
+        return api_token_expires_at(token).isoformat()

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from .models import Membership, Organisation, Role
 
@@ -41,3 +46,24 @@ def system_user():
         user.set_unusable_password()
         user.save(update_fields=["password"])
     return user
+
+
+def api_token_expires_at(token: Token) -> datetime:
+    return token.created + timedelta(seconds=settings.LEDGERLINE_API_TOKEN_TTL_S)
+
+
+def api_token_is_expired(token: Token) -> bool:
+    return timezone.now() >= api_token_expires_at(token)
+
+
+def api_token_issue(*, user) -> Token:
+    """The user's API token; an expired one is replaced by a new key (the old key stops working)."""
+    token, created = Token.objects.get_or_create(user=user)
+    if not created and api_token_is_expired(token):
+        Token.objects.filter(pk=token.pk).delete()
+        token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+def api_token_revoke(*, user) -> None:
+    Token.objects.filter(user=user).delete()
