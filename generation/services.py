@@ -29,9 +29,9 @@ from rights.services import ledger_append
 
 from .engine import tokens as tok
 from .engine.anticopy import NgramGuard
-from .engine.markov import MarkovHarmony, extract_chords, score_key
+from .engine.markov import MarkovHarmony, extract_chords, parse_key, score_key
 from .engine.models import get_model
-from .engine.sample import generate_piece, validate_piece, validate_sampling
+from .engine.sample import MAX_BARS, MAX_TEMPO, MIN_TEMPO, generate_piece
 from .engine.train import evaluate_nll, train
 from .models import ARCHS, ModelStatus, TrainedModel
 
@@ -196,25 +196,69 @@ def _load_network(checkpoint_path: str, sha256: str):
 
 
 # --- generation ---------------------------------------------------------------------------------------
+MAX_SEED = 2**32 - 1
+MAX_TITLE = 200
+# Every number a generation request carries, with its type and inclusive limits. They are checked before the
+# draft track is written: a value the engine refuses (a negative seed for numpy, a temperature so small the
+# logits overflow to inf) would otherwise fail the job and leave the draft behind.
+PARAMETER_LIMITS: dict[str, tuple[type, float, float]] = {
+    "bars": (int, 1, MAX_BARS),
+    "tempo": (float, MIN_TEMPO, MAX_TEMPO),
+    "seed": (int, 0, MAX_SEED),
+    "temperature": (float, 0.01, 100.0),
+    "top_k": (int, 0, tok.VOCAB.size),
+    "top_p": (float, 0.01, 1.0),
+}
+PARAMETER_DEFAULTS = {"bars": 16, "tempo": 100.0, "seed": 0, "temperature": 1.0, "top_k": 0, "top_p": 0.95}
+PROGRAM_LIMITS = (int, 0, 127)
+
+
+def _parameter(name: str, value, limits: tuple[type, float, float]) -> int | float:
+    """`value` as its type within `limits`; ValueError saying what is allowed (NaN and infinities never are)."""
+    kind, low, high = limits
+    noun = "an integer" if kind is int else "a number"
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or not low <= number <= high:
+        shown = "d" if kind is int else "g"
+        raise ValueError(f"{name} must be {noun} in {low:{shown}}..{high:{shown}}, got {value!r}")
+    return number
+
+
 def generation_validate(*, model: TrainedModel, params: dict) -> dict:
-    """Normalise a request; ValueError/ValidationError with the reason for impossible parameters."""
+    """Normalise a request; a ValidationError naming each field that is out of range (several at once)."""
     if model.status != ModelStatus.READY:
         raise ValidationError({"model": f"model {model.name!r} is not trained yet ({model.get_status_display().lower()})"})
-    clean = {
-        "bars": int(params.get("bars", 16)), "tempo": float(params.get("tempo", 100)), "key": str(params.get("key", "C")),
-        "temperature": float(params.get("temperature", 1.0)), "top_k": int(params.get("top_k", 0)),
-        "top_p": float(params.get("top_p", 0.95)), "seed": int(params.get("seed", 0)),
-        "programs": {k: int(v) for k, v in (params.get("programs") or {}).items()},
-        "anti_copy": bool(params.get("anti_copy", True)), "title": str(params.get("title") or "")[:200],
-    }
-    unknown = set(clean["programs"]) - set(tok.ROLE_NAMES)
-    if unknown:
-        raise ValidationError({"programs": f"unknown part(s) {sorted(unknown)}; parts are {', '.join(tok.ROLE_NAMES)}"})
+    clean: dict = {"key": str(params.get("key", "C")), "anti_copy": bool(params.get("anti_copy", True)),
+                   "title": str(params.get("title") or ""), "programs": {}}
+    errors: dict[str, str] = {}
+    for name, limits in PARAMETER_LIMITS.items():
+        value = params.get(name)
+        try:
+            clean[name] = _parameter(name, PARAMETER_DEFAULTS[name] if value is None else value, limits)
+        except ValueError as exc:
+            errors[name] = str(exc)
     try:
-        validate_piece(clean["bars"], clean["tempo"], clean["key"], clean["programs"])
-        validate_sampling(clean["temperature"], clean["top_k"], clean["top_p"])
+        parse_key(clean["key"])
     except ValueError as exc:
-        raise ValidationError({"parameters": str(exc)}) from None
+        errors["key"] = str(exc)
+    if len(clean["title"]) > MAX_TITLE:
+        errors["title"] = f"title must be at most {MAX_TITLE} characters, got {len(clean['title'])}"
+    programs = params.get("programs") or {}
+    unknown = set(programs) - set(tok.ROLE_NAMES)
+    try:
+        if unknown:
+            raise ValueError(f"unknown part(s) {sorted(unknown)}; parts are {', '.join(tok.ROLE_NAMES)}")
+        clean["programs"] = {part: _parameter(f"program for {part}", program, PROGRAM_LIMITS)
+                             for part, program in programs.items()}
+    except ValueError as exc:
+        errors["programs"] = str(exc)
+    if errors:
+        raise ValidationError(errors)
     for dataset in model.datasets.all():
         if not dataset.generation_allowed:
             raise ValidationError({"model": f"the licence of {dataset.name!r} does not allow generation"})
