@@ -4,7 +4,7 @@ heads, proofs, anchors, and the provenance of a track."""
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import NotFound, ValidationError
@@ -15,7 +15,7 @@ from ledgerline.catalogue.selectors import tracks_visible_to
 
 from .models import Anchor, LedgerEntry
 from .proofs import consistency_proof_between, inclusion_proof_for, tree_head_json
-from .selectors import provenance_entries, visible_entry_ids
+from .selectors import entries_matching, provenance_entries, visible_entry_ids
 from .services import ledger_tree, tree_head_sign
 
 
@@ -34,16 +34,26 @@ class RedactedEntrySerializer(serializers.ModelSerializer):
         fields = ["index", "private", "leaf_hash"]
 
 
+ENTRY_FILTERS = ("event", "subject_type", "subject_id")
+
+
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter(name, str, description="Matches only entries you may read in full") for name in ENTRY_FILTERS]))
 class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
-    """Every entry is listed; entries about private datasets show only their index and hash to outsiders."""
+    """Every entry is listed; entries about private datasets show only their index and hash to outsiders.
+    Filtered, the list holds only entries the viewer may read: filters apply after redaction."""
 
     lookup_field = "index"
     serializer_class = LedgerEntrySerializer
     permission_classes = [AllowAny]
-    filterset_fields = ["event", "subject_type", "subject_id"]
 
     def get_queryset(self):
         return LedgerEntry.objects.select_related("organisation").order_by("index")
+
+    def filter_queryset(self, queryset):
+        # Also used by get_object: `/entries/N/?event=...` must not answer 200 or 404 by a private entry's event.
+        params = self.request.query_params
+        return entries_matching(self.request.user, queryset, **{name: params.get(name) for name in ENTRY_FILTERS})
 
     def _can_see(self, entry: LedgerEntry) -> bool:
         return bool(visible_entry_ids(self.request.user, [entry]))
@@ -113,11 +123,8 @@ class AnchorViewSet(viewsets.ReadOnlyModelViewSet):
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def track_provenance(request, track_id: int):
-    """Walk from sales and publication back through screening, generation, model and datasets to licence terms."""
+    """Walk from sales and publication back through screening, generation, model and datasets to licence terms
+    (only the entries you may read: which private entries concern a track is itself private)."""
     track = get_object_or_404(tracks_visible_to(request.user), pk=track_id)
-    entries = provenance_entries(track)
-    visible = visible_entry_ids(request.user, entries)
-    return Response({
-        "track": track.pk,
-        "entries": [LedgerEntrySerializer(e).data if e.pk in visible else RedactedEntrySerializer(e).data for e in entries],
-    })
+    entries = provenance_entries(track, user=request.user)
+    return Response({"track": track.pk, "entries": LedgerEntrySerializer(entries, many=True).data})

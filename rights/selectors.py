@@ -1,14 +1,17 @@
 """Who may read which ledger entries, and which entries make up a track's chain of custody.
 
 Shared by the ledger API and the provenance pages so that both redact alike: an entry about a private
-dataset is readable only by its organisation and staff; everyone may see its index and leaf hash.
+dataset is readable only by its organisation and staff; everyone may see its index and leaf hash in the whole
+log. A filtered view (by event, by subject, a track's provenance) holds only entries the viewer may read: a
+redacted row among the matches would tell what redaction hides (how many sales a track had, whether a private
+dataset's id exists).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from ledgerline.accounts.permissions import organisations_for
 
@@ -30,10 +33,17 @@ def visible_entry_ids(user, entries: Iterable[LedgerEntry]) -> set[int]:
                .values_list("pk", flat=True))
 
 
-def provenance_entries(track) -> list[LedgerEntry]:
-    """The chain of custody of a track, newest first: its licences' sales and revenue splits, its own entries
-    (publication, split, screening, generation), the review decisions on its flags, its model's training, and
-    the model's datasets' terms."""
+def entries_matching(user, entries: QuerySet[LedgerEntry], **filters: str) -> QuerySet[LedgerEntry]:
+    """`entries` narrowed by `filters` (field lookups; empty values are ignored) as `user` sees them: private
+    entries match only for viewers who may read them. No filter: every entry, to be redacted row by row."""
+    given = {name: value for name, value in filters.items() if value not in (None, "")}
+    return entries.filter(entries_visible_q(user), **given) if given else entries
+
+
+def provenance_entries(track, *, user) -> list[LedgerEntry]:
+    """The chain of custody of a track that `user` may read, newest first: its licences' sales and revenue
+    splits, its own entries (publication, split, screening, generation), the review decisions on its flags, its
+    model's training, and the model's datasets' terms."""
     subjects = [("track", str(track.pk))]
     if track.model_id:
         subjects.append(("model", str(track.model_id)))
@@ -49,4 +59,5 @@ def provenance_entries(track) -> list[LedgerEntry]:
     query = Q()
     for subject_type, subject_id in dict.fromkeys(subjects):
         query |= Q(subject_type=subject_type, subject_id=subject_id)
-    return list(LedgerEntry.objects.filter(query).select_related("organisation").order_by("-index"))
+    return list(LedgerEntry.objects.filter(query, entries_visible_q(user)).select_related("organisation")
+                .order_by("-index"))

@@ -79,7 +79,7 @@ def shown_entries(user, entries: list[LedgerEntry]) -> list[ShownEntry]:
 @require_GET
 def track_provenance(request, pk: int):
     track = get_object_or_404(tracks_visible_to(request.user).select_related("organisation", "model"), pk=pk)
-    entries = shown_entries(request.user, provenance_entries(track))
+    entries = shown_entries(request.user, provenance_entries(track, user=request.user))
     head = TreeHead.objects.order_by("-tree_size").first()
     context = {"track": track, "entries": entries, "head": head, "verify_command": VERIFY_COMMAND}
     return render(request, "rights/track_provenance.html", context)
