@@ -1,19 +1,20 @@
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from ledgerline.accounts.models import Organisation, Role
-from ledgerline.accounts.permissions import organisations_for, roles_of
+from ledgerline.accounts.models import Organisation
+from ledgerline.accounts.permissions import organisations_for
 from ledgerline.storage import read_blob
 
 from . import services
 from .engine import plots
 from .engine.features import Features
 from .models import Screening
-from .selectors import flags_visible_to
+from .selectors import flags_visible_to, screening_match_visible, screenings_visible_to
 from .serializers import FlagDecisionSerializer, FlagSerializer, ScreeningCreateSerializer, ScreeningSerializer
 
 
@@ -37,11 +38,7 @@ class ScreeningViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
     serializer_class = ScreeningSerializer
 
     def get_queryset(self):
-        user = self.request.user
-        queryset = Screening.objects.select_related("job", "organisation")
-        if user.is_staff or Role.REVIEWER in roles_of(user):
-            return queryset
-        return queryset.filter(organisation__in=organisations_for(user))
+        return screenings_visible_to(self.request.user)
 
     @extend_schema(request={"multipart/form-data": ScreeningCreateSerializer}, responses={202: ScreeningSerializer})
     def create(self, request, *args, **kwargs):
@@ -57,11 +54,13 @@ class ScreeningViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
     @extend_schema(responses={(200, "image/png"): bytes})
     @action(detail=True, methods=["get"], url_path=r"plots/(?P<match>\d+)/(?P<kind>chroma|dtw|pianoroll)\.(?P<fmt>png|svg)")
     def plots(self, request, pk=None, match=None, kind=None, fmt=None):
-        """Evidence plot for match number `match`: aligned chromagrams, the DTW path, or a piano-roll overlay."""
-        screening = self.get_object()
+        """Evidence plot for match number `match`: aligned chromagrams, the DTW path, or a piano-roll overlay.
+        A rights holder's reviewer gets the plots of the matches of the flags they may see."""
+        screening = get_object_or_404(Screening, pk=pk)
         matches = (screening.result or {}).get("matches", [])
         index = int(match)
-        if index >= len(matches) or not screening.features_path:
+        if index >= len(matches) or not screening.features_path or not screening_match_visible(
+                request.user, screening, matches[index]):
             raise Http404("no such match")
         query = Features.from_npz_bytes(read_blob(screening.features_path))
         item = services.load_features(matches[index]["key"])
@@ -72,7 +71,8 @@ class ScreeningViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
 
 
 class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Similarity flags: rights reviewers see and decide all; others see their organisations' flags."""
+    """Similarity flags: the matched work's rights holder's reviewers and staff see and decide them; the flagged
+    piece's organisation sees its own; nobody else sees them."""
 
     serializer_class = FlagSerializer
     filterset_fields = ["status", "level", "track"]
@@ -83,7 +83,7 @@ class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(request=FlagDecisionSerializer, responses={200: FlagSerializer})
     @action(detail=True, methods=["post"])
     def decide(self, request, pk=None):
-        """Clear, block or require a licence, with a reason (rights reviewers only)."""
+        """Clear, block or require a licence, with a reason (the rights holder's reviewers and staff only)."""
         payload = FlagDecisionSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         flag = services.flag_decide(flag=self.get_object(), user=request.user, **payload.validated_data)

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from ledgerline.accounts.models import Role
-from ledgerline.accounts.permissions import has_role, roles_of
+from ledgerline.accounts.permissions import has_role
 from ledgerline.catalogue.models import CorpusItem, Track
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
@@ -32,6 +32,7 @@ from .engine import screen as screen_mod
 from .engine.features import Features, extract
 from .engine.index import IndexCorrupt, VersionedIndex
 from .models import DECISIONS, Against, Fingerprint, Screening, SimilarityFlag, Verdict, key_for
+from .selectors import flag_may_decide
 
 logger = logging.getLogger(__name__)
 
@@ -425,12 +426,15 @@ def screening_record(*, screening: Screening, result: dict, query: Query) -> Scr
 
 # --- review -------------------------------------------------------------------------------------------
 def flag_decide(*, flag: SimilarityFlag, user, decision: str, reason: str) -> SimilarityFlag:
+    """Record a decision; only a reviewer of the matched work's rights holder or platform staff may make it, and
+    never a member of the organisation whose piece was flagged (`selectors.flags_decidable_q`)."""
+    if not flag_may_decide(user, flag):
+        raise PermissionDenied("Only a reviewer of the rights holder whose work was matched, or platform staff, "
+                               "may decide this flag; never a member of the flagged piece's organisation.")
     if decision not in DECISIONS:
         raise ValidationError({"decision": f"must be one of {', '.join(DECISIONS)}"})
     if not reason.strip():
         raise ValidationError({"reason": "give a reason for the decision"})
-    if not (user.is_staff or Role.REVIEWER in roles_of(user)):
-        raise PermissionDenied("Only rights reviewers may decide similarity flags.")
     with transaction.atomic():
         flag = SimilarityFlag.objects.select_for_update().get(pk=flag.pk)
         try:

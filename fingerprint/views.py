@@ -1,4 +1,7 @@
-"""Rights reviewer pages: the similarity-flag queue and the side-by-side review of one flag."""
+"""Rights reviewer pages: the similarity-flag queue and the side-by-side review of one flag.
+
+A reviewer sees the flags on their organisations' works (and those on their own organisations' pieces, which
+they may not decide); staff see every flag (`selectors.flags_decidable_q`)."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from ledgerline.storage import blob_path
 
 from . import services
 from .models import FlagStatus, SimilarityFlag
-from .selectors import flags_visible_to, is_reviewer
+from .selectors import flag_may_decide, flags_visible_to, is_reviewer
 
 PLOT_KINDS = (("chroma", "Aligned chromagrams"), ("dtw", "DTW path"), ("pianoroll", "Piano roll overlay"))
 AUDIO_TYPES = {".ogg": "audio/ogg", ".flac": "audio/flac", ".wav": "audio/wav", ".mp3": "audio/mpeg"}
@@ -104,7 +107,7 @@ def flag_detail(request, pk: int):
     context = {
         "flag": flag,
         "form": form,
-        "can_decide": is_reviewer(request.user) and flag.status == FlagStatus.OPEN,
+        "can_decide": flag.status == FlagStatus.OPEN and flag_may_decide(request.user, flag),
         "evidence": _evidence_of(flag),
         "query_audio": _audio_url(flag, "query"),
         "match_audio": _audio_url(flag, "match"),
@@ -156,14 +159,15 @@ def _content_type(relpath: str) -> str:
 @login_required
 @require_GET
 def flag_audio(request, pk: int, side: str):
-    """Stream one side's audio to reviewers, staff and members of the organisation that owns the recording."""
+    """Stream one side's audio to those who may decide the flag and to members of the organisation that owns
+    the recording."""
     flag = get_object_or_404(flags_visible_to(request.user), pk=pk)
     audio = _audio_of(flag, side)
     if audio is None:
         raise Http404("no audio for this side of the flag")
     relpath, owner_id = audio
-    if not (is_reviewer(request.user) or organisations_for(request.user).filter(pk=owner_id).exists()):
-        raise PermissionDenied("Only rights reviewers and the owning organisation may hear this recording.")
+    if not (flag_may_decide(request.user, flag) or organisations_for(request.user).filter(pk=owner_id).exists()):
+        raise PermissionDenied("Only the flag's reviewers and the owning organisation may hear this recording.")
     return blob_response(request, relpath, content_type=_content_type(relpath))
 
 

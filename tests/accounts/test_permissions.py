@@ -1,7 +1,9 @@
 import pytest
 
+from fingerprint.selectors import flag_may_decide, flags_visible_to
 from ledgerline.accounts.permissions import has_role, organisations_for
 from tests import factories
+from tests.fingerprint.flags import POLICY, flag_world
 
 pytestmark = pytest.mark.django_db
 
@@ -35,3 +37,14 @@ def test_token_auth_works_for_api_clients(api_client):
     token = api_client.post("/api/auth/token/", {"username": user.username, "password": factories.PASSWORD}).json()["token"]
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert api_client.get("/api/me/").json()["username"] == user.username
+
+
+@pytest.mark.parametrize("who", sorted(POLICY))
+def test_who_sees_and_decides_each_similarity_flag(who):
+    """The rights holder's reviewers and staff decide a flag; its own organisation only sees it; nobody else."""
+    world = flag_world()
+    user = world.users[who]
+    for name, (sees, decides) in POLICY[who].items():
+        flag = getattr(world, name)
+        assert flags_visible_to(user).filter(pk=flag.pk).exists() == sees, (who, name)
+        assert flag_may_decide(user, flag) == decides, (who, name)

@@ -51,7 +51,7 @@ def flagged(tmp_path, django_capture_on_commit_callbacks):
     track.refresh_from_db()
     assert track.status == "flagged"
     return {"flag": SimilarityFlag.objects.get(track=track), "track": track, "creator": creator, "dataset": dataset,
-            "reviewer": factories.user_with_role("reviewer")}
+            "reviewer": factories.user_with_role("reviewer", label_org)}
 
 
 def test_reviewer_sees_open_flags_first_and_filters_by_status(client, flagged):
@@ -139,13 +139,17 @@ def test_a_decision_without_a_reason_shows_the_error_and_the_flag_stays_open(cli
     assert not LedgerEntry.objects.filter(event="flag.decided").exists()
 
 
-def test_a_non_reviewer_cannot_decide_and_nothing_changes(client, flagged):
+def test_neither_the_flagged_studio_nor_other_reviewers_decide_and_nothing_changes(client, flagged):
     flag = flagged["flag"]
     client.force_login(flagged["creator"])  # may see the flag on its own track, not decide it
     assert client.get(f"/fingerprint/flags/{flag.pk}/").status_code == 200
     assert client.post(f"/fingerprint/flags/{flag.pk}/", {"decision": "clear", "reason": "mine"}).status_code == 403
     client.force_login(factories.user_with_role("buyer"))
     assert client.post(f"/fingerprint/flags/{flag.pk}/", {"decision": "clear", "reason": "why not"}).status_code == 404
+    client.force_login(factories.user_with_role("reviewer"))  # a reviewer, but not of the label whose work matched
+    assert client.get(f"/fingerprint/flags/{flag.pk}/").status_code == 404
+    assert client.post(f"/fingerprint/flags/{flag.pk}/", {"decision": "clear", "reason": "why not"}).status_code == 404
+    assert client.get(f"/fingerprint/flags/{flag.pk}/audio/match/").status_code == 404
     flag.refresh_from_db()
     assert flag.status == "open" and flag.decided_by is None
     assert not LedgerEntry.objects.filter(event="flag.decided").exists()

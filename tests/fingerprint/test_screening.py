@@ -158,7 +158,7 @@ def test_a_buyer_may_not_screen_and_nothing_is_stored(corpus, tmp_path, api_clie
 def test_only_reviewers_decide_flags_once_with_a_reason(corpus, tmp_path, api_client):
     org = factories.OrganisationFactory(slug="studio")
     creator = factories.user_with_role("creator", org)
-    reviewer = factories.user_with_role("reviewer")
+    reviewer = factories.user_with_role("reviewer", corpus.organisation)  # of the label whose chorale matched
     api_client.force_authenticate(creator)
     api_client.post("/api/screenings/", {"file": SimpleUploadedFile("c.mid", disguised_copy(tmp_path).read_bytes())},
                     format="multipart")
