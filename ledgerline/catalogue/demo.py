@@ -46,6 +46,8 @@ def _people() -> tuple[dict, dict]:
         user = _user(role.value)
         membership_grant(user=user, organisation=org, role=role)
         organisations[role.value], users[role.value] = org, user
+    # Flags are decided by the matched work's rights holder: the demo reviewer also reviews for the label.
+    membership_grant(user=users["reviewer"], organisation=organisations["label"], role=Role.REVIEWER)
     users["admin"] = _user("admin", staff=True)
     return organisations, users
 

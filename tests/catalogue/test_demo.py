@@ -14,6 +14,8 @@ def test_load_demo_creates_every_role_and_ingests_chorales_and_is_idempotent(set
     assert set(Membership.objects.values_list("user__username", "role")) == {
         ("label", "label"), ("creator", "creator"), ("reviewer", "reviewer"), ("buyer", "buyer")
     }
+    # The reviewer may decide flags on the label's chorales: it reviews for the rights holder.
+    assert Membership.objects.filter(user__username="reviewer", organisation__slug="demo-label", role="reviewer").exists()
     dataset = Dataset.objects.get(name="Bach chorales")
     assert dataset.status == "ready" and dataset.items.count() == 2 and dataset.uploads.count() == 2
     item = dataset.items.first()
