@@ -33,9 +33,19 @@ class TrainedModel(models.Model):
     guard_path = models.CharField(max_length=300, blank=True)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     trained_at = models.DateTimeField(null=True, blank=True)
+    provenance = models.JSONField(
+        default=dict, blank=True,
+        help_text="{licence_terms: {taken_at, ledger_index, datasets: [{id, name, organisation, terms}]}}: the "
+                  "training datasets' licence terms when training started; its tracks' sales are split by them.")
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def licence_terms(self) -> dict[int, dict]:
+        """The licence terms each training dataset had when this model was trained, by dataset id (empty for a
+        model trained before terms were snapshotted and not backfilled)."""
+        snapshot = (self.provenance or {}).get("licence_terms") or {}
+        return {int(entry["id"]): entry["terms"] for entry in snapshot.get("datasets", [])}

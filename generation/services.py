@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role
-from ledgerline.catalogue.models import CorpusItem, Track, TrackSource
+from ledgerline.catalogue.models import CorpusItem, Dataset, Track, TrackSource
 from ledgerline.catalogue.selectors import datasets_visible_to
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
@@ -73,7 +73,10 @@ def model_train_start(*, user, organisation, name: str, arch: str, dataset_ids: 
         raise ValidationError({"epochs": "must be between 1 and 1000"})
     if TrainedModel.objects.filter(name=name).exists():
         raise ValidationError({"name": f"a model named {name!r} exists already"})
-    datasets = list(datasets_visible_to(user).filter(pk__in=dataset_ids))
+    visible = datasets_visible_to(user).filter(pk__in=dataset_ids).values("pk")
+    # Locked, so a label's change of terms lands wholly before this snapshot or wholly after it.
+    datasets = list(Dataset.objects.select_for_update().filter(pk__in=visible).select_related("organisation")
+                    .order_by("pk"))
     missing = set(dataset_ids) - {d.pk for d in datasets}
     if not dataset_ids or missing:
         raise ValidationError({"datasets": f"unknown or inaccessible dataset(s): {sorted(missing) or 'none given'}"})
@@ -88,6 +91,7 @@ def model_train_start(*, user, organisation, name: str, arch: str, dataset_ids: 
     model = TrainedModel.objects.create(name=name, arch=arch, organisation=organisation, created_by=user,
                                         config={"epochs": epochs, **(config or {})}, status=ModelStatus.TRAINING)
     model.datasets.set(datasets)
+    model_terms_snapshot(model=model, datasets=datasets)
     from .tasks import train_model_task
 
     job = job_create(kind="train", organisation=organisation, user=user, params={"model": model.pk})
@@ -95,6 +99,20 @@ def model_train_start(*, user, organisation, name: str, arch: str, dataset_ids: 
     model.save(update_fields=["job"])
     job_enqueue(job=job, task=train_model_task)
     return model
+
+
+def model_terms_snapshot(*, model: TrainedModel, datasets: list[Dataset]) -> dict:
+    """Fix the licence terms (share, licence, attribution, ...) `model` is trained under, in its provenance and
+    in the ledger. Sales of its tracks are split by these; a later change of a dataset's terms applies only to
+    models trained after it."""
+    snapshot = {"taken_at": timezone.now().isoformat(),
+                "datasets": [{"id": d.pk, "name": d.name, "organisation": d.organisation.slug, "terms": d.terms()}
+                             for d in sorted(datasets, key=lambda d: d.pk)]}
+    entry = ledger_append(event="model.terms_snapshot", subject_type="model", subject_id=model.pk,
+                          payload={"model": model.name, **snapshot}, organisation=model.organisation, private=True)
+    model.provenance = {**model.provenance, "licence_terms": {**snapshot, "ledger_index": entry.index}}
+    model.save(update_fields=["provenance"])
+    return model.provenance["licence_terms"]
 
 
 def _training_scores(model: TrainedModel) -> list[tuple[CorpusItem, Score]]:
@@ -317,9 +335,11 @@ def generate_handler(job: Job) -> dict:
     score, stats = compose(model, track.generation_params)
     job.set_progress(0.5, "rendering with FluidSynth")
     blobs = render_track_score(score)
+    terms = model.licence_terms()  # as trained, not as the datasets' terms read today
     provenance = {
         "job": str(job.pk), "model": model.name, "arch": model.arch, "checkpoint_sha256": model.checkpoint_sha256,
-        "datasets": [{"id": d.pk, "name": d.name, "licence": d.licence_name, "revenue_share_percent": str(d.revenue_share_percent)}
+        "datasets": [{"id": d.pk, "name": d.name, "licence": terms.get(d.pk, {}).get("licence_name", ""),
+                      "revenue_share_percent": terms.get(d.pk, {}).get("revenue_share_percent")}
                      for d in model.datasets.all()],
         "request": track.generation_params, "seed": track.generation_params["seed"], "code_version": code_version(),
         "midi_sha256": blobs["midi"].sha256, "mix_sha256": blobs["mix"].sha256, "stats": _jsonable(stats),

@@ -4,6 +4,8 @@ from django import forms
 
 from ledgerline.accounts.models import Organisation
 
+from .services import revenue_share_max
+
 
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
@@ -38,6 +40,10 @@ class DatasetForm(forms.Form):
     def __init__(self, *args, organisations=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["organisation"].queryset = organisations if organisations is not None else Organisation.objects.none()
+        # The service refuses a larger share with the reason (the platform fee and a matched work's share).
+        ceiling = revenue_share_max()
+        self.fields["revenue_share_percent"].widget.attrs["max"] = str(ceiling)
+        self.fields["revenue_share_percent"].help_text = f"At most {ceiling} % (a sale also pays the platform fee)."
 
     def terms(self) -> dict:
         data = self.cleaned_data

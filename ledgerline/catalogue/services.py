@@ -29,6 +29,45 @@ TERM_FIELDS = {
 }
 
 
+def revenue_share_max() -> Decimal:
+    """The largest share a label may ask: every share that can apply to one sale (the platform fee, the label's
+    share, and a matched work's rights holder when a reviewer requires a licence) must fit in 100 % of it.
+    Several labels never add up past the largest of them: they share pro rata to their training data."""
+    return Decimal(100) - Decimal(settings.LEDGERLINE_PLATFORM_FEE_PERCENT) - Decimal(
+        settings.LEDGERLINE_MATCHED_WORK_SHARE_PERCENT)
+
+
+def _share_parse(name: str, value) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, str, float)):
+        raise ValidationError(f"{name} must be a number")
+    try:
+        share = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ValidationError(f"{name} must be a number") from exc
+    if not share.is_finite() or share < 0 or share > 100:
+        raise ValidationError(f"{name} must be between 0 and 100 (got {value})")
+    if share != share.quantize(Decimal("0.01")):
+        raise ValidationError(f"{name} may have at most 2 decimals (got {value})")
+    ceiling = revenue_share_max()
+    if share > ceiling:
+        raise ValidationError(
+            f"{name} {share} % is more than a sale can pay: with the platform fee "
+            f"({settings.LEDGERLINE_PLATFORM_FEE_PERCENT} %) and a matched work's rights holder "
+            f"({settings.LEDGERLINE_MATCHED_WORK_SHARE_PERCENT} %) the shares would exceed 100 %; at most {ceiling} %")
+    return share
+
+
+def _text_parse(name: str, value) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string")
+    limit = Dataset._meta.get_field(name).max_length
+    if len(value) > limit:
+        raise ValidationError(f"{name} is at most {limit} characters (got {len(value)})")
+    if "\x00" in value:
+        raise ValidationError(f"{name} must not contain NUL characters")
+    return value
+
+
 def terms_parse(raw: dict) -> dict:
     """Validate machine-readable licence terms; raise ValidationError naming each bad field."""
     if not isinstance(raw, dict):
@@ -44,21 +83,9 @@ def terms_parse(raw: dict) -> dict:
                 raise ValidationError(f"{name} must be true or false")
             terms[name] = value
         elif kind is str:
-            if not isinstance(value, str):
-                raise ValidationError(f"{name} must be a string")
-            terms[name] = value
+            terms[name] = _text_parse(name, value)
         elif kind is Decimal:
-            if isinstance(value, bool) or not isinstance(value, (int, str, float)):
-                raise ValidationError(f"{name} must be a number")
-            try:
-                share = Decimal(str(value))
-            except InvalidOperation as exc:
-                raise ValidationError(f"{name} must be a number") from exc
-            if not share.is_finite() or share < 0 or share > 100:
-                raise ValidationError(f"{name} must be between 0 and 100 (got {value})")
-            if share != share.quantize(Decimal("0.01")):
-                raise ValidationError(f"{name} may have at most 2 decimals (got {value})")
-            terms[name] = share
+            terms[name] = _share_parse(name, value)
         else:
             if value is None:
                 terms[name] = None
@@ -153,8 +180,16 @@ def dataset_upload_add(*, dataset: Dataset, user, uploaded_file=None, path: Path
 def dataset_update(
     *, dataset: Dataset, user, terms: dict | None = None, description: str | None = None, is_public: bool | None = None
 ) -> Dataset:
+    """Change a dataset's description, visibility or licence terms.
+
+    New terms apply to models trained from now on: a model keeps the terms it was trained under (its
+    `model.terms_snapshot` entry), so a label cannot raise its share on tracks already made. The row lock
+    orders this change against a training that is snapshotting the same terms.
+    """
     _require_label(user, dataset.organisation)
     parsed = terms_parse(terms or {})
+    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    previous = dataset.terms()
     for name, value in parsed.items():
         setattr(dataset, name, value)
     if description is not None:
@@ -162,11 +197,15 @@ def dataset_update(
     if is_public is not None:
         dataset.is_public = is_public
     dataset.save()
+    current = dataset.terms()
     ledger_append(
         event="dataset.terms_set",
         subject_type="dataset",
         subject_id=dataset.pk,
-        payload={"terms": dataset.terms(), "public": dataset.is_public},
+        payload={"terms": current, "public": dataset.is_public,
+                 "changed": {name: {"from": previous[name], "to": value}
+                             for name, value in current.items() if previous[name] != value},
+                 "applies_to": "models trained after this entry"},
         organisation=dataset.organisation,
         private=not dataset.is_public,
     )

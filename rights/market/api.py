@@ -105,7 +105,8 @@ class OfferWriteSerializer(serializers.Serializer):
 
 
 class AssetViewSet(viewsets.ReadOnlyModelViewSet):
-    """Loops and stems for sale. Anyone may browse and stream previews; full-quality files need a licence."""
+    """Loops and stems for sale. Anyone may browse and stream previews; full-quality files need a licence. An
+    asset sold exclusively is no longer shown or streamed, except to its seller and its licence holders."""
 
     serializer_class = AssetSerializer
     permission_classes = [AllowAny]
@@ -117,7 +118,9 @@ class AssetViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action == "list":
             return (selectors.assets_search(search_from_params(self.request.query_params))
                     .defer("chromaprint").prefetch_related(self.active_offers))
-        return Asset.objects.select_related("track", "organisation").prefetch_related(self.active_offers)
+        # One by one: a sold-exclusive asset is gone for everyone but its seller and its licence holders.
+        return (selectors.assets_visible_to(self.request.user).select_related("track", "organisation")
+                .prefetch_related(self.active_offers))
 
     @extend_schema(parameters=[OpenApiParameter(name, str) for name in SearchSerializer().fields])
     def list(self, request, *args, **kwargs):
@@ -183,7 +186,8 @@ class LicenceSerializer(serializers.ModelSerializer):
 @permission_classes([IsBuyer])
 def purchase(request):
     """Buy a licence. 201 with the licence; 200 for a retry of a finished purchase (same idempotency key);
-    409 when the asset is not for sale (e.g. sold exclusively); 402 when the payment failed (retriable)."""
+    409 when the asset is not for sale (e.g. sold exclusively) or its sale cannot be split, or when the purchase
+    failed after the payment and was refunded (`refunded: true`); 402 when the payment failed (retriable)."""
     payload = PurchaseSerializer(data=request.data)
     payload.is_valid(raise_exception=True)
     data = payload.validated_data
@@ -193,6 +197,10 @@ def purchase(request):
     try:
         purchase = services.licence_purchase(user=request.user, offer=data["offer"], idempotency_key=key,
                                             payment_method=data["payment_method"], organisation=data.get("organisation"))
+    except services.PurchaseRefunded as exc:
+        order = Order.objects.get(buyer=request.user, idempotency_key=key)
+        return Response({"detail": str(exc), "order": str(order.pk), "refunded": True, "retriable": False},
+                        status=status.HTTP_409_CONFLICT)
     except (services.PurchaseRefused, services.IdempotencyConflict) as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     except PaymentError as exc:

@@ -122,6 +122,7 @@ class OrderStatus(models.TextChoices):
     PAID = "paid", "Paid"
     FAILED = "failed", "Payment failed (retriable)"
     REFUSED = "refused", "Refused"
+    REFUNDED = "refunded", "Refunded (failed after the payment)"
 
 
 class Order(models.Model):
@@ -142,8 +143,10 @@ class Order(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     provider = models.CharField(max_length=100, blank=True)
     payment_reference = models.CharField(max_length=200, blank=True)
+    refund_reference = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -12,14 +12,14 @@ from decimal import Decimal
 from django.contrib.postgres.search import SearchQuery
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Case, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.permissions import organisations_for
 from ledgerline.jobs.models import Job
 
-from .models import Asset, AssetStatus, RevenueShare
+from .models import Asset, AssetStatus, Licence, RevenueShare
 from .split import CENT
 
 SORTS = ("newest", "relevance", "price", "tempo")
@@ -98,12 +98,25 @@ def assets_search(search: AssetSearch) -> QuerySet[Asset]:
     return assets.order_by("-created_at", "-id")
 
 
+def assets_visible_to(user) -> QuerySet[Asset]:
+    """Assets `user` may open one by one (page, preview, waveform): every asset for sale; a withdrawn one (sold
+    exclusively) only to its seller's members, to those holding a licence on it, and to staff."""
+    if user.is_authenticated and user.is_staff:
+        return Asset.objects.all()
+    visible = Q(status=AssetStatus.AVAILABLE)
+    if user.is_authenticated:
+        visible |= Q(organisation__in=organisations_for(user)) | Exists(
+            Licence.objects.filter(asset=OuterRef("pk"), buyer=user))
+    return Asset.objects.filter(visible)
+
+
 def split_job_of(track) -> Job | None:
     """The latest job that cut `track` into loops (its progress is shown on the track's pages)."""
     return Job.objects.filter(kind="split", params__track=track.pk).order_by("-created_at").first()
 
 
 # --- statements ---------------------------------------------------------------------------------------
+PERIOD_YEARS = (1970, 9998)  # no share predates the platform; 9998 leaves room for the end bound in any zone
 def period_bounds(period: str | None) -> tuple[datetime, datetime]:
     """`YYYY-MM` (a calendar month) or `YYYY-MM-DD..YYYY-MM-DD` (inclusive days); default: this month.
     ValueError with the accepted forms for anything else."""
@@ -111,16 +124,18 @@ def period_bounds(period: str | None) -> tuple[datetime, datetime]:
     today = timezone.localdate()
     try:
         if not period:
-            start, end = today.replace(day=1), None
+            start, last = today.replace(day=1), None
         elif ".." in period:
-            first, last = period.split("..", 1)
-            start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=1)
+            first, last_text = period.split("..", 1)
+            start, last = date.fromisoformat(first), date.fromisoformat(last_text)
         else:
-            start, end = datetime.strptime(period, "%Y-%m").date(), None
+            start, last = datetime.strptime(period, "%Y-%m").date(), None
     except ValueError:
         raise ValueError(f"period {period!r}: use YYYY-MM or YYYY-MM-DD..YYYY-MM-DD") from None
-    if end is None:
-        end = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    # The bounds are instants one day (or month) on, in the local time zone: the calendar's ends would overflow.
+    if not (PERIOD_YEARS[0] <= start.year and (last or start).year <= PERIOD_YEARS[1]):
+        raise ValueError(f"period {period!r}: statements cover the years {PERIOD_YEARS[0]} to {PERIOD_YEARS[1]}")
+    end = last + timedelta(days=1) if last else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
     if end <= start:
         raise ValueError(f"period {period!r} ends before it starts")
     return (timezone.make_aware(datetime.combine(start, time.min), tz),

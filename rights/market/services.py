@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,6 +43,8 @@ from .models import (
 from .payments import PaymentError, get_provider
 from .split import LabelTerm, money, revenue_split
 
+logger = logging.getLogger(__name__)
+
 PREVIEW_SECONDS = 12.0  # previews stream without purchase: short and low bitrate
 
 LICENCE_TERMS: dict[str, dict] = {
@@ -68,6 +71,10 @@ class PurchaseRefused(Exception):
 
 class IdempotencyConflict(Exception):
     """The idempotency key was used before for a different purchase."""
+
+
+class PurchaseRefunded(PurchaseRefused):
+    """The purchase failed after the buyer was charged; the charge was refunded and the order is closed."""
 
 
 # --- publishing -----------------------------------------------------------------------------------------
@@ -106,6 +113,10 @@ def track_publish(*, user, track: Track) -> Track:
         if bar_s is not None and track.duration_s and track.duration_s < bar_s - 1e-3:
             raise ValidationError({"track": f"cannot publish {track.title!r}: it is shorter than one bar "
                                             f"({track.duration_s:.2f} s; a bar lasts {bar_s:.2f} s)"})
+        try:
+            shares_compute(amount=Decimal("100.00"), track=track)
+        except ValueError as exc:
+            raise ValidationError({"track": f"cannot publish {track.title!r}: its sales cannot be split ({exc})"}) from None
         screened = track.status
         track.mark_published()
         ledger_append(event="track.published", subject_type="track", subject_id=track.pk,
@@ -317,10 +328,14 @@ def licence_purchase(*, user, offer: LicenceOffer, idempotency_key: str, payment
     1. The order row is found again by (buyer, idempotency key), so a retried request returns the same licence
        and a failed payment can be retried; a key reused for another offer is refused.
     2. Under a row lock on the asset's track (every purchase of that track's loops queues on it), the asset
-       is checked to be for sale, the provider is charged (idempotent by the order's id), and the licence,
-       the revenue shares, the exclusive withdrawals and the ledger entries are written in one transaction.
-       So of two buyers of the same exclusive exactly one gets it; the other is refused with the reason.
+       is checked to be for sale and the revenue split is computed and checked, all before any money moves;
+       then the provider is charged (idempotent by the order's id), and the licence, the revenue shares, the
+       exclusive withdrawals and the ledger entries are written in one transaction. So of two buyers of the
+       same exclusive exactly one gets it; the other is refused with the reason.
     3. A payment error rolls all of that back and leaves the order `failed` (retriable) with the message.
+    4. Anything that fails after the charge rolls the writes back and refunds the charge (`_refund`); the
+       order ends `refunded`, or stays `failed` if the refund itself failed, so that a retry with the same key
+       finishes the purchase or the refund.
     """
     if not (user.is_staff or has_any_role(user, Role.BUYER)):
         raise PermissionDenied("Only buyers may purchase licences.")
@@ -342,6 +357,9 @@ def licence_purchase(*, user, offer: LicenceOffer, idempotency_key: str, payment
         return Purchase(order.licence, repeated=True)
     if order.status == OrderStatus.REFUSED:
         raise PurchaseRefused(order.error)
+    if order.status == OrderStatus.REFUNDED:
+        raise PurchaseRefunded(order.error)
+    provider, charge = get_provider(), None
     try:
         with transaction.atomic():
             Track.objects.select_for_update().only("pk").get(pk=offer.asset.track_id)
@@ -353,21 +371,61 @@ def licence_purchase(*, user, offer: LicenceOffer, idempotency_key: str, payment
             reason = _unavailable(asset, offer)
             if reason:
                 raise PurchaseRefused(reason)
-            provider = get_provider()
+            try:
+                shares = shares_compute(amount=order.amount, track=asset.track)
+            except ValueError as exc:
+                raise PurchaseRefused(f"this sale cannot be split among its payees: {exc}") from None
             charge = provider.charge(amount=order.amount, currency=order.currency, idempotency_key=str(order.pk),
                                      payment_method=payment_method, description=f"licence of asset {asset.pk}")
-            return Purchase(_fulfil(order=order, asset=asset, provider=provider.name, reference=charge.reference),
-                            repeated=False)
-    except PurchaseRefused as exc:
-        order.fail(str(exc), status=OrderStatus.REFUSED)
+            licence = _fulfil(order=order, asset=asset, shares=shares, provider=provider.name,
+                              reference=charge.reference)
+            return Purchase(licence, repeated=False)
+    except Exception as exc:
+        if charge is not None:  # the writes were rolled back; the money must go back too
+            raise _refund(order=order, provider=provider, charge=charge, failure=exc) from exc
+        if isinstance(exc, PurchaseRefused):
+            order.fail(str(exc), status=OrderStatus.REFUSED)
+        elif isinstance(exc, PaymentError):
+            Order.objects.filter(pk=order.pk).update(status=OrderStatus.FAILED, error=str(exc)[:500],
+                                                     attempts=F("attempts") + 1)
         raise
+
+
+def _refund(*, order: Order, provider, charge, failure: Exception) -> Exception:
+    """Refund a charge whose purchase failed after it; the exception for the caller to raise.
+
+    The refund's key is derived from the order, so a retried purchase that fails again refunds once. The
+    order records the refund and the ledger says why; the failure's own text (SQL, a bug) stays in the log.
+    """
+    logger.error("purchase %s failed after its charge %s; refunding", order.pk, charge.reference,
+                 exc_info=failure)
+    try:
+        refund = provider.refund(charge=charge, idempotency_key=f"refund-{order.pk}",
+                                 reason="the licence could not be recorded")
     except PaymentError as exc:
-        Order.objects.filter(pk=order.pk).update(status=OrderStatus.FAILED, error=str(exc)[:500],
-                                                 attempts=F("attempts") + 1)
-        raise
+        Order.objects.filter(pk=order.pk).update(
+            status=OrderStatus.FAILED, attempts=F("attempts") + 1,
+            error=f"the purchase failed after the payment and the refund failed ({exc}); retry to finish it"[:500])
+        return PaymentError(f"the purchase could not be completed after the payment, and the refund failed "
+                            f"({exc}); retry with the same idempotency key to complete or refund it")
+    message = (f"the purchase could not be completed after the payment; the {charge.amount} {charge.currency} "
+               f"charged were refunded (refund {refund.reference}); nothing was licensed")
+    with transaction.atomic():
+        Order.objects.filter(pk=order.pk).update(
+            status=OrderStatus.REFUNDED, error=message[:500], attempts=F("attempts") + 1, provider=provider.name,
+            payment_reference=charge.reference[:200], refund_reference=refund.reference[:200],
+            refunded_at=timezone.now())
+        ledger_append(event="order.refunded", subject_type="order", subject_id=str(order.pk),
+                      payload={"order": str(order.pk), "asset": order.asset_id, "amount": str(charge.amount),
+                               "currency": charge.currency, "failure": type(failure).__name__,
+                               "payment": {"provider": provider.name, "reference": charge.reference,
+                                           "refund": refund.reference}},
+                      organisation=order.organisation, private=True)
+    return PurchaseRefunded(message)
 
 
-def _fulfil(*, order: Order, asset: Asset, provider: str, reference: str) -> Licence:
+def _fulfil(*, order: Order, asset: Asset, shares: list[tuple[_Payee, Decimal]], provider: str,
+            reference: str) -> Licence:
     now = timezone.now()
     order.status, order.error, order.provider, order.payment_reference, order.paid_at = (
         OrderStatus.PAID, "", provider, reference, now)
@@ -391,7 +449,7 @@ def _fulfil(*, order: Order, asset: Asset, provider: str, reference: str) -> Lic
         organisation=order.organisation, private=True)
     licence.ledger_entry = entry
     licence.save(update_fields=["ledger_entry"])
-    shares = _record_shares(order, asset, now)
+    shares = _record_shares(order, shares, now)
     ledger_append(event="revenue.split", subject_type="licence", subject_id=licence.pk,
                   payload={"order": str(order.pk), "amount": str(order.amount), "currency": order.currency,
                            "shares": [{"payee": s.payee_kind, "organisation": s.organisation.slug if s.organisation else None,
@@ -401,9 +459,11 @@ def _fulfil(*, order: Order, asset: Asset, provider: str, reference: str) -> Lic
 
 
 def _attributions(track: Track) -> list[str]:
+    """The attributions the training data's licences asked for when the model was trained."""
     if track.model_id is None:
         return []
-    return [d.attribution for d in track.model.datasets.all() if d.attribution]
+    terms = track.model.licence_terms()
+    return [terms[pk]["attribution"] for pk in sorted(terms) if terms[pk].get("attribution")]
 
 
 def _withdraw_family(asset: Asset, licence: Licence) -> list[int]:
@@ -413,7 +473,7 @@ def _withdraw_family(asset: Asset, licence: Licence) -> list[int]:
               .annotate(end=F("start_bar") + F("bars")).filter(end__gt=asset.start_bar))
     ids = sorted(family.values_list("pk", flat=True))
     Asset.objects.filter(pk__in=ids).update(status=AssetStatus.WITHDRAWN,
-                                            status_reason=f"sold exclusively (licence {licence.pk})")
+                                            status_reason="sold exclusively")
     LicenceOffer.objects.filter(asset_id__in=ids).update(active=False)
     asset_prices_refresh(asset_ids=ids)
     return ids
@@ -427,17 +487,24 @@ class _Payee:
 
 
 def shares_compute(*, amount: Decimal, track: Track) -> list[tuple[_Payee, Decimal]]:
-    """Who gets what of a sale of `track`'s loops: platform fee, labels pro rata, matched works, creator."""
+    """Who gets what of a sale of `track`'s loops: platform fee, labels pro rata (by the terms snapshotted when
+    the model was trained), matched works, creator. ValueError with the reason when they exceed the sale."""
     payees: dict[str, _Payee] = {"creator": _Payee(PayeeKind.CREATOR, track.organisation),
                                  "platform": _Payee(PayeeKind.PLATFORM, None)}
     labels: list[LabelTerm] = []
     model = track.model
     if model is not None:
         counts = Counter(item["dataset"] for item in model.training_items or [])
+        # The shares the licences asked when the model was trained: a later change of terms is not retroactive.
+        terms = model.licence_terms()
         for dataset in model.datasets.select_related("organisation").order_by("pk"):
+            if dataset.pk not in terms:
+                raise ValueError(f"the licence terms of {dataset.name!r} were not recorded when model "
+                                 f"{model.name!r} was trained")
             payee = f"label:{dataset.pk}"
             payees[payee] = _Payee(PayeeKind.LABEL, dataset.organisation, dataset.pk)
-            labels.append(LabelTerm(payee, Decimal(dataset.revenue_share_percent), Decimal(max(counts[dataset.pk], 1))))
+            labels.append(LabelTerm(payee, Decimal(terms[dataset.pk]["revenue_share_percent"]),
+                                    Decimal(max(counts[dataset.pk], 1))))
     holders: dict[str, Decimal] = {}
     for flag in track.flags.filter(status="licence_required").select_related("corpus_item__dataset__organisation",
                                                                               "matched_track__organisation"):
@@ -456,11 +523,11 @@ def shares_compute(*, amount: Decimal, track: Track) -> list[tuple[_Payee, Decim
     return [(payees[name], share) for name, share in split.items()]
 
 
-def _record_shares(order: Order, asset: Asset, when) -> list[RevenueShare]:
+def _record_shares(order: Order, shares: list[tuple[_Payee, Decimal]], when) -> list[RevenueShare]:
     return RevenueShare.objects.bulk_create([
         RevenueShare(order=order, payee_kind=payee.kind, organisation=payee.organisation, dataset_id=payee.dataset_id,
                      amount=share, currency=order.currency, created_at=when)
-        for payee, share in shares_compute(amount=order.amount, track=asset.track)
+        for payee, share in shares
     ])
 
 

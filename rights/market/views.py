@@ -111,8 +111,8 @@ class OfferForm(forms.Form):
     active = forms.BooleanField(required=False)
 
 
-def _asset(pk: int) -> Asset:
-    return get_object_or_404(Asset.objects.select_related("track", "organisation"), pk=pk)
+def _asset(request, pk: int) -> Asset:
+    return get_object_or_404(selectors.assets_visible_to(request.user).select_related("track", "organisation"), pk=pk)
 
 
 def _price_rows(asset: Asset) -> list[dict]:
@@ -130,7 +130,7 @@ def _price_rows(asset: Asset) -> list[dict]:
 
 @login_required
 def asset_detail(request, pk: int):
-    asset = _asset(pk)
+    asset = _asset(request, pk)
     is_seller = _is_seller(request.user, asset)
     can_buy = _is_buyer(request.user) and asset.status == AssetStatus.AVAILABLE
     context = {
@@ -151,7 +151,7 @@ def asset_detail(request, pk: int):
 @login_required
 @require_POST
 def asset_buy(request, pk: int):
-    asset = _asset(pk)
+    asset = _asset(request, pk)
     if not _is_buyer(request.user):
         raise PermissionDenied("Only buyers may purchase licences.")
     form = BuyForm(request.POST, asset=asset)
@@ -183,7 +183,7 @@ def asset_buy(request, pk: int):
 @require_POST
 def asset_offer(request, pk: int):
     """The asset's creators set a licence type's price or take it off sale."""
-    asset = _asset(pk)
+    asset = _asset(request, pk)
     if not _is_seller(request.user, asset):
         raise PermissionDenied("Only creators of the asset's organisation may price it.")
     form = OfferForm(request.POST)

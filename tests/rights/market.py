@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from generation.models import ModelStatus, TrainedModel
-from generation.services import render_track_score
+from generation.services import model_terms_snapshot, render_track_score
 from ledgerline.catalogue.models import Track, TrackStatus
 from ledgerline.music.events import Score, TrackInfo, make_notes, with_seconds
 from tests import factories
@@ -60,6 +60,7 @@ def market_people(prefix: str = "") -> Market:
         training_items=[{"corpus_item": i, "dataset": dataset_a.pk, "sha256": f"{i:064x}"} for i in range(3)]
         + [{"corpus_item": 9, "dataset": dataset_b.pk, "sha256": f"{9:064x}"}])
     model.datasets.set([dataset_a, dataset_b])
+    model_terms_snapshot(model=model, datasets=[dataset_a, dataset_b])  # as `model_train_start` does
     return Market(label_a=factories.user_with_role("label", label_a_org), label_b=factories.user_with_role("label", label_b_org),
                   dataset_a=dataset_a, dataset_b=dataset_b, creator=creator, studio=studio, model=model,
                   buyer=factories.user_with_role("buyer"), other_buyer=factories.user_with_role("buyer"),

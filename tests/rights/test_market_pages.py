@@ -8,7 +8,7 @@ import re
 import pytest
 
 from rights.market.models import Asset, Licence, LicenceOffer, Order, RevenueShare
-from rights.market.services import track_publish
+from rights.market.services import licence_purchase, track_publish
 from tests import factories
 from tests.rights.market import market_people, screened_track
 
@@ -125,16 +125,33 @@ def test_only_buyers_buy_and_only_the_sellers_creators_set_prices(client, market
         ("non_exclusive", "7.50", True), ("extended", "29.00", True), ("exclusive", "199.00", False)}
 
 
-def test_a_withdrawn_asset_says_so_and_offers_no_buy(client, market, asset):
-    asset.withdraw("sold exclusively (licence x)")
+def test_a_sold_exclusive_asset_says_so_to_its_licence_holders_and_offers_no_buy(client, market, asset):
     client.force_login(market.buyer)
+    client.post(f"/market/assets/{asset.pk}/buy/", _buy_form(client, asset))  # an earlier non-exclusive licence
+    exclusive = licence_purchase(user=market.other_buyer, offer=asset.offers.get(licence_type="exclusive"),
+                                 idempotency_key="exclusive").licence
     body = _body(client.get(f"/market/assets/{asset.pk}/"))
     assert "no longer for sale" in body and "sold exclusively" in body and "/buy/" not in body
+    assert str(exclusive.pk) not in body  # another buyer's licence
     offer = asset.offers.get(licence_type="non_exclusive")
     body = _body(client.post(f"/market/assets/{asset.pk}/buy/",
                              {"offer": offer.pk, "idempotency_key": "late", "payment_method": "test-card"}, follow=True))
     assert "The purchase was refused: this asset is no longer for sale" in body
-    assert not Licence.objects.exists()
+    assert Licence.objects.count() == 2
+
+
+def test_a_sold_exclusive_asset_is_gone_for_everyone_but_its_seller_and_buyer(client, market, asset):
+    licence_purchase(user=market.buyer, offer=asset.offers.get(licence_type="exclusive"), idempotency_key="excl")
+    for user, status in ((market.other_buyer, 404), (market.creator, 200), (market.buyer, 200)):
+        client.force_login(user)
+        assert client.get(f"/market/assets/{asset.pk}/").status_code == status, user
+        assert client.get(f"/api/market/assets/{asset.pk}/").status_code == status, user
+        assert client.get(f"/api/market/assets/{asset.pk}/preview.ogg/").status_code == status, user
+    client.logout()
+    for url in (f"/api/market/assets/{asset.pk}/", f"/api/market/assets/{asset.pk}/preview.ogg/",
+                f"/api/market/assets/{asset.pk}/waveform.png/"):
+        assert client.get(url).status_code == 404, url
+    assert asset.pk not in {a["id"] for a in client.get("/api/market/assets/", {"kind": "mix"}).json()["results"]}
 
 
 def test_licences_page_lists_the_licence_and_download_serves_the_file_to_its_holder(client, market, asset):
