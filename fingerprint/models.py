@@ -12,13 +12,16 @@ class Fingerprint(models.Model):
                                        related_name="fingerprint")
     track = models.OneToOneField("catalogue.Track", null=True, blank=True, on_delete=models.CASCADE,
                                  related_name="fingerprint")
-    features_path = models.CharField(max_length=300)
+    features_path = models.CharField(max_length=300, blank=True)
     duration_s = models.FloatField(default=0.0)
     sub_fingerprints = models.PositiveIntegerField(default=0)
     chroma_windows = models.PositiveIntegerField(default=0)
     melody_windows = models.PositiveIntegerField(default=0)
     problems = models.JSONField(default=list, blank=True)
     indexed = models.BooleanField(default=False)
+    #: Why the features could not be computed (a corrupt blob, a transcription failure). A failed item is left out
+    #: of the indexes and of the sweep's retries, and every screening names it among its problems.
+    error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -53,6 +56,8 @@ class Verdict(models.TextChoices):
     PENDING = "", "Pending"
     CLEAR = "clear", "Clear"
     FLAG = "flag", "Flag"
+    #: Some of what the screening had to search was not indexed yet: never a "clear".
+    INCOMPLETE = "incomplete", "Incomplete"
 
 
 class Screening(models.Model):
@@ -68,7 +73,7 @@ class Screening(models.Model):
     features_path = models.CharField(max_length=300, blank=True)
     events_path = models.CharField(max_length=300, blank=True)
     against = models.CharField(max_length=16, choices=Against.choices, default=Against.ALL)
-    verdict = models.CharField(max_length=8, choices=Verdict.choices, default=Verdict.PENDING, blank=True)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, default=Verdict.PENDING, blank=True)
     result = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -1,8 +1,7 @@
-"""Newly ingested corpus items are fingerprinted and indexed by a job of their own."""
+"""A dataset that finished ingesting is swept for items that are not indexed yet (its own and earlier ones)."""
 
 
-def fingerprint_ingested_items(sender, *, dataset, item_ids, **kwargs) -> None:
-    if item_ids:
-        from .services import items_fingerprint_start
+def fingerprint_ingested_items(sender, *, dataset, item_ids, job=None, **kwargs) -> None:
+    from .sweep import index_sweep
 
-        items_fingerprint_start(item_ids=item_ids, organisation=dataset.organisation)
+    index_sweep(dataset_ids=[dataset.pk], organisation=dataset.organisation, cause=job)

@@ -18,6 +18,7 @@ from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role
 from ledgerline.catalogue.models import CorpusItem, Track
 from ledgerline.jobs.models import Job
+from ledgerline.jobs.progress import caused_by
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
 from ledgerline.music.audio import CorruptFile, read_audio_bytes
 from ledgerline.music.detect import SUFFIX, Format, UnsupportedFormat, detect_format
@@ -74,7 +75,7 @@ def _fingerprint_store(*, features: Features, corpus_item: CorpusItem | None = N
               "sub_fingerprints": len(vectors.get("audio", ([], []))[1]),
               "chroma_windows": len(vectors.get("chroma", ([], []))[1]),
               "melody_windows": len(vectors.get("symbolic", ([], []))[1]),
-              "problems": features.problems, "indexed": False}
+              "problems": features.problems, "indexed": False, "error": ""}
     lookup = {"corpus_item": corpus_item} if corpus_item is not None else {"track": track}
     fingerprint, _ = Fingerprint.objects.update_or_create(**lookup, defaults=values)
     return fingerprint
@@ -173,29 +174,59 @@ def index_add(fingerprints: list[Fingerprint]) -> None:
     Fingerprint.objects.filter(pk__in=[f.pk for f in fingerprints]).update(indexed=True)
 
 
-def corpus_items_fingerprint_and_index(item_ids: list[int], *, progress=None) -> dict:
+def _fingerprint_failed(*, error: str, corpus_item: CorpusItem | None = None, track: Track | None = None) -> None:
+    """Record why a subject could not be fingerprinted: it leaves the sweep's retries and shows in every verdict."""
+    lookup = {"corpus_item": corpus_item} if corpus_item is not None else {"track": track}
+    Fingerprint.objects.update_or_create(**lookup, defaults={"features_path": "", "indexed": False,
+                                                              "error": error[:2000], "problems": [error[:500]]})
+
+
+def subjects_fingerprint_and_index(*, item_ids: list[int], track_ids: list[int] = (), progress=None) -> dict:
+    """Fingerprint these corpus items and published tracks and add them to the indexes in one new version.
+
+    A subject whose file cannot be analysed gets a failed fingerprint (its error) rather than being skipped in
+    silence; a subject that is gone (deleted meanwhile) is ignored.
+    """
     done: list[Fingerprint] = []
     failed: list[str] = []
-    items = list(CorpusItem.objects.filter(pk__in=item_ids))
-    for position, item in enumerate(items):
+    subjects: list[tuple[str, CorpusItem | Track]] = [
+        *(("corpus_item", item) for item in CorpusItem.objects.filter(pk__in=item_ids)),
+        *(("track", track) for track in Track.objects.filter(pk__in=list(track_ids), status="published")),
+    ]
+    for position, (kind, subject) in enumerate(subjects):
         try:
-            done.append(corpus_item_fingerprint(item))
+            if kind == "corpus_item":
+                done.append(corpus_item_fingerprint(subject))
+            else:
+                done.append(track_fingerprint(subject))
         except (CorruptFile, OSError, ValueError) as exc:
-            failed.append(f"{item.pk}: {exc}")
-        if progress and (position % 10 == 0 or position == len(items) - 1):
-            progress(0.9 * (position + 1) / max(len(items), 1), f"fingerprinted {position + 1}/{len(items)}")
+            failed.append(f"{kind} {subject.pk}: {exc}")
+            _fingerprint_failed(error=str(exc), **{kind: subject})
+        if progress and (position % 10 == 0 or position == len(subjects) - 1):
+            progress(0.9 * (position + 1) / max(len(subjects), 1), f"fingerprinted {position + 1}/{len(subjects)}")
+    if progress:
+        progress(0.92, f"indexing {len(done)} items")
     index_add(done)
     return {"fingerprinted": len(done), "failed": failed}
 
 
 def fingerprint_handler(job: Job) -> dict:
-    return corpus_items_fingerprint_and_index(list(job.params.get("items", [])), progress=job.set_progress)
+    from .sweep import tracks_rescreen_incomplete
+
+    result = subjects_fingerprint_and_index(item_ids=list(job.params.get("items", [])),
+                                            track_ids=list(job.params.get("tracks", [])), progress=job.set_progress)
+    # Screenings that stopped at "incomplete" because these items were not indexed yet are run again now.
+    result["rescreened"] = tracks_rescreen_incomplete(cause=job)
+    return result
 
 
-def items_fingerprint_start(*, item_ids: list[int], organisation=None) -> Job:
+def items_fingerprint_start(*, item_ids: list[int], track_ids: list[int] = (), organisation=None,
+                            dataset_ids: list[int] = (), cause: Job | None = None) -> Job:
     from .tasks import fingerprint_items_task
 
-    job = job_create(kind="fingerprint", organisation=organisation, params={"items": list(item_ids)})
+    job = job_create(kind="fingerprint", organisation=organisation,
+                     params={"items": list(item_ids), "tracks": list(track_ids), "datasets": list(dataset_ids),
+                             **(caused_by(cause) if cause else {})})
     job_enqueue(job=job, task=fingerprint_items_task)
     return job
 
@@ -209,7 +240,8 @@ def track_index_add(track: Track) -> Fingerprint:
 
 # --- screening ----------------------------------------------------------------------------------------
 def thresholds() -> screen_mod.Thresholds:
-    return screen_mod.Thresholds.from_dict(settings.LEDGERLINE_SCREEN_THRESHOLDS)
+    return screen_mod.Thresholds.from_dict(
+        settings.LEDGERLINE_SCREEN_THRESHOLDS | screen_mod.deployed_thresholds(settings.LEDGERLINE_DATA_DIR))
 
 
 def _allowed(against: str):
@@ -245,6 +277,24 @@ class Query:
     fmt: Format
 
 
+#: The shortest query that holds one screening window at any level (Chromaprint needs ~3 s of sound).
+MIN_QUERY_S = 3.0
+#: Peak amplitude below which a query is called silent (-80 dBFS).
+SILENCE_PEAK = 1e-4
+
+
+def _check_query_audio(audio: np.ndarray) -> None:
+    """Refuse what cannot give a meaningful verdict: silence, too little sound, or more than the configured maximum."""
+    seconds = len(audio) / SAMPLE_RATE
+    if seconds > settings.LEDGERLINE_MAX_QUERY_DURATION_S:
+        raise BadQuery(f"the piece lasts {seconds:.0f} s, longer than the maximum of "
+                       f"{settings.LEDGERLINE_MAX_QUERY_DURATION_S} s for screening")
+    if not len(audio) or float(np.max(np.abs(audio))) < SILENCE_PEAK:
+        raise BadQuery("the file is silent: there is nothing to screen")
+    if seconds < MIN_QUERY_S:
+        raise BadQuery(f"the piece is too short to screen: {seconds:.1f} s, at least {MIN_QUERY_S:.0f} s are needed")
+
+
 def query_from_bytes(data: bytes, *, name: str = "") -> Query:
     """Parse and analyse a file to screen. Raises BadQuery with a one-line reason."""
     if not data:
@@ -264,6 +314,7 @@ def query_from_bytes(data: bytes, *, name: str = "") -> Query:
             audio = read_audio_bytes(data, suffix=SUFFIX[fmt])
     except (CorruptFile, UnsupportedFormat) as exc:
         raise BadQuery(str(exc)) from None
+    _check_query_audio(audio)
     features = features_of(audio=audio, score=score, query=True)
     if features.raw_fp is None and (features.melody is None or len(features.melody) < melody_mod.WINDOW_NOTES):
         raise BadQuery(features.problems[0] if features.problems else "nothing in the file can be screened")
@@ -318,12 +369,31 @@ def verdict_json(verdict: screen_mod.Verdict, query: Features) -> dict:
     return {"verdict": verdict.verdict, "matches": matches, "problems": verdict.problems}
 
 
+def screen_features(features: Features, *, against: str, exclude_track_id: int | None = None) -> dict:
+    """Search the live indexes and say what was searched: a "clear" needs the whole scope indexed.
+
+    Coverage is read before the search. An item marked indexed by then is in the index version the search
+    reads (the mark is set only after that version is published), so no item can be counted as searched
+    without having been searched.
+    """
+    from .coverage import coverage_of
+    from .sweep import indexes_lost
+
+    coverage = coverage_of(against=against, exclude_track_id=exclude_track_id, index_lost=indexes_lost())
+    exclude = key_for(track_id=exclude_track_id) if exclude_track_id else None
+    result = verdict_json(screener(against=against, exclude_key=exclude).screen(features), features)
+    result["coverage"] = coverage.as_json()
+    result["problems"] = [*result["problems"], *coverage.problems()]
+    if result["verdict"] == Verdict.CLEAR and not coverage.complete:
+        result["verdict"] = Verdict.INCOMPLETE.value
+    return result
+
+
 def screen_bytes(data: bytes, *, name: str = "", against: str = Against.ALL) -> tuple[dict, Query]:
     if against not in Against.values:
         raise BadQuery(f"--against must be one of {', '.join(Against.values)}")
     query = query_from_bytes(data, name=name)
-    verdict = screener(against=against).screen(query.features)
-    return verdict_json(verdict, query.features), query
+    return screen_features(query.features, against=against), query
 
 
 def _check_may_screen(user, organisation) -> None:
@@ -349,24 +419,24 @@ def screening_start(*, user, organisation, uploaded_file, against: str = Against
 
 
 @transaction.atomic
-def _screening_enqueue(*, organisation, created_by, **fields) -> Screening:
+def _screening_enqueue(*, organisation, created_by, cause: Job | None = None, **fields) -> Screening:
     """A Screening row and its job, sent to the cpu queue once the transaction commits."""
     from .tasks import screening_task
 
     job = job_create(kind="screening", organisation=organisation, user=created_by)
     screening = Screening.objects.create(organisation=organisation, created_by=created_by, job=job, **fields)
-    job.params = {"screening": screening.pk}
+    job.params = {"screening": screening.pk, **(caused_by(cause) if cause else {})}
     job.save(update_fields=["params"])
     job_enqueue(job=job, task=screening_task)
     return screening
 
 
-def track_screen_start(*, track: Track, user=None) -> Screening:
+def track_screen_start(*, track: Track, user=None, cause: Job | None = None) -> Screening:
     """Screen a generated track (its mix and score) before it may be published."""
     with transaction.atomic():
         track.mark_screening()
         return _screening_enqueue(organisation=track.organisation, created_by=user, track=track,
-                                  original_name=track.title[:500], against=Against.ALL)
+                                  original_name=track.title[:500], against=Against.ALL, cause=cause)
 
 
 def _track_query(track: Track) -> Query:
@@ -389,9 +459,7 @@ def screening_handler(job: Job) -> dict:
     except BadQuery as exc:
         raise JobError(str(exc)) from None
     job.set_progress(0.6, "searching the indexes")
-    exclude = key_for(track_id=screening.track_id) if screening.track_id else None
-    verdict = screener(against=screening.against, exclude_key=exclude).screen(query.features)
-    result = verdict_json(verdict, query.features)
+    result = screen_features(query.features, against=screening.against, exclude_track_id=screening.track_id)
     with transaction.atomic():
         screening_record(screening=screening, result=result, query=query)
     return {"screening": screening.pk, "verdict": result["verdict"], "matches": len(result["matches"])}
@@ -399,7 +467,7 @@ def screening_handler(job: Job) -> dict:
 
 def screening_record(*, screening: Screening, result: dict, query: Query) -> Screening:
     """Save the verdict, create a flag per flagged item, move the track on, and write the ledger entry."""
-    screening.verdict = Verdict.FLAG if result["verdict"] == "flag" else Verdict.CLEAR
+    screening.verdict = Verdict(result["verdict"])
     screening.result = result
     screening.features_path = store_bytes(query.features.to_npz_bytes(), suffix=".npz").relpath
     if query.score is not None:

@@ -15,3 +15,11 @@ def screening_task(job_id: str) -> None:
     from .services import screening_handler
 
     run_job(job_id, screening_handler)
+
+
+@shared_task(queue="cpu", name="fingerprint.tasks.index_sweep_task")
+def index_sweep_task() -> int:
+    """Periodic and on worker start: index whatever is missing (see fingerprint.sweep). Returns jobs started."""
+    from .sweep import index_sweep
+
+    return len(index_sweep())

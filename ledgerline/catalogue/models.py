@@ -195,10 +195,17 @@ class Track(models.Model):
         self._set_status(TrackStatus.SCREENING)
 
     def mark_screened(self, verdict: str) -> None:
-        """`verdict` is the screening verdict: "clear" or "flag"."""
-        if verdict not in ("clear", "flag"):
+        """`verdict` is the screening verdict: "clear", "flag" or "incomplete".
+
+        An incomplete screening (part of the corpus not indexed yet) leaves the track screening: it is screened
+        again when the index sweep has caught up, and cannot be published meanwhile.
+        """
+        if verdict not in ("clear", "flag", "incomplete"):
             raise ValueError(f"unknown screening verdict {verdict!r}")
-        if verdict == "clear":
+        if verdict == "incomplete":
+            self._set_status(TrackStatus.SCREENING, "Waiting for the screening indexes to catch up; "
+                                                    "the track is screened again then.")
+        elif verdict == "clear":
             self._set_status(TrackStatus.CLEAR)
         else:
             self._set_status(TrackStatus.FLAGGED, "Screening found a possible near-copy; awaiting review.")

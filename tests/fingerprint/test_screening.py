@@ -73,7 +73,9 @@ def test_screen_flags_a_transposed_slower_reinstrumented_copy_with_evidence(corp
 def test_screen_clears_an_unrelated_chorale(corpus, tmp_path, capsys):
     path = tmp_path / "other.mid"
     path.write_bytes(chorale(UNRELATED).to_midi_bytes())
-    assert screen_json(path, capsys) == {"verdict": "clear", "matches": []}
+    out = screen_json(path, capsys)
+    assert (out["verdict"], out["matches"]) == ("clear", [])
+    assert out["coverage"]["complete"] and out["coverage"]["searched"] == len(NAMES)
 
 
 def test_audio_level_finds_an_excerpt_of_a_corpus_recording(corpus, tmp_path, capsys):

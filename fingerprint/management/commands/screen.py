@@ -1,6 +1,7 @@
 """python manage.py screen PATH [--json] [--against all|corpus|published]  (exact interface)
 
-Exit 0 whenever screening ran (verdict clear or flag), 2 on bad input.
+Exit 0 when screening ran over the whole scope (verdict clear or flag), 3 when the verdict is "incomplete"
+(part of the scope is not indexed yet: nothing may be called clear), 2 on bad input.
 """
 
 import json
@@ -35,8 +36,10 @@ class Command(BaseCommand):
                     "match_end", "transpose", "tempo_ratio")
             out = {"verdict": result["verdict"],
                    "matches": [{k: m[k] for k in keys} | {"track": m["track"], "query_bars": m["query_bars"],
-                                                            "match_bars": m["match_bars"]} for m in result["matches"]]}
+                                                            "match_bars": m["match_bars"]} for m in result["matches"]],
+                   "coverage": result["coverage"], "problems": result["problems"]}
             self.stdout.write(json.dumps(out))
+            self._exit(result)
             return
         self.stdout.write(f"{path.name}: {result['verdict'].upper()}")
         for m in result["matches"]:
@@ -47,3 +50,9 @@ class Command(BaseCommand):
                 f"transpose {m['transpose']:+d}, tempo x{m['tempo_ratio']:.2f}")
         for problem in result["problems"]:
             self.stdout.write(f"  note: {problem}")
+        self._exit(result)
+
+    def _exit(self, result: dict) -> None:
+        if result["verdict"] == "incomplete":
+            self.stdout.flush()
+            sys.exit(3)

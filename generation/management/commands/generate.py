@@ -17,7 +17,7 @@ from generation.models import TrainedModel
 from generation.services import generation_start
 from ledgerline.catalogue.models import Track
 from ledgerline.jobs.models import Job
-from ledgerline.jobs.progress import wait_for_job
+from ledgerline.jobs.progress import wait_for_chain
 from ledgerline.storage import blob_path
 
 
@@ -65,14 +65,12 @@ class Command(BaseCommand):
             fail(_message(exc))
         except PermissionDenied as exc:
             fail(str(exc))
-        job = wait_for_job(track.provenance["job"], json_mode=options["json"])
+        # Generation causes rendering and screening: wait for the whole chain, one progress bar per stage.
+        job, *_ = wait_for_chain(track.provenance["job"], json_mode=options["json"])
         if job.status != "succeeded":
             sys.stderr.write(f"generate: {job.error}\n")
             sys.exit(1)
         screening = Screening.objects.filter(track=track).order_by("-id").first()
-        if screening is not None and screening.job_id:
-            wait_for_job(screening.job_id, json_mode=True)
-            screening.refresh_from_db()
         track = Track.objects.get(pk=track.pk)
         out = Path(options["out"])
         out.mkdir(parents=True, exist_ok=True)

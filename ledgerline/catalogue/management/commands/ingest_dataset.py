@@ -12,7 +12,7 @@ from ledgerline.accounts.services import system_user
 from ledgerline.catalogue.ingest import dataset_ingest_start
 from ledgerline.catalogue.models import Dataset
 from ledgerline.catalogue.services import dataset_create, dataset_update, dataset_upload_add
-from ledgerline.jobs.progress import wait_for_job
+from ledgerline.jobs.progress import wait_for_chain
 
 
 def bad_input(message: str) -> CommandError:
@@ -59,10 +59,20 @@ class Command(BaseCommand):
                 refused.append({"name": str(file.relative_to(path) if path.is_dir() else file.name),
                                 "reason": "; ".join(exc.messages)})
         job = dataset_ingest_start(dataset=dataset, user=actor)
-        done = wait_for_job(job.pk, json_mode=as_json)
+        # The ingest causes fingerprinting and indexing: the command returns when the new items can be screened.
+        done, *follow_ups = wait_for_chain(job.pk, json_mode=as_json)
         summary = {**done.result, "job": str(done.pk), "status": done.status}
+        indexing = [j for j in follow_ups if j.kind == "fingerprint"]
+        summary["indexing"] = {
+            "jobs": [str(j.pk) for j in indexing],
+            "status": "failed" if any(j.status == "failed" for j in indexing) else "succeeded",
+            "fingerprinted": sum(j.result.get("fingerprinted", 0) for j in indexing),
+            "failed": [line for j in indexing for line in j.result.get("failed", [])]
+            + [j.error for j in indexing if j.error],
+        }
         summary.setdefault("dataset", dataset.pk)
         summary["items_rejected"] = refused + summary.get("items_rejected", [])
+        summary["items_rejected_total"] = len(refused) + summary.get("items_rejected_total", 0)
         if done.error:
             summary["error"] = done.error
         if as_json:
@@ -70,12 +80,17 @@ class Command(BaseCommand):
         else:
             self.stdout.write(
                 f"dataset {dataset.pk} ({dataset.name}): {summary.get('items_ingested', 0)} ingested, "
-                f"{summary.get('items_duplicate', 0)} duplicates, {len(summary['items_rejected'])} rejected"
+                f"{summary.get('items_duplicate', 0)} duplicates, {summary['items_rejected_total']} rejected; "
+                f"{summary['indexing']['fingerprinted']} indexed for screening"
             )
+            for line in summary["indexing"]["failed"]:
+                self.stdout.write(f"  not indexed: {line}")
             for rejection in summary["items_rejected"]:
                 self.stdout.write(f"  rejected {rejection['name']}: {rejection['reason']}")
         if done.status != "succeeded":
             raise CommandError(f"ingest failed: {done.error}")
+        if summary["indexing"]["status"] != "succeeded":
+            raise CommandError(f"indexing failed: {'; '.join(summary['indexing']['failed'])[:500]}")
 
     def _read_terms(self, terms: Path | None) -> dict:
         if terms is None:
