@@ -362,7 +362,7 @@ def generate_handler(job: Job) -> dict:
                       organisation=track.organisation, private=True)
     from fingerprint.services import track_screen_start
 
-    screening = track_screen_start(track=track, user=job.created_by)
+    screening = track_screen_start(track=track, user=job.created_by, cause=job)
     return {"track": track.pk, "screening": screening.pk, "interventions": stats.get("interventions", 0)}
 
 
