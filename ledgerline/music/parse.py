@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import tempfile
 import warnings
 from pathlib import Path
@@ -84,11 +85,33 @@ def score_from_music21(parsed) -> Score:
     return score
 
 
+def midi_title(data: bytes) -> str | None:
+    """A MIDI file's own title: the name of its first track when that is a conductor track (or a type 0 file's).
+
+    That is where sequencers and notation programs write the song's name (the "sequence name" of SMF type 1).
+    """
+    import mido
+
+    try:
+        midi = mido.MidiFile(file=io.BytesIO(data))
+    except Exception:  # symusic read it; mido is only asked for a name
+        return None
+    if not midi.tracks:
+        return None
+    first = midi.tracks[0]
+    if midi.type != 0 and any(message.type == "note_on" for message in first):
+        return None  # a first track that plays names its instrument, not the piece
+    for message in first:
+        if message.type == "track_name" and message.name.strip():
+            return message.name.strip()[:300]
+    return None
+
+
 def parse_symbolic(data: bytes, fmt: Format, *, name: str = "") -> Score:
     """Parse a symbolic file. Raises CorruptFile with a user-facing reason for damaged or empty files."""
     if fmt == Format.MIDI:
         try:
-            score = Score.from_midi_bytes(data, title=Path(name).stem if name else None)
+            score = Score.from_midi_bytes(data, title=midi_title(data) or (Path(name).stem if name else None))
         except ValueError as exc:
             raise CorruptFile(f"corrupt or truncated MIDI file: {exc}") from exc
     elif fmt in _MUSIC21_FORMAT:
