@@ -276,8 +276,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "ledger"},
     },
 }
-# A running job whose heartbeat is older than this is taken to belong to a dead worker and may be re-claimed.
-LEDGERLINE_JOB_STALE_S = env_int("LEDGERLINE_JOB_STALE_S", 120, minimum=1)
+# A running job's worker holds a lease on it for this long, renewed every third of it while the job runs; a job
+# whose lease expired belongs to a dead worker and is taken over by a redelivery or by the stale-job sweep.
+LEDGERLINE_JOB_LEASE_S = env_int("LEDGERLINE_JOB_LEASE_S", 30, minimum=1)
+# A queued job that no worker claimed within this long is sent again by the sweep (its message may be lost);
+# a duplicate message is harmless, the job is claimed once.
+LEDGERLINE_JOB_QUEUED_LEASE_S = env_int("LEDGERLINE_JOB_QUEUED_LEASE_S", 900, minimum=1)
 
 # --- Generation -------------------------------------------------------------------------------------
 # torch intra-op threads for training and generation on the CPU (0: torch's default, one per core). On a

@@ -4,3 +4,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ledgerline.settings")
 application = get_wsgi_application()
+
+from ledgerline.jobs.services import jobs_requeue_after_start  # noqa: E402  (the apps must be loaded first)
+
+jobs_requeue_after_start()  # embedded thread runner: resume the jobs of the process before this one

@@ -70,7 +70,8 @@ def _worker_env(db_name: str) -> dict[str, str]:
     env["DATABASE_URL"] = f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db_name}"
     env["LEDGERLINE_DATA_DIR"] = str(django_settings.LEDGERLINE_DATA_DIR)
     env["LEDGERLINE_TASK_RUNNER"] = "celery"
-    env["LEDGERLINE_JOB_STALE_S"] = "3"
+    # Short leases: a killed worker's job is taken over within seconds (renewed every second while it runs).
+    env["LEDGERLINE_JOB_LEASE_S"] = "3"
     # Short visibility timeout: a killed worker's unacknowledged message comes back within seconds.
     env["CELERY_VISIBILITY_TIMEOUT"] = "4"
     env["PYTHONUNBUFFERED"] = "1"
@@ -78,27 +79,34 @@ def _worker_env(db_name: str) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """A real `celery worker` subprocess consuming every queue, on the test database."""
+    """A real `celery worker` subprocess consuming every queue, on the test database.
 
-    def __init__(self, db_name: str, log_path: Path) -> None:
+    `pool="prefork"` runs the tasks in one child process (`kill_pool_child` kills it, as the OOM killer does);
+    `env` overrides the worker's environment (e.g. a production-like `CELERY_VISIBILITY_TIMEOUT`).
+    """
+
+    def __init__(self, db_name: str, log_path: Path, *, pool: str = "solo", env: dict[str, str] | None = None) -> None:
         self.db_name = db_name
         self.log_path = log_path
+        self.pool = pool
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.log = open(self.log_path, "ab")
+        ready_before = self.log_path.read_bytes().count(b"ready.")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "ledgerline", "worker", "--pool=solo", "--concurrency=1",
+            [sys.executable, "-m", "celery", "-A", "ledgerline", "worker", f"--pool={self.pool}", "--concurrency=1",
              "-Q", "cpu,gpu,ledger", "--without-gossip", "--without-mingle", "--without-heartbeat",
              "--loglevel=INFO"],
-            cwd=REPO, env=_worker_env(self.db_name), stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=REPO, env={**_worker_env(self.db_name), **self.env}, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"celery worker exited early; see {self.log_path}")
-            if b"ready." in self.log_path.read_bytes():
+            if self.log_path.read_bytes().count(b"ready.") > ready_before:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"celery worker did not become ready; see {self.log_path}")
@@ -108,6 +116,19 @@ class WorkerProcess:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+        self.log.close()
+
+    def pool_children(self) -> list[int]:
+        """Process ids of the prefork pool's children (none with the solo pool)."""
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        return [int(pid) for pid in children.split()]
+
+    def kill_pool_child(self) -> int:
+        """SIGKILL the pool process running the task, as the OOM killer does; the worker itself lives on."""
+        (child,) = self.pool_children()
+        os.kill(child, signal.SIGKILL)
+        return child
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -116,12 +137,11 @@ class WorkerProcess:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, settings, tmp_path):
-    """Start a real Celery worker for one test (tests marked `worker`). Skips when no broker/PostgreSQL is set."""
+def _worker_started(settings, tmp_path, **options) -> WorkerProcess:
     if not os.environ.get("CELERY_BROKER_URL"):
         pytest.skip("CELERY_BROKER_URL is not set (the Makefile's test target sets it)")
     if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
@@ -130,7 +150,22 @@ def celery_worker_process(transactional_db, settings, tmp_path):
 
     app.control.purge()
     settings.LEDGERLINE_TASK_RUNNER = "celery"
-    worker = WorkerProcess(django_settings.DATABASES["default"]["NAME"], tmp_path / "worker.log")
+    worker = WorkerProcess(django_settings.DATABASES["default"]["NAME"], tmp_path / "worker.log", **options)
     worker.start()
+    return worker
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings, tmp_path):
+    """Start a real Celery worker for one test (tests marked `worker`). Skips when no broker/PostgreSQL is set."""
+    worker = _worker_started(settings, tmp_path)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def celery_prefork_worker_process(transactional_db, settings, tmp_path):
+    """Like `celery_worker_process`, with the tasks run in one prefork pool child (`kill_pool_child`)."""
+    worker = _worker_started(settings, tmp_path, pool="prefork")
     yield worker
     worker.stop()

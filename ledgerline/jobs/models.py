@@ -19,6 +19,10 @@ class JobStatus(models.TextChoices):
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.LEDGERLINE_JOB_LEASE_S)
+
+
 class Job(models.Model):
     """One long piece of work (ingest, train, generate, screen, split, anchor) as the API and pages see it."""
 
@@ -40,8 +44,13 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Until then the job belongs to its worker (running; renewed while it runs) or to its queued message; a job
+    # whose lease expired is taken over by a redelivery or sent again by the stale-job sweep.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True)
+    task = models.CharField(max_length=200, blank=True, help_text="Name of the Celery task that runs the job.")
+    queue = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -56,18 +65,20 @@ class Job(models.Model):
     def claim(self, worker: str) -> bool:
         """Take the job for this worker. A conditional UPDATE, so exactly one claimant wins.
 
-        A job may be claimed when queued, or when running with a stale heartbeat: its worker was killed and the
-        broker redelivered the message (acks_late). A finished job is never claimed again.
+        A job may be claimed when queued, or when running with an expired lease: its worker was killed and the
+        broker redelivered the message (acks_late), or the stale-job sweep sent it again. A finished job is never
+        claimed again.
         """
         now = timezone.now()
-        stale_before = now - timedelta(seconds=settings.LEDGERLINE_JOB_STALE_S)
-        claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before)
+        expired = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+        claimable = Q(status=JobStatus.QUEUED) | (Q(status=JobStatus.RUNNING) & expired)
         updated = (
             Job.objects.filter(claimable, pk=self.pk)
             .update(
                 status=JobStatus.RUNNING,
                 started_at=now,
                 heartbeat_at=now,
+                lease_expires_at=now + _lease(),
                 worker=worker[:200],
                 attempts=models.F("attempts") + 1,
             )
@@ -75,6 +86,21 @@ class Job(models.Model):
         if updated:
             self.refresh_from_db()
         return bool(updated)
+
+    def renew_lease(self) -> bool:
+        """Extend this worker's lease by one lease period; False when the job is no longer running as this
+        worker's (finished, or taken over after the lease expired). Writes the row only, never this instance:
+        the lease keeper calls it from its own thread."""
+        now = timezone.now()
+        return bool(
+            Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING, worker=self.worker)
+            .update(heartbeat_at=now, lease_expires_at=now + _lease())
+        )
+
+    def lease_remaining_s(self) -> float:
+        if self.lease_expires_at is None:
+            return 0.0
+        return max((self.lease_expires_at - timezone.now()).total_seconds(), 0.0)
 
     def set_progress(self, fraction: float, message: str = "") -> None:
         fraction = min(max(float(fraction), 0.0), 1.0)

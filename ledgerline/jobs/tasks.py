@@ -7,7 +7,7 @@ import time
 from celery import shared_task
 
 from .models import Job
-from .services import run_job
+from .services import jobs_requeue_stale, run_job
 
 
 def _selftest(job: Job) -> dict:
@@ -22,3 +22,9 @@ def _selftest(job: Job) -> dict:
 @shared_task(acks_late=True, queue="cpu", name="ledgerline.jobs.tasks.worker_selftest_task")
 def worker_selftest_task(job_id: str) -> None:
     run_job(job_id, _selftest)
+
+
+@shared_task(queue="ledger", name="ledgerline.jobs.tasks.requeue_stale_jobs_task")
+def requeue_stale_jobs_task() -> int:
+    """Beat, every 30 s, and each worker once it is ready: jobs whose worker died are sent again."""
+    return len(jobs_requeue_stale())

@@ -15,13 +15,25 @@ def test_a_job_is_claimed_once():
     assert not Job.objects.get(pk=job.pk).claim("worker-b")
 
 
-def test_a_running_job_with_a_stale_heartbeat_is_reclaimed_after_its_worker_died(settings):
+def test_a_running_job_with_an_expired_lease_is_reclaimed_after_its_worker_died():
     job = job_create(kind="test")
     assert job.claim("dead-worker")
-    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=settings.LEDGERLINE_JOB_STALE_S + 1))
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     again = Job.objects.get(pk=job.pk)
     assert again.claim("new-worker")
-    assert again.attempts == 2
+    assert again.attempts == 2 and again.worker == "new-worker"
+
+
+def test_a_running_job_whose_lease_is_held_is_not_claimed_and_its_lease_is_renewed_only_by_its_worker(settings):
+    job = job_create(kind="test")
+    assert job.claim("worker-a")
+    assert 0 < job.lease_remaining_s() <= settings.LEDGERLINE_JOB_LEASE_S
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=1))
+    assert not Job.objects.get(pk=job.pk).claim("worker-b")
+    assert job.renew_lease()
+    assert Job.objects.get(pk=job.pk).lease_remaining_s() > settings.LEDGERLINE_JOB_LEASE_S - 1
+    job.worker = "worker-b"
+    assert not job.renew_lease()
 
 
 def test_run_job_records_result_and_does_not_run_a_finished_job_twice():
