@@ -28,13 +28,22 @@ class LedgerEntry(models.Model):
 
 
 class TreeHead(models.Model):
-    """A signed tree head: the log's size and root at a moment, signed with the log's Ed25519 key."""
+    """A signed tree head: the log's size and root at a moment, signed with the log's Ed25519 key.
+
+    Every append transaction signs one, in the same transaction as its entries, so no committed entry is ever
+    outside a signed head. `frontier` and `leaves` are not signed but are committed to by the signed root:
+    `frontier` (the right edge of the tree at this size) lets the next appender compute its root without reading
+    the log, and `leaves` (the leaf hashes this head added to the previous one) lets `ledger verify` name the
+    entry that was rewritten together with its stored hash. Both are null on heads signed before they existed.
+    """
 
     tree_size = models.BigIntegerField(unique=True)
     root_hash = models.CharField(max_length=64)
     timestamp_ms = models.BigIntegerField()
     signature = models.CharField(max_length=100, help_text="base64 Ed25519 signature")
     public_key = models.TextField(help_text="PEM of the key that signed it")
+    frontier = models.BinaryField(null=True, help_text="32-byte roots of the tree's complete right-edge subtrees, largest first")
+    leaves = models.BinaryField(null=True, help_text="32-byte leaf hashes of the entries this head added to the previous one")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -22,6 +23,52 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 def _largest_power_of_two_below(n: int) -> int:
     """k = the largest power of two with k < n (n >= 2)."""
     return 1 << ((n - 1).bit_length() - 1)
+
+
+@dataclass
+class Frontier:
+    """The right edge of a tree of `size` leaves: what an appender needs to extend the tree and compute its root.
+
+    `nodes` holds the root of each complete subtree of the tree's binary decomposition, largest first (one per set
+    bit of `size`, at most 64 hashes), so appending a leaf works like adding one to a binary counter and the root
+    is those roots hashed together from the right, which is MTH of RFC 6962 (its left split is the largest power
+    of two below the size).
+    """
+
+    size: int = 0
+    nodes: list[bytes] = field(default_factory=list)
+
+    def append(self, leaf: bytes) -> None:
+        node, size = leaf, self.size
+        while size & 1:  # a carry: the rightmost subtree is as large as the new one, merge them
+            node = node_hash(self.nodes.pop(), node)
+            size >>= 1
+        self.nodes.append(node)
+        self.size += 1
+
+    def extended(self, leaves) -> Frontier:
+        """A copy with `leaves` appended; this one is left as it was."""
+        copy = Frontier(self.size, list(self.nodes))
+        for leaf in leaves:
+            copy.append(leaf)
+        return copy
+
+    def root(self) -> bytes:
+        if not self.nodes:
+            return EMPTY_ROOT
+        root = self.nodes[-1]
+        for node in reversed(self.nodes[:-1]):
+            root = node_hash(node, root)
+        return root
+
+    def to_bytes(self) -> bytes:
+        return b"".join(self.nodes)
+
+    @classmethod
+    def from_bytes(cls, size: int, data: bytes) -> Frontier:
+        if size < 0 or len(data) != 32 * size.bit_count():
+            raise ValueError(f"a frontier of a tree of {size} leaves has {size.bit_count()} hashes, not {len(data) / 32:g}")
+        return cls(size, [bytes(data[i:i + 32]) for i in range(0, len(data), 32)])
 
 
 class MerkleTree:
@@ -61,6 +108,18 @@ class MerkleTree:
         if size > self.size:
             raise ValueError(f"tree has {self.size} leaves, not {size}")
         return self.subtree_hash(0, size)
+
+    def frontier(self, size: int | None = None) -> Frontier:
+        """The right edge of the tree's first `size` leaves (default: all), from the stored complete subtrees."""
+        size = self.size if size is None else size
+        if not 0 <= size <= self.size:
+            raise ValueError(f"tree has {self.size} leaves, not {size}")
+        nodes, start = [], 0
+        for level in range(size.bit_length() - 1, -1, -1):
+            if size >> level & 1:
+                nodes.append(self.levels[level][start >> level])
+                start += 1 << level
+        return Frontier(size, nodes)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """PATH(m, D[0:size]) of RFC 6962 section 2.1.1."""

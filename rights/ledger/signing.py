@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import struct
 from dataclasses import dataclass
@@ -71,8 +72,17 @@ def sign_tree_head(key: Ed25519PrivateKey, tree_size: int, root_hash: bytes, tim
     return SignedTreeHead(tree_size, root_hash, timestamp_ms, signature)
 
 
+@functools.lru_cache(maxsize=8)
+def _public_key(public_pem: str):
+    """Parsed once per key: `ledger verify` checks one tree head per append transaction, nearly all by one key."""
+    return serialization.load_pem_public_key(public_pem.encode())
+
+
 def verify_tree_head(public_pem: str, sth: SignedTreeHead) -> bool:
-    public = serialization.load_pem_public_key(public_pem.encode())
+    try:
+        public = _public_key(public_pem)
+    except ValueError:  # not a PEM key at all
+        return False
     if not isinstance(public, Ed25519PublicKey):
         return False
     try:

@@ -1,5 +1,6 @@
 """The provenance ledger: appends, signed tree heads, anchors on the dev chain, verification and tampering."""
 
+import base64
 import json
 import subprocess
 import sys
@@ -10,8 +11,21 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from rights.ledger.canonical import canonical_json
+from rights.ledger.merkle import leaf_hash
+from rights.ledger.signing import SignedTreeHead, verify_tree_head
 from rights.models import Anchor, LedgerEntry, TreeHead
-from rights.services import ledger_anchor, ledger_append, ledger_verify, reset_tree_cache, tree_head_sign
+from rights.services import (
+    LedgerIntegrityError,
+    NewEntry,
+    ledger_anchor,
+    ledger_append,
+    ledger_append_many,
+    ledger_tree,
+    ledger_verify,
+    reset_tree_cache,
+    tree_head_sign,
+)
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,7 +50,7 @@ def test_appends_are_numbered_and_verify():
     head = tree_head_sign()
     assert head.tree_size == 5
     report = ledger_verify(check_chain=False)
-    assert report.ok and report.entries == 5 and report.tree_heads == 1
+    assert report.ok and report.entries == 5 and report.tree_heads == 5
 
 
 def test_floats_are_refused_in_entries():
@@ -57,20 +71,106 @@ def test_an_edited_row_is_named():
     _verify_fails("first bad entry 3")
 
 
-def test_an_edited_row_with_recomputed_hashes_is_caught_by_the_signed_head():
-    from rights.ledger.canonical import canonical_json
-    from rights.ledger.merkle import leaf_hash
-
-    append_many(6)
-    tree_head_sign()
-    entry = LedgerEntry.objects.get(index=2)
+def rewrite_with_its_hash(index, price="0.01"):
+    """What someone with write access to the database can do: edit an entry and store the matching hash."""
+    entry = LedgerEntry.objects.get(index=index)
     body = json.loads(entry.canonical)
-    body["payload"]["price"] = "0.01"
+    body["payload"]["price"] = price
     canonical = canonical_json(body)
     LedgerEntry.objects.filter(pk=entry.pk).update(payload=body["payload"], canonical=canonical,
                                                    leaf_hash=leaf_hash(canonical.encode()).hex())
+
+
+def test_every_append_transaction_commits_a_signed_head_that_covers_it():
+    from django.db import transaction
+
+    for i in range(3):
+        entry = ledger_append(event="test.event", subject_type="thing", subject_id=i, payload={})
+        assert TreeHead.objects.order_by("-tree_size").first().tree_size == entry.index + 1
+    ledger_append_many([NewEntry("batch", "t", i, {"i": i}) for i in range(4)])
+    with transaction.atomic():  # two appends in one caller's transaction: one head each
+        append_many(2)
+    sizes = list(TreeHead.objects.values_list("tree_size", flat=True))
+    assert sizes == [1, 2, 3, 7, 8, 9]
+    tree = ledger_tree()
+    for head in TreeHead.objects.all():
+        sth = SignedTreeHead(head.tree_size, bytes.fromhex(head.root_hash), head.timestamp_ms,
+                             base64.b64decode(head.signature))
+        assert verify_tree_head(head.public_key, sth) and sth.root_hash == tree.root(head.tree_size)
+    assert tree_head_sign().tree_size == 9 and TreeHead.objects.count() == 6  # nothing left to sign
+
+
+def test_the_newest_entry_rewritten_with_its_hash_is_named():
+    append_many(6)
+    rewrite_with_its_hash(5)
+    _verify_fails("first bad entry 5")
+
+
+def test_an_older_entry_rewritten_with_its_hash_is_named_not_bracketed():
+    append_many(6)
+    rewrite_with_its_hash(2)
     report = ledger_verify(check_chain=False)
-    assert not report.ok and "root differs" in report.problems[0]
+    assert not report.ok and report.first_bad_entry == 2
+    assert report.problems == ["entry 2: rewritten together with its stored hash (its leaf is not the one signed in "
+                               "the tree head of size 3)"]
+
+
+def test_an_entry_inside_a_batch_rewritten_with_its_hash_is_named():
+    ledger_append_many([NewEntry("batch", "thing", i, {"i": i, "price": "9.99"}) for i in range(10)])
+    append_many(3)
+    rewrite_with_its_hash(7)
+    rewrite_with_its_hash(11)
+    report = ledger_verify(check_chain=False)
+    assert report.first_bad_entry == 7 and [p.split(":")[0] for p in report.problems] == ["entry 7", "entry 11"]
+    _verify_fails("first bad entry 7")
+
+
+def test_a_rewrite_whose_head_leaf_record_was_rewritten_too_is_still_caught():
+    append_many(6)
+    rewrite_with_its_hash(3)
+    TreeHead.objects.filter(tree_size=4).update(leaves=bytes.fromhex(LedgerEntry.objects.get(index=3).leaf_hash))
+    report = ledger_verify(check_chain=False)
+    assert not report.ok and report.first_bad_entry == 3 and "an entry in 3..3 was rewritten" in report.problems[0]
+
+
+def test_entries_written_around_the_service_fail_verify_and_stop_appends():
+    append_many(3)
+    forged = LedgerEntry.objects.get(index=2)
+    body = json.loads(forged.canonical)
+    body["index"] = 3
+    forged.pk, forged.index, forged.canonical = None, 3, canonical_json(body)
+    forged.leaf_hash = leaf_hash(forged.canonical.encode()).hex()
+    forged.save()
+    report = ledger_verify(check_chain=False)
+    assert not report.ok and report.first_bad_entry == 3 and "entries 3..3 are in no signed tree head" in report.problems[0]
+    _verify_fails("first bad entry 3")
+    with pytest.raises(LedgerIntegrityError, match="entries 3..3 are in no signed tree head"):
+        append_many(1)
+    with pytest.raises(LedgerIntegrityError):
+        tree_head_sign()
+    assert LedgerEntry.objects.count() == 4 and TreeHead.objects.count() == 3
+
+
+def test_a_log_from_before_heads_per_append_is_signed_once_then_verifies():
+    append_many(5)
+    TreeHead.objects.filter(tree_size__gt=2).delete()
+    TreeHead.objects.update(frontier=None, leaves=None)  # as signed before heads recorded them
+    reset_tree_cache()
+    assert "entries 2..4 are in no signed tree head" in ledger_verify(check_chain=False).problems[0]
+    append_many(1)  # the first append signs the old entries too
+    assert ledger_verify(check_chain=False).ok
+    rewrite_with_its_hash(1)  # under a head that does not record its leaves: bracketed
+    report = ledger_verify(check_chain=False)
+    assert report.first_bad_entry == 1 and "an entry in 1..1 was rewritten" in report.problems[0]
+
+
+def test_a_log_never_signed_is_signed_by_its_next_head():
+    append_many(4)
+    TreeHead.objects.all().delete()
+    head = tree_head_sign()
+    assert head.tree_size == 4 and len(bytes(head.leaves)) == 4 * 32
+    append_many(1)
+    assert ledger_verify(check_chain=False).ok
 
 
 def test_a_deleted_row_is_named():
@@ -122,8 +222,10 @@ def test_signing_refuses_a_tree_head_that_goes_backwards():
     tree_head_sign()
     LedgerEntry.objects.filter(index=3).delete()
     reset_tree_cache()
-    with pytest.raises(ValueError, match="tree head of size 4 exists"):
+    with pytest.raises(LedgerIntegrityError, match="tree head of size 4 exists"):
         tree_head_sign()
+    with pytest.raises(LedgerIntegrityError, match="tree head of size 4 exists"):
+        append_many(1)
 
 
 def test_anchor_on_the_dev_chain_survives_a_new_process_and_verify_checks_it():
@@ -218,8 +320,6 @@ def _data_dir():
 
 
 def test_a_batch_of_appends_takes_consecutive_indexes_and_verifies():
-    from rights.services import NewEntry, ledger_append_many
-
     ledger_append(event="single", subject_type="t", subject_id=0, payload={})
     batch = ledger_append_many([NewEntry("batch", "t", i, {"i": i}) for i in range(5)])
     assert [e.index for e in batch] == [1, 2, 3, 4, 5] and all(e.pk for e in batch)

@@ -2,7 +2,17 @@
 
 import random
 
-from rights.ledger.merkle import EMPTY_ROOT, MerkleTree, leaf_hash, node_hash, verify_consistency, verify_inclusion
+import pytest
+
+from rights.ledger.merkle import (
+    EMPTY_ROOT,
+    Frontier,
+    MerkleTree,
+    leaf_hash,
+    node_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 
 
 def mth(leaves):
@@ -46,3 +56,22 @@ def test_proof_size_is_logarithmic():
     tree = MerkleTree([leaf_hash(random.randbytes(8)) for _ in range(5000)])
     assert len(tree.inclusion_proof(1234)) <= 13
     assert len(tree.consistency_proof(3000)) <= 2 * 13
+
+
+def test_a_frontier_extended_leaf_by_leaf_has_the_trees_root_and_edge_at_every_size():
+    frontier = Frontier()
+    for n in range(0, 41):
+        assert frontier.size == n and frontier.root() == TREE.root(n) == mth(LEAVES[:n])
+        assert frontier == TREE.frontier(n) == Frontier.from_bytes(n, frontier.to_bytes())
+        if n < 40:
+            frontier.append(LEAVES[n])
+
+
+def test_a_frontier_of_the_wrong_length_for_its_size_is_refused():
+    with pytest.raises(ValueError, match="has 2 hashes"):
+        Frontier.from_bytes(6, bytes(32))
+
+
+def test_an_extended_frontier_is_a_copy():
+    base = TREE.frontier(5)
+    assert base.extended(LEAVES[5:13]) == TREE.frontier(13) and base == TREE.frontier(5)
