@@ -8,7 +8,7 @@ from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import IsCreator, IsLabel, organisations_for
 
 from . import services
-from .selectors import corpus_items_visible_to, datasets_visible_to, tracks_visible_to
+from .selectors import corpus_items_visible_to, datasets_visible_to, datasets_with_item_counts, tracks_visible_to
 from .serializers import (
     CorpusItemSerializer,
     DatasetSerializer,
@@ -29,7 +29,7 @@ class DatasetViewSet(
     filterset_fields = ["organisation__slug", "status", "is_public"]
 
     def get_queryset(self):
-        return datasets_visible_to(self.request.user).select_related("organisation", "ingest_job")
+        return datasets_with_item_counts(datasets_visible_to(self.request.user).select_related("organisation", "ingest_job"))
 
     def get_permissions(self):
         if self.action in {"create", "upload", "partial_update"}:

@@ -14,7 +14,7 @@ class DatasetSerializer(serializers.ModelSerializer):
     organisation = serializers.SlugRelatedField(slug_field="slug", queryset=Organisation.objects.all())
     terms = serializers.SerializerMethodField()
     ingest_job = JobSerializer(read_only=True)
-    item_count = serializers.IntegerField(source="items.count", read_only=True)
+    item_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Dataset
@@ -26,6 +26,11 @@ class DatasetSerializer(serializers.ModelSerializer):
 
     def get_terms(self, dataset: Dataset) -> dict:
         return dataset.terms()
+
+    def get_item_count(self, dataset: Dataset) -> int:
+        # Lists annotate it (`datasets_with_item_counts`); a dataset just created or uploaded to is counted here.
+        counted = getattr(dataset, "item_count", None)
+        return dataset.items.count() if counted is None else counted
 
 
 class DatasetWriteSerializer(serializers.Serializer):

@@ -10,12 +10,12 @@ from ledgerline.accounts.permissions import has_role, organisations_for
 
 from . import services
 from .forms import DatasetForm, UploadForm
-from .selectors import datasets_visible_to
+from .selectors import datasets_visible_to, datasets_with_item_counts
 
 
 @login_required
 def dataset_list(request):
-    datasets = datasets_visible_to(request.user).select_related("organisation", "ingest_job")
+    datasets = datasets_with_item_counts(datasets_visible_to(request.user).select_related("organisation", "ingest_job"))
     can_create = request.user.is_staff or organisations_for(request.user, Role.LABEL).exists()
     return render(request, "catalogue/dataset_list.html", {"datasets": datasets, "can_create": can_create})
 
