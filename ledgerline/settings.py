@@ -239,6 +239,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 LEDGERLINE_ARCHIVE_MAX_MEMBERS = env_int("LEDGERLINE_ARCHIVE_MAX_MEMBERS", 10_000, minimum=1)
 LEDGERLINE_ARCHIVE_MAX_TOTAL_BYTES = env_int("LEDGERLINE_ARCHIVE_MAX_TOTAL_BYTES", 2 * 1024**3, minimum=1)
 LEDGERLINE_ARCHIVE_MAX_RATIO = env_int("LEDGERLINE_ARCHIVE_MAX_RATIO", 200, minimum=1)
+# Work grows with a piece's duration, not its bytes: checked from the header (audio) or the parsed score
+# (symbolic) before decoding or rendering. Defaults fit a 2-core worker.
+LEDGERLINE_MAX_DURATION_S = env_int("LEDGERLINE_MAX_DURATION_S", 15 * 60, minimum=1)  # corpus items, tracks
+LEDGERLINE_MAX_QUERY_DURATION_S = env_int("LEDGERLINE_MAX_QUERY_DURATION_S", 10 * 60, minimum=1)  # screening
 
 # --- Music ------------------------------------------------------------------------------------------
 LEDGERLINE_SOUNDFONT = env_str("LEDGERLINE_SOUNDFONT", "/usr/share/sounds/sf2/FluidR3_GM.sf2")

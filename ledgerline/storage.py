@@ -12,7 +12,8 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -26,16 +27,38 @@ class StoredBlob:
     sha256: str
     relpath: str
     size: int
+    created: bool = field(default=False, compare=False)  # this call wrote it (it was not stored before)
 
 
 def media_root() -> Path:
     return Path(settings.MEDIA_ROOT)
 
 
-def _relpath(sha256: str, suffix: str) -> str:
+class InvalidSuffix(ValueError):
+    """A blob suffix that is not one or two plain ASCII extensions (`.mid`, `.tar.gz`)."""
+
+
+def check_suffix(suffix: str) -> str:
+    """`suffix` if it can end a blob's name; raises InvalidSuffix before anything is written."""
     if not _SUFFIX_RE.match(suffix):
-        raise ValueError(f"invalid blob suffix {suffix!r}")
-    return f"blobs/{sha256[:2]}/{sha256[2:4]}/{sha256}{suffix}"
+        raise InvalidSuffix(f"invalid blob suffix {suffix!r} (one or two extensions of a-z and 0-9)")
+    return suffix
+
+
+def safe_suffix(name: str) -> str:
+    """The extension(s) of a user's file name fit for a blob, or "" (a name like `piece.mïd` or `piece.mi d`):
+    formats are detected from the content, so the name's suffix is only a hint for people reading the folder."""
+    lowered = name.lower()
+    for compound in (".tar.gz", ".tar.bz2", ".tar.xz"):
+        if lowered.endswith(compound):
+            return compound
+    dot = lowered.rfind(".")
+    suffix = lowered[dot:] if dot > 0 and "/" not in lowered[dot:] else ""
+    return suffix if _SUFFIX_RE.match(suffix) else ""
+
+
+def _relpath(sha256: str, suffix: str) -> str:
+    return f"blobs/{sha256[:2]}/{sha256[2:4]}/{sha256}{check_suffix(suffix)}"
 
 
 def blob_path(relpath: str) -> Path:
@@ -47,70 +70,68 @@ def blob_path(relpath: str) -> Path:
     return path
 
 
-def _place(tmp_path: Path, relpath: str) -> None:
-    final = blob_path(relpath)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        tmp_path.unlink(missing_ok=True)
-        return
-    os.replace(tmp_path, final)
+def _store_chunks(chunks: Iterable[bytes], *, suffix: str, max_bytes: int | None = None) -> StoredBlob:
+    """Write `chunks` to a temporary file, hashing as they come, then rename it to its content's name.
 
-
-def store_bytes(data: bytes, *, suffix: str) -> StoredBlob:
-    sha = hashlib.sha256(data).hexdigest()
-    relpath = _relpath(sha, suffix)
-    if not blob_path(relpath).exists():
-        media_root().mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=media_root(), prefix=".incoming-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        _place(Path(tmp), relpath)
-    return StoredBlob(sha256=sha, relpath=relpath, size=len(data))
-
-
-def store_file(path: Path, *, suffix: str) -> StoredBlob:
-    media_root().mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
-    fd, tmp = tempfile.mkstemp(dir=media_root(), prefix=".incoming-")
-    with open(path, "rb") as source, os.fdopen(fd, "wb") as target:
-        while chunk := source.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            target.write(chunk)
-    sha = digest.hexdigest()
-    relpath = _relpath(sha, suffix)
-    _place(Path(tmp), relpath)
-    return StoredBlob(sha256=sha, relpath=relpath, size=size)
-
-
-def store_upload(uploaded, *, suffix: str, max_bytes: int) -> StoredBlob:
-    """Store a Django UploadedFile chunk by chunk, refusing it past `max_bytes` without keeping any of it."""
+    The suffix is checked before anything is written, and the temporary file is removed on every failure
+    (a refused upload, a full disk, a killed request), so nothing is left as `.incoming-*`.
+    """
+    check_suffix(suffix)
     media_root().mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
     fd, tmp = tempfile.mkstemp(dir=media_root(), prefix=".incoming-")
     try:
         with os.fdopen(fd, "wb") as target:
-            for chunk in uploaded.chunks():
+            for chunk in chunks:
                 size += len(chunk)
-                if size > max_bytes:
+                if max_bytes is not None and size > max_bytes:
                     raise UploadTooLarge(max_bytes)
                 digest.update(chunk)
                 target.write(chunk)
-    except BaseException:
+        relpath = _relpath(digest.hexdigest(), suffix)
+        final = blob_path(relpath)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        created = not final.exists()
+        if created:
+            os.replace(tmp, final)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
-    sha = digest.hexdigest()
+    return StoredBlob(sha256=digest.hexdigest(), relpath=relpath, size=size, created=created)
+
+
+def store_bytes(data: bytes, *, suffix: str) -> StoredBlob:
+    sha = hashlib.sha256(data).hexdigest()
     relpath = _relpath(sha, suffix)
-    _place(Path(tmp), relpath)
-    return StoredBlob(sha256=sha, relpath=relpath, size=size)
+    if blob_path(relpath).exists():
+        return StoredBlob(sha256=sha, relpath=relpath, size=len(data))
+    return _store_chunks([data], suffix=suffix)
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as source:
+        while chunk := source.read(_CHUNK):
+            yield chunk
+
+
+def store_file(path: Path, *, suffix: str) -> StoredBlob:
+    return _store_chunks(_file_chunks(path), suffix=suffix)
+
+
+def store_upload(uploaded, *, suffix: str, max_bytes: int) -> StoredBlob:
+    """Store a Django UploadedFile chunk by chunk, refusing it past `max_bytes` without keeping any of it."""
+    return _store_chunks(uploaded.chunks(), suffix=suffix, max_bytes=max_bytes)
 
 
 class UploadTooLarge(Exception):
     def __init__(self, max_bytes: int) -> None:
         super().__init__(f"file is larger than the upload limit of {max_bytes} bytes")
         self.max_bytes = max_bytes
+
+
+def blob_delete(relpath: str) -> None:
+    """Remove a blob that no row names any more (the caller checks that; blobs are shared by content)."""
+    blob_path(relpath).unlink(missing_ok=True)
 
 
 def read_blob(relpath: str) -> bytes:

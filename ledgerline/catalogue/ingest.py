@@ -10,6 +10,7 @@ the good ones. Re-running the job (a worker was killed) skips every item already
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -22,10 +23,11 @@ from ledgerline.jobs.services import JobError, job_create, job_enqueue
 from ledgerline.music.archive import ArchiveError, ArchiveLimits, ArchiveReport, iter_archive
 from ledgerline.music.audio import CorruptFile, read_audio_bytes, write_flac
 from ledgerline.music.detect import SUFFIX, Format, UnsupportedFormat, detect_format
+from ledgerline.music.duration import check_duration
 from ledgerline.music.events import SAMPLE_RATE, Score
 from ledgerline.music.parse import parse_symbolic
 from ledgerline.music.render import RenderError, mix, render_stems
-from ledgerline.storage import read_blob, store_bytes
+from ledgerline.storage import blob_delete, read_blob, store_bytes
 from rights.services import ledger_append
 
 from .models import CorpusItem, Dataset, DatasetStatus, DatasetUpload, ItemKind
@@ -45,6 +47,15 @@ def dataset_ingest_start(*, dataset: Dataset, user) -> Job:
     return job
 
 
+REJECTIONS_LISTED = 100  # rejection lines kept in a job's result; the rest are only counted, by reason
+REASONS_LISTED = 20
+
+
+def _reason_kind(reason: str) -> str:
+    """What a rejection reason says without its particulars ("cannot parse abc: <parser message>")."""
+    return reason.split(":", 1)[0][:100]
+
+
 @dataclass
 class IngestSummary:
     dataset: int
@@ -52,16 +63,32 @@ class IngestSummary:
     items_duplicate: int = 0
     items_rejected: list[dict] = field(default_factory=list)
     item_ids: list[int] = field(default_factory=list)
+    rejected_by_reason: Counter = field(default_factory=Counter)
+    uploads_removed: list[str] = field(default_factory=list)
 
     def reject(self, name: str, reason: str) -> None:
-        self.items_rejected.append({"name": name, "reason": reason})
+        self.rejected_by_reason[_reason_kind(reason)] += 1
+        if len(self.items_rejected) < REJECTIONS_LISTED:
+            self.items_rejected.append({"name": name, "reason": reason})
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected_by_reason.values())
 
     def as_result(self) -> dict:
+        """The job's result: a zip of 10,000 bad members gives 100 lines and counts, not 10,000 lines."""
+        reasons = dict(self.rejected_by_reason.most_common(REASONS_LISTED))
+        others = self.rejected_total - sum(reasons.values())
+        if others:
+            reasons["(other reasons)"] = others
         return {
             "dataset": self.dataset,
             "items_ingested": self.items_ingested,
             "items_duplicate": self.items_duplicate,
             "items_rejected": self.items_rejected,
+            "items_rejected_total": self.rejected_total,
+            "rejected_by_reason": reasons,
+            "uploads_removed": self.uploads_removed,
         }
 
 
@@ -117,6 +144,7 @@ class PreparedItem:
 
 def prepare_symbolic(data: bytes, fmt: Format, name: str) -> PreparedItem:
     score = parse_symbolic(data, fmt, name=name)
+    check_duration(data, fmt, settings.LEDGERLINE_MAX_DURATION_S, score=score)  # before FluidSynth renders it
     stems, total = mix(render_stems(score, soundfont=settings.LEDGERLINE_SOUNDFONT))
     return PreparedItem(
         kind=ItemKind.SYMBOLIC,
@@ -140,7 +168,8 @@ def _score_metadata(score: Score, name: str) -> dict:
 
 
 def prepare_audio(data: bytes, fmt: Format, name: str) -> PreparedItem:
-    audio = read_audio_bytes(data, suffix=SUFFIX[fmt])
+    check_duration(data, fmt, settings.LEDGERLINE_MAX_DURATION_S)  # from the header, before decoding
+    audio = read_audio_bytes(data, suffix=SUFFIX[fmt], max_s=settings.LEDGERLINE_MAX_DURATION_S)
     metadata = {"title": PurePosixPath(name).stem[:300], "composer": "", "duration_s": round(len(audio) / SAMPLE_RATE, 3),
                 "key": "", "tempo_bpm": None, "time_signature": "", "instruments": []}
     return PreparedItem(kind=ItemKind.AUDIO, metadata=metadata, mix=write_flac(audio))
@@ -190,10 +219,12 @@ def _ingest(job: Job, dataset: Dataset) -> IngestSummary:
     uploads = list(dataset.uploads.all())
     known = set(dataset.items.values_list("sha256", flat=True))
     for position, upload in enumerate(uploads):
+        kept, retriable = 0, 0  # pieces of this upload in the dataset; pieces that failed for a passing cause
         for name, data, fmt in _files_of(upload, summary):
             sha = hashlib.sha256(data).hexdigest()
             if sha in known:
                 summary.items_duplicate += 1
+                kept += 1
                 continue
             try:
                 if fmt.is_symbolic:
@@ -205,12 +236,30 @@ def _ingest(job: Job, dataset: Dataset) -> IngestSummary:
                 continue
             except RenderError as exc:
                 summary.reject(name, f"rendering failed: {exc}")
+                retriable += 1
                 continue
             item = _store_item(dataset, name, data, sha, fmt, prepared)
             known.add(sha)
+            kept += 1
             summary.items_ingested += 1
             summary.item_ids.append(item.pk)
             job.set_progress(position / max(len(uploads), 1), f"{summary.items_ingested} items: {name[-80:]}")
+        if not kept and not retriable:
+            _upload_remove(upload)
+            summary.uploads_removed.append(upload.original_name)
         job.set_progress((position + 1) / max(len(uploads), 1), f"{summary.items_ingested} items ingested")
     dataset.set_status(DatasetStatus.READY if dataset.items.exists() else DatasetStatus.FAILED)
     return summary
+
+
+def _upload_remove(upload: DatasetUpload) -> None:
+    """An upload of which nothing could be used is dropped once, not kept and parsed again by every ingest.
+
+    Its blob goes too unless another row holds the same bytes under the same name (blobs are shared by content).
+    A piece that failed only for a passing cause (FluidSynth missing) keeps its upload for the next ingest.
+    """
+    upload.delete()
+    shared = (DatasetUpload.objects.filter(blob_path=upload.blob_path).exists()
+              or CorpusItem.objects.filter(source_path=upload.blob_path).exists())
+    if not shared:
+        transaction.on_commit(lambda: blob_delete(upload.blob_path))

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.permissions import has_role
-from ledgerline.storage import UploadTooLarge, store_file, store_upload
+from ledgerline.storage import StoredBlob, UploadTooLarge, blob_delete, safe_suffix, store_file, store_upload
 from rights.services import ledger_append
 
 from .models import Dataset, DatasetUpload
@@ -137,15 +137,8 @@ def dataset_create(
     return dataset
 
 
-def _suffix_of(name: str) -> str:
-    suffix = "".join(Path(name).suffixes[-2:]).lower()
-    return suffix if suffix in {".tar.gz", ".tar.bz2", ".tar.xz"} else Path(name).suffix.lower()[:11]
-
-
-@transaction.atomic
-def dataset_upload_add(*, dataset: Dataset, user, uploaded_file=None, path: Path | None = None) -> DatasetUpload:
-    """Keep an uploaded file (a Django UploadedFile, or a local `path` for commands) for the next ingest."""
-    _require_label(user, dataset.organisation)
+def _upload_store(*, uploaded_file=None, path: Path | None = None) -> tuple[str, StoredBlob]:
+    """(file name, blob) of an UploadedFile or a local file, refused past the upload limit or when empty."""
     limit = settings.LEDGERLINE_MAX_UPLOAD_BYTES
     if uploaded_file is not None:
         name = Path(uploaded_file.name or "upload").name
@@ -154,26 +147,29 @@ def dataset_upload_add(*, dataset: Dataset, user, uploaded_file=None, path: Path
         if uploaded_file.size == 0:
             raise ValidationError(f"{name}: the file is empty (0 bytes)")
         try:
-            blob = store_upload(uploaded_file, suffix=_suffix_of(name), max_bytes=limit)
+            return name, store_upload(uploaded_file, suffix=safe_suffix(name), max_bytes=limit)
         except UploadTooLarge as exc:
             raise ValidationError(f"{name}: {exc}") from exc
-    elif path is not None:
-        name = path.name
+    if path is not None:
         if path.stat().st_size > limit:
-            raise ValidationError(f"{name}: file is larger than the upload limit of {limit} bytes")
+            raise ValidationError(f"{path.name}: file is larger than the upload limit of {limit} bytes")
         if path.stat().st_size == 0:
-            raise ValidationError(f"{name}: the file is empty (0 bytes)")
-        blob = store_file(path, suffix=_suffix_of(name))
-    else:
-        raise ValueError("give uploaded_file or path")
-    return DatasetUpload.objects.create(
-        dataset=dataset,
-        original_name=name,
-        blob_path=blob.relpath,
-        sha256=blob.sha256,
-        size=blob.size,
-        uploaded_by=user,
-    )
+            raise ValidationError(f"{path.name}: the file is empty (0 bytes)")
+        return path.name, store_file(path, suffix=safe_suffix(path.name))
+    raise ValueError("give uploaded_file or path")
+
+
+def _upload_row(*, dataset: Dataset, user, name: str, blob: StoredBlob) -> DatasetUpload:
+    return DatasetUpload.objects.create(dataset=dataset, original_name=name, blob_path=blob.relpath,
+                                        sha256=blob.sha256, size=blob.size, uploaded_by=user)
+
+
+@transaction.atomic
+def dataset_upload_add(*, dataset: Dataset, user, uploaded_file=None, path: Path | None = None) -> DatasetUpload:
+    """Keep an uploaded file (a Django UploadedFile, or a local `path` for commands) for the next ingest."""
+    _require_label(user, dataset.organisation)
+    name, blob = _upload_store(uploaded_file=uploaded_file, path=path)
+    return _upload_row(dataset=dataset, user=user, name=name, blob=blob)
 
 
 @transaction.atomic
@@ -212,7 +208,18 @@ def dataset_update(
     return dataset
 
 
-@transaction.atomic
 def dataset_uploads_add(*, dataset: Dataset, user, uploaded_files: list) -> list[DatasetUpload]:
-    """All or nothing: one bad file (too large, empty) refuses the whole request and keeps none of it."""
-    return [dataset_upload_add(dataset=dataset, user=user, uploaded_file=f) for f in uploaded_files]
+    """All or nothing: one bad file (too large, empty) refuses the whole request and keeps none of it: no row,
+    and none of the blobs this request wrote for the files before it."""
+    _require_label(user, dataset.organisation)
+    stored: list[tuple[str, StoredBlob]] = []
+    try:
+        for uploaded_file in uploaded_files:
+            stored.append(_upload_store(uploaded_file=uploaded_file))
+        with transaction.atomic():
+            return [_upload_row(dataset=dataset, user=user, name=name, blob=blob) for name, blob in stored]
+    except BaseException:
+        for _, blob in stored:
+            if blob.created:
+                blob_delete(blob.relpath)
+        raise

@@ -8,3 +8,10 @@ def ingest_dataset_task(job_id: str) -> None:
     from .ingest import ingest_handler
 
     run_job(job_id, ingest_handler)
+
+
+@shared_task(acks_late=True, queue="cpu", name="ledgerline.catalogue.tasks.track_upload_task")
+def track_upload_task(job_id: str) -> None:
+    from .tracks import track_upload_failed, track_upload_handler
+
+    run_job(job_id, track_upload_handler, on_failure=track_upload_failed)

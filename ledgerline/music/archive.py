@@ -101,6 +101,10 @@ def _iter_zip(data: bytes, limits: ArchiveLimits, report: ArchiveReport) -> Iter
     except zipfile.BadZipFile as exc:
         raise ArchiveError(f"not a readable ZIP archive: {exc}") from exc
     with archive:
+        # The central directory says how many members there are: refuse before reading any of them.
+        if len(archive.infolist()) > limits.max_members:
+            raise ArchiveError(f"archive has {len(archive.infolist())} members, more than the limit of "
+                               f"{limits.max_members}")
         for info in archive.infolist():
             _count(report, limits)
             if info.is_dir() or _skip(info.filename):

@@ -20,6 +20,22 @@ class CorruptFile(ValueError):
     """A file that claims a format but cannot be read as it. The message says why, for the user."""
 
 
+class DurationError(CorruptFile):
+    """A piece too long, too short or silent for the work asked of it. The message says which, for the user."""
+
+
+def too_long(seconds: float, max_s: float) -> DurationError:
+    return DurationError(f"the piece lasts {seconds_text(seconds)}, longer than the limit of {seconds_text(max_s)}")
+
+
+def seconds_text(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 3 * 86400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 86400:.0f} days"
+
+
 def _resample(audio: np.ndarray, sr: int, target: int) -> np.ndarray:
     if sr == target:
         return audio.astype(np.float32)
@@ -28,17 +44,40 @@ def _resample(audio: np.ndarray, sr: int, target: int) -> np.ndarray:
     return soxr.resample(audio, sr, target).astype(np.float32)
 
 
-def _decode_with_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
+def _decode_with_ffmpeg(path: Path, sample_rate: int, max_s: float | None) -> np.ndarray:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise CorruptFile("cannot decode this audio file (ffmpeg is not installed)")
+    # One second past the limit is enough to tell that a file is longer, and bounds what ffmpeg hands back.
+    limit = [] if max_s is None else ["-t", f"{max_s + 1:.3f}"]
     result = subprocess.run(
-        [ffmpeg, "-v", "error", "-nostdin", "-i", str(path), "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"],
+        [ffmpeg, "-v", "error", "-nostdin", "-i", str(path), *limit, "-ac", "1", "-ar", str(sample_rate),
+         "-f", "f32le", "-"],
         capture_output=True, timeout=600,
     )
     if result.returncode != 0:
         raise CorruptFile(f"cannot decode audio: {result.stderr.decode(errors='replace').strip()[-200:]}")
     return np.frombuffer(result.stdout, dtype=np.float32).copy()
+
+
+_READ_BLOCK = 1 << 18
+
+
+def _read_mono(path: Path, max_frames: int | None) -> np.ndarray:
+    """Read up to `max_frames` frames block by block, down-mixed as it goes: a long stereo file is never
+    held whole at float32 across its channels, and a header that does not state a length cannot make the
+    reader go on past the limit."""
+    blocks: list[np.ndarray] = []
+    read = 0
+    with sf.SoundFile(str(path)) as handle:
+        while max_frames is None or read < max_frames:
+            size = _READ_BLOCK if max_frames is None else min(_READ_BLOCK, max_frames - read)
+            block = handle.read(size, dtype="float32", always_2d=True)
+            if len(block) == 0:
+                break
+            blocks.append(block.mean(axis=1, dtype=np.float32))
+            read += len(block)
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
 def check_wav_header(data: bytes, file_size: int | None = None) -> None:
@@ -60,29 +99,33 @@ def check_wav_header(data: bytes, file_size: int | None = None) -> None:
     raise CorruptFile("WAV file has no data chunk")
 
 
-def decode_audio(path: Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def decode_audio(path: Path, *, sample_rate: int = SAMPLE_RATE, max_s: float | None = None) -> np.ndarray:
     """Decode WAV/FLAC/OGG/MP3 at `path` to mono float32 at `sample_rate`.
 
     Raises CorruptFile for an undecodable file, a header that promises more frames than the file holds,
-    silence of zero length, or a non-finite sample.
+    silence of zero length, or a non-finite sample; DurationError, before decoding, for a header that
+    declares more than `max_s` seconds, and after reading one block past `max_s` for a file whose header
+    does not say how long it is.
     """
     with open(path, "rb") as handle:
         check_wav_header(handle.read(1 << 16), path.stat().st_size)
     try:
         info = sf.info(str(path))
-        audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        if max_s is not None and info.samplerate > 0 and info.frames > max_s * info.samplerate:
+            raise too_long(info.frames / info.samplerate, max_s)
+        max_frames = None if max_s is None else int(max_s * info.samplerate) + 1
+        audio, sr = _read_mono(path, max_frames), info.samplerate
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         if path.suffix.lower() == ".mp3" or "MPEG" in str(exc):
-            audio = _decode_with_ffmpeg(path, sample_rate)
-            sr, info = sample_rate, None
+            audio = _decode_with_ffmpeg(path, sample_rate, max_s)
+            sr = sample_rate
         else:
             raise CorruptFile(f"cannot decode audio: {exc}") from exc
     else:
         if info.frames > 0 and len(audio) < info.frames:
             raise CorruptFile(f"truncated audio: header promises {info.frames} frames, file holds {len(audio)}")
-        audio = audio.mean(axis=1)
-    if audio.ndim != 1:
-        audio = audio.reshape(-1)
+    if max_s is not None and len(audio) > max_s * sr:
+        raise too_long(len(audio) / sr, max_s)
     if len(audio) < MIN_DURATION_S * sr:
         raise CorruptFile(f"audio is too short ({len(audio) / max(sr, 1):.3f} s)")
     if not np.all(np.isfinite(audio)):
@@ -118,9 +161,10 @@ def encode_preview(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, quality
     return buffer.getvalue()
 
 
-def read_audio_bytes(data: bytes, *, suffix: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def read_audio_bytes(data: bytes, *, suffix: str, sample_rate: int = SAMPLE_RATE,
+                     max_s: float | None = None) -> np.ndarray:
     """`decode_audio` for bytes in memory (written to a temporary file so every decoder can read them)."""
     with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
         handle.write(data)
         handle.flush()
-        return decode_audio(Path(handle.name), sample_rate=sample_rate)
+        return decode_audio(Path(handle.name), sample_rate=sample_rate, max_s=max_s)

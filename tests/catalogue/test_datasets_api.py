@@ -4,6 +4,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from ledgerline.catalogue.models import Dataset, DatasetUpload
 from rights.models import LedgerEntry
 from tests import factories
+from tests.helpers import media_files
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +99,33 @@ def test_openapi_schema_is_served(api_client):
     response = api_client.get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/datasets/" in response.content
+
+
+def _midi(pitch: int) -> bytes:
+    from ledgerline.music.events import Score, TrackInfo, make_notes, with_seconds
+
+    score = Score(notes=make_notes([(pitch, 0, 1), (pitch + 2, 1, 1)]), tracks=[TrackInfo("Piano", 0)])
+    return with_seconds(score).to_midi_bytes()
+
+
+def test_a_file_name_whose_suffix_is_not_plain_ascii_is_kept_and_read_by_its_content(api_client, settings):
+    org = factories.OrganisationFactory()
+    dataset = factories.DatasetFactory(organisation=org)
+    api_client.force_authenticate(factories.user_with_role("label", org))
+    files = [SimpleUploadedFile("piece.mïd", _midi(60)), SimpleUploadedFile("piece.mi d", _midi(67))]
+    response = api_client.post(f"/api/datasets/{dataset.pk}/upload/", {"files": files}, format="multipart")
+    assert response.status_code == 202, response.content
+    assert sorted(DatasetUpload.objects.values_list("original_name", flat=True)) == ["piece.mi d", "piece.mïd"]
+    assert all("." not in path.rsplit("/", 1)[-1] for path in DatasetUpload.objects.values_list("blob_path", flat=True))
+    assert dataset.items.filter(format="midi").count() == 2
+    assert not [f for f in media_files(settings) if ".incoming-" in f]
+
+
+def test_a_refused_file_keeps_none_of_the_files_sent_with_it(api_client, settings):
+    org = factories.OrganisationFactory()
+    dataset = factories.DatasetFactory(organisation=org)
+    api_client.force_authenticate(factories.user_with_role("label", org))
+    files = [SimpleUploadedFile("good.mid", _midi(60)), SimpleUploadedFile("empty.mid", b"")]
+    response = api_client.post(f"/api/datasets/{dataset.pk}/upload/", {"files": files}, format="multipart")
+    assert response.status_code == 400 and "empty.mid: the file is empty" in str(response.json())
+    assert not DatasetUpload.objects.exists() and media_files(settings) == []

@@ -19,6 +19,8 @@ from ledgerline.music.events import Score, TrackInfo, make_notes, with_seconds
 from ledgerline.storage import blob_path
 from rights.models import LedgerEntry
 from tests import factories
+from tests.helpers import media_files
+from tests.music.pieces import midi_lasting_days, silent_flac
 
 pytestmark = pytest.mark.django_db
 
@@ -203,3 +205,51 @@ def test_ingest_command_refuses_an_unknown_organisation(tmp_path):
     with pytest.raises(CommandError, match="unknown organisation") as raised:
         call_command("ingest_dataset", str(tmp_path / "tune.abc"), "--org", "nobody", "--name", "X")
     assert raised.value.returncode == 2
+
+
+def test_pieces_longer_than_the_limit_are_rejected_before_decoding_or_rendering(tmp_path, label_dataset, settings):
+    settings.LEDGERLINE_MAX_DURATION_S = 60
+    user, dataset = label_dataset
+    result = ingest(tmp_path, user, dataset, {"long.flac": silent_flac(120), "days.mid": midi_lasting_days(),
+                                              "ok.abc": ABC})
+    assert result["items_ingested"] == 1
+    got = reasons(result)
+    assert got["long.flac"] == "the piece lasts 2 min, longer than the limit of 60.0 s"
+    assert "days, longer than the limit of 60.0 s" in got["days.mid"]
+    assert list(CorpusItem.objects.values_list("original_name", flat=True)) == ["ok.abc"]
+
+
+def test_an_upload_of_which_nothing_is_usable_is_dropped_once(tmp_path, label_dataset, settings,
+                                                             django_capture_on_commit_callbacks):
+    user, dataset = label_dataset
+    with django_capture_on_commit_callbacks(execute=True):
+        result = ingest(tmp_path, user, dataset, {"noise.txt": b"not music", "long.mid": midi_lasting_days()})
+    assert set(reasons(result)) == {"noise.txt", "long.mid"}
+    assert sorted(result["uploads_removed"]) == ["long.mid", "noise.txt"]
+    assert not dataset.uploads.exists() and media_files(settings) == []
+    again = ingest(tmp_path, user, dataset, {"tune.abc": ABC})
+    assert again["items_ingested"] == 1 and again["items_rejected"] == [] and again["uploads_removed"] == []
+    assert list(dataset.uploads.values_list("original_name", flat=True)) == ["tune.abc"]
+
+
+def test_a_zip_of_many_bad_members_lists_the_first_hundred_and_counts_the_rest_by_reason(tmp_path, label_dataset):
+    user, dataset = label_dataset
+    members = {f"junk/{index}.txt": f"not music {index}".encode() for index in range(150)}
+    members["junk/empty.mid"] = b""
+    result = ingest(tmp_path, user, dataset, {"junk.zip": zip_bytes(members)})
+    assert len(result["items_rejected"]) == 100 and result["items_rejected_total"] == 151
+    assert result["rejected_by_reason"] == {
+        "unknown format (not MIDI, MusicXML, ABC, Humdrum, WAV, FLAC, OGG, MP3, ZIP or TAR)": 150,
+        "the file is empty (0 bytes)": 1}
+
+
+def test_a_zip_of_more_members_than_the_limit_is_refused_in_one_line(tmp_path, label_dataset):
+    user, dataset = label_dataset
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index in range(10_050):
+            archive.writestr(f"{index}.txt", b"x")
+    result = ingest(tmp_path, user, dataset, {"many.zip": buffer.getvalue()})
+    assert result["items_rejected"] == [
+        {"name": "many.zip", "reason": "archive refused: archive has 10050 members, more than the limit of 10000"}]
+    assert result["items_rejected_total"] == 1 and not CorpusItem.objects.exists()

@@ -9,11 +9,15 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ledgerline.catalogue.models import Track
+from ledgerline.catalogue.tasks import track_upload_task
+from ledgerline.jobs.models import Job
 from ledgerline.music.audio import write_wav
 from ledgerline.music.render import mix, render_stems
 from rights.market.models import Asset
 from rights.market.services import track_publish
 from rights.models import LedgerEntry
+from tests.helpers import media_files
+from tests.music.pieces import midi_lasting_days, silent_flac
 from tests.rights.market import four_part_score, market_people
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +78,49 @@ def test_bad_uploads_are_refused_and_nothing_is_written(market, api_client, name
 def test_only_creators_upload(market, api_client):
     response = _upload(api_client, market.buyer, "piece.mid", four_part_score(bars=1).to_midi_bytes())
     assert response.status_code == 403 and not Track.objects.exists()
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("ten-minutes.flac", silent_flac(600), "ten-minutes.flac: the piece lasts 10 min, longer than the limit of 5 min"),
+    ("days.mid", midi_lasting_days(), "longer than the limit of 5 min"),
+])
+def test_a_piece_longer_than_the_limit_is_refused_from_its_header_and_nothing_is_written(
+        market, api_client, settings, name, data, message):
+    settings.LEDGERLINE_MAX_DURATION_S = 300
+    response = _upload(api_client, market.creator, name, data)
+    assert response.status_code == 400 and message in str(response.json())
+    assert not Track.objects.exists() and not Job.objects.filter(kind="track_upload").exists()
+    assert media_files(settings) == []
+
+
+def test_an_upload_is_analysed_in_its_job_not_in_the_request(market, api_client, settings):
+    settings.LEDGERLINE_TASK_RUNNER = "thread"  # the job is sent on commit, which a test never reaches
+    response = _upload(api_client, market.creator, "piece.mid", four_part_score(bars=2).to_midi_bytes())
+    assert response.status_code == 202, response.content
+    track = Track.objects.get(pk=response.json()["id"])
+    assert track.status == "draft" and not track.audio_path and not track.stems
+    job = Job.objects.get(pk=track.provenance["job"])
+    assert job.kind == "track_upload" and job.status == "queued"
+    settings.LEDGERLINE_TASK_RUNNER = "eager"  # as a worker would: the job renders, then screening runs
+    track_upload_task.apply(args=[str(job.pk)])
+    track.refresh_from_db()
+    assert track.status == "clear" and len(track.stems) == 4 and track.audio_path and track.bars == 2
+    assert LedgerEntry.objects.filter(event="track.uploaded", subject_id=str(track.pk)).exists()
+
+
+def test_a_score_that_fails_in_its_job_says_why_on_the_track(market, api_client):
+    broken = b"<?xml version='1.0'?><score-partwise><part>"
+    response = _upload(api_client, market.creator, "broken.musicxml", broken)
+    assert response.status_code == 202, response.content
+    track = Track.objects.get(pk=response.json()["id"])
+    job = Job.objects.get(pk=track.provenance["job"])
+    assert job.status == "failed" and "broken.musicxml could not be read" in job.error
+    assert track.status == "draft" and "could not be read" in track.status_reason and not track.is_publishable
+    assert not LedgerEntry.objects.filter(event="track.uploaded").exists()
+
+
+def test_a_file_name_with_an_odd_suffix_is_read_by_its_content(market, api_client, settings):
+    response = _upload(api_client, market.creator, "pièce.mïd", four_part_score(bars=1).to_midi_bytes())
+    assert response.status_code == 202, response.content
+    assert Track.objects.get().title == "pièce.mïd"
+    assert not [f for f in media_files(settings) if ".incoming-" in f]
