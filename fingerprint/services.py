@@ -22,6 +22,7 @@ from ledgerline.jobs.progress import caused_by
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
 from ledgerline.music.audio import CorruptFile, read_audio_bytes
 from ledgerline.music.detect import SUFFIX, Format, UnsupportedFormat, detect_format
+from ledgerline.music.duration import check_audible, check_duration
 from ledgerline.music.events import SAMPLE_RATE, Score
 from ledgerline.music.parse import parse_symbolic
 from ledgerline.music.render import render_midi
@@ -277,22 +278,8 @@ class Query:
     fmt: Format
 
 
-#: The shortest query that holds one screening window at any level (Chromaprint needs ~3 s of sound).
+#: The shortest query that holds one screening window at any level (Chromaprint needs ~2 s, chroma 8 beats).
 MIN_QUERY_S = 3.0
-#: Peak amplitude below which a query is called silent (-80 dBFS).
-SILENCE_PEAK = 1e-4
-
-
-def _check_query_audio(audio: np.ndarray) -> None:
-    """Refuse what cannot give a meaningful verdict: silence, too little sound, or more than the configured maximum."""
-    seconds = len(audio) / SAMPLE_RATE
-    if seconds > settings.LEDGERLINE_MAX_QUERY_DURATION_S:
-        raise BadQuery(f"the piece lasts {seconds:.0f} s, longer than the maximum of "
-                       f"{settings.LEDGERLINE_MAX_QUERY_DURATION_S} s for screening")
-    if not len(audio) or float(np.max(np.abs(audio))) < SILENCE_PEAK:
-        raise BadQuery("the file is silent: there is nothing to screen")
-    if seconds < MIN_QUERY_S:
-        raise BadQuery(f"the piece is too short to screen: {seconds:.1f} s, at least {MIN_QUERY_S:.0f} s are needed")
 
 
 def query_from_bytes(data: bytes, *, name: str = "") -> Query:
@@ -305,16 +292,19 @@ def query_from_bytes(data: bytes, *, name: str = "") -> Query:
         raise BadQuery(str(exc)) from None
     if fmt.is_archive:
         raise BadQuery("archives cannot be screened: screen one piece at a time")
-    try:
+    limit = settings.LEDGERLINE_MAX_QUERY_DURATION_S
+    try:  # the duration is checked from the header or the parsed score, before anything is decoded or rendered
         if fmt.is_symbolic:
             score = parse_symbolic(data, fmt, name=name)
+            check_duration(data, fmt, limit, min_s=MIN_QUERY_S, score=score)
             audio = render_midi(score.to_midi_bytes(), soundfont=settings.LEDGERLINE_SOUNDFONT)
         else:
             score = None
-            audio = read_audio_bytes(data, suffix=SUFFIX[fmt])
+            check_duration(data, fmt, limit, min_s=MIN_QUERY_S)
+            audio = read_audio_bytes(data, suffix=SUFFIX[fmt], max_s=limit)
+        check_audible(audio)
     except (CorruptFile, UnsupportedFormat) as exc:
         raise BadQuery(str(exc)) from None
-    _check_query_audio(audio)
     features = features_of(audio=audio, score=score, query=True)
     if features.raw_fp is None and (features.melody is None or len(features.melody) < melody_mod.WINDOW_NOTES):
         raise BadQuery(features.problems[0] if features.problems else "nothing in the file can be screened")

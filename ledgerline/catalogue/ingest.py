@@ -210,7 +210,7 @@ def ingest_handler(job: Job) -> dict:
         dataset.set_status(DatasetStatus.FAILED)
         raise
     item_ids = [*summary.item_ids]
-    transaction.on_commit(lambda: dataset_ingested.send(sender=Dataset, dataset=dataset, item_ids=item_ids))
+    transaction.on_commit(lambda: dataset_ingested.send(sender=Dataset, dataset=dataset, item_ids=item_ids, job=job))
     return summary.as_result()
 
 

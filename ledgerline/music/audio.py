@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -158,7 +160,48 @@ def encode_preview(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, quality
         # once overflows the stack (segfault), so it goes in blocks.
         for start in range(0, len(clipped), _OGG_BLOCK):
             handle.write(clipped[start:start + _OGG_BLOCK])
-    return buffer.getvalue()
+    # libsndfile draws the Ogg stream's serial number at random, the one byte-level difference between two
+    # encodings of the same audio: it is derived from the audio instead, so equal inputs give equal files.
+    serial = int.from_bytes(hashlib.sha256(clipped.astype("<f4").tobytes()).digest()[:4], "little")
+    return ogg_with_serial(buffer.getvalue(), serial)
+
+
+def _ogg_crc_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
+        table.append(crc & 0xFFFFFFFF)
+    return table
+
+
+_OGG_CRC = _ogg_crc_table()
+
+
+def _ogg_crc(page: bytes) -> int:
+    """The Ogg page checksum (CRC-32, polynomial 0x04C11DB7, not reflected, initial value 0; RFC 3533)."""
+    crc = 0
+    for byte in page:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ _OGG_CRC[((crc >> 24) ^ byte) & 0xFF]
+    return crc
+
+
+def ogg_with_serial(data: bytes, serial: int) -> bytes:
+    """The same Ogg stream with every page's serial number set to `serial` and its checksum recomputed."""
+    out = bytearray(data)
+    position = 0
+    while position + 27 <= len(out):
+        if out[position:position + 4] != b"OggS":
+            raise ValueError(f"not an Ogg page at byte {position}")
+        segments = out[position + 26]
+        body = sum(out[position + 27:position + 27 + segments])
+        end = position + 27 + segments + body
+        out[position + 14:position + 18] = struct.pack("<I", serial)
+        out[position + 22:position + 26] = b"\0\0\0\0"
+        out[position + 22:position + 26] = struct.pack("<I", _ogg_crc(bytes(out[position:end])))
+        position = end
+    return bytes(out)
 
 
 def read_audio_bytes(data: bytes, *, suffix: str, sample_rate: int = SAMPLE_RATE,

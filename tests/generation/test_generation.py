@@ -53,7 +53,11 @@ def test_train_generate_is_deterministic_screened_and_recorded(studio, tmp_path,
                 "--out", str(tmp_path / "b"))
     other = run(capsys, "generate", "--model", "tiny", "--bars", "4", "--tempo", "110", "--key", "G", "--seed", "8",
                 "--out", str(tmp_path / "c"))
-    assert (tmp_path / "a" / "piece.mid").read_bytes() == (tmp_path / "b" / "piece.mid").read_bytes()
+    # Every file of a generation, not only the MIDI, is byte-identical for the same model, request and seed.
+    made = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert made == sorted(p.name for p in (tmp_path / "b").iterdir()) and "mix.ogg" in made
+    for name in made:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert first["midi_sha256"] == again["midi_sha256"] != other["midi_sha256"]
     assert len(first["files"]["stems"]) == 4 and (tmp_path / "a" / "mix.flac").stat().st_size > 1000
     track = Track.objects.get(pk=first["track"])
@@ -110,9 +114,11 @@ def test_buyers_and_labels_may_not_train_or_generate_through_the_api(studio, api
     assert not TrainedModel.objects.exists()
 
 
-def test_load_demo_trains_demo_models_a_newcomer_can_generate_with(settings, tmp_path, capsys):
+def test_load_demo_trains_demo_models_a_newcomer_can_generate_with(settings, tmp_path, capsys,
+                                                                   django_capture_on_commit_callbacks):
     settings.LEDGERLINE_DEMO_STEPS = ["ledgerline.catalogue.demo.load", "generation.demo.load"]
-    call_command("load_demo", "--chorales", "3", "--quiet")
+    with django_capture_on_commit_callbacks(execute=True):  # the ingest's indexing runs once it commits
+        call_command("load_demo", "--chorales", "3", "--quiet")
     assert set(TrainedModel.objects.filter(status="ready").values_list("name", flat=True)) == {"demo-markov", "demo-lstm"}
     demo_track = Track.objects.get(title="Demo chorale fantasy")  # waiting for the newcomer to publish it
     assert demo_track.status in {"clear", "flagged"} and len(demo_track.stems) == 4
