@@ -77,6 +77,10 @@ class PurchaseRefunded(PurchaseRefused):
     """The purchase failed after the buyer was charged; the charge was refunded and the order is closed."""
 
 
+class RefundPending(PaymentError):
+    """The purchase failed after the charge and so did the refund; a retry with the same key finishes either."""
+
+
 # --- publishing -----------------------------------------------------------------------------------------
 def _require_creator(user, organisation) -> None:
     if not (user.is_staff or has_role(user, organisation, Role.CREATOR)):
@@ -406,8 +410,8 @@ def _refund(*, order: Order, provider, charge, failure: Exception) -> Exception:
         Order.objects.filter(pk=order.pk).update(
             status=OrderStatus.FAILED, attempts=F("attempts") + 1,
             error=f"the purchase failed after the payment and the refund failed ({exc}); retry to finish it"[:500])
-        return PaymentError(f"the purchase could not be completed after the payment, and the refund failed "
-                            f"({exc}); retry with the same idempotency key to complete or refund it")
+        return RefundPending(f"the purchase could not be completed after the payment, and the refund failed "
+                             f"({exc}); retry with the same idempotency key to complete or refund it")
     message = (f"the purchase could not be completed after the payment; the {charge.amount} {charge.currency} "
                f"charged were refunded (refund {refund.reference}); nothing was licensed")
     with transaction.atomic():

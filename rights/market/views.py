@@ -166,6 +166,8 @@ def asset_buy(request, pk: int):
                                             organisation=data["organisation"] or None)
     except (services.PurchaseRefused, services.IdempotencyConflict) as exc:
         messages.error(request, f"The purchase was refused: {exc}")
+    except services.RefundPending as exc:
+        messages.error(request, f"The purchase failed after the payment: {exc}.")
     except PaymentError as exc:
         messages.error(request, f"The payment failed: {exc}. Nothing was charged; you can try again.")
     except ValidationError as exc:

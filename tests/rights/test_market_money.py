@@ -136,6 +136,16 @@ def test_a_refund_that_fails_is_finished_by_a_retry_with_the_same_key(market, of
     assert order.status == "refunded" and _nothing_sold()
 
 
+def test_the_buy_page_says_a_failed_purchase_was_refunded(market, offer, client, settings):
+    settings.LEDGERLINE_PAYMENT_PROVIDER = f"{PROVIDERS}.OverlongReferenceProvider"
+    client.force_login(market.buyer)
+    response = client.post(f"/market/assets/{offer.asset_id}/buy/", {
+        "offer": offer.pk, "idempotency_key": "page", "payment_method": "test-card"}, follow=True)
+    body = response.content.decode()
+    assert response.status_code == 200 and "29.00 EUR charged were refunded" in body and "nothing was licensed" in body
+    assert Order.objects.get().status == "refunded" and _nothing_sold()
+
+
 # --- shares are fixed when the model is trained ---------------------------------------------------------
 def test_a_label_raising_its_share_does_not_reach_tracks_of_models_trained_before(market, offer, api_client):
     api_client.force_authenticate(market.label_a)
