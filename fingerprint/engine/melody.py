@@ -3,18 +3,35 @@
 The melody is the skyline (highest non-drum pitch at each onset). A note is described by the interval to the
 next note and the log2 ratio of successive inter-onset intervals, so neither key nor tempo changes it.
 Windows of `WINDOW_NOTES` notes are indexed in FAISS (L2); candidates are verified by local alignment.
+
+Note windows catch copies note for note. Independent settings of one tune differ in ornaments, passing notes,
+dotted or even rhythms, metre and key, and each difference breaks every note window around it. The beat line
+(`beat_line`) keeps what sounds on each beat, where variants agree: ornaments and passing notes between beats
+vanish, a dotted pair and an even pair put the same note on the beat. Its windows (`beat_windows`, mean-centred
+pitches, so the key drops out) share the symbolic index, kept apart from note windows by a marker dimension;
+candidates are verified by local alignment of the beat lines at the transposition the hits agree on
+(`beat_alignment`). A query is sampled on several grids (`QUERY_GRIDS`) for variants notated in halved or
+doubled note values or starting half a beat apart.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 WINDOW_NOTES = 8
 DIM = 16  # (WINDOW_NOTES - 1) intervals + (WINDOW_NOTES - 2) ratios = 13, zero-padded for PQ
 MAX_INTERVAL = 12
 RATIO_WEIGHT = 2.0  # one octave of rhythm ratio weighs as much as 2 semitones of interval / 6
+BEAT_WINDOW = 12  # beats per beat window: three bars of common time
+BEAT_MARKER = 10.0  # last dimension of a beat window: >= 100 squared L2 from any note window
+BEAT_POSITION = 1 << 24  # index positions at or above this are beat windows (beat index + BEAT_POSITION)
+BEAT_MIN_PITCHES = 3  # windows of fewer distinct pitches (held notes, trills) match too much to index
+# (step, phase) in quarter notes at which a query's beat line is sampled; the corpus is sampled at (1, 0).
+# step 2: the query is notated in doubled note values (a half-note beat), 0.5: halved.
+QUERY_GRIDS = ((1.0, 0.0), (1.0, 0.5), (2.0, 0.0), (2.0, 1.0), (0.5, 0.0), (0.5, 0.25))
 
 
 @dataclass
@@ -121,3 +138,103 @@ def local_alignment(query: Melody, match: Melody, *, gap: float = 1.0, mismatch:
     # interval k joins notes k and k+1: a run of intervals [a, b) covers notes [a, b + 1)
     return LocalAlignment(matches / steps, matches + 1 if matches else 0, (int(i), end[0] + 1), (int(j), end[1] + 1),
                           np.array(path, dtype=np.int64).reshape(-1, 2))
+
+
+# --- the beat line ------------------------------------------------------------------------------------------
+def beat_line(melody: Melody, *, step: float = 1.0, phase: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """MIDI pitch sounding at each grid point `phase + k * step` (quarter notes) from the first note to the end,
+    and the grid points; a note holds through the rest that follows it. ([points] int64, [points] float64)"""
+    if len(melody) == 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    end = float(melody.onsets[-1] + melody.iois[-1])
+    first = np.ceil((float(melody.onsets[0]) - phase) / step - 1e-6)
+    grid = phase + step * np.arange(first, np.ceil((end - phase) / step - 1e-6))
+    index = np.searchsorted(melody.onsets, grid + 1e-6, side="right") - 1
+    return melody.pitches[index].astype(np.int64), grid
+
+
+def beat_seconds(melody: Melody, beats: np.ndarray) -> np.ndarray:
+    """Seconds of positions given in quarter notes, through the melody's own onsets (its tempo map). [n]"""
+    if len(melody) < 2:
+        return np.asarray(beats, np.float64) * 0.5
+    end_beats = melody.onsets[-1] + melody.iois[-1]
+    last_rate = (melody.onsets_s[-1] - melody.onsets_s[-2]) / max(melody.onsets[-1] - melody.onsets[-2], 1e-3)
+    end_s = melody.onsets_s[-1] + melody.iois[-1] * last_rate
+    return np.interp(beats, np.append(melody.onsets, end_beats), np.append(melody.onsets_s, end_s))
+
+
+def beat_windows(line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Window vectors [n, DIM] float32 of a beat line (mean-centred pitches / 6, marker last) and their index
+    positions [n] (first beat + BEAT_POSITION). Windows of fewer than BEAT_MIN_PITCHES pitches are left out."""
+    count = len(line) - BEAT_WINDOW + 1
+    if count <= 0:
+        return np.zeros((0, DIM), np.float32), np.zeros(0, np.int64)
+    frames = np.lib.stride_tricks.sliding_window_view(line.astype(np.float64), BEAT_WINDOW)
+    distinct = np.array([len(np.unique(frame)) for frame in frames])
+    keep = np.nonzero(distinct >= BEAT_MIN_PITCHES)[0]
+    vectors = np.zeros((len(keep), DIM), np.float32)
+    vectors[:, :BEAT_WINDOW] = (frames[keep] - frames[keep].mean(axis=1, keepdims=True)) / 6.0
+    vectors[:, -1] = BEAT_MARKER
+    return vectors, keep.astype(np.int64) + BEAT_POSITION
+
+
+@numba.njit(cache=True)
+def _beat_smith_waterman(query: np.ndarray, match: np.ndarray, gap: float, mismatch: float):
+    n, m = len(query), len(match)
+    H = np.zeros((n + 1, m + 1))
+    best, bi, bj = 0.0, 0, 0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            diag = H[i - 1, j - 1] + (1.0 if query[i - 1] == match[j - 1] else -mismatch)
+            H[i, j] = max(0.0, diag, H[i - 1, j] - gap, H[i, j - 1] - gap)
+            if H[i, j] > best:
+                best, bi, bj = H[i, j], i, j
+    i, j, matches = bi, bj, 0
+    while i > 0 and j > 0 and H[i, j] > 0:
+        equal = query[i - 1] == match[j - 1]
+        if H[i, j] == H[i - 1, j - 1] + (1.0 if equal else -mismatch):
+            matches += 1 if equal else 0
+            i, j = i - 1, j - 1
+        elif H[i, j] == H[i - 1, j] - gap:
+            i -= 1
+        else:
+            j -= 1
+    return matches, i, bi, j, bj
+
+
+def beat_alignment(query: np.ndarray, match: np.ndarray, *, transpose: int, gap: float = 1.0,
+                   mismatch: float = 1.0) -> LocalAlignment:
+    """Smith-Waterman over two beat lines [beats] with the query moved by `-transpose` semitones: +1 for an
+    equal pitch, -mismatch, -gap. A beat added or dropped (a missing upbeat, a longer held note) costs a gap.
+    score: equal beats / the longer aligned span; matched: equal beats; spans: beat indices [start, end)."""
+    if len(query) == 0 or len(match) == 0:
+        return LocalAlignment(0.0, 0, (0, 0), (0, 0), np.zeros((0, 2), np.int64))
+    matches, q0, q1, m0, m1 = _beat_smith_waterman(query - transpose, match, gap, mismatch)
+    steps = max(q1 - q0, m1 - m0, 1)
+    return LocalAlignment(matches / steps, int(matches), (int(q0), int(q1)), (int(m0), int(m1)),
+                          np.zeros((0, 2), np.int64))
+
+
+def beat_coverage(query: np.ndarray, match: np.ndarray, *, transpose: int, segments: int = 4,
+                  min_segment: int = 8) -> tuple[int, list[LocalAlignment]]:
+    """Equal beats over up to `segments` disjoint local alignments of at least `min_segment` equal beats each,
+    best first. A tune's variants drift apart at phrase ends (a fermata held longer, a half-beat upbeat), which
+    ends one local alignment; the next phrases are found by aligning what is left."""
+    query = query - transpose
+    match = match.copy()
+    found: list[LocalAlignment] = []
+    total = 0
+    for _ in range(segments):
+        matches, q0, q1, m0, m1 = _beat_smith_waterman(query, match, 1.0, 1.0)
+        if matches < min_segment:
+            break
+        found.append(LocalAlignment(matches / max(q1 - q0, m1 - m0, 1), int(matches), (int(q0), int(q1)),
+                                    (int(m0), int(m1)), np.zeros((0, 2), np.int64)))
+        total += int(matches)
+        query = query.copy()
+        query[q0:q1] = _USED  # an aligned stretch is used once on either side
+        match[m0:m1] = _USED - 1
+    return total, found
+
+
+_USED = -10_000  # no pitch equals this, and a query's and a match's used beats never equal each other

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -14,7 +17,10 @@ from . import melody as melody_mod
 from .features import Features
 from .index import IndexSpec, VersionedIndex
 
-LEVELS = ("audio", "chroma", "symbolic")
+log = logging.getLogger(__name__)
+LEVELS = ("audio", "chroma", "symbolic")  # one index each
+# Levels a match may be reported at: "melody" is the beat-line match, searched in the symbolic index.
+MATCH_LEVELS = (*LEVELS, "melody")
 
 
 def level_spec(level: str, *, ivf_threshold: int = IndexSpec.ivf_threshold) -> IndexSpec:
@@ -33,7 +39,9 @@ class Thresholds:
     """Decision thresholds; calibrated on the corpus by `benchmarks/nearcopy` (see benchmarks/README.md).
 
     audio_score is 1 - 2*BER; chroma_score the chroma-DTW similarity over the matched passage;
-    symbolic_score the share of exactly matching melody steps in the local alignment.
+    symbolic_score the share of exactly matching melody steps in the local alignment; melody_score the share of
+    the shorter beat line's beats found equal in the other (`melody.beat_coverage`). A deployment's own values,
+    fitted on its labelled variants by `manage.py calibrate_screening`, are merged over these.
     """
 
     audio_score: float = 0.55
@@ -44,6 +52,9 @@ class Thresholds:
     symbolic_score: float = 0.8
     symbolic_min_notes: int = 14
     symbolic_hit_distance: float = 0.02  # squared L2 between window vectors: equal up to rounding
+    melody_score: float = 0.5
+    melody_min_beats: int = 16  # equal beats: four bars of common time
+    melody_hit_distance: float = 0.25  # squared L2 between beat windows: about one beat moved by a tone
     # Fusion may also flag when two levels each reach `support` x their threshold on the same item. Off by
     # default: at 0.85 and 0.95 it raised the false flags on unseen chorales to 5 % and 1.7 % with no recall gain.
     support: float | None = None
@@ -52,6 +63,35 @@ class Thresholds:
     def from_dict(cls, values: dict) -> Thresholds:
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+    def score_of(self, level: str) -> float:
+        return float(getattr(self, f"{level}_score"))
+
+    def long_enough(self, level: str, length: int) -> bool:
+        """Whether a match of `length` (items, windows, notes or beats, by level) is long enough to count."""
+        minimum = {"audio": self.audio_min_items, "chroma": self.chroma_min_windows,
+                   "symbolic": self.symbolic_min_notes, "melody": self.melody_min_beats}[level]
+        return length >= minimum
+
+    def passes(self, level: str, score: float, length: int) -> bool:
+        return score >= self.score_of(level) and self.long_enough(level, length)
+
+
+THRESHOLDS_FILE = "screening-thresholds.json"  # a deployment's fitted thresholds, in its data folder
+
+
+def deployed_thresholds(data_dir: Path) -> dict:
+    """The thresholds `calibrate_screening` fitted for this deployment ({} when it has not been run); the
+    platform merges them over its settings. A damaged file is reported and ignored, not half-applied."""
+    path = Path(data_dir) / THRESHOLDS_FILE
+    try:
+        values = json.loads(path.read_text())["thresholds"]
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.error("%s cannot be read (%s): using the settings' thresholds", path, exc)
+        return {}
+    return values if isinstance(values, dict) else {}
 
 
 @dataclass
@@ -122,8 +162,8 @@ class Screener:
                 continue
             q0, q1 = align.query_span_s()
             m0, m1 = align.match_span_s()
-            matches.append(Match(key, "audio", round(align.score, 4), q0, q1, m0, m1, passed=(
-                align.score >= self.t.audio_score and align.overlap >= self.t.audio_min_items),
+            matches.append(Match(key, "audio", round(align.score, 4), q0, q1, m0, m1, passed=self.t.passes(
+                "audio", align.score, align.overlap),
                 evidence={"ber": align.ber, "overlap": align.overlap, "votes": count}))
         return matches
 
@@ -178,7 +218,7 @@ class Screener:
             best_per_key[key] = Match(
                 key, "chroma", score, qs, qe, ms, me, transpose=chroma_mod.signed_semitones(rotation),
                 tempo_ratio=round(tempo_ratio, 3),
-                passed=score >= self.t.chroma_score and len(windows) >= self.t.chroma_min_windows,
+                passed=self.t.passes("chroma", score, len(windows)),
                 match_beats=(float(m0), float(m1)),
                 evidence={"windows": len(windows), "mean_window_correlation": float(np.mean(list(windows.values()))),
                           "grid": grid_name, "rotation": rotation, "dtw_path": dtw.path.tolist(),
@@ -187,13 +227,18 @@ class Screener:
 
     # --- level 3 -----------------------------------------------------------------------------------------
     def _symbolic(self, query: Features) -> list[Match]:
-        mel = query.melody
-        if mel is None or len(mel) < melody_mod.WINDOW_NOTES:
+        if query.melody is None:
+            return []
+        return self._notes(query.melody) + self._beats(query.melody)
+
+    def _notes(self, mel: melody_mod.Melody) -> list[Match]:
+        if len(mel) < melody_mod.WINDOW_NOTES:
             return []
         vectors, starts = melody_mod.windows(mel)
         hits = self.symbolic.search(vectors, k=16)
         groups: dict[tuple[int, int], set[int]] = defaultdict(set)
-        for row, col in zip(*np.nonzero(-hits.scores <= self.t.symbolic_hit_distance), strict=True):
+        near = (-hits.scores <= self.t.symbolic_hit_distance) & (hits.positions < melody_mod.BEAT_POSITION)
+        for row, col in zip(*np.nonzero(near), strict=True):
             key = int(hits.keys[row, col])
             if self.allowed(key):
                 groups[(key, int(hits.positions[row, col]) - int(starts[row]))].add(int(starts[row]))
@@ -222,11 +267,66 @@ class Screener:
             best_per_key[key] = Match(
                 key, "symbolic", round(la.score, 4), qs, qe, ms, me, transpose=transpose,
                 tempo_ratio=round(tempo_ratio, 3),
-                passed=la.score >= self.t.symbolic_score and la.matched >= self.t.symbolic_min_notes,
+                passed=self.t.passes("symbolic", la.score, la.matched),
                 query_beats=(float(mel.onsets[qi0]), float(mel.onsets[qi1] + mel.iois[qi1])),
                 match_beats=(float(item.melody.onsets[mi0]), float(item.melody.onsets[mi1] + item.melody.iois[mi1])),
                 evidence={"matched_notes": la.matched, "windows": len(q_starts),
                           "path": (la.path + [qa, ma]).tolist()})
+        return list(best_per_key.values())
+
+    def _beats(self, mel: melody_mod.Melody) -> list[Match]:
+        """Beat-line matches: windows of the query's beat lines on every grid vote for (item, grid); the items
+        with the most votes are verified by aligning whole beat lines at the transposition their hits agree on.
+        The score is the share of the shorter line's beats found equal (`melody.beat_coverage`)."""
+        lines = [melody_mod.beat_line(mel, step=step, phase=phase) for step, phase in melody_mod.QUERY_GRIDS]
+        parts = [(grid, *melody_mod.beat_windows(line[0])) for grid, line in enumerate(lines)]
+        parts = [part for part in parts if len(part[1])]
+        if not parts:
+            return []
+        hits = self.symbolic.search(np.concatenate([part[1] for part in parts]), k=32)
+        grid_of = np.concatenate([np.full(len(part[1]), part[0]) for part in parts])
+        first = np.concatenate([part[2] for part in parts]) - melody_mod.BEAT_POSITION
+        near = (-hits.scores <= self.t.melody_hit_distance) & (hits.positions >= melody_mod.BEAT_POSITION)
+        votes: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+        for row, col in zip(*np.nonzero(near), strict=True):
+            key = int(hits.keys[row, col])
+            if self.allowed(key):
+                votes[(key, int(grid_of[row]))][int(first[row])] = int(hits.positions[row, col]) - melody_mod.BEAT_POSITION
+        ranked = sorted(((len(v), k, v) for k, v in votes.items() if len(v) >= 2), key=lambda r: -r[0])
+        best_per_key: dict[int, Match] = {}
+        item_lines: dict[int, tuple[np.ndarray, np.ndarray, melody_mod.Melody] | None] = {}
+        window = melody_mod.BEAT_WINDOW
+        for _count, (key, grid), starts in ranked[:20]:
+            if key not in item_lines:
+                item = self.load(key)
+                item_lines[key] = None if item is None or item.melody is None else (
+                    *melody_mod.beat_line(item.melody), item.melody)
+            found = item_lines[key]
+            if found is None:
+                continue
+            m_line, m_grid, m_mel = found
+            q_line, q_grid = lines[grid]
+            transpose = int(np.median([round(q_line[q:q + window].mean() - m_line[m:m + window].mean())
+                                       for q, m in starts.items()]))
+            equal, segments = melody_mod.beat_coverage(q_line, m_line, transpose=transpose)
+            if not segments:
+                continue
+            score = round(equal / min(len(q_line), len(m_line)), 4)
+            previous = best_per_key.get(key)
+            if previous is not None and (previous.score, previous.evidence["matched_beats"]) >= (score, equal):
+                continue
+            top = segments[0]
+            q_beats = q_grid[[top.query_span[0], top.query_span[1] - 1]] + [0.0, melody_mod.QUERY_GRIDS[grid][0]]
+            m_beats = m_grid[[top.match_span[0], top.match_span[1] - 1]] + [0.0, 1.0]
+            qs, qe = melody_mod.beat_seconds(mel, q_beats)
+            ms, me = melody_mod.beat_seconds(m_mel, m_beats)
+            best_per_key[key] = Match(
+                key, "melody", score, float(qs), float(qe), float(ms), float(me), transpose=transpose,
+                tempo_ratio=round(float((me - ms) / (qe - qs)) if qe > qs else 1.0, 3),
+                passed=self.t.passes("melody", score, equal),
+                query_beats=(float(q_beats[0]), float(q_beats[1])), match_beats=(float(m_beats[0]), float(m_beats[1])),
+                evidence={"matched_beats": equal, "windows": len(starts), "grid": list(melody_mod.QUERY_GRIDS[grid]),
+                          "segments": [[*seg.query_span, *seg.match_span, seg.matched] for seg in segments]})
         return list(best_per_key.values())
 
     # --- fusion ------------------------------------------------------------------------------------------
@@ -252,9 +352,16 @@ class Screener:
         """Two levels each close to their threshold agree on the same item."""
         if self.t.support is None:
             return False
-        limits = {"audio": self.t.audio_score, "chroma": self.t.chroma_score, "symbolic": self.t.symbolic_score}
-        near = {m.level for m in matches if m.score >= self.t.support * limits[m.level]}
+        near = {m.level for m in matches if m.score >= self.t.support * self.t.score_of(m.level)}
         return len(near) >= 2
+
+
+_LENGTH = {"audio": "overlap", "chroma": "windows", "symbolic": "matched_notes", "melody": "matched_beats"}
+
+
+def match_length(match: Match) -> int:
+    """What `Thresholds.long_enough` compares: sub-fingerprints, windows, notes or beats matched."""
+    return int(match.evidence[_LENGTH[match.level]])
 
 
 def _slice(mel: melody_mod.Melody, a: int, b: int) -> melody_mod.Melody:
@@ -277,7 +384,8 @@ def index_vectors(features: Features) -> dict[str, tuple[np.ndarray, np.ndarray]
     if features.chroma is not None:
         out["chroma"] = chroma_mod.windows(features.chroma)
     if features.melody is not None:
-        out["symbolic"] = melody_mod.windows(features.melody)
+        notes, beats = melody_mod.windows(features.melody), melody_mod.beat_windows(melody_mod.beat_line(features.melody)[0])
+        out["symbolic"] = (np.concatenate([notes[0], beats[0]]), np.concatenate([notes[1], beats[1]]))
     return out
 
 

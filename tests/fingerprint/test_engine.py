@@ -1,14 +1,18 @@
 """The signal code alone (no database): each level, the index versioning, and their bad inputs."""
 
+from dataclasses import replace
+
 import faiss
 import numpy as np
 import pytest
 
-from fingerprint.engine import chroma, identity, melody, transforms
+from fingerprint.engine import chroma, identity, melody, screen, transforms
+from fingerprint.engine.features import Features
 from fingerprint.engine.index import IndexCorrupt, IndexSpec, VersionedIndex
-from ledgerline.music.events import SAMPLE_RATE
+from ledgerline.music.events import SAMPLE_RATE, with_seconds
 from ledgerline.music.render import render_midi
-from tests.fingerprint.chorales import NAMES, chorale
+from tests.fingerprint.chorales import NAMES, UNRELATED, chorale
+from tests.fingerprint.variants import ornamented
 
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 
@@ -184,3 +188,78 @@ def test_an_index_grown_past_the_threshold_by_adds_becomes_approximate_and_keeps
     assert (hits.keys[50:, 0] == new_keys).mean() >= 0.9  # the added items, key 0 now meaning its new vectors
     gone = index.search(first[:10], k=5)  # key 0's old vectors were dropped, not carried into the new index
     assert not ((gone.keys == 0) & (gone.scores > -1e-6)).any()
+
+
+# --- beat lines: real variants ---------------------------------------------------------------------------
+def _melody_only(score) -> Features:
+    return Features(duration_s=score.duration_s, melody=melody.melody_line(score.notes))
+
+
+def _melody_screener(tmp_path, names, thresholds=None) -> screen.Screener:
+    items = {2 * i: _melody_only(chorale(name)) for i, name in enumerate(names)}
+    indexes = {level: VersionedIndex(tmp_path, screen.level_spec(level)) for level in screen.LEVELS}
+    for level, index in indexes.items():
+        index.rebuild(*screen.level_vectors(items, level))
+    return screen.Screener(audio=indexes["audio"], chroma=indexes["chroma"], symbolic=indexes["symbolic"],
+                           load=items.get, thresholds=thresholds or screen.Thresholds())
+
+
+def test_the_beat_line_keeps_the_notes_on_the_beat_when_passing_notes_are_added():
+    score = chorale(NAMES[1])
+    plain, grid = melody.beat_line(melody.melody_line(score.notes))
+    varied, _ = melody.beat_line(melody.melody_line(ornamented(score).notes))
+    assert len(melody.melody_line(ornamented(score).notes)) > len(melody.melody_line(score.notes)) + 5
+    assert np.array_equal(plain, varied) and np.allclose(np.diff(grid), 1.0)
+    halved, _ = melody.beat_line(melody.melody_line(transforms.change_tempo(score, 1.0).notes), step=1.0)
+    assert np.array_equal(halved, plain)
+
+
+def test_beat_windows_ignore_the_key_and_never_come_near_note_windows():
+    mel = melody.melody_line(chorale(NAMES[0]).notes)
+    up = melody.melody_line(transforms.transpose(chorale(NAMES[0]), 5).notes)
+    a, positions = melody.beat_windows(melody.beat_line(mel)[0])
+    b, _ = melody.beat_windows(melody.beat_line(up)[0])
+    assert len(a) > 10 and np.allclose(a, b) and positions.min() >= melody.BEAT_POSITION
+    notes, _ = melody.windows(mel)
+    gaps = ((a[:, None, :] - notes[None, :, :]) ** 2).sum(-1)
+    assert gaps.min() >= 90
+
+
+def test_beat_coverage_adds_up_the_phrases_a_single_local_alignment_stops_between():
+    line = melody.beat_line(melody.melody_line(chorale(NAMES[1]).notes))[0]
+    interlude = np.full(24, 30)  # two dozen beats the other line does not have
+    varied = np.concatenate([line[:20], interlude, line[20:]]) + 2
+    single = melody.beat_alignment(varied, line, transpose=2)
+    equal, segments = melody.beat_coverage(varied, line, transpose=2)
+    assert single.matched < len(line) - 8 and equal == len(line) and len(segments) == 2
+    assert melody.beat_coverage(line, np.full(len(line), 40), transpose=0) == (0, [])
+
+
+def test_an_ornamented_variant_in_another_key_is_found_by_its_beat_line_not_its_note_windows(tmp_path):
+    screener = _melody_screener(tmp_path, NAMES)
+    variant = transforms.transpose(ornamented(chorale(NAMES[1]), every=1), 3)
+    verdict = screener.screen(_melody_only(variant))
+    beats = [m for m in verdict.matches if m.level == "melody" and m.key == 2]
+    assert beats and beats[0].passed and beats[0].transpose == 3
+    assert beats[0].evidence["matched_beats"] >= screen.Thresholds().melody_min_beats
+    assert not any(m.passed for m in verdict.considered if m.level == "symbolic")
+    assert screener.screen(_melody_only(chorale(UNRELATED))).verdict == "clear"
+
+
+def test_a_variant_notated_in_doubled_note_values_is_found_on_the_half_note_grid(tmp_path):
+    screener = _melody_screener(tmp_path, NAMES)
+    score = chorale(NAMES[3])
+    doubled = score.notes.copy()
+    doubled["start"] *= 2
+    doubled["duration"] *= 2
+    verdict = screener.screen(_melody_only(with_seconds(replace(score, notes=doubled))))
+    beats = [m for m in verdict.matches if m.level == "melody" and m.key == 6]
+    assert beats and beats[0].passed and beats[0].evidence["grid"][0] == 2.0
+
+
+def test_deployed_thresholds_are_read_from_the_data_folder_and_a_damaged_file_is_ignored(tmp_path):
+    assert screen.deployed_thresholds(tmp_path) == {}
+    (tmp_path / screen.THRESHOLDS_FILE).write_text('{"thresholds": {"melody_score": 0.7}, "calibration": {}}')
+    assert screen.Thresholds.from_dict(screen.deployed_thresholds(tmp_path)).melody_score == 0.7
+    (tmp_path / screen.THRESHOLDS_FILE).write_text('{"thresholds": ')
+    assert screen.deployed_thresholds(tmp_path) == {}
