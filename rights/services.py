@@ -164,30 +164,24 @@ def _insert_sql(vendor: str, rows: int, with_head: bool) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _signer_at(path: str, mtime_ns: int | None) -> tuple[Ed25519PrivateKey, str]:
+def _signer_at(path: str) -> tuple[Ed25519PrivateKey, str]:
     key = load_or_create_key(Path(path))
     return key, public_key_pem(key)
 
 
 def _signer() -> tuple[Ed25519PrivateKey, str]:
-    """The log's key and its public PEM, read once per process (and again when the key file is replaced)."""
-    path = Path(settings.LEDGERLINE_SIGNING_KEY_PATH)
-    try:
-        mtime_ns = path.stat().st_mtime_ns
-    except FileNotFoundError:
-        mtime_ns = None  # created by the first signature
-    return _signer_at(str(path), mtime_ns)
+    """The log's key and its public PEM, read once per process: every append signs (a new key needs a restart)."""
+    return _signer_at(str(settings.LEDGERLINE_SIGNING_KEY_PATH))
 
 
-def _signed_head_params(frontier: Frontier, leaves: list[bytes], previous: _LatestHead | None) -> list:
+def _signed_head_params(frontier: Frontier, leaves: list[bytes], previous: _LatestHead | None, created_db) -> list:
     """The row of a tree head over `frontier`, signed now; `leaves` are those it adds to `previous`."""
     key, pem = _signer()
     # Timestamps never go backwards across heads (verify checks), whatever the clock of this writer says.
     timestamp_ms = max(int(time.time() * 1000), previous.timestamp_ms if previous is not None else 0)
     sth = sign_tree_head(key, frontier.size, frontier.root(), timestamp_ms)
-    created = TreeHead._meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)
     return [sth.tree_size, sth.root_hash.hex(), sth.timestamp_ms, base64.b64encode(sth.signature).decode(), pem,
-            frontier.to_bytes(), b"".join(leaves), created]
+            frontier.to_bytes(), b"".join(leaves), created_db]
 
 
 def entry_body(*, index: int, event: str, subject_type: str, subject_id: str, organisation: str | None,
@@ -264,7 +258,7 @@ def ledger_append_many(entries: list[NewEntry]) -> list[LedgerEntry]:
             params += [entry.index, entry.event, entry.subject_type, entry.subject_id, entry.organisation_id,
                        entry.private, payload_field.get_db_prep_save(entry.payload, connection), canonical,
                        entry.leaf_hash, created_db]
-        head_params = _signed_head_params(frontier, leaves, head)
+        head_params = _signed_head_params(frontier, leaves, head, created_db)
         width = len(_INSERT_FIELDS)
         if connection.vendor == "postgresql":
             prepare = {"prepare": True}  # psycopg's own cursor only
@@ -336,7 +330,8 @@ def tree_head_sign() -> TreeHead | None:
             return None
         if head is None or head.tree_size != next_index:
             frontier, leaves = _frontier_to_extend(cursor, next_index, head)
-            cursor.execute(_values_sql(TreeHead, _HEAD_FIELDS, 1), _signed_head_params(frontier, leaves, head))
+            created_db = TreeHead._meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)
+            cursor.execute(_values_sql(TreeHead, _HEAD_FIELDS, 1), _signed_head_params(frontier, leaves, head, created_db))
     return TreeHead.objects.order_by("-tree_size").first()
 
 

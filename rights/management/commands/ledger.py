@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from rights.models import LedgerEntry
 from rights.proofs import inclusion_proof_for
-from rights.services import ledger_anchor, ledger_verify, tree_head_sign
+from rights.services import LedgerIntegrityError, ledger_anchor, ledger_verify, tree_head_sign
 
 
 class Command(BaseCommand):
@@ -16,15 +16,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
-        verify = sub.add_parser("verify", help="recompute every leaf, the tree, signatures, consistency and anchors")
+        verify = sub.add_parser("verify", help="recompute every leaf, check it against the signed tree heads, and the "
+                                "anchors; an entry outside every signed head fails")
         verify.add_argument("--json", action="store_true", dest="as_json")
         verify.add_argument("--no-chain", action="store_true", help="skip checking anchors on the chain")
         proof = sub.add_parser("proof", help="inclusion proof of one entry in the latest signed tree head")
         proof.add_argument("entry_id", type=int, help="the entry's index in the log")
-        sub.add_parser("anchor", help="sign the current tree head and anchor it now")
-        sub.add_parser("head", help="sign and print the current tree head")
+        sub.add_parser("anchor", help="anchor the latest signed tree head on the chain now")
+        sub.add_parser("head", help="print the latest signed tree head (signing one over entries older than heads per append)")
 
     def handle(self, *args, action: str, **options):
+        try:
+            return self._handle(action, options)
+        except LedgerIntegrityError as exc:  # rows and signed heads disagree: nothing is signed
+            raise CommandError(str(exc), returncode=1) from None
+
+    def _handle(self, action: str, options: dict):
         if action == "verify":
             return self._verify(options["as_json"], not options["no_chain"])
         if action == "proof":
