@@ -325,3 +325,12 @@ def test_a_batch_of_appends_takes_consecutive_indexes_and_verifies():
     batch = ledger_append_many([NewEntry("batch", "t", i, {"i": i}) for i in range(5)])
     assert [e.index for e in batch] == [1, 2, 3, 4, 5] and all(e.pk for e in batch)
     assert ledger_verify(check_chain=False).ok
+
+
+def test_a_batch_larger_than_one_statement_is_appended_under_one_signed_head():
+    batch = ledger_append_many([NewEntry("batch", "t", i, {"i": i}) for i in range(7000)])  # > 65,535 parameters
+    assert [e.index for e in batch] == list(range(7000))
+    assert list(TreeHead.objects.values_list("tree_size", flat=True)) == [7000]
+    rewrite_with_its_hash(6999)
+    report = ledger_verify(check_chain=False)
+    assert report.first_bad_entry == 6999 and "rewritten together with its stored hash" in report.problems[0]
