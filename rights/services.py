@@ -109,12 +109,12 @@ def _frontier_to_extend(cursor, next_index: int, head: _LatestHead | None) -> tu
     for index, leaf in cursor.fetchall():
         if index != frontier.size:
             raise LedgerIntegrityError(f"entry {frontier.size} is missing; run `manage.py ledger verify`")
-        if frontier.size == signed_size and head is not None and frontier.root() != head.root:
-            raise LedgerIntegrityError(f"tree head of size {signed_size}: root differs from the log's; "
-                                       "run `manage.py ledger verify`")
         frontier.append(bytes.fromhex(leaf))
         if frontier.size > signed_size:
             since_head.append(bytes.fromhex(leaf))
+        elif frontier.size == signed_size and frontier.root() != head.root:
+            raise LedgerIntegrityError(f"tree head of size {signed_size}: root differs from the log's; "
+                                       "run `manage.py ledger verify`")
     return frontier, since_head
 
 

@@ -165,6 +165,15 @@ def test_a_log_from_before_heads_per_append_is_signed_once_then_verifies():
     assert report.first_bad_entry == 1 and "an entry in 1..1 was rewritten" in report.problems[0]
 
 
+def test_an_old_log_that_no_longer_matches_its_heads_is_not_signed_over():
+    append_many(3)
+    TreeHead.objects.update(frontier=None, leaves=None)  # as signed before heads recorded them
+    rewrite_with_its_hash(2)
+    with pytest.raises(LedgerIntegrityError, match="tree head of size 3: root differs"):
+        append_many(1)
+    assert LedgerEntry.objects.count() == 3 and TreeHead.objects.count() == 3
+
+
 def test_a_log_never_signed_is_signed_by_its_next_head():
     append_many(4)
     TreeHead.objects.all().delete()
