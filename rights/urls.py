@@ -8,5 +8,6 @@ app_name = "rights"
 
 urlpatterns = [
     path("", views.ledger_overview, name="ledger"),
+    path("entries/<int:index>/", views.ledger_entry, name="entry"),
     path("tracks/<int:pk>/provenance/", views.track_provenance, name="track-provenance"),
 ]

@@ -6,11 +6,12 @@ import json
 from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from ledgerline.catalogue.selectors import tracks_visible_to
+from fingerprint.selectors import tracks_readable_by
 
 from .models import Anchor, LedgerEntry, TreeHead
 from .selectors import provenance_entries, visible_entry_ids
@@ -38,6 +39,38 @@ def stage_of(event: str) -> str:
     return event
 
 
+# What happened, in words: the entry's event as a sentence's verb phrase.
+EVENT_WORDS = {
+    "dataset.created": "Dataset created",
+    "dataset.terms_set": "Licence terms set",
+    "corpus_item.ingested": "Corpus item ingested",
+    "model.terms_snapshot": "Training terms recorded for the model",
+    "model.trained": "Model trained",
+    "track.generated": "Track generated",
+    "track.uploaded": "Track uploaded",
+    "screening.completed": "Screened",
+    "screening.calibrated": "Screening thresholds calibrated",
+    "flag.decided": "Similarity flag decided",
+    "track.published": "Track published",
+    "track.split": "Cut into loops and stems",
+    "licence.purchased": "Licence purchased",
+    "revenue.split": "Revenue shared",
+    "order.refunded": "Order refunded",
+}
+# Payload keys naming another row, and the page that shows it.
+LINKED = {"track": "tracks:detail", "dataset": "datasets:detail", "similarity_flag": "fingerprint:flag"}
+
+
+@dataclass
+class Detail:
+    """One payload field in words; `raw` (long JSON, hashes) goes behind a toggle, `url` links what it names."""
+
+    key: str
+    text: str
+    raw: str = ""
+    url: str | None = None
+
+
 @dataclass
 class ShownEntry:
     """A ledger entry as a page shows it: outsiders get only the index, the leaf hash and that it is private."""
@@ -45,9 +78,11 @@ class ShownEntry:
     entry: LedgerEntry
     visible: bool
     stage: str
-    details: list[tuple[str, str]]
+    details: list[Detail]
     terms: dict | None
     proof_url: str | None
+    summary: str = ""
+    subject_url: str | None = None
 
 
 def _dataset_terms(entry: LedgerEntry) -> dict | None:
@@ -56,9 +91,47 @@ def _dataset_terms(entry: LedgerEntry) -> dict | None:
     return terms if entry.subject_type == "dataset" and isinstance(terms, dict) else None
 
 
-def _details(entry: LedgerEntry, terms: dict | None) -> list[tuple[str, str]]:
-    return [(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-            for key, value in entry.payload.items() if not (key == "terms" and terms is not None)]
+def _link(kind: str, pk) -> str | None:
+    try:
+        return reverse(LINKED[kind], kwargs={"pk": int(pk)}) if kind in LINKED and pk is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_hash(value) -> bool:
+    return isinstance(value, str) and len(value) >= 40 and all(c in "0123456789abcdef" for c in value)
+
+
+def _detail(key: str, value) -> Detail:
+    label = key.replace("_", " ")
+    if isinstance(value, list):
+        noun = "hash" if value and all(_is_hash(v) for v in value) else "item"
+        text = f"{len(value)} {noun}{'es' if noun == 'hash' else 's'}" if len(value) != 1 else f"1 {noun}"
+        return Detail(label, text, raw=json.dumps(value, ensure_ascii=False, indent=1))
+    if isinstance(value, dict):
+        return Detail(label, ", ".join(f"{k}: {v}" for k, v in value.items() if not isinstance(v, list | dict))
+                      or f"{len(value)} fields", raw=json.dumps(value, ensure_ascii=False, indent=1))
+    if _is_hash(value):
+        return Detail(label, f"{value[:12]}…", raw=value)
+    return Detail(label, "—" if value in (None, "") else str(value), url=_link(key, value))
+
+
+def _details(entry: LedgerEntry, terms: dict | None) -> list[Detail]:
+    return [_detail(key, value) for key, value in entry.payload.items() if not (key == "terms" and terms is not None)]
+
+
+def _summary(entry: LedgerEntry) -> str:
+    words = EVENT_WORDS.get(entry.event, entry.event.replace(".", " ").replace("_", " ").capitalize())
+    payload = entry.payload
+    if payload.get("verdict"):
+        words += f": {payload['verdict']}"
+    elif payload.get("decision"):
+        words += f": {str(payload['decision']).replace('_', ' ')}"
+    if isinstance(payload.get("assets"), list):
+        words += f" ({len(payload['assets'])} assets)"
+    if payload.get("by"):
+        words += f" by {payload['by']}"
+    return words
 
 
 def shown_entries(user, entries: list[LedgerEntry]) -> list[ShownEntry]:
@@ -71,14 +144,16 @@ def shown_entries(user, entries: list[LedgerEntry]) -> list[ShownEntry]:
         shown.append(ShownEntry(
             entry=entry, visible=can_see, stage=stage_of(entry.event) if can_see else "Private entry",
             details=_details(entry, terms) if can_see else [], terms=terms,
-            proof_url=reverse("ledger-entry-proof", kwargs={"index": entry.index}) if can_see else None))
+            proof_url=reverse("ledger-entry-proof", kwargs={"index": entry.index}) if can_see else None,
+            summary=_summary(entry) if can_see else "",
+            subject_url=_link(entry.subject_type, entry.subject_id) if can_see else None))
     return shown
 
 
 @login_required
 @require_GET
 def track_provenance(request, pk: int):
-    track = get_object_or_404(tracks_visible_to(request.user).select_related("organisation", "model"), pk=pk)
+    track = get_object_or_404(tracks_readable_by(request.user).select_related("organisation", "model"), pk=pk)
     entries = shown_entries(request.user, provenance_entries(track, user=request.user))
     head = TreeHead.objects.order_by("-tree_size").first()
     context = {"track": track, "entries": entries, "head": head, "verify_command": VERIFY_COMMAND}
@@ -96,3 +171,14 @@ def ledger_overview(request):
     context = {"head": head, "size": size, "unsigned": size - head.tree_size if head else size, "anchors": anchors,
                "latest": latest, "verify_command": VERIFY_COMMAND}
     return render(request, "rights/ledger.html", context)
+
+
+@login_required
+@require_GET
+def ledger_entry(request, index: int):
+    """One entry, redacted as the ledger API redacts it ("Ledger entry #368" links here)."""
+    entry = LedgerEntry.objects.select_related("organisation").filter(index=index).first()
+    if entry is None:
+        raise Http404(f"The ledger has no entry #{index}.")
+    shown = shown_entries(request.user, [entry])[0]
+    return render(request, "rights/entry_page.html", {"s": shown, "verify_command": VERIFY_COMMAND})

@@ -1,4 +1,9 @@
-"""Creator pages for tracks: the list, the detail with screening and provenance, publishing and the preview."""
+"""Creator pages for tracks: the list, the detail with screening and provenance, publishing and the preview.
+
+The detail page follows the track's jobs (generation or upload, screening, splitting) as they run: it polls
+`live/`, a fragment of the same sections, and swaps in the sections that changed, so the status, the player,
+the verdict and the loops appear without a reload.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,21 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from fingerprint.models import Verdict
+from fingerprint.selectors import flags_visible_to, tracks_readable_by
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role
-from ledgerline.jobs.models import JobStatus
+from ledgerline.jobs.models import Job, JobStatus
 from ledgerline.storage import blob_path
 from rights.market.selectors import split_job_of
 from rights.market.services import track_publish
 
-from .models import Track
+from .models import Track, TrackSource, TrackStatus
 from .selectors import tracks_visible_to
 
 TRACKS_PER_PAGE = 50
@@ -55,25 +62,132 @@ def track_list(request):
     return render(request, "catalogue/track_list.html", {"page_obj": page, "tracks": page.object_list})
 
 
-@login_required
-def track_detail(request, pk: int):
-    track = get_object_or_404(tracks_visible_to(request.user).select_related("organisation", "model"), pk=pk)
+def track_jobs(track: Track) -> list[Job]:
+    """The jobs about `track`, oldest first: its generation or upload job, every screening's job and the split
+    job, and the follow-ups they caused (`params["caused_by"]`) that concern this track."""
+    screening_ids = list(track.screenings.values_list("pk", flat=True))
+    ids = {str(pk) for pk in track.screenings.exclude(job=None).values_list("job_id", flat=True)}
+    ids |= {str(pk) for pk in Job.objects.filter(kind="split", params__track=track.pk).values_list("pk", flat=True)}
+    if (track.provenance or {}).get("job"):
+        ids.add(str(track.provenance["job"]))
+    about_track = Q(params__track=track.pk) | Q(params__screening__in=screening_ids)
+    frontier = list(ids)
+    while frontier:
+        frontier = [str(pk) for pk in Job.objects.filter(about_track, params__caused_by__in=frontier)
+                    .exclude(pk__in=ids).values_list("pk", flat=True)]
+        ids.update(frontier)
+    return list(Job.objects.filter(pk__in=ids).order_by("created_at"))
+
+
+def _step(name: str, state: str, detail: str = "", job: Job | None = None) -> dict:
+    """One stage of the track's way to the market; `state` is done, running, waiting, failed or stopped."""
+    return {"name": name, "state": state, "detail": detail, "job": job}
+
+
+def _job_state(job: Job | None) -> str:
+    if job is None:
+        return "waiting"
+    return {JobStatus.SUCCEEDED: "done", JobStatus.FAILED: "failed"}.get(job.status, "running")
+
+
+SCREENING_WORDS = {
+    Verdict.CLEAR: "Screened clear: no near-copy of the training corpus or of a published track.",
+    Verdict.FLAG: "Flagged: a possible near-copy, awaiting a rights reviewer's decision.",
+    Verdict.INCOMPLETE: "Screening incomplete: part of the corpus is not indexed yet. The track stays in screening "
+                        "and is screened again when the indexes catch up.",
+}
+REVIEWED_WORDS = {TrackStatus.CLEARED: "A reviewer cleared the flag.", TrackStatus.LICENSED:
+                  "A reviewer cleared it under the dataset's licence.", TrackStatus.BLOCKED: "A reviewer blocked it."}
+
+
+def track_steps(track: Track, jobs: list[Job], screening) -> list[dict]:
+    """Generation (or upload) → rendering → screening → publishing → splitting, each in words."""
+    by_kind: dict[str, Job] = {}
+    for job in jobs:
+        by_kind[job.kind] = job  # the latest of each kind
+    made = by_kind.get("generate") or by_kind.get("track_upload")
+    made_name = "Upload" if track.source == TrackSource.UPLOADED else "Generation"
+    made_state = "done" if made is None and track.content_sha256 else _job_state(made)
+    steps = [_step(made_name, made_state, (made.error or made.message) if made else "", made)]
+
+    has_audio = bool(track.preview_path or track.audio_path)
+    render_state = "done" if has_audio else "failed" if made_state == "failed" else \
+        "running" if made_state == "running" else "waiting"
+    steps.append(_step("Rendering", render_state, "The mix and its preview are ready." if has_audio else ""))
+
+    screening_job = screening.job if screening is not None else None
+    if screening is None:
+        steps.append(_step("Screening", "waiting", "Not screened yet."))
+    elif screening.verdict in SCREENING_WORDS:
+        state = {Verdict.CLEAR: "done", Verdict.FLAG: "stopped", Verdict.INCOMPLETE: "running"}[screening.verdict]
+        detail = SCREENING_WORDS[screening.verdict]
+        if track.status in REVIEWED_WORDS:
+            state = "failed" if track.status == TrackStatus.BLOCKED else "done"
+            detail += " " + REVIEWED_WORDS[track.status]
+        steps.append(_step("Screening", state, detail))
+    else:
+        state = _job_state(screening_job)
+        detail = (screening_job.error or screening_job.message) if screening_job else ""
+        steps.append(_step("Screening", "running" if state == "waiting" else state, detail or "Queued.",
+                           screening_job))
+
+    if track.status == TrackStatus.PUBLISHED:
+        steps.append(_step("Publishing", "done", f"Published {track.published_at:%Y-%m-%d %H:%M} UTC."
+                           if track.published_at else "Published."))
+    elif track.is_publishable:
+        steps.append(_step("Publishing", "waiting", "Ready to publish."))
+    else:
+        steps.append(_step("Publishing", "waiting", "Publishable once screened clear or cleared by a reviewer."))
+
+    split = by_kind.get("split")
+    steps.append(_step("Loops and stems", _job_state(split), (split.error or split.message) if split else "", split))
+    return steps
+
+
+def _poll_interval_ms(track: Track, jobs: list[Job]) -> int:
+    """How soon the page asks again: 0 when nothing can change by itself any more."""
+    if any(not job.is_finished for job in jobs):
+        return 1500
+    if track.status == TrackStatus.SCREENING:  # an incomplete screening waits for the index sweep
+        return 10_000
+    return 0
+
+
+def _track_context(request, track: Track) -> dict:
     is_creator = request.user.is_staff or has_role(request.user, track.organisation, Role.CREATOR)
-    screening = track.screenings.order_by("-created_at", "-id").first()
+    screening = track.screenings.select_related("job").order_by("-created_at", "-id").first()
+    jobs = track_jobs(track)
     split_job = split_job_of(track)
     loops_by_stem = list(track.assets.values("stem").annotate(count=Count("id")).order_by("stem"))
-    context = {
+    flags = flags_visible_to(request.user).filter(track=track).select_related("corpus_item__dataset")
+    return {
         "track": track,
         "is_creator": is_creator,
         "can_publish": is_creator and track.is_publishable,
         "provenance": _provenance_summary(track),
         "screening": screening,
-        "flags": track.flags.order_by("-score", "id"),
+        "flags": flags.order_by("-score", "id"),
         "split_job": split_job,
         "loops_by_stem": loops_by_stem,
         "loop_count": sum(row["count"] for row in loops_by_stem),
+        "steps": track_steps(track, jobs, screening),
+        "poll_ms": _poll_interval_ms(track, jobs),
     }
-    return render(request, "catalogue/track_detail.html", context)
+
+
+@login_required
+def track_detail(request, pk: int):
+    track = get_object_or_404(tracks_readable_by(request.user).select_related("organisation", "model"), pk=pk)
+    return render(request, "catalogue/track_detail.html", _track_context(request, track))
+
+
+@login_required
+def track_live(request, pk: int):
+    """The detail page's sections alone, for its poller."""
+    track = get_object_or_404(tracks_readable_by(request.user).select_related("organisation", "model"), pk=pk)
+    response = render(request, "catalogue/_track_live.html", _track_context(request, track))
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -96,8 +210,8 @@ def track_publish_view(request, pk: int):
 
 @login_required
 def track_preview(request, pk: int):
-    """The mix's preview, streamed only to users who may see the track."""
-    track = get_object_or_404(tracks_visible_to(request.user), pk=pk)
+    """The mix's preview, streamed only to users who may read the track's page."""
+    track = get_object_or_404(tracks_readable_by(request.user), pk=pk)
     if not track.preview_path:
         raise Http404("This track has no preview yet.")
     path = blob_path(track.preview_path)
