@@ -1,51 +1,88 @@
-"""Demo step: train small models on the chorales so a newcomer can generate at once, on a CPU."""
+"""Demo step: train the demo's models on the chorales so a newcomer can generate at once, on a CPU, and one
+generated, screened track.
+
+No undertrained model in front of a user: the LSTM trains until its held-out NLL stops improving (early
+stopping with patience, within a time budget that fits a two-core machine). Until it is ready the demo
+generates with the Markov model, and says so (`demo_model`).
+"""
 
 from ledgerline.catalogue.models import Track
-from ledgerline.jobs.progress import wait_for_job
+from ledgerline.jobs.progress import wait_for_chain
 
 from .models import ModelStatus, TrainedModel
 from .services import generation_start, model_train_start
 
-DEMO_MODELS = [("demo-markov", "markov", 1), ("demo-lstm", "lstm", 3)]
-
-
-def load(*, stdout, options: dict, context: dict) -> None:
-    dataset = context["dataset"]
-    creator = context["users"]["creator"]
-    organisation = context["organisations"]["creator"]
-    for name, arch, epochs in DEMO_MODELS:
-        existing = TrainedModel.objects.filter(name=name).first()
-        if existing is not None and existing.status == ModelStatus.READY:
-            stdout.write(f"demo: model {name} is ready")
-            continue
-        if existing is not None:
-            existing.delete()
-        stdout.write(f"demo: training {name} ({arch}, {epochs} epochs) on {dataset.name}")
-        model = model_train_start(user=creator, organisation=organisation, name=name, arch=arch,
-                                  dataset_ids=[dataset.pk], epochs=epochs)
-        job = wait_for_job(model.job_id, json_mode=bool(options.get("quiet")))
-        model.refresh_from_db()
-        stdout.write(f"demo: {name} {job.status} {model.metrics if job.status == 'succeeded' else job.error}")
-
-    _demo_track(stdout=stdout, options=options, creator=creator)
-
-
+MARKOV, LSTM = "demo-markov", "demo-lstm"
+#: The LSTM's most epochs, evaluations without improvement before it stops, steps between evaluations, and
+#: seconds it may take (it keeps the best weights it evaluated).
+LSTM_TRAINING = {"epochs": 200, "patience": 3, "eval_every": 20, "budget_s": 900}
+DEMO_MODELS = {MARKOV: ("markov", {"epochs": 1}), LSTM: ("lstm", LSTM_TRAINING)}
 DEMO_TRACK = "Demo chorale fantasy"
 
 
-def _demo_track(*, stdout, options: dict, creator) -> None:
+def demo_model() -> TrainedModel | None:
+    """The model the demo generates with now: the LSTM once trained, the Markov model until then."""
+    ready = {m.name: m for m in TrainedModel.objects.filter(name__in=DEMO_MODELS, status=ModelStatus.READY)}
+    return ready.get(LSTM) or ready.get(MARKOV)
+
+
+def _train(name: str, *, stdout, options: dict, context: dict, run_here: bool = False) -> None:
+    arch, training = DEMO_MODELS[name]
+    existing = TrainedModel.objects.filter(name=name).select_related("job").first()
+    if existing is not None and existing.status == ModelStatus.READY:
+        stdout.write(f"demo: model {name} is ready")
+        return
+    if existing is not None and existing.job is not None and not existing.job.is_finished:
+        model, job_id = existing, existing.job_id  # resumed after a restart: finish the training under way
+    else:
+        if existing is not None:
+            existing.delete()
+        epochs, config = training["epochs"], {k: v for k, v in training.items() if k != "epochs"}
+        how = (f"until its held-out loss stops improving ({config['patience']} checks without gain, at most "
+               f"{config['budget_s'] // 60} min)" if "patience" in config else f"{epochs} epoch(s)")
+        stdout.write(f"demo: training {name} ({arch}) on {context['dataset'].name}, {how}")
+        model = model_train_start(user=context["users"]["creator"], organisation=context["organisations"]["creator"],
+                                  name=name, arch=arch, dataset_ids=[context["dataset"].pk], epochs=epochs,
+                                  config=config)
+        job_id = model.job_id
+    job, *_ = wait_for_chain(job_id, json_mode=bool(options.get("quiet")), run_here=run_here)
+    model.refresh_from_db()
+    stdout.write(f"demo: {name} {job.status} {model.metrics if job.status == 'succeeded' else job.error}")
+
+
+def _demo_track(*, stdout, options: dict, context: dict, run_here: bool = False) -> None:
     """One generated, screened track waiting for the creator to publish it (the market's walk-through)."""
     if Track.objects.filter(title=DEMO_TRACK).exists():
         stdout.write(f"demo: track {DEMO_TRACK!r} exists")
         return
-    model = TrainedModel.objects.filter(name="demo-lstm", status=ModelStatus.READY).first()
+    model = demo_model()
     if model is None:
-        stdout.write("demo: no ready demo-lstm model; skipping the demo track")
+        stdout.write("demo: no ready demo model; skipping the demo track")
         return
     stdout.write(f"demo: generating {DEMO_TRACK!r} with {model.name} (8 bars, four tracks), then screening it")
-    track = generation_start(user=creator, model=model, params={"bars": 8, "tempo": 96, "key": "G", "seed": 1,
-                                                                 "title": DEMO_TRACK})
-    job = wait_for_job(track.provenance["job"], json_mode=bool(options.get("quiet")))
+    track = generation_start(user=context["users"]["creator"], model=model,
+                             params={"bars": 8, "tempo": 96, "key": "G", "seed": 1, "title": DEMO_TRACK})
+    # The screening is a job the generation causes: the track's status is final only when it is done too.
+    job, *_ = wait_for_chain(track.provenance["job"], json_mode=bool(options.get("quiet")), run_here=run_here)
     track.refresh_from_db()
     stdout.write(f"demo: {DEMO_TRACK!r} {job.status}; status {track.get_status_display().lower()} "
                  f"(publish it at /tracks/{track.pk}/ as 'creator')")
+
+
+def load(*, stdout, options: dict, context: dict) -> None:
+    for name in DEMO_MODELS:
+        _train(name, stdout=stdout, options=options, context=context)
+    _demo_track(stdout=stdout, options=options, context=context)
+
+
+# Stages of the demo in the background (ledgerline.catalogue.demo.BACKGROUND_STAGES).
+def stage_markov(*, stdout, options: dict, context: dict) -> None:
+    _train(MARKOV, stdout=stdout, options=options, context=context, run_here=True)
+
+
+def stage_track(*, stdout, options: dict, context: dict) -> None:
+    _demo_track(stdout=stdout, options=options, context=context, run_here=True)
+
+
+def stage_lstm(*, stdout, options: dict, context: dict) -> None:
+    _train(LSTM, stdout=stdout, options=options, context=context, run_here=True)

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from .engine.anticopy import NgramGuard
 from .engine.markov import MarkovHarmony, extract_chords, parse_key, score_key
 from .engine.models import get_model
 from .engine.sample import MAX_BARS, MAX_TEMPO, MIN_TEMPO, generate_piece
-from .engine.train import evaluate_nll, train
+from .engine.train import EarlyStopping, evaluate_nll, train
 from .models import ARCHS, ModelStatus, TrainedModel
 
 HELD_OUT_EVERY = 10  # every 10th item (by content hash order) is held out for the NLL
@@ -147,19 +148,26 @@ def train_handler(job: Job) -> dict:
         metrics["markov_nll_per_chord"] = round(-total / max(sum(len(c) for c in held_chords), 1), 4)
     checkpoint = None
     if model.arch != "markov":
-        net = get_model(model.arch, {k: v for k, v in model.config.items() if k not in {"epochs"}}, tok.VOCAB.size)
+        net = get_model(model.arch, {k: v for k, v in model.config.items() if k not in TRAINING_KEYS}, tok.VOCAB.size)
         sequences = [tok.encode_melody(s) for s in training]
         work = Path(settings.LEDGERLINE_DATA_DIR) / "checkpoints" / f"model-{model.pk}.pt"
+        early = _early_stopping(model.config, held_out)
+        started = time.monotonic()
 
         def on_step(step: int, total: int, loss: float) -> None:
             if step % 5 == 0 or step == total:
-                job.set_progress(0.1 + 0.8 * step / max(total, 1), f"step {step}/{total}, loss {loss:.3f}")
+                done = step / max(total, 1)
+                if early is not None and early.budget_s:  # ends by its budget at the latest
+                    done = max(done, min((time.monotonic() - started) / early.budget_s, 1.0))
+                job.set_progress(0.1 + 0.8 * done, f"step {step}/{total}, loss {loss:.3f}")
 
         result = train(net, sequences, epochs=int(model.config.get("epochs", 2)), batch_size=16, lr=3e-3,
                        seq_len=min(256, net.config.max_len if hasattr(net, "config") else 256), device=device(),
-                       seed=0, on_step=on_step, checkpoint_path=work, checkpoint_every=20)
+                       seed=0, on_step=on_step, checkpoint_path=work, checkpoint_every=20, early_stopping=early)
         metrics.update(steps=result.steps, final_loss=round(result.losses[-1], 4) if result.losses else None,
                        tokens_per_s=round(result.tokens_per_s, 1), resumed_from=result.resumed_from)
+        if early is not None:
+            metrics.update(stopped=result.stopped or "epochs", evaluations=len(result.held_out_nll))
         if held_out:
             metrics["held_out_nll_per_token"] = round(
                 evaluate_nll(net, [tok.encode_melody(s) for s in held_out], device=device()), 4)
@@ -186,6 +194,18 @@ def train_handler(job: Job) -> dict:
                                "metrics": metrics},
                       organisation=model.organisation, private=True)
     return {"model": model.pk, **metrics}
+
+
+#: Model config keys that steer training, not the network.
+TRAINING_KEYS = {"epochs", "patience", "budget_s", "eval_every"}
+
+
+def _early_stopping(config: dict, held_out: list[Score]) -> EarlyStopping | None:
+    """With `patience` in the config, train until the held-out NLL stops improving (or `budget_s` passes)."""
+    if not config.get("patience") or not held_out:
+        return None
+    return EarlyStopping(held_out=[tok.encode_melody(s) for s in held_out], every=int(config.get("eval_every", 20)),
+                         patience=int(config["patience"]), budget_s=config.get("budget_s"))
 
 
 def _safe_chords(score: Score):

@@ -28,6 +28,21 @@ class TrainResult:
     steps: int = 0  # global step count after this call (includes steps done before a resume)
     tokens_per_s: float = 0.0  # target tokens (PAD excluded) per second in this call
     resumed_from: int = 0
+    held_out_nll: list[float] = field(default_factory=list)  # with early stopping: each evaluation's NLL
+    stopped: str = ""  # with early stopping: "patience", "budget" or "" (ran its epochs)
+
+
+@dataclass
+class EarlyStopping:
+    """Train until the held-out NLL has not improved by `min_delta` for `patience` evaluations (one every
+    `every` steps) or `budget_s` seconds have passed; the weights of the best evaluation are kept. `epochs`
+    is then the most the run may take."""
+
+    held_out: Sequence[Sequence[int]]
+    every: int = 20
+    patience: int = 3
+    budget_s: float | None = None
+    min_delta: float = 1e-3
 
 
 def make_windows(sequences: Sequence[Sequence[int]], seq_len: int, pad_id: int = PAD_ID) -> torch.Tensor:
@@ -91,12 +106,14 @@ def train(
     grad_clip: float = 1.0,
     weight_decay: float = 0.01,
     pad_id: int = PAD_ID,
+    early_stopping: EarlyStopping | None = None,
 ) -> TrainResult:
     """Train `model` (tokens [batch, time] -> logits [batch, time, vocab]) to predict the next token.
 
     AdamW with gradient-norm clipping; on CUDA, autocast (bf16, or fp16 with a GradScaler). Saves model,
     optimiser, step and RNG state every `checkpoint_every` steps and at the end; with `resume` and an existing
     checkpoint, continues from its step. `on_step(step, total_steps, loss)` is called after each step.
+    With `early_stopping`, the run ends early (see `EarlyStopping`) with the best evaluated weights.
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError("epochs and batch_size must be >= 1")
@@ -142,6 +159,7 @@ def train(
     model.train()
     tokens_seen = 0
     started = time.perf_counter()
+    best_nll, best_state, worse = math.inf, None, 0
     while step < total:
         epoch, index = divmod(step, steps_per_epoch)
         order = _epoch_order(len(windows), seed, epoch)
@@ -164,6 +182,22 @@ def train(
             on_step(step, total, value)
         if checkpoint_every > 0 and step % checkpoint_every == 0 and step < total:
             checkpoint()
+        if early_stopping is not None:
+            over_budget = early_stopping.budget_s is not None and time.perf_counter() - started > early_stopping.budget_s
+            if step % early_stopping.every == 0 or step == total or over_budget:
+                nll = evaluate_nll(model, early_stopping.held_out, seq_len, dev, pad_id=pad_id)
+                model.train()
+                result.held_out_nll.append(nll)
+                if nll < best_nll - early_stopping.min_delta:
+                    best_nll, worse = nll, 0
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    worse += 1
+                if worse >= early_stopping.patience or over_budget:
+                    result.stopped = "budget" if over_budget else "patience"
+                    break
+    if best_state is not None:
+        model.load_state_dict(best_state)
     checkpoint()
     elapsed = time.perf_counter() - started
     result.steps = step

@@ -1,18 +1,25 @@
-"""Demo step: organisations and users for every role, and the Bach chorales dataset, ingested."""
+"""Demo step: organisations and users for every role, and the Bach chorales dataset, ingested; and the demo
+loaded in the background, as a chain of jobs the web process runs while it serves."""
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.services import membership_grant, user_create
-from ledgerline.jobs.progress import wait_for_chain
+from ledgerline.jobs.models import Job, JobStatus
+from ledgerline.jobs.progress import caused_by, wait_for_chain
+from ledgerline.jobs.services import JobError, job_create, job_enqueue
 
 from .ingest import dataset_ingest_start
 from .models import Dataset, DatasetStatus
 from .services import dataset_create, dataset_upload_add
 
+logger = logging.getLogger(__name__)
 DEMO_PASSWORD = "ledgerline"
 ORGANISATIONS = {
     Role.LABEL: ("demo-label", "Demo Label Records"),
@@ -66,17 +73,22 @@ def chorale_paths(count: int) -> list:
     return list(dict.fromkeys(paths))  # the iterator names some chorales twice
 
 
-def load(*, stdout, options: dict, context: dict) -> None:
+def demo_people_and_dataset() -> dict:
+    """The synchronous, fast part of the demo: organisations, users and the (empty) chorales dataset."""
     organisations, users = _people()
-    context.update(organisations=organisations, users=users)
-    label = users["label"]
     dataset = Dataset.objects.filter(organisation=organisations["label"], name=DATASET_NAME).first()
     if dataset is None:
-        dataset = dataset_create(organisation=organisations["label"], user=label, name=DATASET_NAME,
+        dataset = dataset_create(organisation=organisations["label"], user=users["label"], name=DATASET_NAME,
                                  terms=DATASET_TERMS, is_public=True,
                                  description="Four-part chorales by J. S. Bach, from music21's bundled corpus.")
-    context["dataset"] = dataset
-    paths = chorale_paths(int(options.get("chorales") or 371))
+    return {"organisations": organisations, "users": users, "dataset": dataset}
+
+
+def chorales_ingest(*, stdout, context: dict, count: int, json_mode: bool = False, run_here: bool = False) -> None:
+    """Ingest the first `count` chorales and wait for their fingerprinting and indexing (the demo's generated
+    track is screened against the indexed chorales, never against an index that is still behind)."""
+    dataset, label = context["dataset"], context["users"]["label"]
+    paths = chorale_paths(count)
     if dataset.status == DatasetStatus.READY and dataset.items.count() >= len(paths):
         stdout.write(f"demo: dataset {dataset.name} already holds {dataset.items.count()} items")
         return
@@ -87,10 +99,105 @@ def load(*, stdout, options: dict, context: dict) -> None:
             if path.name not in known:
                 dataset_upload_add(dataset=dataset, user=label, path=path)
     job = dataset_ingest_start(dataset=dataset, user=label)
-    # Ingesting causes fingerprinting and indexing: the demo's generated track is screened against the indexed
-    # chorales, never against an index that is still behind.
-    done, *follow_ups = wait_for_chain(job.pk, json_mode=bool(options.get("quiet")))
+    done, *follow_ups = wait_for_chain(job.pk, json_mode=json_mode, run_here=run_here)
     dataset.refresh_from_db()
     indexed = sum(j.result.get("fingerprinted", 0) for j in follow_ups if j.kind == "fingerprint")
     stdout.write(f"demo: ingest {done.status}: {done.result.get('items_ingested', 0)} new items, "
                  f"{dataset.items.count()} in the dataset, {indexed} indexed for screening")
+
+
+def load(*, stdout, options: dict, context: dict) -> None:
+    context.update(demo_people_and_dataset())
+    chorales_ingest(stdout=stdout, context=context, count=int(options.get("chorales") or CHORALES),
+                    json_mode=bool(options.get("quiet")))
+
+
+# --- The demo in the background (`load_demo --background`, what `make run` does) ----------------------------
+# The web process serves at once; these stages run one after the other as "demo" jobs, each caused by the one
+# before (so `wait_for_chain` on the first follows the whole demo). Each stage runs the jobs it starts in its own
+# thread (the embedded runner has one), and each is idempotent: a stage resumed after a restart skips what exists.
+
+CHORALES = 371
+FIRST_CHORALES = 8  # enough for a Markov model and a screened demo track within minutes on two cores
+#: (name, what the dashboard says, the function `stage(*, stdout, options, context)`)
+BACKGROUND_STAGES = [
+    ("first-chorales", f"ingest and index the first {FIRST_CHORALES} chorales", "ledgerline.catalogue.demo.stage_first_chorales"),
+    ("markov", "train the Markov model", "generation.demo.stage_markov"),
+    ("track", "generate and screen the demo track", "generation.demo.stage_track"),
+    ("chorales", "ingest and index the other chorales", "ledgerline.catalogue.demo.stage_chorales"),
+    ("lstm", "train the LSTM until its held-out loss stops improving", "generation.demo.stage_lstm"),
+    ("anchor", "anchor the ledger", "rights.demo.load"),
+]
+
+
+def stage_first_chorales(*, stdout, options: dict, context: dict) -> None:
+    count = min(FIRST_CHORALES, int(options.get("chorales") or CHORALES))
+    chorales_ingest(stdout=stdout, context=context, count=count, json_mode=True, run_here=True)
+
+
+def stage_chorales(*, stdout, options: dict, context: dict) -> None:
+    chorales_ingest(stdout=stdout, context=context, count=int(options.get("chorales") or CHORALES), json_mode=True,
+                    run_here=True)
+
+
+class _JobLog:
+    """A stage's `stdout`: its lines go to the log and become the stage job's message."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    def write(self, line: str) -> None:
+        logger.info("%s", line)
+        self.job.set_progress(self.job.progress, line.removeprefix("demo: "))
+
+
+def _stage_job(*, index: int, options: dict, user, cause: Job | None, send: bool = True) -> Job:
+    from .tasks import demo_stage_task
+
+    params = {"stage": BACKGROUND_STAGES[index][0], "chorales": options["chorales"], **(caused_by(cause) if cause else {})}
+    job = job_create(kind="demo", user=user, params=params)
+    job_enqueue(job=job, task=demo_stage_task, send=send)
+    return job
+
+
+def demo_background_start(*, chorales: int = CHORALES, send: bool = True) -> Job:
+    """Create the demo's people and dataset now, and queue its first stage; returns that stage's job.
+
+    `send=False` (a command that exits at once on the embedded runner) leaves the job to the web process's sweep.
+    """
+    context = demo_people_and_dataset()
+    with transaction.atomic():
+        return _stage_job(index=0, options={"chorales": chorales}, user=context["users"]["admin"], cause=None,
+                          send=send)
+
+
+def demo_stage_handler(job: Job) -> dict:
+    """Run one stage of the demo, then queue the next (caused by this one)."""
+    names = [name for name, _, _ in BACKGROUND_STAGES]
+    if job.params.get("stage") not in names:
+        raise JobError(f"unknown demo stage {job.params.get('stage')!r}; the stages are {', '.join(names)}")
+    index = names.index(job.params["stage"])
+    job.set_progress(0.0, BACKGROUND_STAGES[index][1])
+    context = demo_people_and_dataset()
+    options = {"chorales": int(job.params.get("chorales") or CHORALES), "quiet": True}
+    import_string(BACKGROUND_STAGES[index][2])(stdout=_JobLog(job), options=options, context=context)
+    if index + 1 < len(BACKGROUND_STAGES):
+        _stage_job(index=index + 1, options=options, user=job.created_by, cause=job)
+    return {"stage": names[index], "message": job.message}
+
+
+def demo_progress() -> list[dict]:
+    """The demo's stages as the dashboard shows them: each with its job (None before it is queued) and, while it
+    runs, the job it is waiting for (ingest, fingerprinting, training, ...)."""
+    stage_jobs = {j.params.get("stage"): j for j in Job.objects.filter(kind="demo").order_by("created_at")}
+    if not stage_jobs:
+        return []
+    rows = []
+    for name, title, _ in BACKGROUND_STAGES:
+        job = stage_jobs.get(name)
+        current = None
+        if job is not None and job.status == JobStatus.RUNNING and job.started_at is not None:
+            current = (Job.objects.exclude(kind="demo").filter(created_at__gte=job.started_at)
+                       .order_by("-created_at").first())
+        rows.append({"name": name, "title": title, "job": job, "current": current})
+    return rows

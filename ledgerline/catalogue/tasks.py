@@ -15,3 +15,10 @@ def track_upload_task(job_id: str) -> None:
     from .tracks import track_upload_failed, track_upload_handler
 
     run_job(job_id, track_upload_handler, on_failure=track_upload_failed)
+
+
+@shared_task(acks_late=True, queue="cpu", name="ledgerline.catalogue.tasks.demo_stage_task")
+def demo_stage_task(job_id: str) -> None:
+    from .demo import demo_stage_handler
+
+    run_job(job_id, demo_stage_handler)

@@ -17,7 +17,8 @@ from .models import Job
 
 #: A job's stage name on the console (the job kind otherwise).
 STAGES = {"ingest": "ingesting", "fingerprint": "fingerprinting and indexing", "screening": "screening",
-          "generation": "generating", "training": "training", "split": "splitting"}
+          "generate": "generating", "train": "training", "split": "splitting", "track_upload": "uploading",
+          "demo": "loading the demo"}
 
 
 class _LineProgress:
@@ -79,8 +80,15 @@ def caused_by(job: Job) -> dict:
     return {"caused_by": str(job.pk)}
 
 
-def wait_for_chain(job_id, *, json_mode: bool = False, timeout_s: float | None = None) -> list[Job]:
-    """Wait for the job, then for every job it caused, transitively; returns them all, in the order finished."""
+def wait_for_chain(job_id, *, json_mode: bool = False, timeout_s: float | None = None,
+                   run_here: bool = False) -> list[Job]:
+    """Wait for the job, then for every job it caused, transitively; returns them all, in the order finished.
+
+    `run_here`: run each job in this thread first (a job's handler that sets work in motion and must see it
+    done: the embedded runner has one thread, busy with that handler). A job another worker claimed is waited for.
+    """
+    from .services import job_run_here
+
     finished: list[Job] = []
     pending = [str(job_id)]
     seen: set[str] = set()
@@ -89,6 +97,8 @@ def wait_for_chain(job_id, *, json_mode: bool = False, timeout_s: float | None =
         if current in seen:
             continue
         seen.add(current)
+        if run_here:
+            job_run_here(Job.objects.get(pk=current))
         finished.append(wait_for_job(current, json_mode=json_mode, timeout_s=timeout_s))
         # Follow-ups are created before their cause is marked finished, so they are all visible now.
         pending.extend(str(pk) for pk in Job.objects.filter(params__caused_by=current)

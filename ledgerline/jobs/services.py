@@ -94,13 +94,23 @@ def _dispatch(job: Job, *, countdown: float | None = None) -> None:
         )
 
 
-def job_enqueue(*, job: Job, task) -> None:
+def job_enqueue(*, job: Job, task, send: bool = True) -> None:
     """Record which task runs the job (the stale-job sweep sends it again) and send `task(job.id)` once the
-    current transaction commits (nothing runs for a rolled-back job)."""
+    current transaction commits (nothing runs for a rolled-back job).
+
+    `send=False` only records it, for a command that exits at once on the embedded thread runner: the web
+    process's sweep at start sends it (`jobs_requeue_after_start`); a worker's or beat's sweep on Celery.
+    """
     job.task, job.queue = _route(task)
     job.lease_expires_at = timezone.now() + timedelta(seconds=settings.LEDGERLINE_JOB_QUEUED_LEASE_S)
     Job.objects.filter(pk=job.pk).update(task=job.task, queue=job.queue, lease_expires_at=job.lease_expires_at)
-    _dispatch(job)
+    if send:
+        _dispatch(job)
+
+
+def job_run_here(job: Job) -> None:
+    """Run the job's task in this thread now (a job that someone else claimed or finished is left to them)."""
+    _task(job.task).apply(args=[str(job.pk)])
 
 
 def jobs_requeue_stale(*, queued_before: datetime | None = None) -> list[Job]:
@@ -136,8 +146,10 @@ def jobs_requeue_stale(*, queued_before: datetime | None = None) -> list[Job]:
 def jobs_requeue_after_start() -> threading.Timer | None:
     """On the embedded thread runner, a web process that starts resumes the jobs of the process before it.
 
-    The sweep waits one lease: a job the previous process was running holds its lease up to that long.
-    Other runners have beat and worker start-up for this (`ledgerline/celery.py`).
+    Jobs queued before the start (by the process before, or by a command such as `load_demo --background`)
+    are sent at once; the second sweep waits one lease: a job the previous process was running holds its lease
+    up to that long. Returns the second sweep's timer. Other runners have beat and worker start-up for this
+    (`ledgerline/celery.py`).
     """
     if settings.LEDGERLINE_TASK_RUNNER != "thread":
         return None
@@ -151,10 +163,11 @@ def jobs_requeue_after_start() -> threading.Timer | None:
         finally:
             connection.close()
 
-    timer = threading.Timer(settings.LEDGERLINE_JOB_LEASE_S + 1, sweep)
-    timer.daemon = True
-    timer.start()
-    return timer
+    timers = [threading.Timer(delay, sweep) for delay in (0, settings.LEDGERLINE_JOB_LEASE_S + 1)]
+    for timer in timers:
+        timer.daemon = True
+        timer.start()
+    return timers[-1]
 
 
 def _worker_name() -> str:

@@ -20,3 +20,83 @@ def test_load_demo_creates_every_role_and_ingests_chorales_and_is_idempotent(set
     assert dataset.status == "ready" and dataset.items.count() == 2 and dataset.uploads.count() == 2
     item = dataset.items.first()
     assert len(item.stems) == 4 and item.key and item.time_signature
+
+
+def test_load_demo_in_the_background_returns_in_seconds_with_users_created_and_its_first_stage_queued(settings):
+    import time
+
+    from ledgerline.catalogue.tasks import demo_stage_task
+    from ledgerline.jobs.models import Job
+
+    settings.LEDGERLINE_TASK_RUNNER = "thread"  # `make run`: the web process, not this command, runs the jobs
+    started = time.monotonic()
+    call_command("load_demo", "--background", "--chorales", "2")
+    assert time.monotonic() - started < 10
+    assert {"label", "creator", "reviewer", "buyer"} <= set(Membership.objects.values_list("user__username", flat=True))
+    stage = Job.objects.get(kind="demo")
+    assert (stage.status, stage.task, stage.params["stage"], stage.params["chorales"]) == (
+        "queued", demo_stage_task.name, "first-chorales", 2)
+    assert not Job.objects.exclude(kind="demo").exists()  # nothing heavy ran in the command
+    assert Dataset.objects.get(name="Bach chorales").items.count() == 0
+
+
+def test_load_demo_in_the_background_refuses_a_bad_count_and_writes_nothing():
+    from django.core.management.base import CommandError
+
+    from ledgerline.jobs.models import Job
+
+    with pytest.raises(CommandError, match="--chorales must be between 1 and 371"):
+        call_command("load_demo", "--background", "--chorales", "0")
+    assert not Job.objects.exists() and not Membership.objects.exists()
+
+
+def test_the_dashboard_shows_the_demo_stages_with_the_progress_of_the_job_each_waits_for(client, settings):
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from ledgerline.catalogue.demo import BACKGROUND_STAGES, demo_background_start
+    from ledgerline.jobs.models import Job
+
+    settings.LEDGERLINE_TASK_RUNNER = "thread"
+    first = demo_background_start(chorales=2, send=False)
+    Job.objects.filter(pk=first.pk).update(status="running", started_at=timezone.now())
+    ingest = Job.objects.create(kind="ingest", status="running", progress=0.4, message="item 1 of 2: bwv1.6.mxl")
+    client.force_login(get_user_model().objects.get(username="creator"))
+
+    page = client.get("/").content.decode()
+    assert 'id="demo-panel"' in page and "is loading in the background" in page
+    assert "ingest and index the first 8 chorales" in page and "40 % ingest" in page and "bwv1.6.mxl" in page
+    assert "No demo model is ready yet" in page
+    panel = client.get("/", {"panel": "demo"}).content.decode()  # what the panel's script fetches every 2 s
+    assert panel.lstrip().startswith('<div class="card" id="demo-panel" data-refresh=') and "<h1>" not in panel
+
+    Job.objects.filter(pk=ingest.pk).update(status="succeeded", progress=1.0)
+    Job.objects.filter(kind="demo").update(status="succeeded", progress=1.0)
+    for name, _, _ in BACKGROUND_STAGES[1:]:
+        Job.objects.create(kind="demo", status="succeeded", progress=1.0, params={"stage": name})
+    done = client.get("/", {"panel": "demo"}).content.decode()
+    assert "data-refresh" not in done and "is loading" not in done  # the panel stops refreshing itself
+
+
+@pytest.mark.django_db(transaction=True)  # the ingest's indexing starts when its transaction commits
+def test_the_background_demo_runs_its_stages_in_order_to_a_screened_markov_track_then_a_converged_lstm(client):
+    """The whole chain, on the eager runner (each stage runs as it is queued), with two chorales."""
+    from django.contrib.auth import get_user_model
+
+    from generation.models import TrainedModel
+    from ledgerline.catalogue.demo import BACKGROUND_STAGES, demo_background_start
+    from ledgerline.catalogue.models import Track
+    from ledgerline.jobs.models import Job
+
+    demo_background_start(chorales=2)
+    stages = list(Job.objects.filter(kind="demo").order_by("created_at"))
+    assert [(j.params["stage"], j.status) for j in stages] == [(name, "succeeded") for name, _, _ in BACKGROUND_STAGES]
+    assert all(later.params["caused_by"] == str(earlier.pk) for earlier, later in zip(stages, stages[1:], strict=False))
+    track = Track.objects.get(title="Demo chorale fantasy")
+    assert track.model.name == "demo-markov" and track.status in {"clear", "flagged"}  # screened, not "screening"
+    lstm = TrainedModel.objects.get(name="demo-lstm", status="ready")
+    assert lstm.metrics["stopped"] in {"patience", "budget"} and lstm.metrics["evaluations"] >= 1
+    assert Dataset.objects.get(name="Bach chorales").items.count() == 2
+    client.force_login(get_user_model().objects.get(username="creator"))
+    page = client.get("/").content.decode()
+    assert "generates with <strong>demo-lstm</strong>" in page and "is loading" not in page
