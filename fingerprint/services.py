@@ -35,6 +35,7 @@ from .engine.features import Features, extract
 from .engine.index import IndexCorrupt, VersionedIndex
 from .models import DECISIONS, Against, Fingerprint, Screening, SimilarityFlag, Verdict, key_for
 from .selectors import flag_may_decide
+from .transcription import recording_features
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,8 @@ def _score_beats(score: Score) -> np.ndarray:
 
 
 def features_of(*, audio: np.ndarray, score: Score | None, query: bool) -> Features:
-    if score is None:
-        return extract(audio, SAMPLE_RATE, query=query)
+    if score is None:  # a recording: its symbolic level is its transcribed melody line
+        return recording_features(audio=audio, query=query)
     # A piece with a score was rendered from it by FluidSynth at standard pitch: no tuning to estimate.
     return extract(audio, SAMPLE_RATE, notes=score.notes, score_beat_times=_score_beats(score),
                    bar_beats=score.bar_beats, query=query, tuning=0.0)

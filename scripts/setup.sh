@@ -28,6 +28,9 @@ if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages from $REQ"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r "$REQ"
+  # Transcription model (Basic Pitch, ONNX inside the wheel). --no-deps: it declares TensorFlow, which would
+  # pull numpy<2; requirements.txt lists what it really needs (onnxruntime, resampy, mir_eval).
+  .venv/bin/python -m pip install -q --no-deps "basic-pitch==0.4.0"
   touch "$stamp"
 fi
 

@@ -1,11 +1,13 @@
 """Near-copy benchmark: recall per disguise and false flags, per level, fused, and Chromaprint alone.
 
     .venv/bin/python benchmarks/nearcopy/bench_nearcopy.py [--corpus 80] [--positives 20] [--negatives 60]
-        [--ivf-threshold 1000]
+        [--ivf-threshold 1000] [--audio-only]
 
 Corpus: the first --corpus Bach chorales of music21's corpus (rendered with FluidSynth, GM soundfont).
 Positives: disguised copies of --positives corpus pieces (each disguise below). Negatives: other chorales that
 are not in the corpus (same style) and random tonal music. Runs the engine directly (no database).
+A recording (an audio query, and with --audio-only every corpus item and query: rendered, scores dropped) is
+analysed as the platform analyses one: its symbolic level is its transcribed melody line (Basic Pitch).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ warnings.filterwarnings("ignore")
 from fingerprint.engine import features as F  # noqa: E402
 from fingerprint.engine import melody as M  # noqa: E402
 from fingerprint.engine import screen as S  # noqa: E402
+from fingerprint.engine import transcribe as TR  # noqa: E402
 from fingerprint.engine import transforms as T  # noqa: E402
 from fingerprint.engine.index import VersionedIndex  # noqa: E402
 from ledgerline.music.events import NOTE_DTYPE, SAMPLE_RATE, Score, TrackInfo, with_seconds  # noqa: E402
@@ -70,15 +73,33 @@ def random_piece(seed: int) -> Score:
     return with_seconds(Score(np.array(rows, dtype=NOTE_DTYPE), [TrackInfo("Piano", 0)], tempo_bpm=float(rng.integers(70, 140))))
 
 
-def features(score: Score, *, query: bool, audio_fn=None) -> tuple[F.Features, float]:
+TRANSCRIBED = {"cpu_s": 0.0, "audio_s": 0.0}
+
+
+def _timed_transcribe(audio: np.ndarray, sr: int, **options) -> list[TR.Note]:
+    started = time.process_time()
+    try:
+        return _transcribe(audio, sr, **options)
+    finally:
+        TRANSCRIBED["cpu_s"] += time.process_time() - started
+        TRANSCRIBED["audio_s"] += len(audio) / sr
+
+
+_transcribe, TR.transcribe = TR.transcribe, _timed_transcribe  # recording_features calls it: time it there
+
+
+def features(score: Score, *, query: bool, audio_fn=None, recording: bool = False) -> tuple[F.Features, float]:
+    """Features and their CPU seconds; `recording` (or an audio transform) drops the score, as for an upload."""
     audio = render_midi(score.to_midi_bytes(), soundfont=SOUNDFONT)
     if audio_fn is not None:
         audio = audio_fn(audio)
-    beats = score.beats_to_seconds(np.arange(0, int(np.ceil(score.duration_beats)) + 1))
     started = time.process_time()
-    result = F.extract(audio, SAMPLE_RATE, notes=score.notes if audio_fn is None else None,
-                       score_beat_times=None if query else beats, bar_beats=score.bar_beats, query=query,
-                       tuning=0.0 if audio_fn is None else None)  # as the platform: rendered audio is at A440
+    if recording or audio_fn is not None:
+        result = TR.recording_features(audio, SAMPLE_RATE, query=query)
+        return result, time.process_time() - started
+    beats = score.beats_to_seconds(np.arange(0, int(np.ceil(score.duration_beats)) + 1))
+    result = F.extract(audio, SAMPLE_RATE, notes=score.notes, score_beat_times=None if query else beats,
+                       bar_beats=score.bar_beats, query=query, tuning=0.0)  # as the platform: rendered at A440
     return result, time.process_time() - started
 
 
@@ -102,6 +123,8 @@ def main() -> None:
     parser.add_argument("--positives", type=int, default=20)
     parser.add_argument("--negatives", type=int, default=60)
     parser.add_argument("--json", default="")
+    parser.add_argument("--audio-only", action="store_true",
+                        help="corpus and queries are recordings: rendered audio without their scores")
     parser.add_argument("--ivf-threshold", type=int, default=S.level_spec("chroma").ivf_threshold,
                         help="vectors from which an index is IVF-PQ (binary: multi-hash); low values force them")
     args = parser.parse_args()
@@ -111,7 +134,7 @@ def main() -> None:
     print(f"corpus {len(corpus)} chorales, {len(others)} unseen chorales", file=sys.stderr)
     feats, cpu, audio_seconds = {}, 0.0, 0.0
     for key, score in enumerate(corpus):
-        feats[key * 2], spent = features(score, query=False)
+        feats[key * 2], spent = features(score, query=False, recording=args.audio_only)
         cpu += spent
         audio_seconds += feats[key * 2].duration_s
     root = Path(tempfile.mkdtemp())
@@ -134,7 +157,7 @@ def main() -> None:
         for index in range(args.positives):
             source = (index * 7) % len(corpus)
             score, audio_fn = make(corpus[source])
-            query, _ = features(score, query=True, audio_fn=audio_fn)
+            query, _ = features(score, query=True, audio_fn=audio_fn, recording=args.audio_only)
             for config, screener in screeners.items():
                 t0 = time.perf_counter()
                 verdict = screener.screen(query)
@@ -146,12 +169,14 @@ def main() -> None:
     false = {config: 0 for config in configs}
     negatives = others + [random_piece(seed) for seed in range(args.negatives // 2)]
     for score in negatives:
-        query, _ = features(score, query=True)
+        query, _ = features(score, query=True, recording=args.audio_only)
         for config, screener in screeners.items():
             false[config] += screener.screen(query).verdict == "flag"
     table["false flags (negatives)"] = {config: false[config] / len(negatives) for config in configs}
     report = {"corpus": len(corpus), "positives_per_disguise": args.positives, "negatives": len(negatives),
               "ingest_x_realtime_per_core": round(ingest_x, 1),
+              "transcription_x_realtime_per_core": (round(TRANSCRIBED["audio_s"] / TRANSCRIBED["cpu_s"], 1)
+                                                    if TRANSCRIBED["cpu_s"] else None),
               "screen_latency_ms_p50": round(1000 * float(np.percentile(latencies, 50)), 1),
               "screen_latency_ms_p95": round(1000 * float(np.percentile(latencies, 95)), 1),
               "table": table}
