@@ -34,7 +34,7 @@ from .engine import screen as screen_mod
 from .engine.features import Features, extract
 from .engine.index import IndexCorrupt, VersionedIndex
 from .models import DECISIONS, Against, Fingerprint, Screening, SimilarityFlag, Verdict, key_for
-from .selectors import flag_may_decide
+from .selectors import flag_decisions, flag_may_decide
 from .transcription import recording_features
 
 logger = logging.getLogger(__name__)
@@ -492,6 +492,9 @@ def flag_decide(*, flag: SimilarityFlag, user, decision: str, reason: str) -> Si
                                "may decide this flag; never a member of the flagged piece's organisation.")
     if decision not in DECISIONS:
         raise ValidationError({"decision": f"must be one of {', '.join(DECISIONS)}"})
+    if decision not in flag_decisions(flag):
+        raise ValidationError({"decision": "a licence can be required only when the match is a corpus item: "
+                                           "a published track has no dataset licence"})
     if not reason.strip():
         raise ValidationError({"reason": "give a reason for the decision"})
     with transaction.atomic():

@@ -24,21 +24,28 @@ from ledgerline.storage import blob_path
 
 from . import services
 from .models import FlagStatus, SimilarityFlag
-from .selectors import flag_may_decide, flags_visible_to, is_reviewer
+from .selectors import flag_decisions, flag_may_decide, flags_visible_to, is_reviewer
 
 PLOT_KINDS = (("chroma", "Aligned chromagrams"), ("dtw", "DTW path"), ("pianoroll", "Piano roll overlay"))
 AUDIO_TYPES = {".ogg": "audio/ogg", ".flac": "audio/flac", ".wav": "audio/wav", ".mp3": "audio/mpeg"}
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
+DECISION_LABELS = {"clear": "Clear: not a near-copy, or allowed",
+                   "block": "Block: a near-copy that may not be published",
+                   "require_licence": "Require a licence: publish under the dataset's licence"}
+
+
 class FlagDecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("clear", "Clear: not a near-copy, or allowed"),
-                                          ("block", "Block: a near-copy that may not be published"),
-                                          ("require_licence", "Require a licence: publish under the dataset's licence")],
-                                 widget=forms.RadioSelect)
+    decision = forms.ChoiceField(choices=(), widget=forms.RadioSelect)
     # Not required here so that the service's own message ("give a reason ...") is the one shown.
     reason = forms.CharField(required=False, max_length=2000,
                              widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "required": True}))
+
+    def __init__(self, *args, decisions: tuple[str, ...], **kwargs):
+        """Only the `decisions` that apply to the flag are offered (`selectors.flag_decisions`)."""
+        super().__init__(*args, **kwargs)
+        self.fields["decision"].choices = [(d, DECISION_LABELS[d]) for d in decisions]
 
 
 @login_required
@@ -68,7 +75,7 @@ class Evidence:
 
     match: dict
     result_index: int | None  # position in the screening's result["matches"]: the plot URLs name it
-    plots: list[tuple[str, str]]
+    plots: list[tuple[str, str, str]]  # (caption, PNG shown in the page, SVG opened full size)
 
 
 def _evidence_of(flag: SimilarityFlag) -> list[Evidence]:
@@ -77,8 +84,8 @@ def _evidence_of(flag: SimilarityFlag) -> list[Evidence]:
     for match in (flag.evidence or {}).get("matches", []):
         index = result_matches.index(match) if match in result_matches else None
         plots = [] if index is None or not flag.screening.features_path else [
-            (label, reverse("screening-plot-file", kwargs={"pk": flag.screening_id, "match": index, "kind": kind,
-                                                           "fmt": "png"}))
+            (label, *(reverse("screening-plot-file", kwargs={"pk": flag.screening_id, "match": index, "kind": kind,
+                                                              "fmt": fmt}) for fmt in ("png", "svg")))
             for kind, label in PLOT_KINDS]
         evidence.append(Evidence(match=match, result_index=index, plots=plots))
     return evidence
@@ -88,9 +95,22 @@ def _evidence_of(flag: SimilarityFlag) -> list[Evidence]:
 def flag_detail(request, pk: int):
     """Both pieces side by side with the aligned ranges, plots and licence terms, and the decision form."""
     flag = get_object_or_404(flags_visible_to(request.user), pk=pk)
-    form = FlagDecisionForm(request.POST or None)
+    decisions = flag_decisions(flag)
+    form = FlagDecisionForm(request.POST or None, decisions=decisions)
+    status = 200
     if request.method == "POST":
-        if form.is_valid():
+        if request.POST.get("decision") in DECISION_LABELS and request.POST["decision"] not in decisions:
+            # An inapplicable decision is refused, not shown as a form to correct (the service says the same).
+            if not flag_may_decide(request.user, flag):
+                raise PermissionDenied("Only a reviewer of the rights holder whose work was matched, or platform "
+                                       "staff, may decide this flag.")
+            status = 400
+            form = FlagDecisionForm({"reason": request.POST.get("reason", "")}, decisions=decisions)
+            form.is_valid()
+            form.errors.pop("decision", None)  # the message below says why, not "select a valid choice"
+            form.add_error(None, "A licence can be required only when the match is a corpus item: a published "
+                                 "track has no dataset licence. Clear or block the flag instead.")
+        elif form.is_valid():
             try:
                 flag = services.flag_decide(flag=flag, user=request.user, decision=form.cleaned_data["decision"],
                                             reason=form.cleaned_data["reason"])
@@ -114,7 +134,7 @@ def flag_detail(request, pk: int):
         "dataset": dataset,
         "terms": dataset.terms() if dataset else None,
     }
-    return render(request, "fingerprint/flag_detail.html", context)
+    return render(request, "fingerprint/flag_detail.html", context, status=status)
 
 
 # --- audio --------------------------------------------------------------------------------------------
