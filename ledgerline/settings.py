@@ -172,7 +172,11 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------------------------------
 _default_sqlite = f"sqlite:///{LEDGERLINE_DATA_DIR / 'db.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_sqlite), conn_max_age=0)}
+# Seconds a web process keeps its database connection between requests (0: one connection per request, a
+# forked PostgreSQL backend each time; under load that costs more than a catalogue page's queries).
+DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_sqlite),
+                                              conn_max_age=env_int("LEDGERLINE_DB_CONN_MAX_AGE", 0, minimum=0),
+                                              conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The thread runner writes while requests read: WAL and a busy timeout keep SQLite from "database is locked".
     DATABASES["default"]["OPTIONS"] = {
@@ -190,6 +194,16 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# --- Cache ------------------------------------------------------------------------------------------
+# A Redis URL shares the cache between every web process and worker (each process has its own otherwise).
+_cache_url = env_str("LEDGERLINE_CACHE_URL")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url} if _cache_url
+          else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Seconds a catalogue search page (GET /api/market/assets/) is served from the cache; 0: off. A change to the
+# catalogue (new loops, prices, exclusive sales) invalidates the pages at once in a shared cache; without one,
+# other processes may show the old page for up to this long.
+LEDGERLINE_CATALOGUE_CACHE_S = env_int("LEDGERLINE_CATALOGUE_CACHE_S", 0, minimum=0)
 
 # --- Log-in protection ------------------------------------------------------------------------------
 # django-axes counts failed log-ins (login page and /api/auth/token/) per username and client address in the

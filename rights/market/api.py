@@ -34,6 +34,9 @@ class OfferSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+_DATETIME = serializers.DateTimeField()
+
+
 class AssetSerializer(serializers.ModelSerializer):
     creator = serializers.SlugRelatedField(source="organisation", slug_field="slug", read_only=True)
     track_title = serializers.CharField(source="track.title", read_only=True)
@@ -52,6 +55,25 @@ class AssetSerializer(serializers.ModelSerializer):
     def get_offers(self, asset: Asset) -> list[dict]:
         return [{"id": o.pk, "licence_type": o.licence_type, "price": str(o.price), "currency": o.currency,
                  "active": o.active} for o in asset.offers.all() if o.active]
+
+    def to_representation(self, asset: Asset) -> dict:
+        """The declared fields, built in one dict: DRF's field-by-field walk cost ~0.45 ms per asset, most of a
+        catalogue page's time under load (same output: `test_asset_representation_is_drfs`)."""
+        data = {
+            "id": asset.pk, "track": asset.track_id, "track_title": asset.track.title,
+            "creator": asset.organisation.slug, "kind": asset.kind, "stem": asset.stem, "program": asset.program,
+            "is_drum": asset.is_drum, "start_bar": asset.start_bar, "bars": asset.bars, "key": asset.key,
+            "tempo_bpm": asset.tempo_bpm, "time_signature": asset.time_signature, "duration_s": asset.duration_s,
+            "method": asset.method, "sha256": asset.sha256, "status": asset.status,
+            "status_reason": asset.status_reason, "offers": self.get_offers(asset),
+            "preview_url": self.get_preview_url(asset), "waveform_url": self.get_waveform_url(asset),
+            "created_at": _DATETIME.to_representation(asset.created_at),
+        }
+        for name in self.Meta.fields:  # a field not spelled out above gets DRF's own representation
+            if name not in data:
+                field = self.fields[name]
+                data[name] = field.to_representation(field.get_attribute(asset))
+        return data
 
     def _url(self, name: str, pk: int) -> str:
         cache = self.context.setdefault("_url_templates", {}) if isinstance(self.context, dict) else {}
@@ -112,19 +134,33 @@ class AssetViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [AllowAny]
     filter_backends: list = []
     pagination_class = CappedPageNumberPagination
-    active_offers = Prefetch("offers", queryset=LicenceOffer.objects.order_by("price"))
+    active_offers = Prefetch("offers", queryset=LicenceOffer.objects.filter(active=True).order_by("price")
+                             .only("asset_id", "licence_type", "price", "currency", "active"))
+    # What a catalogue page shows: the track's title and the seller's slug, not their JSON and paths.
+    listed_fields = ["track__title", "organisation__slug",
+                     *(name for name in AssetSerializer.Meta.fields if name in {f.name for f in Asset._meta.concrete_fields})]
 
     def get_queryset(self):
         if self.action == "list":
             return (selectors.assets_search(search_from_params(self.request.query_params))
-                    .defer("chromaprint").prefetch_related(self.active_offers))
+                    .only(*self.listed_fields).prefetch_related(self.active_offers))
         # One by one: a sold-exclusive asset is gone for everyone but its seller and its licence holders.
         return (selectors.assets_visible_to(self.request.user).select_related("track", "organisation")
                 .prefetch_related(self.active_offers))
 
     @extend_schema(parameters=[OpenApiParameter(name, str) for name in SearchSerializer().fields])
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        ttl = settings.LEDGERLINE_CATALOGUE_CACHE_S
+        if not ttl:
+            return super().list(request, *args, **kwargs)
+        # Nothing on a catalogue page depends on who asks: one cached copy per URL serves every buyer.
+        url = request.build_absolute_uri()
+        version, data = selectors.catalogue_cache_get(url)
+        if data is None:
+            response = super().list(request, *args, **kwargs)
+            selectors.catalogue_cache_set(url, version=version, data=response.data, seconds=ttl)
+            return response
+        return Response(data)
 
     @extend_schema(responses={(200, "audio/ogg"): bytes})
     @action(detail=True, methods=["get"], url_path="preview.ogg", url_name="preview")

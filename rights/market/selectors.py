@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.postgres.search import SearchQuery
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
@@ -96,6 +99,36 @@ def assets_search(search: AssetSearch) -> QuerySet[Asset]:
     if search.sort == "tempo":
         return assets.order_by("tempo_bpm", "-id")
     return assets.order_by("-created_at", "-id")
+
+
+# --- the catalogue's cache ------------------------------------------------------------------------------
+CATALOGUE_VERSION_KEY = "market:catalogue-version"
+
+
+def catalogue_cache_get(url: str) -> tuple[str, dict | None]:
+    """The catalogue's current version and the page cached for `url` (absolute, with its query) in that version,
+    if any, in one round trip: the page is stored with the version it was read in, and `catalogue_changed`
+    replaces the version, so a page of an older catalogue is never served."""
+    page_key = f"market:catalogue:{hashlib.sha256(url.encode()).hexdigest()}"
+    found = cache.get_many([CATALOGUE_VERSION_KEY, page_key])
+    version = found.get(CATALOGUE_VERSION_KEY)
+    if version is None:
+        cache.add(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, None)
+        return cache.get(CATALOGUE_VERSION_KEY) or "", None
+    stored_version, data = found.get(page_key) or ("", None)
+    return version, data if stored_version == version else None
+
+
+def catalogue_cache_set(url: str, *, version: str, data: dict, seconds: int) -> None:
+    """Keep a page read after `catalogue_cache_get` gave `version` (read before the rows: a change committed in
+    between stores the page under a version that is already gone)."""
+    cache.set(f"market:catalogue:{hashlib.sha256(url.encode()).hexdigest()}", (version, data), seconds)
+
+
+def catalogue_changed() -> None:
+    """Every cached catalogue page is out of date once the current transaction commits. Not before: a search in
+    between would read the old rows and cache them under the new version."""
+    transaction.on_commit(lambda: cache.set(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, None))
 
 
 def assets_visible_to(user) -> QuerySet[Asset]:

@@ -41,6 +41,7 @@ from .models import (
     RevenueShare,
 )
 from .payments import PaymentError, get_provider
+from .selectors import catalogue_changed
 from .split import LabelTerm, money, revenue_split
 
 logger = logging.getLogger(__name__)
@@ -266,6 +267,7 @@ def asset_prices_refresh(*, asset_ids: list[int]) -> None:
             for pk, p in prices.items()]
     Asset.objects.bulk_update(rows, ["price_non_exclusive", "price_extended", "price_exclusive", "from_price"],
                               batch_size=1000)
+    catalogue_changed()  # new loops, prices and exclusive sales all come through here
 
 
 def price_parse(value) -> Decimal:
