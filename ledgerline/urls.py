@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -20,6 +22,7 @@ router.register("jobs", jobs_api.JobViewSet, basename="job")
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
     path("healthz", pages.healthz, name="healthz"),
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("datasets/", include("ledgerline.catalogue.urls")),
@@ -41,3 +44,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
 ]
+
+# Django's default handlers render templates/404.html and templates/500.html (the 500 page needs no context).
+handler404 = "django.views.defaults.page_not_found"
+handler500 = "django.views.defaults.server_error"
