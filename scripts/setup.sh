@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(fluidsynth fluid-soundfont-gm libchromaprint1 libchromaprint-tools ffmpeg libsndfile1)
+# dev: Debian's headless Chromium, which Playwright drives in the browser smoke test (no `playwright install`).
+if [ "${1:-}" = "dev" ]; then APT_PACKAGES+=(chromium); fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -185,3 +185,57 @@ def test_the_reviewers_track_page_and_provenance_links_on_a_flag_open(client):
     for href in (f"/tracks/{track_id}/", f"/rights/tracks/{track_id}/provenance/"):
         assert f'href="{href}"' in flag_page
         assert client.get(href).status_code == 200
+
+
+# --- in a real browser ------------------------------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    """A headless Chromium page (Debian's chromium, no downloaded browser); skipped where either is missing."""
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (scripts/setup.sh dev installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser.new_page(viewport={"width": 390, "height": 844})
+        finally:
+            browser.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_the_track_page_shows_the_verdict_without_a_reload(live_server, client, browser_page):
+    studio = factories.OrganisationFactory(slug="browser-studio")
+    creator = factories.user_with_role("creator", studio)
+    track = factories.TrackFactory(organisation=studio, title="Watched piece", status=TrackStatus.DRAFT)
+    job = Job.objects.create(kind="generate", organisation=studio, params={"track": track.pk}, status="running",
+                             message="composing")
+    track.provenance = {"job": str(job.pk)}
+    track.save()
+    client.force_login(creator)
+    page = browser_page
+    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
+                               "url": live_server.url}])
+    page.goto(f"{live_server.url}/tracks/{track.pk}/")
+    assert page.inner_text("#track-status") == "Draft"
+    # The header keeps to two lines on a 390 px screen: brand and account, then the menu.
+    assert page.eval_on_selector("header", "h => h.getBoundingClientRect().height") < 100
+    page.evaluate("window.notReloaded = true")
+
+    Job.objects.filter(pk=job.pk).update(status="succeeded", progress=1.0)
+    screening_job = Job.objects.create(kind="screening", status="succeeded", params={"caused_by": str(job.pk)})
+    Screening.objects.create(organisation=studio, track=track, verdict="clear", job=screening_job)
+    track.mark_screened("clear")
+
+    page.wait_for_function("document.getElementById('track-status').textContent === 'Screened clear'",
+                           timeout=15_000)
+    assert page.evaluate("window.notReloaded") is True
+    assert "Screened clear: no near-copy" in page.inner_text("#progress")
+    assert page.locator(f'form[action="/tracks/{track.pk}/publish/"]').count() == 1
