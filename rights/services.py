@@ -260,17 +260,17 @@ def ledger_append_many(entries: list[NewEntry]) -> list[LedgerEntry]:
                        entry.leaf_hash, created_db]
         head_params = _signed_head_params(frontier, leaves, head, created_db)
         width = len(_INSERT_FIELDS)
-        if connection.vendor == "postgresql":
-            prepare = {"prepare": True}  # psycopg's own cursor only
+        postgres = connection.vendor == "postgresql"
+        if postgres:  # the head rides on the first INSERT
             batch = (_POSTGRES_MAX_PARAMS - len(_HEAD_FIELDS)) // width
         else:
-            prepare = {}
             cursor.execute(_values_sql(TreeHead, _HEAD_FIELDS, 1), head_params)
             batch = max(1, connection.ops.bulk_batch_size(_INSERT_FIELDS, rows))
+        prepare = {"prepare": True} if postgres else {}  # psycopg's own cursor only
         ids = {}
         for start in range(0, len(rows), batch):
             chunk = rows[start:start + batch]
-            with_head = bool(prepare) and start == 0
+            with_head = postgres and start == 0
             cursor.execute(_insert_sql(connection.vendor, len(chunk), with_head),
                            (head_params if with_head else []) + params[start * width:(start + len(chunk)) * width],
                            **prepare)
