@@ -7,7 +7,8 @@ logger = logging.getLogger(__name__)
 
 @shared_task(acks_late=True, queue="ledger", name="rights.tasks.ledger_anchor_task")
 def ledger_anchor_task() -> dict:
-    """Celery beat tick: sign the latest tree head and anchor it (a chain that is down is retried next tick)."""
+    """Celery beat tick: anchor the latest signed tree head (every append signs one; a chain that is down is retried
+    next tick)."""
     from .services import ledger_anchor
 
     anchor = ledger_anchor()
