@@ -345,7 +345,7 @@ def _chain():
 
 
 def ledger_anchor() -> Anchor | None:
-    """Sign the current tree head and publish it; retry earlier anchors that failed.
+    """Publish the latest signed tree head; retry earlier anchors that failed.
 
     A chain that is down leaves the anchor `failed` with the error; appends never wait for the chain. The
     contract accepts only growing sizes, so a failed anchor older than one already on the chain is marked
