@@ -187,6 +187,31 @@ def test_the_reviewers_track_page_and_provenance_links_on_a_flag_open(client):
         assert client.get(href).status_code == 200
 
 
+def test_the_generation_page_follows_a_tracks_status_through_its_fragment(client, generating):
+    from generation.models import TrainedModel
+
+    model = TrainedModel.objects.create(name="live-model", arch="markov", organisation=generating["studio"],
+                                        status="ready")
+    track = generating["track"]
+    track.model = model
+    track.save()
+    screening = factories.TrackFactory(organisation=generating["studio"], model=model, status=TrackStatus.SCREENING)
+    published = factories.TrackFactory(organisation=generating["studio"], model=model, status=TrackStatus.PUBLISHED)
+    client.force_login(generating["creator"])
+    body = client.get("/generation/").content.decode()
+    for followed in (track, screening, published):
+        assert f'data-live-url="/tracks/{followed.pk}/live/" data-status="{followed.status}"' in body
+    assert '["draft", "screening"].includes(cell.dataset.status)' in body  # settled tracks are not polled
+
+
+def test_the_review_queue_links_each_flagged_track_and_its_provenance(client):
+    world = flag_world()
+    track_id = world.on_corpus.track_id
+    client.force_login(world.users["label reviewer"])
+    queue = client.get("/fingerprint/").content.decode()
+    assert f'href="/tracks/{track_id}/"' in queue and f'href="/rights/tracks/{track_id}/provenance/"' in queue
+
+
 # --- in a real browser ------------------------------------------------------------------------------------
 CHROMIUM = "/usr/bin/chromium"
 
