@@ -344,6 +344,14 @@ LEDGERLINE_SEPARATION_METHOD = env_str("LEDGERLINE_SEPARATION_METHOD", "hpss")
 LEDGERLINE_SIGNING_KEY_PATH = Path(
     env_str("LEDGERLINE_SIGNING_KEY_PATH", str(LEDGERLINE_DATA_DIR / "keys" / "ledger-ed25519.pem"))
 )
+# Content Credentials (C2PA) on downloaded files: the signing certificate chain (leaf, then CA), its PKCS#8 key
+# and the CA trusted by `manage.py credentials`. Left unset, an identity is created on first use in keys/c2pa/.
+LEDGERLINE_C2PA_CERT_CHAIN_PATH = Path(
+    env_str("LEDGERLINE_C2PA_CERT_CHAIN_PATH", str(LEDGERLINE_DATA_DIR / "keys" / "c2pa" / "chain.pem")))
+LEDGERLINE_C2PA_PRIVATE_KEY_PATH = Path(
+    env_str("LEDGERLINE_C2PA_PRIVATE_KEY_PATH", str(LEDGERLINE_DATA_DIR / "keys" / "c2pa" / "signer-key.pem")))
+LEDGERLINE_C2PA_TRUST_ANCHORS_PATH = Path(
+    env_str("LEDGERLINE_C2PA_TRUST_ANCHORS_PATH", str(LEDGERLINE_DATA_DIR / "keys" / "c2pa" / "ca.pem")))
 WEB3_PROVIDER_URI = env_str("WEB3_PROVIDER_URI", "")
 
 # --- Demo -------------------------------------------------------------------------------------------

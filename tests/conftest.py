@@ -31,7 +31,14 @@ def _isolated_data_dir(settings, tmp_path):
     settings.MEDIA_ROOT = data_dir / "media"
     settings.LEDGERLINE_INDEX_DIR = data_dir / "indexes"
     settings.LEDGERLINE_SIGNING_KEY_PATH = data_dir / "keys" / "ledger-ed25519.pem"
+    settings.LEDGERLINE_C2PA_CERT_CHAIN_PATH = data_dir / "keys" / "c2pa" / "chain.pem"
+    settings.LEDGERLINE_C2PA_PRIVATE_KEY_PATH = data_dir / "keys" / "c2pa" / "signer-key.pem"
+    settings.LEDGERLINE_C2PA_TRUST_ANCHORS_PATH = data_dir / "keys" / "c2pa" / "ca.pem"
     settings.LEDGERLINE_TASK_RUNNER = "eager"
+    # The per-process Merkle tree would outlive the ledger rows a test rolls back: a proof from it is stale.
+    from rights.services import reset_tree_cache
+
+    reset_tree_cache()
     # Django's default PBKDF2 (10^6 rounds) cost 1.3 s per user created on a 2-core machine, several minutes of
     # the suite; the tests are about who may do what, not about password storage (production keeps PBKDF2).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -7,6 +7,7 @@ from django.db.models import Prefetch
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
@@ -20,6 +21,7 @@ from ledgerline.catalogue.selectors import tracks_visible_to
 from ledgerline.catalogue.serializers import TrackSerializer
 from ledgerline.jobs.serializers import JobSerializer
 from ledgerline.storage import blob_path
+from rights.credentials import licensed_file_sign
 
 from . import selectors, services
 from .certificates import certificate_json, certificate_pdf
@@ -291,8 +293,10 @@ def download(request, token: str):
         return Response({"detail": str(exc)}, status=exc.status)
     asset = licence.asset
     name = f"{asset.track.title}-{asset.stem}-bars{asset.start_bar + 1}-{asset.end_bar}.flac".replace("/", "-")
-    return FileResponse(open(blob_path(asset.path), "rb"), as_attachment=True, filename=name,
-                        content_type="audio/flac")
+    # Signed on the way out: the file carries its Content Credentials (the sale, its ledger proof, the model).
+    response = HttpResponse(licensed_file_sign(licence=licence, filename=name), content_type="audio/flac")
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
 
 
 @extend_schema(request=None, responses={202: TrackSerializer})
