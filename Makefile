@@ -1,5 +1,5 @@
 # Ledgerline: the two commands a newcomer needs.
-#   make run   install what is missing, migrate, load the demo, serve http://127.0.0.1:8000 (embedded defaults)
+#   make run   install what is missing, migrate, serve http://127.0.0.1:8000 (embedded defaults) while the demo loads
 #   make test  install test needs, start PostgreSQL/Redis if down, lint, run the whole suite
 SHELL := /bin/bash
 PY := .venv/bin/python
@@ -18,11 +18,12 @@ setup:
 setup-dev:
 	scripts/setup.sh dev
 
+# The server answers within a minute of the installs; the demo (chorales, models, a screened track) loads in the
+# background as jobs the web process runs, and the dashboard shows their progress. serve_demo = migrate,
+# collectstatic, load_demo --background and runserver without autoreloader (it would restart the process, and
+# the demo's jobs with it), in one process.
 run: setup
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py collectstatic --noinput -v 0
-	$(PY) manage.py load_demo
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py serve_demo 127.0.0.1:8000
 
 lint: setup-dev
 	.venv/bin/ruff check .

@@ -47,7 +47,14 @@ def _train(name: str, *, stdout, options: dict, context: dict, run_here: bool = 
         job_id = model.job_id
     job, *_ = wait_for_chain(job_id, json_mode=bool(options.get("quiet")), run_here=run_here)
     model.refresh_from_db()
-    stdout.write(f"demo: {name} {job.status} {model.metrics if job.status == 'succeeded' else job.error}")
+    stdout.write(f"demo: {name} {job.status}: {_metrics_line(model.metrics) if job.status == 'succeeded' else job.error}")
+
+
+def _metrics_line(metrics: dict) -> str:
+    shown = {"train_pieces": "{} training pieces", "markov_nll_per_chord": "held-out NLL {} nats/chord",
+             "held_out_nll_per_token": "held-out NLL {} nats/token", "steps": "{} steps",
+             "stopped": "stopped by {}", "tokens_per_s": "{} tokens/s"}
+    return ", ".join(text.format(metrics[key]) for key, text in shown.items() if metrics.get(key) is not None)
 
 
 def _demo_track(*, stdout, options: dict, context: dict, run_here: bool = False) -> None:

@@ -3,23 +3,26 @@ loaded in the background, as a chain of jobs the web process runs while it serve
 
 from __future__ import annotations
 
-import logging
+import sys
+import threading
+import time
+import urllib.request
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.services import membership_grant, user_create
 from ledgerline.jobs.models import Job, JobStatus
 from ledgerline.jobs.progress import caused_by, wait_for_chain
-from ledgerline.jobs.services import JobError, job_create, job_enqueue
+from ledgerline.jobs.services import JobError, job_create, job_enqueue, jobs_requeue_stale
 
 from .ingest import dataset_ingest_start
 from .models import Dataset, DatasetStatus
 from .services import dataset_create, dataset_upload_add
 
-logger = logging.getLogger(__name__)
 DEMO_PASSWORD = "ledgerline"
 ORGANISATIONS = {
     Role.LABEL: ("demo-label", "Demo Label Records"),
@@ -141,13 +144,15 @@ def stage_chorales(*, stdout, options: dict, context: dict) -> None:
 
 
 class _JobLog:
-    """A stage's `stdout`: its lines go to the log and become the stage job's message."""
+    """A stage's `stdout`: its lines go to the web process's console (where `make run` was typed), one line
+    each, and become the stage job's message."""
 
     def __init__(self, job: Job) -> None:
         self.job = job
 
     def write(self, line: str) -> None:
-        logger.info("%s", line)
+        sys.stdout.write(line.rstrip("\n") + "\n")
+        sys.stdout.flush()
         self.job.set_progress(self.job.progress, line.removeprefix("demo: "))
 
 
@@ -171,16 +176,40 @@ def demo_background_start(*, chorales: int = CHORALES, send: bool = True) -> Job
                           send=send)
 
 
+def demo_send_when_serving(url: str, *, timeout_s: float = 300.0) -> threading.Thread:
+    """Send the demo's queued stage (and any other job queued before now) once `url` answers: the first page is
+    served before the demo's imports and rendering compete with it for the CPU (`serve_demo`)."""
+    queued_before = timezone.now()
+
+    def send() -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url, timeout=30).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        try:
+            jobs_requeue_stale(queued_before=queued_before)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=send, daemon=True, name="ledgerline-demo-start")
+    thread.start()
+    return thread
+
+
 def demo_stage_handler(job: Job) -> dict:
     """Run one stage of the demo, then queue the next (caused by this one)."""
     names = [name for name, _, _ in BACKGROUND_STAGES]
     if job.params.get("stage") not in names:
         raise JobError(f"unknown demo stage {job.params.get('stage')!r}; the stages are {', '.join(names)}")
     index = names.index(job.params["stage"])
-    job.set_progress(0.0, BACKGROUND_STAGES[index][1])
+    log = _JobLog(job)
+    log.write(f"demo: stage {index + 1}/{len(names)}: {BACKGROUND_STAGES[index][1]}")
     context = demo_people_and_dataset()
     options = {"chorales": int(job.params.get("chorales") or CHORALES), "quiet": True}
-    import_string(BACKGROUND_STAGES[index][2])(stdout=_JobLog(job), options=options, context=context)
+    import_string(BACKGROUND_STAGES[index][2])(stdout=log, options=options, context=context)
     if index + 1 < len(BACKGROUND_STAGES):
         _stage_job(index=index + 1, options=options, user=job.created_by, cause=job)
     return {"stage": names[index], "message": job.message}

@@ -98,8 +98,8 @@ def job_enqueue(*, job: Job, task, send: bool = True) -> None:
     """Record which task runs the job (the stale-job sweep sends it again) and send `task(job.id)` once the
     current transaction commits (nothing runs for a rolled-back job).
 
-    `send=False` only records it, for a command that exits at once on the embedded thread runner: the web
-    process's sweep at start sends it (`jobs_requeue_after_start`); a worker's or beat's sweep on Celery.
+    `send=False` only records it, for a command that exits at once on the embedded thread runner: a sweep sends
+    it (`jobs_requeue_stale`: the web process's at start, or a worker's or beat's on Celery).
     """
     job.task, job.queue = _route(task)
     job.lease_expires_at = timezone.now() + timedelta(seconds=settings.LEDGERLINE_JOB_QUEUED_LEASE_S)
@@ -136,7 +136,7 @@ def jobs_requeue_stale(*, queued_before: datetime | None = None) -> list[Job]:
             lease_expires_at=now + timedelta(seconds=settings.LEDGERLINE_JOB_QUEUED_LEASE_S),
         )
         if taken:
-            logger.warning("job %s (%s) was %s with an expired lease; sending %s again",
+            logger.warning("job %s (%s) was %s, held by no live worker; sending %s again",
                            job.pk, job.kind, job.status, job.task)
             _dispatch(job)
             requeued.append(job)
@@ -146,10 +146,9 @@ def jobs_requeue_stale(*, queued_before: datetime | None = None) -> list[Job]:
 def jobs_requeue_after_start() -> threading.Timer | None:
     """On the embedded thread runner, a web process that starts resumes the jobs of the process before it.
 
-    Jobs queued before the start (by the process before, or by a command such as `load_demo --background`)
-    are sent at once; the second sweep waits one lease: a job the previous process was running holds its lease
-    up to that long. Returns the second sweep's timer. Other runners have beat and worker start-up for this
-    (`ledgerline/celery.py`).
+    The sweep waits one lease: a job the previous process was running holds its lease up to that long; it also
+    sends the jobs a command queued without sending (`job_enqueue(send=False)`, e.g. `load_demo --background`).
+    Other runners have beat and worker start-up for this (`ledgerline/celery.py`).
     """
     if settings.LEDGERLINE_TASK_RUNNER != "thread":
         return None
@@ -163,11 +162,10 @@ def jobs_requeue_after_start() -> threading.Timer | None:
         finally:
             connection.close()
 
-    timers = [threading.Timer(delay, sweep) for delay in (0, settings.LEDGERLINE_JOB_LEASE_S + 1)]
-    for timer in timers:
-        timer.daemon = True
-        timer.start()
-    return timers[-1]
+    timer = threading.Timer(settings.LEDGERLINE_JOB_LEASE_S + 1, sweep)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _worker_name() -> str:
