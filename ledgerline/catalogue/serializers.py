@@ -32,6 +32,18 @@ class DatasetSerializer(serializers.ModelSerializer):
         counted = getattr(dataset, "item_count", None)
         return dataset.items.count() if counted is None else counted
 
+    def to_representation(self, dataset: Dataset) -> dict:
+        """The declared fields in one dict: DRF's field-by-field walk was most of a dataset list's time under load
+        (same output: `test_dataset_representation_is_drfs`)."""
+        job = dataset.ingest_job
+        return {
+            "id": dataset.pk, "organisation": dataset.organisation.slug, "name": dataset.name,
+            "description": dataset.description, "is_public": dataset.is_public, "status": dataset.status,
+            "terms": dataset.terms(), "item_count": self.get_item_count(dataset),
+            "ingest_job": JobSerializer(job).data if job is not None else None,
+            "created_at": self.fields["created_at"].to_representation(dataset.created_at),
+        }
+
 
 class DatasetWriteSerializer(serializers.Serializer):
     organisation = serializers.SlugRelatedField(slug_field="slug", queryset=Organisation.objects.all())

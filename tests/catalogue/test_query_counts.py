@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from rest_framework import serializers
 
-from ledgerline.catalogue.models import CorpusItem
+from ledgerline.catalogue.models import CorpusItem, Dataset
+from ledgerline.catalogue.selectors import datasets_with_item_counts
+from ledgerline.catalogue.serializers import DatasetSerializer
 from ledgerline.jobs.models import Job
 from tests import factories
 
@@ -82,3 +85,15 @@ def test_track_list_page_runs_the_same_queries_for_3_and_30_tracks(rows, client,
     with django_assert_max_num_queries(5):  # session, user, roles of the menu, count, page
         response = client.get("/tracks/")
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("with_job", [True, False])
+def test_dataset_representation_is_drfs(with_job):
+    """The hand-built dict of `DatasetSerializer` is what DRF's field-by-field representation gives."""
+    organisation = factories.OrganisationFactory()
+    job = Job.objects.create(kind="ingest", organisation=organisation) if with_job else None
+    factories.DatasetFactory(organisation=organisation, ingest_job=job, expires_at="2030-01-31")
+    dataset = datasets_with_item_counts(Dataset.objects.select_related("organisation", "ingest_job")).get()
+    fast = DatasetSerializer(dataset).data
+    assert dict(fast) == dict(serializers.ModelSerializer.to_representation(DatasetSerializer(dataset), dataset))
+    assert list(fast) == DatasetSerializer.Meta.fields
