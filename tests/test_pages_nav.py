@@ -127,13 +127,15 @@ def test_a_private_entry_page_shows_outsiders_only_its_hash(client, scene):
     assert "Private entry" in body and entry.leaf_hash in body and "secret-model" not in body
 
 
-def test_the_api_docs_load_swagger_ui_from_our_own_static_files(client, scene):
+@pytest.mark.parametrize("page, bundle", [("/api/docs/", "swagger-ui-bundle.js"),
+                                          ("/api/redoc/", "redoc.standalone.js")])
+def test_the_api_docs_load_their_ui_from_our_own_static_files(client, scene, page, bundle):
     client.force_login(scene["creator"])
-    body = client.get("/api/docs/").content.decode()
+    body = client.get(page).content.decode()
     urls = re.findall(r'(?:src|href)="([^"]+)"', body) + re.findall(r'(?:src|href)=\'([^\']+)\'', body)
-    assert any(u.endswith("swagger-ui-bundle.js") for u in urls)
+    assert any(u.endswith(bundle) for u in urls), urls
     assert all(u.startswith("/") and not u.startswith("//") for u in urls), urls
-    assert "cdn.jsdelivr.net" not in body and "unpkg.com" not in body
+    assert "cdn.jsdelivr.net" not in body and "unpkg.com" not in body and "https://" not in body
     for url in urls:
         if url.startswith("/static/"):
             assert finders.find(url.removeprefix("/static/")), url
