@@ -79,24 +79,29 @@ def test_the_dashboard_shows_the_demo_stages_with_the_progress_of_the_job_each_w
 
 
 @pytest.mark.django_db(transaction=True)  # the ingest's indexing starts when its transaction commits
-def test_the_background_demo_runs_its_stages_in_order_to_a_screened_markov_track_then_a_converged_lstm(client):
-    """The whole chain, on the eager runner (each stage runs as it is queued), with two chorales."""
+def test_the_background_demo_runs_its_stages_in_order_to_a_screened_markov_track_then_a_converged_lstm(
+        client, monkeypatch):
+    """The whole chain, on the eager runner (each stage runs as it is queued): two chorales first, then the
+    other two in batches of one."""
     from django.contrib.auth import get_user_model
 
     from generation.models import TrainedModel
-    from ledgerline.catalogue.demo import BACKGROUND_STAGES, demo_background_start
+    from ledgerline.catalogue import demo
     from ledgerline.catalogue.models import Track
     from ledgerline.jobs.models import Job
 
-    demo_background_start(chorales=2)
+    monkeypatch.setattr(demo, "FIRST_CHORALES", 2)
+    monkeypatch.setattr(demo, "CHORALE_BATCH", 1)
+    demo.demo_background_start(chorales=4)
     stages = list(Job.objects.filter(kind="demo").order_by("created_at"))
-    assert [(j.params["stage"], j.status) for j in stages] == [(name, "succeeded") for name, _, _ in BACKGROUND_STAGES]
+    assert [(j.params["stage"], j.status) for j in stages] == [
+        (name, "succeeded") for name in ("first-chorales", "markov", "track", "chorales", "chorales", "lstm", "anchor")]
     assert all(later.params["caused_by"] == str(earlier.pk) for earlier, later in zip(stages, stages[1:], strict=False))
     track = Track.objects.get(title="Demo chorale fantasy")
     assert track.model.name == "demo-markov" and track.status in {"clear", "flagged"}  # screened, not "screening"
     lstm = TrainedModel.objects.get(name="demo-lstm", status="ready")
     assert lstm.metrics["stopped"] in {"patience", "budget"} and lstm.metrics["evaluations"] >= 1
-    assert Dataset.objects.get(name="Bach chorales").items.count() == 2
+    assert Dataset.objects.get(name="Bach chorales").items.count() == 4
     client.force_login(get_user_model().objects.get(username="creator"))
     page = client.get("/").content.decode()
     assert "generates with <strong>demo-lstm</strong>" in page and "is loading" not in page
