@@ -16,6 +16,7 @@ doubled note values or starting half a beat apart.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numba
@@ -26,6 +27,7 @@ DIM = 16  # (WINDOW_NOTES - 1) intervals + (WINDOW_NOTES - 2) ratios = 13, zero-
 MAX_INTERVAL = 12
 RATIO_WEIGHT = 2.0  # one octave of rhythm ratio weighs as much as 2 semitones of interval / 6
 BEAT_WINDOW = 12  # beats per beat window: three bars of common time
+MERGE_HELD = True  # reduced lines: held pitches merged (reduced_line)
 BEAT_MARKER = 10.0  # last dimension of a beat window: >= 100 squared L2 from any note window
 BEAT_POSITION = 1 << 24  # index positions at or above this are beat windows (beat index + BEAT_POSITION)
 BEAT_MIN_PITCHES = 3  # windows of fewer distinct pitches (held notes, trills) match too much to index
@@ -54,7 +56,8 @@ class Melody:
 
 
 def melody_line(notes: np.ndarray) -> Melody:
-    """Skyline melody of a NOTE_DTYPE array."""
+    """Skyline melody of a NOTE_DTYPE array: the highest note starting at each onset, unless a higher note
+    started earlier is still sounding there (an inner voice moving under the held melody note is not melody)."""
     pitched = notes[~notes["is_drum"]]
     if len(pitched) == 0:
         empty = np.zeros(0)
@@ -63,11 +66,32 @@ def melody_line(notes: np.ndarray) -> Melody:
     order = np.lexsort((-pitched["pitch"].astype(np.int64), onsets))
     pitched, onsets = pitched[order], onsets[order]
     first = np.concatenate([[True], np.diff(onsets) > 0])
-    top = pitched[first]
+    top = pitched[_not_under_a_held_note(pitched, onsets, first)]
     starts = top["start"]
     iois = np.append(np.diff(starts), top["duration"][-1])
     return Melody(top["pitch"].astype(np.int64), starts.astype(np.float64), top["start_s"].astype(np.float64),
                   np.maximum(iois, 1e-3))
+
+
+def _not_under_a_held_note(pitched: np.ndarray, onsets: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Rows of `pitched` (sorted by onset, highest first) that are the top of their onset and sound above every
+    note still held from an earlier onset. A sweep with a max-heap of held notes by pitch. [rows] bool"""
+    keep = np.zeros(len(pitched), bool)
+    held: list[tuple[int, float]] = []  # (-pitch, end) of notes from earlier onsets
+    ends = onsets + np.round(pitched["duration"], 3)
+    row = 0
+    while row < len(pitched):
+        onset = onsets[row]
+        while held and held[0][1] <= onset + 1e-6:
+            heapq.heappop(held)
+        # a higher note ending later may sit under one that has ended: drop ended notes from the top only
+        keep[row] = first[row] and (not held or -held[0][0] <= int(pitched["pitch"][row]))
+        group_end = row
+        while group_end < len(pitched) and onsets[group_end] == onset:
+            heapq.heappush(held, (-int(pitched["pitch"][group_end]), float(ends[group_end])))
+            group_end += 1
+        row = group_end
+    return keep
 
 
 def windows(melody: Melody) -> tuple[np.ndarray, np.ndarray]:
@@ -151,6 +175,17 @@ def beat_line(melody: Melody, *, step: float = 1.0, phase: float = 0.0) -> tuple
     grid = phase + step * np.arange(first, np.ceil((end - phase) / step - 1e-6))
     index = np.searchsorted(melody.onsets, grid + 1e-6, side="right") - 1
     return melody.pitches[index].astype(np.int64), grid
+
+
+def reduced_line(melody: Melody, *, step: float = 1.0, phase: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The beat line with held pitches merged: the pitch of every beat where it changes, and those grid points.
+    A note held a beat longer (a fermata, a longer upbeat) or a tune moved to another metre changes how many
+    beats each pitch lasts, not the order of the pitches. ([changes] int64, [changes] float64)"""
+    line, grid = beat_line(melody, step=step, phase=phase)
+    if not MERGE_HELD or len(line) == 0:
+        return line, grid
+    keep = np.concatenate([[True], np.diff(line) != 0])
+    return line[keep], grid[keep]
 
 
 def beat_seconds(melody: Melody, beats: np.ndarray) -> np.ndarray:

@@ -52,7 +52,8 @@ class Thresholds:
     symbolic_score: float = 0.8
     symbolic_min_notes: int = 14
     symbolic_hit_distance: float = 0.02  # squared L2 between window vectors: equal up to rounding
-    melody_score: float = 0.5
+    # Fitted on the real-variant benchmark's fit part at 1 % false flags (benchmarks/nearcopy/RESULTS-real-variants.md)
+    melody_score: float = 0.78
     melody_min_beats: int = 16  # equal beats: four bars of common time
     melody_hit_distance: float = 0.25  # squared L2 between beat windows: about one beat moved by a tone
     # Fusion may also flag when two levels each reach `support` x their threshold on the same item. Off by
@@ -278,7 +279,7 @@ class Screener:
         """Beat-line matches: windows of the query's beat lines on every grid vote for (item, grid); the items
         with the most votes are verified by aligning whole beat lines at the transposition their hits agree on.
         The score is the share of the shorter line's beats found equal (`melody.beat_coverage`)."""
-        lines = [melody_mod.beat_line(mel, step=step, phase=phase) for step, phase in melody_mod.QUERY_GRIDS]
+        lines = [melody_mod.reduced_line(mel, step=step, phase=phase) for step, phase in melody_mod.QUERY_GRIDS]
         parts = [(grid, *melody_mod.beat_windows(line[0])) for grid, line in enumerate(lines)]
         parts = [part for part in parts if len(part[1])]
         if not parts:
@@ -300,7 +301,7 @@ class Screener:
             if key not in item_lines:
                 item = self.load(key)
                 item_lines[key] = None if item is None or item.melody is None else (
-                    *melody_mod.beat_line(item.melody), item.melody)
+                    *melody_mod.reduced_line(item.melody), item.melody)
             found = item_lines[key]
             if found is None:
                 continue
@@ -384,7 +385,7 @@ def index_vectors(features: Features) -> dict[str, tuple[np.ndarray, np.ndarray]
     if features.chroma is not None:
         out["chroma"] = chroma_mod.windows(features.chroma)
     if features.melody is not None:
-        notes, beats = melody_mod.windows(features.melody), melody_mod.beat_windows(melody_mod.beat_line(features.melody)[0])
+        notes, beats = melody_mod.windows(features.melody), melody_mod.beat_windows(melody_mod.reduced_line(features.melody)[0])
         out["symbolic"] = (np.concatenate([notes[0], beats[0]]), np.concatenate([notes[1], beats[1]]))
     return out
 
