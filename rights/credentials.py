@@ -187,7 +187,7 @@ def licence_manifest(licence, *, title: str) -> dict:
 
 
 # --- signing ---------------------------------------------------------------------------------------------
-AUDIO_MIME = {b"fLaC": "audio/flac", b"RIFF": "audio/wav", b"OggS": "audio/ogg"}
+AUDIO_MIME = {b"fLaC": "audio/flac", b"RIFF": "audio/wav"}
 
 
 def mime_of(data: bytes) -> str | None:
@@ -281,6 +281,8 @@ def credentials_read(data: bytes) -> Credentials:
             manifest = reader.get_active_manifest() or {}
     except c2pa.C2paError.ManifestNotFound:
         raise NoCredentials("the file carries no Content Credentials") from None
+    except c2pa.C2paError.NotSupported:  # Ogg previews, anything not audio: they cannot carry a manifest
+        raise NoCredentials("the file's format cannot carry Content Credentials") from None
     failures = [{"code": f["code"], "explanation": f.get("explanation", "")}
                 for f in (results.get("activeManifest") or {}).get("failure", [])]
     provenance = next((a["data"] for a in manifest.get("assertions", []) if a["label"] == PROVENANCE_LABEL), None)

@@ -15,6 +15,7 @@ import soundfile as sf
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from ledgerline.storage import blob_path
 from rights.credentials import (
     TRAINED_ALGORITHMIC_MEDIA,
     NoCredentials,
@@ -108,8 +109,6 @@ def test_a_downloaded_loop_shows_its_origin_licence_and_ledger_proof_to_plain_c2
     assert checked.returncode == 0 and "OK" in checked.stdout, checked
     assert provenance["ledger"]["entry"]["index"] == licence.ledger_entry.index
     # The audio is the licensed asset's, sample for sample.
-    from ledgerline.storage import blob_path
-
     stored = blob_path(licence.asset.path).read_bytes()
     assert np.array_equal(_samples(data), _samples(stored)) and len(data) > len(stored)
 
@@ -180,6 +179,11 @@ def test_a_file_that_lost_its_manifest_is_named_by_its_fingerprint(published, ma
     code, out, _ = _run(str(path), "--json")
     report = json.loads(out)
     assert report["state"] == "missing" and report["fingerprint"]["best"]["track"] == published.pk
+    # An Ogg preview cannot carry a manifest at all: it is named the same way.
+    preview = tmp_path / "preview.ogg"
+    preview.write_bytes(blob_path(published.preview_path).read_bytes())
+    code, out, message = _run(str(preview))
+    assert code == 1 and f"most likely {published.title!r} (track #{published.pk})" in out
 
 
 def test_a_stripped_file_too_short_to_fingerprint_says_so_in_one_line(downloaded, tmp_path):
@@ -191,8 +195,6 @@ def test_a_stripped_file_too_short_to_fingerprint_says_so_in_one_line(downloaded
 
 def test_a_manifest_signed_by_another_ca_is_untrusted(downloaded, tmp_path):
     licence, _ = downloaded
-    from ledgerline.storage import blob_path
-
     forged = file_sign(data=blob_path(licence.asset.path).read_bytes(), mime="audio/flac",
                        manifest=licence_manifest(licence, title="forged.flac"), identity=identity_create(common_name="Not us"))
     report = credentials_read(forged)
@@ -206,8 +208,6 @@ def test_a_manifest_signed_by_another_ca_is_untrusted(downloaded, tmp_path):
 
 def test_a_ledger_proof_that_does_not_verify_is_reported_even_under_a_trusted_signature(downloaded):
     licence, _ = downloaded
-    from ledgerline.storage import blob_path
-
     manifest = licence_manifest(licence, title="bad-proof.flac")
     provenance = next(a["data"] for a in manifest["assertions"] if a["label"] == "org.ledgerline.provenance")
     provenance["ledger"]["tree_head"]["root_hash"] = "00" * 32
@@ -217,9 +217,13 @@ def test_a_ledger_proof_that_does_not_verify_is_reported_even_under_a_trusted_si
     assert "is not in the tree" in report.ledger_problem
 
 
-def test_a_missing_file_exits_2_with_one_line(tmp_path):
+def test_a_missing_file_exits_2_and_a_file_that_is_not_audio_1_each_with_one_line(tmp_path):
     code, out, message = _run(str(tmp_path / "nope.flac"))
     assert code == 2 and "cannot read" in message and "\n" not in message and out == ""
+    garbage = tmp_path / "notes.txt"
+    garbage.write_bytes(b"not audio at all " * 100)
+    code, out, message = _run(str(garbage))
+    assert code == 1 and "no Content Credentials, and it cannot be fingerprinted" in message and "\n" not in message
 
 
 def test_the_signing_identity_is_created_once_and_a_partial_one_is_refused(settings, tmp_path):
