@@ -30,7 +30,7 @@ def test_each_decision_is_a_labelled_radio_button(client, world):
     for radio_id in re.findall(r'<input type="radio" name="decision" value="[a-z_]+"[^>]*id="([^"]+)"', page):
         # the text is inside the label that names the input: clicking it selects, screen readers read it
         assert re.search(rf'<label for="{radio_id}"><input [^>]*id="{radio_id}"[^>]*>[A-Z]', page), radio_id
-    assert "<legend>Decision</legend>" in page
+    assert '<fieldset class="decisions"><legend>Choose one</legend>' in page
 
 
 def test_a_match_on_a_published_track_offers_no_licence_and_the_server_refuses_one(client, api_client, world):
