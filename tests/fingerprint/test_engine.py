@@ -9,7 +9,7 @@ import pytest
 from fingerprint.engine import chroma, identity, melody, screen, transforms
 from fingerprint.engine.features import Features
 from fingerprint.engine.index import IndexCorrupt, IndexSpec, VersionedIndex
-from ledgerline.music.events import SAMPLE_RATE, with_seconds
+from ledgerline.music.events import SAMPLE_RATE, make_notes, with_seconds
 from ledgerline.music.render import render_midi
 from tests.fingerprint.chorales import NAMES, UNRELATED, chorale
 from tests.fingerprint.variants import ornamented
@@ -202,6 +202,17 @@ def _melody_screener(tmp_path, names, thresholds=None) -> screen.Screener:
         index.rebuild(*screen.level_vectors(items, level))
     return screen.Screener(audio=indexes["audio"], chroma=indexes["chroma"], symbolic=indexes["symbolic"],
                            load=items.get, thresholds=thresholds or screen.Thresholds())
+
+
+def test_the_skyline_leaves_out_an_inner_voice_moving_under_a_held_melody_note():
+    soprano = make_notes([(72, 0.0, 2.0), (74, 2.0, 1.0), (76, 3.0, 1.0)])
+    alto = make_notes([(65, 0.0, 1.0), (67, 1.0, 1.0), (69, 2.0, 1.0), (70, 3.5, 0.5)], track=1)
+    notes = np.concatenate([soprano, alto])
+    line = melody.melody_line(notes[np.lexsort((notes["pitch"], notes["start"]))])
+    assert line.pitches.tolist() == [72, 74, 76] and line.iois.tolist() == [2.0, 1.0, 1.0]
+    rest = make_notes([(72, 0.0, 1.0), (74, 2.0, 1.0)])  # under a soprano rest the alto is the top voice
+    line = melody.melody_line(np.concatenate([rest, make_notes([(67, 1.0, 1.0)], track=1)]))
+    assert line.pitches.tolist() == [72, 67, 74]
 
 
 def test_the_beat_line_keeps_the_notes_on_the_beat_when_passing_notes_are_added():
