@@ -3,6 +3,7 @@ heads, proofs, anchors, and the provenance of a track."""
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
@@ -13,6 +14,7 @@ from rest_framework.response import Response
 
 from ledgerline.catalogue.selectors import tracks_visible_to
 
+from .credentials import signing_identity
 from .models import Anchor, LedgerEntry
 from .proofs import consistency_proof_between, inclusion_proof_for, tree_head_json
 from .selectors import entries_matching, provenance_entries, visible_entry_ids
@@ -128,3 +130,11 @@ def track_provenance(request, track_id: int):
     track = get_object_or_404(tracks_visible_to(request.user), pk=track_id)
     entries = provenance_entries(track, user=request.user)
     return Response({"track": track.pk, "entries": LedgerEntrySerializer(entries, many=True).data})
+
+
+@extend_schema(responses={(200, "application/x-pem-file"): bytes})
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def credentials_ca(request):
+    """The CA certificate behind Ledgerline's Content Credentials: trust it to verify a downloaded file's manifest."""
+    return HttpResponse(signing_identity().ca_pem, content_type="application/x-pem-file")

@@ -13,5 +13,6 @@ urlpatterns = [
     path("ledger/head/", api.tree_head, name="ledger-head"),
     path("ledger/consistency/", api.consistency, name="ledger-consistency"),
     path("provenance/tracks/<int:track_id>/", api.track_provenance, name="track-provenance"),
+    path("credentials/ca.pem", api.credentials_ca, name="credentials-ca"),
     path("", include(router.urls)),
 ]

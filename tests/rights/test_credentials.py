@@ -83,9 +83,13 @@ def _run(*args: str) -> tuple[int, str, str]:
         return exc.returncode, out.getvalue(), str(exc)
 
 
-def test_a_downloaded_loop_shows_its_origin_licence_and_ledger_proof_to_plain_c2pa_python(downloaded, settings, tmp_path):
+def test_a_downloaded_loop_shows_its_origin_licence_and_ledger_proof_to_plain_c2pa_python(downloaded, api_client,
+                                                                                          tmp_path):
     licence, data = downloaded
-    ca_pem = Path(settings.LEDGERLINE_C2PA_TRUST_ANCHORS_PATH).read_text()
+    api_client.force_authenticate(None)
+    published_ca = api_client.get("/api/credentials/ca.pem")  # anyone may fetch the trust anchor
+    assert published_ca.status_code == 200 and published_ca["Content-Type"] == "application/x-pem-file"
+    ca_pem = published_ca.content.decode()
     # Outside Ledgerline: c2pa-python and the platform's CA certificate only.
     context = c2pa.Context.from_dict({"trust": {"trust_anchors": ca_pem}, "verify": {"verify_trust": True}})
     with c2pa.Reader("audio/flac", io.BytesIO(data), None, context) as reader:
