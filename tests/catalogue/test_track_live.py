@@ -221,6 +221,8 @@ def browser_page(monkeypatch):
     """A headless Chromium page (Debian's chromium, no downloaded browser); skipped where either is missing."""
     import os
 
+    from django.db import connections
+
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (scripts/setup.sh dev installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -233,6 +235,9 @@ def browser_page(monkeypatch):
             yield browser.new_page(viewport={"width": 390, "height": 844})
         finally:
             browser.close()
+            # The ORM calls made while Playwright ran used their own connection (asgiref's context-local
+            # connections): close it, or it keeps the test database open when the session drops it.
+            connections.close_all()
 
 
 @pytest.mark.django_db(transaction=True)
