@@ -5,6 +5,9 @@ from ledgerline.jobs.serializers import JobSerializer
 
 from .models import CorpusItem, Dataset, Track
 
+# Unbound: `self.fields` would build (deep-copy) every field of the serializer on each request.
+_DATETIME = serializers.DateTimeField()
+
 
 class TermsField(serializers.JSONField):
     """Licence terms as a JSON object; validated by the service (`terms_parse`)."""
@@ -41,7 +44,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "description": dataset.description, "is_public": dataset.is_public, "status": dataset.status,
             "terms": dataset.terms(), "item_count": self.get_item_count(dataset),
             "ingest_job": JobSerializer(job).data if job is not None else None,
-            "created_at": self.fields["created_at"].to_representation(dataset.created_at),
+            "created_at": _DATETIME.to_representation(dataset.created_at),
         }
 
 
