@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -328,6 +329,7 @@ def load_level(*, server: subprocess.Popen, port: int, users: int, tokens: list[
     figures = {"users": users, "think_ms": think_ms, "seconds": round(elapsed, 1), "requests": len(samples),
                "requests_per_s": round(len(samples) / elapsed, 1),
                "errors": sum(1 for s in samples if s.status == 0 or s.status >= 400),
+               "error_statuses": dict(Counter(s.status for s in samples if s.status == 0 or s.status >= 400)),
                "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, len(samples)), 1),
                "server_cpu_share": round(server_cpu / elapsed / (os.cpu_count() or 1), 2),
                "load_average_before": [round(x, 2) for x in load_before],
