@@ -2,6 +2,9 @@
 
 Each track is rendered on its own with reverb and chorus off, so rendering is linear: the mix is defined as
 the sum of the stems, and the stems therefore always sum exactly to the mix.
+
+Two outputs: the analysis audio (mono at the canonical SAMPLE_RATE, what every fingerprint, preview and waveform
+is made of) and the audio for sale (`SALE_SAMPLE_RATE`, stereo as FluidSynth renders it, `channels=2`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import soundfile as sf
 from .events import SAMPLE_RATE, Score
 
 FLUIDSYNTH_GAIN = 0.5
+SALE_SAMPLE_RATE = 44_100
 TAIL_S = 1.0  # release tails ring past the last note-off
 
 
@@ -33,8 +37,11 @@ def fluidsynth_binary() -> str:
     return path
 
 
-def render_midi(midi: bytes, *, soundfont: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Render MIDI bytes to mono float32 at `sample_rate` with the FluidSynth command-line synthesiser."""
+def render_midi(midi: bytes, *, soundfont: str | Path, sample_rate: int = SAMPLE_RATE, channels: int = 1) -> np.ndarray:
+    """Render MIDI bytes with the FluidSynth command-line synthesiser to float32 at `sample_rate`: mono
+    [samples] (`channels=1`, the analysis audio) or FluidSynth's stereo [samples, 2] (`channels=2`)."""
+    if channels not in (1, 2):
+        raise ValueError(f"render to 1 or 2 channels, not {channels}")
     if not Path(soundfont).is_file():
         raise RenderError(f"soundfont not found: {soundfont}")
     with tempfile.TemporaryDirectory(prefix="ledgerline-render-") as tmp:
@@ -50,16 +57,21 @@ def render_midi(midi: bytes, *, soundfont: str | Path, sample_rate: int = SAMPLE
         audio, sr = sf.read(wav_path, dtype="float32", always_2d=True)
     if sr != sample_rate:
         raise RenderError(f"fluidsynth wrote {sr} Hz, expected {sample_rate} Hz")
+    if channels == 2:
+        return np.ascontiguousarray(audio[:, :2] if audio.shape[1] >= 2 else np.repeat(audio, 2, axis=1))
     return audio.mean(axis=1).astype(np.float32)
 
 
-def render_stems(score: Score, *, soundfont: str | Path, sample_rate: int = SAMPLE_RATE) -> list[np.ndarray]:
-    """One mono array per track of `score`, all of the same length (the piece plus a release tail)."""
+def render_stems(score: Score, *, soundfont: str | Path, sample_rate: int = SAMPLE_RATE,
+                 channels: int = 1) -> list[np.ndarray]:
+    """One array per track of `score` ([samples] mono, or [samples, 2] for `channels=2`), all of the same
+    length (the piece plus a release tail)."""
     length = int(round((score.duration_s + TAIL_S) * sample_rate))
 
     def one(index: int) -> np.ndarray:
-        audio = render_midi(score.track_score(index).to_midi_bytes(), soundfont=soundfont, sample_rate=sample_rate)
-        stem = np.zeros(length, dtype=np.float32)
+        audio = render_midi(score.track_score(index).to_midi_bytes(), soundfont=soundfont, sample_rate=sample_rate,
+                            channels=channels)
+        stem = np.zeros((length, channels) if channels == 2 else length, dtype=np.float32)
         stem[: min(length, len(audio))] = audio[:length]
         return stem
 

@@ -36,7 +36,12 @@ class Asset(models.Model):
     tempo_bpm = models.FloatField(db_index=True)
     time_signature = models.CharField(max_length=16, blank=True)
     duration_s = models.FloatField()
-    sample_rate = models.PositiveIntegerField()
+    sample_rate = models.PositiveIntegerField(help_text="Of the file sold (previews and analysis: 22,050 Hz mono).")
+    channels = models.PositiveSmallIntegerField(default=1, help_text="Of the file sold: 2 for stereo.")
+    bit_depth = models.PositiveSmallIntegerField(default=16, help_text="Of the file sold (FLAC).")
+    loudness_lufs = models.FloatField(null=True, blank=True,
+                                      help_text="Integrated loudness (EBU R128) of the whole stem after normalisation.")
+    true_peak_dbtp = models.FloatField(null=True, blank=True, help_text="True peak of the whole stem, dBTP.")
     method = models.CharField(max_length=64, help_text="How the bar grid and the stem were obtained.")
     path = models.CharField(max_length=300, help_text="Full-quality FLAC; only licence holders download it.")
     sha256 = models.CharField(max_length=64)

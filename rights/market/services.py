@@ -22,12 +22,14 @@ from ledgerline.accounts.permissions import has_any_role, has_role, organisation
 from ledgerline.catalogue.models import Track, TrackStatus
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
-from ledgerline.music.audio import encode_preview, read_audio_bytes, write_flac
+from ledgerline.music.audio import encode_preview, read_audio_bytes
 from ledgerline.music.events import SAMPLE_RATE, Score
+from ledgerline.music.render import SALE_SAMPLE_RATE, render_stems
 from ledgerline.storage import read_blob, store_bytes
 from rights.services import ledger_append
 
 from .engine import loops as loops_engine
+from .engine import sale_audio
 from .models import (
     Asset,
     AssetKind,
@@ -148,25 +150,49 @@ class _Source:
     kind: str
     program: int | None
     is_drum: bool
-    audio: np.ndarray
+    audio: np.ndarray  # the analysis audio, mono [samples] at SAMPLE_RATE: previews, waveforms, fingerprints
+    sale: sale_audio.Normalised  # what is sold: [samples, 2] at SALE_SAMPLE_RATE, loudness-normalised
+
+
+def _for_sale(audio: np.ndarray) -> sale_audio.Normalised:
+    return sale_audio.loudness_normalise(audio, SALE_SAMPLE_RATE)
 
 
 def _sources(track: Track) -> tuple[list[_Source], loops_engine.BarGrid, str]:
-    """The audio to cut and its bar grid: exact from the score, or beat-tracked and separated for audio-only."""
+    """The audio to cut and its bar grid: exact from the score, or beat-tracked and separated for audio-only.
+
+    A track with a score is rendered again for sale (44.1 kHz stereo) from the same score, stem by stem, the
+    mix being their sum; audio-only material has no better source than its analysis audio, which is resampled
+    and sold as dual mono.
+    """
     mix = read_audio_bytes(read_blob(track.audio_path), suffix=".flac")
     if track.events_path:
         score = Score.from_npz_bytes(read_blob(track.events_path))
         grid = loops_engine.grid_from_score(score, bars=track.bars or None)
+        rendered = render_stems(score, soundfont=settings.LEDGERLINE_SOUNDFONT, sample_rate=SALE_SAMPLE_RATE,
+                                channels=2)
         sources = [_Source(stem["name"].lower()[:100], AssetKind.STEM, stem.get("program"), bool(stem.get("is_drum")),
-                           read_audio_bytes(read_blob(stem["path"]), suffix=".flac")) for stem in track.stems]
+                           read_audio_bytes(read_blob(stem["path"]), suffix=".flac"), _for_sale(sale))
+                   for stem, sale in zip(track.stems, rendered, strict=True)]
+        sale_mix = np.sum(rendered, axis=0) if rendered else np.zeros((0, 2), dtype=np.float32)
         method = "score-grid+rendered-stems"
     else:
         grid = loops_engine.grid_from_audio(mix, SAMPLE_RATE)
         separation = settings.LEDGERLINE_SEPARATION_METHOD
         separated = loops_engine.separate(mix, SAMPLE_RATE, method=separation)
-        sources = [_Source(name, AssetKind.STEM, None, name == "percussive", audio) for name, audio in separated.items()]
+        sources = [_Source(name, AssetKind.STEM, None, name == "percussive", audio, _for_sale(_upsampled(audio)))
+                   for name, audio in separated.items()]
+        sale_mix = _upsampled(mix)
         method = f"beat-tracking+{separation}"
-    return [*sources, _Source("mix", AssetKind.MIX, None, False, mix)], grid, method
+    return [*sources, _Source("mix", AssetKind.MIX, None, False, mix, _for_sale(sale_mix))], grid, method
+
+
+def _upsampled(audio: np.ndarray) -> np.ndarray:
+    """Analysis audio [samples] as [samples, 2] at SALE_SAMPLE_RATE (dual mono: there is no more to it)."""
+    import soxr
+
+    resampled = soxr.resample(np.asarray(audio, dtype=np.float32), SAMPLE_RATE, SALE_SAMPLE_RATE)
+    return np.repeat(resampled.astype(np.float32)[:, None], 2, axis=1)
 
 
 def _chromaprint(audio: np.ndarray) -> str:
@@ -176,14 +202,16 @@ def _chromaprint(audio: np.ndarray) -> str:
         return ""  # a one-bar loop may be too short for Chromaprint; the asset's hash still identifies it
 
 
-def _asset_from_loop(track: Track, source: _Source, loop, grid, method: str) -> Asset:
-    flac = store_bytes(write_flac(loop.audio, sample_rate=SAMPLE_RATE), suffix=".flac")
+def _asset_from_loop(track: Track, source: _Source, loop, sale_loop, grid, method: str) -> Asset:
+    flac = store_bytes(sale_audio.sale_flac(sale_loop.audio, SALE_SAMPLE_RATE), suffix=".flac")
     preview_audio = loop.audio[: int(PREVIEW_SECONDS * SAMPLE_RATE)]
     return Asset(
         track=track, organisation=track.organisation, kind=source.kind, stem=source.stem, program=source.program,
         is_drum=source.is_drum, start_bar=loop.start_bar, bars=loop.bars, key=track.key,
         tempo_bpm=round(float(grid.tempo_bpm), 3), time_signature=track.time_signature or "4/4",
-        duration_s=round(loop.duration_s, 4), sample_rate=SAMPLE_RATE, method=method,
+        duration_s=round(sale_loop.duration_s, 4), sample_rate=SALE_SAMPLE_RATE, channels=sale_loop.audio.shape[1],
+        bit_depth=sale_audio.SALE_BIT_DEPTH, loudness_lufs=_finite(source.sale.loudness_lufs),
+        true_peak_dbtp=_finite(source.sale.true_peak_dbtp), method=method,
         path=flac.relpath, sha256=flac.sha256, size=flac.size,
         preview_path=store_bytes(encode_preview(preview_audio, quality=0.0), suffix=".ogg").relpath,
         waveform_path=store_bytes(loops_engine.waveform_png(loop.audio, SAMPLE_RATE), suffix=".png").relpath,
@@ -192,14 +220,33 @@ def _asset_from_loop(track: Track, source: _Source, loop, grid, method: str) -> 
     )
 
 
+def _finite(value: float) -> float | None:
+    return round(value, 2) if np.isfinite(value) else None
+
+
+def _loops_for_sale(source: _Source, grid) -> list[tuple]:
+    """(analysis loop, sale loop) pairs of `source` cut on `grid`; loops that are mostly silence are not sold.
+
+    Both are cut on the same bar lines, each at its own rate; a loop is kept when the sale audio sounds for at
+    least a third of its time (`sale_audio.is_mostly_silent`) and the analysis audio is not silent."""
+    analysis = {(loop.start_bar, loop.bars): loop for loop in loops_engine.cut_loops(source.audio, SAMPLE_RATE, grid)}
+    pairs = []
+    for sale_loop in loops_engine.cut_loops(source.sale.audio, SALE_SAMPLE_RATE, grid):
+        loop = analysis.get((sale_loop.start_bar, sale_loop.bars))
+        if loop is not None and not sale_audio.is_mostly_silent(sale_loop.audio, SALE_SAMPLE_RATE):
+            pairs.append((loop, sale_loop))
+    return pairs
+
+
 def split_handler(job: Job) -> dict:
     """Cut a published track into 1/2/4/8-bar loops per stem and for the mix; idempotent under redelivery.
 
     1. Bar grid: exact from the score's tempo map and time signature, or beat tracking for audio-only tracks.
-    2. Each source (stem, mix) is cut at sample-accurate bar lines; silent loops are skipped; each loop is
-       made seamless at its wrap by the engine.
-    3. Each loop is stored (FLAC, preview, waveform, Chromaprint) as an asset with the default offers;
-       loops a previous delivery already stored are skipped.
+    2. Each source (stem, mix) is cut at sample-accurate bar lines, twice: the analysis audio (22.05 kHz mono)
+       and the audio for sale (44.1 kHz stereo, loudness-normalised per stem); loops that are mostly silence
+       are skipped; each loop is made seamless at its wrap by the engine.
+    3. Each loop is stored (24-bit stereo FLAC; preview, waveform and Chromaprint from the analysis audio) as
+       an asset with the default offers; loops a previous delivery already stored are skipped.
     4. The published track is added to the screening indexes, and one ledger entry records the loops' hashes.
     """
     try:
@@ -216,10 +263,10 @@ def split_handler(job: Job) -> dict:
     created = 0
     for number, source in enumerate(sources):
         try:
-            loops = loops_engine.cut_loops(source.audio, SAMPLE_RATE, grid)
+            loops = _loops_for_sale(source, grid)
         except loops_engine.TooShort as exc:
             raise JobError(str(exc)) from None
-        assets = [_asset_from_loop(track, source, loop, grid, method) for loop in loops
+        assets = [_asset_from_loop(track, source, loop, sale_loop, grid, method) for loop, sale_loop in loops
                   if (source.stem, loop.start_bar, loop.bars) not in done]
         with transaction.atomic():
             Asset.objects.bulk_create(assets, ignore_conflicts=True)
@@ -248,12 +295,16 @@ def _price_bounds(licence_type: str) -> dict[str, Decimal]:
 
 
 def offers_create(*, assets: list[Asset]) -> None:
-    """Every new asset starts with the platform's default offers."""
+    """Every new asset (one without offers) starts with the platform's default offers."""
+    defaults = {licence_type: _price_bounds(licence_type)["default"] for licence_type in LicenceType.values}
     LicenceOffer.objects.bulk_create(
-        [LicenceOffer(asset=asset, licence_type=licence_type, price=_price_bounds(licence_type)["default"],
-                      currency=settings.LEDGERLINE_CURRENCY) for asset in assets for licence_type in LicenceType.values],
-        ignore_conflicts=True)
-    asset_prices_refresh(asset_ids=[asset.pk for asset in assets])
+        [LicenceOffer(asset=asset, licence_type=licence_type, price=price, currency=settings.LEDGERLINE_CURRENCY)
+         for asset in assets for licence_type, price in defaults.items()], ignore_conflicts=True)
+    # The assets had no offer, so their prices are now the defaults: one UPDATE, not `asset_prices_refresh`'s
+    # CASE per row and column (a tenth of a long track's split).
+    Asset.objects.filter(pk__in=[asset.pk for asset in assets]).update(
+        price_non_exclusive=defaults[LicenceType.NON_EXCLUSIVE], price_extended=defaults[LicenceType.EXTENDED],
+        price_exclusive=defaults[LicenceType.EXCLUSIVE], from_price=min(defaults.values()))
 
 
 def asset_prices_refresh(*, asset_ids: list[int]) -> None:
@@ -437,8 +488,7 @@ def _fulfil(*, order: Order, asset: Asset, shares: list[tuple[_Payee, Decimal]],
         OrderStatus.PAID, "", provider, reference, now)
     order.attempts += 1
     order.save(update_fields=["status", "error", "provider", "payment_reference", "paid_at", "attempts"])
-    terms = {**LICENCE_TERMS[order.licence_type], "licence_type": order.licence_type,
-             "attribution": _attributions(asset.track)}
+    terms = licence_terms_for(licence_type=order.licence_type, track=asset.track)
     licence = Licence.objects.create(order=order, asset=asset, buyer=order.buyer, licence_type=order.licence_type,
                                      terms=terms)
     withdrawn: list[int] = []
@@ -462,6 +512,24 @@ def _fulfil(*, order: Order, asset: Asset, shares: list[tuple[_Payee, Decimal]],
                                        "dataset": s.dataset_id, "amount": str(s.amount)} for s in shares]},
                   organisation=asset.organisation, private=True)
     return licence
+
+
+def licence_terms_for(*, licence_type: str, track: Track) -> dict:
+    """What a licence of `licence_type` on a loop of `track` grants: the platform's terms for the type, with the
+    attributions and the licences of the datasets the track's model was trained on, as they were then. Shown
+    before buying (`plain_terms`), recorded on the licence and in the ledger when it is bought."""
+    return {**LICENCE_TERMS[licence_type], "licence_type": licence_type, "attribution": _attributions(track),
+            "dataset_licences": _dataset_licences(track)}
+
+
+def _dataset_licences(track: Track) -> list[dict]:
+    if track.model_id is None:
+        return []
+    snapshot = (track.model.provenance or {}).get("licence_terms") or {}
+    return [{"dataset": entry["name"], "organisation": entry.get("organisation", ""),
+             "licence": entry["terms"].get("licence_name", ""),
+             "commercial_use": bool(entry["terms"].get("commercial_use"))}
+            for entry in sorted(snapshot.get("datasets", []), key=lambda e: e["id"])]
 
 
 def _attributions(track: Track) -> list[str]:

@@ -71,7 +71,7 @@ def test_publishing_cuts_bar_aligned_loops_per_stem_and_for_the_mix(published):
     assert set(assets.values_list("stem", flat=True)) == {"melody", "harmony", "bass", "drums", "mix"}
     one_bar = _asset(published, "bass", 2, 1)
     samples, rate = sf.read(io.BytesIO(open(_blob(one_bar.path), "rb").read()))
-    assert rate == 22050 and len(samples) == 22050 * 2  # one bar of 4/4 at 120 bpm is exactly 2 s
+    assert rate == 44100 and samples.shape == (44100 * 2, 2)  # one bar of 4/4 at 120 bpm is exactly 2 s, stereo
     assert hashlib.sha256(open(_blob(one_bar.path), "rb").read()).hexdigest() == one_bar.sha256
     four = _asset(published, "mix", 0, 4)
     assert four.duration_s == pytest.approx(8.0) and four.key == "C major" and four.tempo_bpm == pytest.approx(120)

@@ -1,6 +1,7 @@
 """Bar-aligned, seamless loops cut from published tracks; stems for audio-only material; waveform thumbnails.
 
-All audio is mono, `[samples]`, float, full scale ±1; times are seconds; beats are quarter notes.
+Audio is mono, `[samples]`, or, where a function says so, `[samples, channels]` (the stereo audio for sale);
+float, full scale ±1; times are seconds; beats are quarter notes.
 
 1. A `BarGrid` holds the bar lines: exact from the score's tempo map when the track has one, otherwise from
    librosa's beat tracker with the downbeat phase chosen by onset strength.
@@ -18,13 +19,13 @@ from dataclasses import dataclass
 
 import librosa
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from PIL import Image
 from scipy.ndimage import maximum_filter1d
 
 from ledgerline.music.events import Score
 
 LOOP_LENGTHS = (1, 2, 4, 8)
+WAVEFORM_COLOUR = (0x2F, 0x6D, 0xB5)
 HOP_LENGTH = 256  # beat-tracking frames: 11.6 ms at 22050 Hz
 # A note that ends this close past a bar line is float noise, not a note reaching into the next bar.
 BEAT_TOLERANCE = 1e-6
@@ -126,7 +127,8 @@ def is_silent(audio: np.ndarray, *, silence_dbfs: float = -50.0) -> bool:
 
 
 def make_seamless(segment: np.ndarray, pre_roll: np.ndarray, *, crossfade: int) -> np.ndarray:
-    """`segment` [samples] whose last `crossfade` samples fade into `pre_roll[-crossfade:]`, as float32.
+    """`segment` [samples] or [samples, channels] whose last `crossfade` samples fade into
+    `pre_roll[-crossfade:]` (same channels), as float32.
 
     `pre_roll` is the audio just before the segment's start in the track (zeros before the track's first
     sample). After the fade the last sample is the one that preceded the start, so the wrap from end to start
@@ -143,6 +145,8 @@ def make_seamless(segment: np.ndarray, pre_roll: np.ndarray, *, crossfade: int) 
                          f"(have {len(out)} and {len(pre_roll)})")
     # Ends at exactly 1, so the last sample is pure pre-roll.
     fade_in = np.arange(1, crossfade + 1, dtype=np.float64) / crossfade
+    if out.ndim == 2:
+        fade_in = fade_in[:, None]
     tail = out[-crossfade:].astype(np.float64)
     before = np.asarray(pre_roll[-crossfade:], dtype=np.float64)
     out[-crossfade:] = (tail * (1.0 - fade_in) + before * fade_in).astype(np.float32)
@@ -166,15 +170,16 @@ def wrap_discontinuity(loop_audio: np.ndarray) -> float:
 
 def cut_loops(audio: np.ndarray, sample_rate: int, grid: BarGrid, *, lengths: Iterable[int] = LOOP_LENGTHS,
               crossfade_ms: float = 10.0, silence_dbfs: float = -50.0) -> list[Loop]:
-    """Every whole, non-silent loop of each length in `lengths` (bars) in `audio` [samples] on `grid`.
+    """Every whole, non-silent loop of each length in `lengths` (bars) in `audio` [samples] (or
+    [samples, channels]) on `grid`.
 
     Loops of L bars start at bars 0, L, 2L, ... Audio that ends before the grid does is zero-padded (a rendered
     stem may end a few ms early). Raises TooShort when the grid has no bar or the audio is shorter than its
     first bar.
     """
     y = np.asarray(audio, dtype=np.float32)
-    if y.ndim != 1:
-        raise ValueError(f"cut_loops takes mono audio [samples], not shape {y.shape}")
+    if y.ndim not in (1, 2):
+        raise ValueError(f"cut_loops takes audio [samples] or [samples, channels], not shape {y.shape}")
     lines = np.round(grid.bar_lines_s * sample_rate).astype(np.int64)
     duration_s = len(y) / sample_rate
     if grid.n_bars == 0 and grid.tempo_bpm <= 0:
@@ -182,7 +187,7 @@ def cut_loops(audio: np.ndarray, sample_rate: int, grid: BarGrid, *, lengths: It
     bar_s = float(grid.bar_lines_s[1] - grid.bar_lines_s[0]) if grid.n_bars else 60.0 * grid.beats_per_bar / grid.tempo_bpm
     if grid.n_bars == 0 or duration_s < bar_s:
         raise TooShort(f"the track is shorter than one bar ({duration_s:.2f} s; a bar lasts {bar_s:.2f} s)")
-    padded = np.zeros(max(len(y), int(lines[-1])), dtype=np.float32)
+    padded = np.zeros((max(len(y), int(lines[-1])), *y.shape[1:]), dtype=np.float32)
     padded[: len(y)] = y
     crossfade = int(round(crossfade_ms * sample_rate / 1000.0))
     loops: list[Loop] = []
@@ -195,7 +200,7 @@ def cut_loops(audio: np.ndarray, sample_rate: int, grid: BarGrid, *, lengths: It
             if is_silent(segment, silence_dbfs=silence_dbfs):
                 continue
             fade = min(crossfade, len(segment))
-            pre_roll = np.zeros(fade, dtype=np.float32)
+            pre_roll = np.zeros((fade, *y.shape[1:]), dtype=np.float32)
             available = padded[max(0, start - fade):start]
             pre_roll[fade - len(available):] = available
             loops.append(Loop(start_bar=start_bar, bars=bars, start_sample=start, end_sample=end,
@@ -261,23 +266,25 @@ def waveform_png(audio: np.ndarray, sample_rate: int, *, width: int = 600, heigh
 
     The vertical axis is full scale (±1), so a quiet loop looks quiet. `sample_rate` is unused: the picture
     spans the whole audio whatever its rate; it is kept so every function here takes (audio, sample_rate).
+    Drawn with numpy into a pixel array (every column at least one pixel tall, so silence is a line): a
+    matplotlib figure per loop cost a third of a track's split.
     """
     y = np.asarray(audio, dtype=np.float32)
-    columns = np.arange(width)
     if len(y):
         # reduceat on an empty range yields the sample at its start, so audio shorter than the width still draws.
         starts = np.minimum(np.linspace(0, len(y), width + 1)[:-1].astype(np.int64), len(y) - 1)
         lows, highs = np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)
     else:
         lows = highs = np.zeros(width, dtype=np.float32)
-    dpi = 100
-    figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
-    FigureCanvasAgg(figure)
-    axes = figure.add_axes((0.0, 0.0, 1.0, 1.0))
-    axes.fill_between(columns, lows, highs, color="#2f6db5", linewidth=0.8, edgecolor="#2f6db5")
-    axes.set_xlim(-0.5, width - 0.5)
-    axes.set_ylim(-1.0, 1.0)
-    axes.set_axis_off()
+
+    def row(value: np.ndarray) -> np.ndarray:  # +1 at the top row, -1 at the bottom one
+        return np.clip(np.round((1.0 - np.clip(value, -1.0, 1.0)) / 2.0 * (height - 1)), 0, height - 1).astype(np.int64)
+
+    top, bottom = row(highs), row(lows)
+    rows = np.arange(height)[:, None]
+    inside = (rows >= top[None, :]) & (rows <= bottom[None, :])  # [height, width]
+    pixels = np.full((height, width, 3), 255, dtype=np.uint8)
+    pixels[inside] = WAVEFORM_COLOUR
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
+    Image.fromarray(pixels, mode="RGB").save(buffer, format="PNG", optimize=False, compress_level=6)
     return buffer.getvalue()
