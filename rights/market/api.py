@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.db.models import Prefetch
 from django.http import FileResponse, HttpResponse
@@ -27,6 +29,7 @@ from . import selectors, services
 from .certificates import certificate_json, certificate_pdf
 from .models import Asset, AssetKind, Licence, LicenceOffer, LicenceType, Order
 from .payments import PaymentError
+from .vocabulary import key_spellings
 
 
 class OfferSerializer(serializers.ModelSerializer):
@@ -92,17 +95,25 @@ class AssetSerializer(serializers.ModelSerializer):
 
 class SearchSerializer(serializers.Serializer):
     q = serializers.CharField(required=False, default="", max_length=200)
-    key = serializers.CharField(required=False, default="", max_length=32)
+    key = serializers.CharField(required=False, default="", max_length=32, help_text="G, G major, Gm, G minor, F#m, Bb")
     tempo_min = serializers.FloatField(required=False, min_value=1, max_value=400)
     tempo_max = serializers.FloatField(required=False, min_value=1, max_value=400)
     bars = serializers.CharField(required=False, default="", help_text="comma-separated, e.g. 1,4")
-    instrument = serializers.CharField(required=False, default="", max_length=100, help_text="stem name or GM program")
+    instrument = serializers.CharField(required=False, default="", max_length=100, help_text="a GM program's name or number, a GM family (piano, strings, bass), drums, or a stem's name")
     kind = serializers.ChoiceField(choices=AssetKind.choices, required=False, default="")
     creator = serializers.SlugField(required=False, default="")
     licence = serializers.ChoiceField(choices=LicenceType.choices, required=False, default="")
     price_min = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, min_value=0)
     price_max = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, min_value=0)
     sort = serializers.ChoiceField(choices=selectors.SORTS, required=False, default="newest")
+
+    def validate_key(self, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            return key_spellings(value)[0]
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def validate_bars(self, value: str) -> list[int]:
         try:
@@ -261,10 +272,15 @@ class LicenceViewSet(viewsets.ReadOnlyModelViewSet):
                                 "ledger_entry")
                 .prefetch_related("asset__offers"))
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={(200, "application/json"): dict})
     @action(detail=True, methods=["get"], url_path="certificate.json", url_name="certificate")
     def certificate(self, request, pk=None):
-        return Response(certificate_json(self.get_object()))
+        """The signed certificate as a file to keep (`tools/verify_proof.py` checks it), not a browsable page."""
+        licence = self.get_object()
+        response = HttpResponse(json.dumps(certificate_json(licence), indent=2, ensure_ascii=False),
+                                content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="ledgerline-licence-{licence.pk}.json"'
+        return response
 
     @extend_schema(responses={(200, "application/pdf"): bytes})
     @action(detail=True, methods=["get"], url_path="certificate.pdf", url_name="certificate-pdf")

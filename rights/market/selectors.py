@@ -24,6 +24,7 @@ from ledgerline.jobs.models import Job
 
 from .models import Asset, AssetStatus, Licence, RevenueShare
 from .split import CENT
+from .vocabulary import instrument_of, key_spellings
 
 SORTS = ("newest", "relevance", "price", "tempo")
 
@@ -50,18 +51,22 @@ def assets_search(search: AssetSearch) -> QuerySet[Asset]:
     """Assets for sale matching `search`: filters on the asset row only (prices and text are denormalised onto
     it), so each search is one indexed scan of one table."""
     assets = Asset.objects.filter(status=AssetStatus.AVAILABLE).select_related("track", "organisation")
-    if search.key:  # keys are stored as "G major", "Bb minor": normalise instead of a case-blind (unindexed) match
-        key = search.key.strip()
-        assets = assets.filter(key=key[:1].upper() + key[1:].lower())
+    if search.key:  # every stored spelling of the key ("G", "G major", "Gmaj"): an indexed IN, not a case-blind match
+        assets = assets.filter(key__in=key_spellings(search.key)[1])
     if search.tempo_min is not None:
         assets = assets.filter(tempo_bpm__gte=search.tempo_min)
     if search.tempo_max is not None:
         assets = assets.filter(tempo_bpm__lte=search.tempo_max)
     if search.bars:
         assets = assets.filter(bars__in=search.bars)
-    if search.instrument:
-        instrument = search.instrument.strip()
-        assets = assets.filter(program=int(instrument)) if instrument.isdigit() else assets.filter(stem=instrument.lower())
+    if search.instrument:  # a GM program's number or name, a GM family, drums, or a stem's own name
+        instrument = instrument_of(search.instrument)
+        matches = Q(stem=instrument.stem)
+        if instrument.programs:
+            matches |= Q(program__in=instrument.programs, is_drum=False)
+        if instrument.drums:
+            matches |= Q(is_drum=True)
+        assets = assets.filter(matches)
     if search.kind:
         assets = assets.filter(kind=search.kind)
     if search.creator:

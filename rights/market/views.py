@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -27,8 +27,11 @@ from ledgerline.accounts.permissions import has_any_role, has_role, organisation
 
 from . import selectors, services
 from .api import search_from_params
+from .engine import sale_audio
 from .models import Asset, AssetKind, AssetStatus, Licence, LicenceOffer, LicenceType
 from .payments import PaymentError
+from .plain_terms import terms_in_words
+from .vocabulary import instrument_name
 
 ASSETS_PER_PAGE = 48
 PAYMENT_METHODS = [
@@ -79,10 +82,11 @@ def catalogue(request):
     except ApiValidationError as exc:
         error = f"The filter was not applied: {_error_text(exc.detail)}"
         assets = Asset.objects.none()
-    page = Paginator(assets.prefetch_related(_ACTIVE_OFFERS), ASSETS_PER_PAGE).get_page(params.get("page"))
+    page = Paginator(assets.annotate(pack_cover=_PACK_COVER).prefetch_related(_ACTIVE_OFFERS),
+                     ASSETS_PER_PAGE).get_page(params.get("page"))
     context = {
         "page_obj": page,
-        "assets": page.object_list,
+        "packs": _packs(list(page.object_list)),
         "params": params,
         "error": error,
         "track_id": track_id,
@@ -91,6 +95,21 @@ def catalogue(request):
         "sorts": selectors.SORTS,
     }
     return render(request, "market/catalogue.html", context)
+
+
+# A pack's cover: the waveform of its track's longest mix loop from bar 1, found in the page's own query.
+_PACK_COVER = Subquery(Asset.objects.filter(track_id=OuterRef("track_id"), stem="mix", start_bar=0,
+                                            status=AssetStatus.AVAILABLE).order_by("-bars").values("pk")[:1])
+
+
+def _packs(assets: list[Asset]) -> list[dict]:
+    """The page's assets grouped by track ("pack"), in the order the search ranked them."""
+    packs: dict[int, dict] = {}
+    for asset in assets:
+        asset.instrument = instrument_name(program=asset.program, is_drum=asset.is_drum, stem=asset.stem)
+        packs.setdefault(asset.track_id, {"track": asset.track, "organisation": asset.organisation,
+                                          "cover": asset.pack_cover, "assets": []})["assets"].append(asset)
+    return list(packs.values())
 
 
 # --- one asset: buy or price ----------------------------------------------------------------------------
@@ -128,14 +147,39 @@ def _price_rows(asset: Asset) -> list[dict]:
     return rows
 
 
+def _offer_terms(asset: Asset, offers) -> list[dict]:
+    """Each offer with its licence's terms in plain words, as the licence will record them."""
+    return [{"offer": offer, "clauses": terms_in_words(services.licence_terms_for(licence_type=offer.licence_type,
+                                                                               track=asset.track))}
+            for offer in offers]
+
+
+def _sale_format(asset: Asset) -> str:
+    """The sold file's format in words, from the asset's own figures."""
+    channels = {1: "mono", 2: "stereo"}.get(asset.channels, f"{asset.channels} channels")
+    text = f"FLAC, {asset.sample_rate / 1000:g} kHz {channels}, {asset.bit_depth}-bit"
+    if asset.loudness_lufs is not None:
+        text += (f"; the {'mix' if asset.kind == AssetKind.MIX else 'stem'} is loudness-normalised to "
+                 f"{asset.loudness_lufs:.1f} LUFS integrated (EBU R128; target {sale_audio.TARGET_LUFS:g} LUFS)")
+        if asset.true_peak_dbtp is not None:
+            text += f", true peak {asset.true_peak_dbtp:.1f} dBTP (ceiling {sale_audio.TRUE_PEAK_CEILING_DBTP:g} dBTP)"
+    if asset.method.startswith("beat-tracking"):
+        text += "; cut from an uploaded recording, so no more detail than its 22.05 kHz mono analysis copy"
+    return text
+
+
 @login_required
 def asset_detail(request, pk: int):
     asset = _asset(request, pk)
     is_seller = _is_seller(request.user, asset)
     can_buy = _is_buyer(request.user) and asset.status == AssetStatus.AVAILABLE
+    offers = list(asset.offers.filter(active=True).order_by("price"))
     context = {
         "asset": asset,
-        "offers": asset.offers.filter(active=True).order_by("price"),
+        "instrument": instrument_name(program=asset.program, is_drum=asset.is_drum, stem=asset.stem),
+        "sale_format": _sale_format(asset),
+        "offers": offers,
+        "offer_terms": _offer_terms(asset, offers),
         "is_seller": is_seller,
         "can_buy": can_buy,
         "price_rows": _price_rows(asset) if is_seller else [],
@@ -146,6 +190,33 @@ def asset_detail(request, pk: int):
         "my_licences": Licence.objects.filter(asset=asset, buyer=request.user).order_by("-created_at"),
     }
     return render(request, "market/asset_detail.html", context)
+
+
+@login_required
+def asset_confirm(request, pk: int):
+    """The step between choosing a licence and paying: what is bought, its terms, the total; Confirm pays."""
+    asset = _asset(request, pk)
+    if not _is_buyer(request.user):
+        raise PermissionDenied("Only buyers may purchase licences.")
+    offer_id = request.GET.get("offer", "")
+    offer = (asset.offers.filter(pk=int(offer_id), active=True).first()
+             if offer_id.isascii() and offer_id.isdigit() and len(offer_id) <= 12 else None)
+    if offer is None or asset.status != AssetStatus.AVAILABLE:
+        reason = ("this asset is no longer for sale" if asset.status != AssetStatus.AVAILABLE
+                  else "choose one of the licences on sale for this asset")
+        return render(request, "market/confirm.html", {"asset": asset, "error": reason}, status=400)
+    key = request.GET.get("idempotency_key", "").strip()[:100] or f"{uuid.uuid4().hex}-{offer.pk}"
+    context = {
+        "asset": asset,
+        "offer": offer,
+        "instrument": instrument_name(program=asset.program, is_drum=asset.is_drum, stem=asset.stem),
+        "sale_format": _sale_format(asset),
+        "clauses": _offer_terms(asset, [offer])[0]["clauses"],
+        "idempotency_key": key,
+        "payment_methods": PAYMENT_METHODS,
+        "buyer_organisations": organisations_for(request.user, Role.BUYER),
+    }
+    return render(request, "market/confirm.html", context)
 
 
 @login_required
@@ -177,7 +248,7 @@ def asset_buy(request, pk: int):
             messages.info(request, "That purchase was already made (the form was sent twice); you were charged once.")
         else:
             messages.success(request, f"Bought: {purchase.licence.get_licence_type_display()} licence of {asset}.")
-        return redirect("market:licences")
+        return redirect("market:receipt", pk=purchase.licence.pk)
     return redirect("market:asset", pk=asset.pk)
 
 
@@ -212,6 +283,24 @@ def licence_list(request):
                 .order_by("-created_at"))
     page = Paginator(licences, 50).get_page(request.GET.get("page"))
     return render(request, "market/licence_list.html", {"page_obj": page, "licences": page.object_list})
+
+
+@login_required
+def licence_receipt(request, pk: uuid.UUID):
+    """The receipt of a purchase: order, payment, parties, asset, terms in words, total; the holder's only."""
+    licence = get_object_or_404(Licence.objects.select_related("asset", "asset__track", "asset__track__model",
+                                                               "asset__organisation", "order", "order__organisation",
+                                                               "ledger_entry"), pk=pk, buyer=request.user)
+    asset = licence.asset
+    context = {
+        "licence": licence,
+        "order": licence.order,
+        "asset": asset,
+        "instrument": instrument_name(program=asset.program, is_drum=asset.is_drum, stem=asset.stem),
+        "sale_format": _sale_format(asset),
+        "clauses": terms_in_words(licence.terms),
+    }
+    return render(request, "market/receipt.html", context)
 
 
 @login_required

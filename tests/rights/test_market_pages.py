@@ -51,7 +51,7 @@ def test_catalogue_lists_assets_and_filters_them(client, market, published):
     assert "35 assets for sale" in body
     mix = Asset.objects.get(track=published, stem="mix", start_bar=0, bars=4)
     assert f'src="/api/market/assets/{mix.pk}/waveform.png/"' in body
-    assert f'<audio controls preload="none" src="/api/market/assets/{mix.pk}/preview.ogg/">' in body
+    assert f'<button type="button" class="play" data-src="/api/market/assets/{mix.pk}/preview.ogg/"' in body
     assert "from 4.99 EUR" in body
 
     body = _body(client.get("/market/", {"instrument": "bass"}))
@@ -80,7 +80,8 @@ def test_a_double_submitted_buy_form_licenses_once(client, market, asset):
     form = _buy_form(client, asset)
     first = client.post(f"/market/assets/{asset.pk}/buy/", form)
     second = client.post(f"/market/assets/{asset.pk}/buy/", form, follow=True)
-    assert first.status_code == 302 and first["Location"] == "/market/licences/"
+    licence = Licence.objects.get(buyer=market.buyer)
+    assert first.status_code == 302 and first["Location"] == f"/market/licences/{licence.pk}/receipt/"
     assert "already made" in _body(second)
     assert Licence.objects.filter(buyer=market.buyer).count() == 1
     assert Order.objects.filter(buyer=market.buyer).count() == 1
