@@ -6,10 +6,10 @@ the `basic-pitch` wheel; it runs here with onnxruntime (the package's TensorFlow
 
 1. `posteriorgrams`: the audio at 22,050 Hz is cut into the model's 2-second windows (overlap 30 frames, as
    Basic Pitch's own `run_inference`), all windows go through one session run per batch, and the outputs are
-   unwrapped to note/onset activations [frames, 88] at 86.13 frames/s.
+   unwrapped to note/onset activations [frames, 88] at 86 frames/s.
 2. `transcribe`: Basic Pitch's own note decoding (`output_to_notes_polyphonic`) turns activations into notes.
 3. `melody_notes`: the highest voice, as `melody.melody_line` takes it from a score, made robust to what a
-   transcriber gets wrong (chord notes a frame apart, short spurious notes, faint octave partials).
+   transcriber gets wrong (chord notes a frame apart, short spurious notes, split and repeated notes).
 4. `recording_features`: a recording's features, its symbolic level from the transcribed melody line.
 """
 
