@@ -27,9 +27,10 @@ def _login(client, username: str) -> None:
     client.force_login(get_user_model().objects.get(username=username))
 
 
-def test_the_demo_walkthrough(client, settings, tmp_path):
+def test_the_demo_walkthrough(client, settings, tmp_path, django_capture_on_commit_callbacks):
     settings.LEDGERLINE_DEMO_STEPS = ["ledgerline.catalogue.demo.load", "generation.demo.load", "rights.demo.load"]
-    call_command("load_demo", "--chorales", "3", "--quiet")
+    with django_capture_on_commit_callbacks(execute=True):  # the ingest's indexing runs once it commits
+        call_command("load_demo", "--chorales", "3", "--quiet")
     track = Track.objects.get(title="Demo chorale fantasy")
     if track.status == "flagged":  # a near-copy flag would first go to the rights team
         _login(client, "reviewer")
