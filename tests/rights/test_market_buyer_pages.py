@@ -180,6 +180,7 @@ def test_the_confirmation_step_shows_summary_terms_and_total_then_pays_and_shows
     assert f'href="/api/market/licences/{licence.pk}/certificate.json/"' in receipt
     assert f'action="/market/licences/{licence.pk}/download/"' in receipt
     assert licence.terms["dataset_licences"][0]["dataset"] == "Chorales"
+    assert f'href="/market/licences/{licence.pk}/receipt/"' in _body(client.get("/market/licences/"))
 
     client.force_login(market.other_buyer)  # a receipt is its buyer's only
     assert client.get(paid["Location"]).status_code == 404
