@@ -132,6 +132,8 @@ def _render(score) -> np.ndarray:
 
 def _analyse_all(jobs: list[tuple[Path, str, Path | None]], workers: int) -> list[Features]:
     if workers > 1:
+        # Forked workers touch no database; they end with os._exit, so the parent's connection stays open (and
+        # closing it here would end a caller's transaction).
         with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
             results = list(pool.map(_analyse, jobs, chunksize=4))
     else:
@@ -354,7 +356,7 @@ def plot_curves(all_curves: dict[str, dict[str, list[float]]], folder: Path, *, 
     return written
 
 
-def thresholds_update(base: screen_mod.Thresholds, chosen: OperatingPoint) -> dict[str, float]:
+def thresholds_update(chosen: OperatingPoint) -> dict[str, float]:
     """The deployment's threshold values: each level's fitted score threshold (NO_FLAG kept as it is)."""
     return {f"{level}_score": round(value, 4) for level, value in chosen.thresholds.items()}
 

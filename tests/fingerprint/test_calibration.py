@@ -36,7 +36,8 @@ def test_calibration_writes_the_thresholds_the_screener_then_uses_curves_and_a_l
                                                                                             settings, capsys):
     positives, negatives = labelled
     call_command("calibrate_screening", "--positives", str(positives), "--negatives", str(negatives),
-                 "--target-fpr", "0.01", "--json", "--report", str(tmp_path / "report"), "--symbolic-only")
+                 "--target-fpr", "0.01", "--json", "--report", str(tmp_path / "report"), "--symbolic-only",
+                 "--workers", "2")
     out = json.loads(capsys.readouterr().out)
     assert out["recall"] == 1.0 and out["false_flags"] == 0 and out["positives"] == 3 and out["negatives"] == 3
     written = json.loads((settings.LEDGERLINE_DATA_DIR / screen.THRESHOLDS_FILE).read_text())

@@ -62,7 +62,7 @@ class Command(BaseCommand):
         curves = calibration.curves(scores, path)
         plots = calibration.plot_curves(curves, report, chosen=chosen, target_fpr=target)
         (report / "curves.json").write_text(json.dumps(curves))
-        values = calibration.thresholds_update(base, chosen)
+        values = calibration.thresholds_update(chosen)
         hashes = labelled.sha256()
         summary = {"target_fpr": target, "positives": len(labelled.pairs), "negatives": len(labelled.negatives),
                    "recall": round(chosen.recall, 4), "false_flag_rate": round(chosen.false_flag_rate, 4),
