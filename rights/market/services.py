@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -151,11 +153,7 @@ class _Source:
     program: int | None
     is_drum: bool
     audio: np.ndarray  # the analysis audio, mono [samples] at SAMPLE_RATE: previews, waveforms, fingerprints
-    sale: sale_audio.Normalised  # what is sold: [samples, 2] at SALE_SAMPLE_RATE, loudness-normalised
-
-
-def _for_sale(audio: np.ndarray) -> sale_audio.Normalised:
-    return sale_audio.loudness_normalise(audio, SALE_SAMPLE_RATE)
+    sale: np.ndarray  # what is sold: [samples, 2] at SALE_SAMPLE_RATE, as rendered (normalised when cut)
 
 
 def _sources(track: Track) -> tuple[list[_Source], loops_engine.BarGrid, str]:
@@ -172,7 +170,7 @@ def _sources(track: Track) -> tuple[list[_Source], loops_engine.BarGrid, str]:
         rendered = render_stems(score, soundfont=settings.LEDGERLINE_SOUNDFONT, sample_rate=SALE_SAMPLE_RATE,
                                 channels=2)
         sources = [_Source(stem["name"].lower()[:100], AssetKind.STEM, stem.get("program"), bool(stem.get("is_drum")),
-                           read_audio_bytes(read_blob(stem["path"]), suffix=".flac"), _for_sale(sale))
+                           read_audio_bytes(read_blob(stem["path"]), suffix=".flac"), sale)
                    for stem, sale in zip(track.stems, rendered, strict=True)]
         sale_mix = np.sum(rendered, axis=0) if rendered else np.zeros((0, 2), dtype=np.float32)
         method = "score-grid+rendered-stems"
@@ -180,11 +178,11 @@ def _sources(track: Track) -> tuple[list[_Source], loops_engine.BarGrid, str]:
         grid = loops_engine.grid_from_audio(mix, SAMPLE_RATE)
         separation = settings.LEDGERLINE_SEPARATION_METHOD
         separated = loops_engine.separate(mix, SAMPLE_RATE, method=separation)
-        sources = [_Source(name, AssetKind.STEM, None, name == "percussive", audio, _for_sale(_upsampled(audio)))
+        sources = [_Source(name, AssetKind.STEM, None, name == "percussive", audio, _upsampled(audio))
                    for name, audio in separated.items()]
         sale_mix = _upsampled(mix)
         method = f"beat-tracking+{separation}"
-    return [*sources, _Source("mix", AssetKind.MIX, None, False, mix, _for_sale(sale_mix))], grid, method
+    return [*sources, _Source("mix", AssetKind.MIX, None, False, mix, sale_mix)], grid, method
 
 
 def _upsampled(audio: np.ndarray) -> np.ndarray:
@@ -202,7 +200,8 @@ def _chromaprint(audio: np.ndarray) -> str:
         return ""  # a one-bar loop may be too short for Chromaprint; the asset's hash still identifies it
 
 
-def _asset_from_loop(track: Track, source: _Source, loop, sale_loop, grid, method: str) -> Asset:
+def _asset_from_loop(track: Track, source: _Source, loop, sale_loop, level: sale_audio.Normalised, grid,
+                     method: str) -> Asset:
     flac = store_bytes(sale_audio.sale_flac(sale_loop.audio, SALE_SAMPLE_RATE), suffix=".flac")
     preview_audio = loop.audio[: int(PREVIEW_SECONDS * SAMPLE_RATE)]
     return Asset(
@@ -210,8 +209,8 @@ def _asset_from_loop(track: Track, source: _Source, loop, sale_loop, grid, metho
         is_drum=source.is_drum, start_bar=loop.start_bar, bars=loop.bars, key=track.key,
         tempo_bpm=round(float(grid.tempo_bpm), 3), time_signature=track.time_signature or "4/4",
         duration_s=round(sale_loop.duration_s, 4), sample_rate=SALE_SAMPLE_RATE, channels=sale_loop.audio.shape[1],
-        bit_depth=sale_audio.SALE_BIT_DEPTH, loudness_lufs=_finite(source.sale.loudness_lufs),
-        true_peak_dbtp=_finite(source.sale.true_peak_dbtp), method=method,
+        bit_depth=sale_audio.SALE_BIT_DEPTH, loudness_lufs=_finite(level.loudness_lufs),
+        true_peak_dbtp=_finite(level.true_peak_dbtp), method=method,
         path=flac.relpath, sha256=flac.sha256, size=flac.size,
         preview_path=store_bytes(encode_preview(preview_audio, quality=0.0), suffix=".ogg").relpath,
         waveform_path=store_bytes(loops_engine.waveform_png(loop.audio, SAMPLE_RATE), suffix=".png").relpath,
@@ -224,18 +223,27 @@ def _finite(value: float) -> float | None:
     return round(value, 2) if np.isfinite(value) else None
 
 
-def _loops_for_sale(source: _Source, grid) -> list[tuple]:
-    """(analysis loop, sale loop) pairs of `source` cut on `grid`; loops that are mostly silence are not sold.
+def _loops_for_sale(source: _Source, grid) -> tuple[list[tuple], sale_audio.Normalised]:
+    """(analysis loop, sale loop) pairs of `source` cut on `grid`, and the source's sale audio normalised; loops
+    that are mostly silence are not sold.
 
-    Both are cut on the same bar lines, each at its own rate; a loop is kept when the sale audio sounds for at
-    least a third of its time (`sale_audio.is_mostly_silent`) and the analysis audio is not silent."""
+    Both are cut on the same bar lines, each at its own rate; a loop is kept when the normalised sale audio
+    sounds for at least a third of its time (`sale_audio.is_mostly_silent`) and the analysis audio is not silent."""
+    level = sale_audio.loudness_normalise(source.sale, SALE_SAMPLE_RATE)
     analysis = {(loop.start_bar, loop.bars): loop for loop in loops_engine.cut_loops(source.audio, SAMPLE_RATE, grid)}
     pairs = []
-    for sale_loop in loops_engine.cut_loops(source.sale.audio, SALE_SAMPLE_RATE, grid):
+    for sale_loop in loops_engine.cut_loops(level.audio, SALE_SAMPLE_RATE, grid):
         loop = analysis.get((sale_loop.start_bar, sale_loop.bars))
         if loop is not None and not sale_audio.is_mostly_silent(sale_loop.audio, SALE_SAMPLE_RATE):
             pairs.append((loop, sale_loop))
-    return pairs
+    return pairs, level
+
+
+def _store_assets(track: Track, source: _Source, assets: list[Asset]) -> None:
+    """Write a source's new assets and give those without offers the default ones (a redelivery adds none)."""
+    with transaction.atomic():
+        Asset.objects.bulk_create(assets, ignore_conflicts=True)
+        offers_create(assets=list(Asset.objects.filter(track=track, stem=source.stem, offers__isnull=True)))
 
 
 def split_handler(job: Job) -> dict:
@@ -260,20 +268,26 @@ def split_handler(job: Job) -> dict:
     if grid.n_bars < 1 or track.duration_s < float(grid.bar_lines_s[1] - grid.bar_lines_s[0]) - 1e-3:
         raise JobError(f"the track is shorter than one bar ({track.duration_s:.2f} s)")
     done = set(Asset.objects.filter(track=track).values_list("stem", "start_bar", "bars"))
+    track.organisation  # noqa: B018 (loaded here: the threads below must not query the database)
+
+    def cut(source: _Source) -> tuple[list[Asset], int]:
+        """A source's new assets, their files stored: numpy, libFLAC, libvorbis and Chromaprint release the GIL,
+        so the sources are cut and encoded in parallel; the rows are written by the job's own thread."""
+        loops, level = _loops_for_sale(source, grid)
+        return [_asset_from_loop(track, source, loop, sale_loop, level, grid, method) for loop, sale_loop in loops
+                if (source.stem, loop.start_bar, loop.bars) not in done], len(loops)
+
     created = 0
-    for number, source in enumerate(sources):
-        try:
-            loops = _loops_for_sale(source, grid)
-        except loops_engine.TooShort as exc:
-            raise JobError(str(exc)) from None
-        assets = [_asset_from_loop(track, source, loop, sale_loop, grid, method) for loop, sale_loop in loops
-                  if (source.stem, loop.start_bar, loop.bars) not in done]
-        with transaction.atomic():
-            Asset.objects.bulk_create(assets, ignore_conflicts=True)
-            stored = Asset.objects.filter(track=track, stem=source.stem, offers__isnull=True)
-            offers_create(assets=list(stored))
-        created += len(assets)
-        job.set_progress(0.05 + 0.85 * (number + 1) / len(sources), f"{source.stem}: {len(loops)} loops")
+    with ThreadPoolExecutor(max_workers=max(1, min(len(sources), os.cpu_count() or 1))) as pool:
+        results = pool.map(cut, sources)
+        for number, source in enumerate(sources):
+            try:
+                assets, n_loops = next(results)
+            except loops_engine.TooShort as exc:
+                raise JobError(str(exc)) from None
+            _store_assets(track, source, assets)
+            created += len(assets)
+            job.set_progress(0.05 + 0.85 * (number + 1) / len(sources), f"{source.stem}: {n_loops} loops")
     job.set_progress(0.92, "indexing the published track for screening")
     from fingerprint.services import track_index_add
 
