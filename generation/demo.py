@@ -21,9 +21,12 @@ DEMO_TRACK = "Demo chorale fantasy"
 
 
 def demo_model() -> TrainedModel | None:
-    """The model the demo generates with now: the LSTM once trained, the Markov model until then."""
+    """The model the demo generates with now: the LSTM once trained to convergence, the Markov model until then,
+    and for good if the LSTM's time budget ran out first (an undertrained network is not put in front of a user)."""
     ready = {m.name: m for m in TrainedModel.objects.filter(name__in=DEMO_MODELS, status=ModelStatus.READY)}
-    return ready.get(LSTM) or ready.get(MARKOV)
+    lstm = ready.get(LSTM)
+    converged = lstm is not None and lstm.metrics.get("stopped") != "budget"
+    return lstm if converged else ready.get(MARKOV)
 
 
 def _train(name: str, *, stdout, options: dict, context: dict, run_here: bool = False) -> None:

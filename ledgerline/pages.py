@@ -30,11 +30,13 @@ def dashboard(request):
 def _demo_context() -> dict:
     """The demo loading in the background (`load_demo --background`): its stages and the model it uses now."""
     from generation.demo import LSTM, demo_model
+    from generation.models import TrainedModel
     from ledgerline.catalogue.demo import demo_progress
 
     stages = demo_progress()
     model = demo_model() if stages else None
     return {"demo_stages": stages, "demo_model": model, "demo_lstm": LSTM,
+            "demo_lstm_model": TrainedModel.objects.filter(name=LSTM).first() if stages else None,
             "demo_loading": any(s["job"] is None or not s["job"].is_finished for s in stages)}
 
 

@@ -100,8 +100,33 @@ def test_the_background_demo_runs_its_stages_in_order_to_a_screened_markov_track
     track = Track.objects.get(title="Demo chorale fantasy")
     assert track.model.name == "demo-markov" and track.status in {"clear", "flagged"}  # screened, not "screening"
     lstm = TrainedModel.objects.get(name="demo-lstm", status="ready")
-    assert lstm.metrics["stopped"] in {"patience", "budget"} and lstm.metrics["evaluations"] >= 1
+    assert lstm.metrics["stopped"] == "patience" and lstm.metrics["evaluations"] >= 1  # converged
     assert Dataset.objects.get(name="Bach chorales").items.count() == 4
     client.force_login(get_user_model().objects.get(username="creator"))
     page = client.get("/").content.decode()
     assert "generates with <strong>demo-lstm</strong>" in page and "is loading" not in page
+
+
+def test_an_lstm_stopped_by_its_time_budget_is_not_put_in_front_of_a_user_the_markov_model_stays(client, settings):
+    from django.contrib.auth import get_user_model
+
+    from generation.demo import demo_model
+    from generation.models import TrainedModel
+    from ledgerline.accounts.models import Organisation
+    from ledgerline.catalogue.demo import demo_background_start
+
+    settings.LEDGERLINE_TASK_RUNNER = "thread"
+    demo_background_start(chorales=2, send=False)
+    studio = Organisation.objects.get(slug="demo-studio")
+    TrainedModel.objects.create(name="demo-markov", arch="markov", organisation=studio, status="ready")
+    lstm = TrainedModel.objects.create(name="demo-lstm", arch="lstm", organisation=studio, status="ready",
+                                       metrics={"stopped": "budget", "steps": 30})
+    assert demo_model().name == "demo-markov"
+    client.force_login(get_user_model().objects.get(username="creator"))
+    panel = client.get("/", {"panel": "demo"}).content.decode()
+    assert "generates with <strong>demo-markov</strong>" in panel and "reached its time budget" in panel
+
+    TrainedModel.objects.filter(pk=lstm.pk).update(metrics={"stopped": "patience", "steps": 120,
+                                                            "held_out_nll_per_token": 1.9})
+    assert demo_model().name == "demo-lstm"
+    assert "generates with <strong>demo-lstm</strong>" in client.get("/", {"panel": "demo"}).content.decode()
