@@ -113,21 +113,26 @@ def loudness_normalise(audio: np.ndarray, sample_rate: int, *, target_lufs: floa
 
 
 def sounding_fraction(audio: np.ndarray, sample_rate: int, *, near_silence_dbfs: float = NEAR_SILENCE_DBFS) -> float:
-    """The share (0..1) of `audio`'s [samples] or [samples, channels] 50 ms frames whose RMS is above
-    `near_silence_dbfs`; a last partial frame counts in proportion to its length."""
-    y = np.asarray(audio, dtype=np.float64)
-    if y.ndim == 2:
-        y = np.mean(np.square(y), axis=1)
-    else:
-        y = np.square(y)
+    """The share (0..1) of `audio`'s [samples] or [samples, channels] 50 ms frames whose mean power over the
+    channels is above `near_silence_dbfs`; a last partial frame counts in proportion to its length."""
+    y = np.asarray(audio, dtype=np.float32)
+    y = y.reshape(len(y), -1)
     if len(y) == 0:
         return 0.0
     frame = max(1, int(round(FRAME_S * sample_rate)))
-    starts = np.arange(0, len(y), frame)
-    power = np.add.reduceat(y, starts) / np.diff(np.append(starts, len(y)))
-    threshold = 10.0 ** (near_silence_dbfs / 10.0)
-    lengths = np.diff(np.append(starts, len(y)))
-    return float(np.sum(lengths[power > threshold]) / len(y))
+    whole = len(y) // frame
+    # Each frame's samples in one row, so that one dot product per row gives its energy (float32 einsum: a
+    # tenth of the time of squaring and averaging a float64 copy, and a threshold needs no more precision).
+    rows = y[: whole * frame].reshape(whole, frame * y.shape[1])
+    energy = list(np.einsum("ij,ij->i", rows, rows)) if whole else []
+    lengths = [frame] * whole
+    if len(y) > whole * frame:
+        rest = y[whole * frame:].ravel()
+        energy.append(float(np.dot(rest, rest)))
+        lengths.append(len(y) - whole * frame)
+    power = np.asarray(energy, dtype=np.float64) / (np.asarray(lengths) * y.shape[1])
+    sounding = np.asarray(lengths)[power > 10.0 ** (near_silence_dbfs / 10.0)]
+    return float(np.sum(sounding) / len(y))
 
 
 def is_mostly_silent(audio: np.ndarray, sample_rate: int, *, min_sounding: float = MIN_SOUNDING_FRACTION) -> bool:
