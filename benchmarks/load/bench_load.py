@@ -239,7 +239,7 @@ def search_params(rng: random.Random, studios: list[str]) -> dict:
         params = {"creator": rng.choice(studios), "sort": "price"}
     elif choice == 5:
         params = {"q": rng.choice(WORDS)}
-    if rng.random() < 0.2:
+    if choice >= 4 and rng.random() < 0.4:  # later pages of the broad searches only: a narrow one has 1-2 pages
         params["page"] = rng.randint(2, 5)
     return params
 
