@@ -141,8 +141,10 @@ def is_mostly_silent(audio: np.ndarray, sample_rate: int, *, min_sounding: float
 
 def sale_flac(audio: np.ndarray, sample_rate: int = SALE_SAMPLE_RATE) -> bytes:
     """24-bit FLAC bytes of `audio` [samples, channels]."""
+    # Quantised here, to 24 bits in the top of an int32 as libsndfile expects: its own float conversion cost a
+    # fifth of the encoding. The lowest compression level: 5 % larger files, a quarter less encoding time.
+    pcm = np.left_shift(np.rint(np.clip(audio, -1.0, 1.0) * (2 ** (SALE_BIT_DEPTH - 1) - 1)).astype(np.int32),
+                        32 - SALE_BIT_DEPTH)
     buffer = io.BytesIO()
-    # The lowest compression level: 5 % larger files, a quarter less of the split's encoding time.
-    sf.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate, format="FLAC", subtype=SALE_SUBTYPE,
-             compression_level=0.0)
+    sf.write(buffer, pcm, sample_rate, format="FLAC", subtype=SALE_SUBTYPE, compression_level=0.0)
     return buffer.getvalue()
