@@ -10,4 +10,5 @@ urlpatterns = [
     path("", views.ledger_overview, name="ledger"),
     path("entries/<int:index>/", views.ledger_entry, name="entry"),
     path("tracks/<int:pk>/provenance/", views.track_provenance, name="track-provenance"),
+    path("credentials/", views.credentials_check, name="credentials"),
 ]

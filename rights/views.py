@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from fingerprint.selectors import tracks_readable_by
 
@@ -182,3 +183,64 @@ def ledger_entry(request, index: int):
         raise Http404(f"The ledger has no entry #{index}.")
     shown = shown_entries(request.user, [entry])[0]
     return render(request, "rights/entry_page.html", {"s": shown, "verify_command": VERIFY_COMMAND})
+
+
+def _visible_match(user, match: dict | None) -> dict | None:
+    """The fingerprint match as this viewer may see it: private works are named only to those who may see them."""
+    if match is None:
+        return None
+    from ledgerline.catalogue.models import CorpusItem, Track
+    from ledgerline.catalogue.selectors import corpus_items_visible_to, tracks_visible_to
+
+    if match["track"]:
+        visible = Track.objects.filter(pk=match["track"], status="published").exists() or (
+            user.is_authenticated and tracks_visible_to(user).filter(pk=match["track"]).exists())
+    else:
+        visible = CorpusItem.objects.filter(pk=match["corpus_item"], dataset__is_public=True).exists() or (
+            user.is_authenticated and corpus_items_visible_to(user).filter(pk=match["corpus_item"]).exists())
+    return {**match, "visible": visible}
+
+
+def _credentials_of(user, data: bytes, name: str) -> dict:
+    """What the credentials page shows for one file; `error` set when the file cannot be checked at all."""
+    import c2pa
+
+    from fingerprint.services import BadQuery
+    from rights.credentials import NoCredentials, credentials_describe, credentials_identify, credentials_read
+
+    try:
+        report = credentials_read(data)
+    except NoCredentials as exc:
+        shown = {"missing": True, "reason": str(exc)}
+        if not user.is_authenticated:  # a fingerprint search is real work: only for people with an account
+            return shown | {"login_to_identify": True}
+        try:
+            found = credentials_identify(data, name=name)
+        except BadQuery as bad:
+            return shown | {"identify_error": str(bad)}
+        return shown | {"match": _visible_match(user, found["best"])}
+    except c2pa.C2paError as exc:
+        return {"error": f"its Content Credentials cannot be read: {exc}"}
+    signer = report.manifest.get("signature_info", {})
+    return {"state": report.state, "trusted": report.trusted, "lines": credentials_describe(report),
+            "signer": f"{signer.get('common_name', '?')} ({signer.get('issuer', '?')})",
+            "failures": report.failures, "ledger_problem": report.ledger_problem}
+
+
+@require_http_methods(["GET", "POST"])
+def credentials_check(request):
+    """Anyone drops a file and reads what its Content Credentials say, in words (as `manage.py credentials`)."""
+    context: dict = {"max_mb": settings.LEDGERLINE_MAX_UPLOAD_BYTES // (1024 * 1024)}
+    status = 200
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            context["error"], status = "Choose a file to check.", 400
+        elif upload.size > settings.LEDGERLINE_MAX_UPLOAD_BYTES:
+            context["error"], status = f"The file is larger than {context['max_mb']} MB.", 400
+        else:
+            context["name"] = upload.name
+            context["result"] = _credentials_of(request.user, upload.read(), upload.name)
+            if context["result"].get("error"):
+                context["error"], status = context["result"]["error"], 400
+    return render(request, "rights/credentials.html", context, status=status)
