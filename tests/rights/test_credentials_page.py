@@ -8,7 +8,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from ledgerline.storage import blob_path
 from rights.market.models import Asset
 from tests import factories
-from tests.rights.test_credentials import _buy, _download, _transcoded, downloaded, market, published  # noqa: F401
+from tests.rights import test_credentials as signed
+from tests.rights.test_credentials import _buy, _download, _transcoded
+
+# The signed-download fixtures of the Content Credentials tests.
+market, published, downloaded = signed.market, signed.published, signed.downloaded
 
 pytestmark = pytest.mark.django_db
 URL = "/rights/credentials/"
