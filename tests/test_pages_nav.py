@@ -39,11 +39,11 @@ def scene():
 
 
 @pytest.mark.parametrize("who, expected", [
-    ("creator", ["Dashboard", "Datasets", "Tracks", "Generation", "Market", "My licences", "Statements", "Ledger",
+    ("creator", ["Dashboard", "Datasets", "Tracks", "Generation", "Market", "My licences", "Statements", "Ledger", "Check a file",
                  "API"]),
-    ("reviewer", ["Dashboard", "Datasets", "Tracks", "Review queue", "Market", "My licences", "Ledger", "API"]),
+    ("reviewer", ["Dashboard", "Datasets", "Tracks", "Review queue", "Market", "My licences", "Ledger", "Check a file", "API"]),
     ("staff", ["Dashboard", "Datasets", "Tracks", "Generation", "Review queue", "Market", "My licences",
-               "Statements", "Ledger", "API", "Admin"]),
+               "Statements", "Ledger", "Check a file", "API", "Admin"]),
 ])
 def test_every_page_shows_the_same_menu_for_a_role(client, scene, who, expected):
     client.force_login(scene[who])
