@@ -45,13 +45,13 @@ from generation.engine.anticopy import NgramGuard
 from generation.engine.markov import ALL_LABELS, MarkovHarmony, estimate_key, extract_chords, score_key
 from generation.engine.models import count_parameters, get_model
 from generation.engine.sample import generate_piece
+from generation.engine.stats import in_key_mask
 from generation.engine.train import evaluate_nll, train
 
 TOKEN_CONFIGS = {
     "lstm": {"dim": 128, "layers": 2, "dropout": 0.3, "max_len": 256},
     "transformer": {"dim": 128, "layers": 2, "heads": 4, "dropout": 0.2, "max_len": 256},
 }
-HARMONIC_MINOR_EXTRA = (9, 11)  # raised 6th and 7th of the minor mode count as in key
 
 
 def train_token_model(arch: str, train_seqs, valid_seqs, test_seqs, *, epochs: int, lr: float, work: Path) -> dict:
@@ -153,10 +153,9 @@ def melody_stats(melodies: list[np.ndarray]) -> tuple[np.ndarray, float]:
         if len(melody) == 0:
             continue
         key = estimate_key(melody["pitch"], melody["duration"])
-        relative = (melody["pitch"].astype(np.int64) - key.tonic) % 12
+        relative, in_scale = in_key_mask(melody["pitch"], key)
         histogram += np.bincount(relative, minlength=12)
-        scale = set(key.scale) | (set(HARMONIC_MINOR_EXTRA) if key.mode == "minor" else set())
-        in_key += int(np.isin(relative, list(scale)).sum())
+        in_key += int(in_scale.sum())
         notes += len(melody)
     return histogram / max(histogram.sum(), 1), in_key / max(notes, 1)
 
