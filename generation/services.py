@@ -33,6 +33,7 @@ from .engine.anticopy import NgramGuard
 from .engine.markov import MarkovHarmony, extract_chords, parse_key, score_key
 from .engine.models import get_model
 from .engine.sample import MAX_BARS, MAX_TEMPO, MIN_TEMPO, generate_piece
+from .engine.stats import compare, corpus_reference, melody_stats, summarise
 from .engine.train import EarlyStopping, evaluate_nll, train
 from .models import ARCHS, ModelStatus, TrainedModel
 
@@ -131,16 +132,13 @@ def train_handler(job: Job) -> dict:
     pairs = _training_scores(model)
     if not pairs:
         raise JobError("the datasets hold no symbolic items to train on")
-    held_idx = {i for i in range(len(pairs)) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1}
-    if not held_idx and len(pairs) >= 2:
-        held_idx = {len(pairs) - 1}  # a small corpus still gets one held-out piece
-    held_out = [s for i, (_, s) in enumerate(pairs) if i in held_idx]
-    training = [s for i, (_, s) in enumerate(pairs) if i not in held_idx]
+    held_out, training = _held_out_split([s for _, s in pairs])
     job.set_progress(0.05, f"fitting the Markov harmony on {len(training)} pieces")
     markov = MarkovHarmony().fit(training)
     guard = NgramGuard.from_melodies(tok.melody_pitches(tok.encode_melody(s)) for _, s in pairs)
     metrics: dict = {"train_pieces": len(training), "held_out_pieces": len(held_out), "device": device(),
                      "guard_ngrams": len(guard)}
+    reference = corpus_reference([corpus_melody_stats(s) for s in held_out])
     held = [(s, chords) for s in held_out if (chords := _safe_chords(s))]
     if held:
         held_chords = [chords for _, chords in held]
@@ -184,6 +182,7 @@ def train_handler(job: Job) -> dict:
             model.checkpoint_path, model.checkpoint_sha256 = checkpoint.relpath, checkpoint.sha256
         model.training_items = [{"corpus_item": i.pk, "dataset": i.dataset_id, "sha256": i.sha256} for i, _ in pairs]
         model.metrics = metrics
+        model.provenance = {**model.provenance, "corpus_reference": reference}
         model.status = ModelStatus.READY
         model.trained_at = timezone.now()
         model.save()
@@ -194,6 +193,48 @@ def train_handler(job: Job) -> dict:
                                "metrics": metrics},
                       organisation=model.organisation, private=True)
     return {"model": model.pk, **metrics}
+
+
+def _held_out_split(scores: list[Score]) -> tuple[list[Score], list[Score]]:
+    """(held out, training): every HELD_OUT_EVERY-th score in content-hash order; a small corpus keeps one."""
+    held_idx = {i for i in range(len(scores)) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1}
+    if not held_idx and len(scores) >= 2:
+        held_idx = {len(scores) - 1}  # a small corpus still gets one held-out piece
+    return ([s for i, s in enumerate(scores) if i in held_idx], [s for i, s in enumerate(scores) if i not in held_idx])
+
+
+def corpus_melody_stats(score: Score) -> dict:
+    """The measures of a corpus piece's melody as the models see it: its top voice through the tokeniser."""
+    melody = tok.decode(tok.encode_melody(score), time_signature=score.time_signature)
+    return melody_stats(melody.notes[melody.notes["track"] == 0], key=score_key(score), bar_beats=score.bar_beats)
+
+
+def model_corpus_reference(model: TrainedModel) -> dict:
+    """The reference of `model`'s held-out pieces: stored at training, else (older models) measured now."""
+    stored = (model.provenance or {}).get("corpus_reference")
+    if stored is not None:
+        return stored
+    held_out, _ = _held_out_split([s for _, s in _training_scores(model)])
+    return corpus_reference([corpus_melody_stats(s) for s in held_out])
+
+
+def track_melody_stats(score: Score, key: str) -> dict:
+    """The measures of a generated score's melody (track 0) in the requested key."""
+    return melody_stats(score.notes[score.notes["track"] == 0], key=key, bar_beats=score.bar_beats)
+
+
+def model_melody_summary(*, model: TrainedModel, samples: int, params: dict | None = None) -> dict:
+    """Compose `samples` pieces (seeds 0..samples-1, nothing rendered or stored) with the request `params`
+    (platform defaults otherwise) and summarise their melodies against the model's held-out reference."""
+    clean = generation_validate(model=model, params=params or {})
+    reference = model_corpus_reference(model)
+    melodies = []
+    for seed in range(samples):
+        score, stats = compose(model, {**clean, "seed": seed})
+        melodies.append(track_melody_stats(score, stats["key"]))
+    return {"model": model.name, "arch": model.arch, "request": {k: v for k, v in clean.items() if k != "seed"},
+            "reference": {k: reference.get(k) for k in ("pieces", "percentiles")},
+            "summary": summarise(melodies, reference)}
 
 
 #: Model config keys that steer training, not the network.
@@ -364,6 +405,8 @@ def generate_handler(job: Job) -> dict:
         "request": track.generation_params, "seed": track.generation_params["seed"], "code_version": code_version(),
         "midi_sha256": blobs["midi"].sha256, "mix_sha256": blobs["mix"].sha256, "stats": _jsonable(stats),
     }
+    provenance["melody_stats"] = track_melody_stats(score, stats["key"])
+    provenance["corpus_comparison"] = compare(provenance["melody_stats"], model_corpus_reference(model))
     with transaction.atomic():
         track.midi_path, track.events_path = blobs["midi"].relpath, blobs["events"].relpath
         track.audio_path, track.preview_path = blobs["mix"].relpath, blobs["preview"].relpath
@@ -378,7 +421,8 @@ def generate_handler(job: Job) -> dict:
         ledger_append(event="track.generated", subject_type="track", subject_id=track.pk,
                       payload={k: provenance[k] for k in ("model", "checkpoint_sha256", "seed", "midi_sha256",
                                                           "mix_sha256", "code_version")}
-                      | {"datasets": [d["id"] for d in provenance["datasets"]]},
+                      | {"datasets": [d["id"] for d in provenance["datasets"]],
+                         "corpus_inside": [provenance["corpus_comparison"][k] for k in ("inside", "total")]},
                       organisation=track.organisation, private=True)
     from fingerprint.services import track_screen_start
 

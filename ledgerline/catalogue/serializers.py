@@ -79,12 +79,17 @@ class CorpusItemSerializer(serializers.ModelSerializer):
 
 class TrackSerializer(serializers.ModelSerializer):
     organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    corpus_comparison = serializers.SerializerMethodField(
+        help_text="A generated track's melody against its model's held-out corpus (5-95 % ranges); null otherwise.")
 
     class Meta:
         model = Track
         fields = [
             "id", "organisation", "title", "source", "status", "status_reason", "model", "generation_params",
             "provenance", "tempo_bpm", "key", "time_signature", "bars", "duration_s", "stems", "content_sha256",
-            "created_at", "published_at",
+            "created_at", "published_at", "corpus_comparison",
         ]
         read_only_fields = fields
+
+    def get_corpus_comparison(self, track) -> dict | None:
+        return (track.provenance or {}).get("corpus_comparison")

@@ -2,7 +2,10 @@
 page, the API, and the per-model summary command."""
 
 
+import json
+
 import pytest
+from django.core.management import call_command
 
 from generation.engine.stats import compare, corpus_reference, melody_stats, summarise
 from ledgerline.music.events import make_notes
@@ -51,3 +54,81 @@ def test_comparison_says_which_measures_lie_inside_the_corpus_range():
     assert odd["interval_distance"] > 0 and odd["inside"] < odd["total"]
     summary = summarise([corpus[0], melody_stats(known_melody(), key="C", bar_beats=4.0)], reference)
     assert summary["samples"] == 2 and summary["statistics"]["pitch_range"]["inside_share"] == 0.5
+
+
+# --- through the platform -----------------------------------------------------------------------------------
+@pytest.fixture
+def trained(db, tmp_path, capsys):
+    from tests import factories
+
+    label_org = factories.OrganisationFactory(slug="label")
+    dataset = factories.ingested_chorales(tmp_path, organisation=label_org, count=4, name="Chorales", is_public=True,
+                                          licence_name="CC-BY")
+    creator_org = factories.OrganisationFactory(slug="studio")
+    factories.user_with_role("creator", creator_org)
+    call_command("train_model", "--name", "tiny", "--arch", "lstm", "--datasets", str(dataset.pk), "--epochs", "1",
+                 "--size", "debug", "--json")
+    capsys.readouterr()
+    from generation.models import TrainedModel
+
+    return TrainedModel.objects.get(name="tiny")
+
+
+def test_training_stores_the_reference_of_the_held_out_pieces(trained):
+    reference = trained.provenance["corpus_reference"]
+    assert reference["pieces"] == trained.metrics["held_out_pieces"] == 1
+    assert 0.9 <= reference["percentiles"]["in_key_ratio"]["p50"] <= 1.0  # a Bach chorale's soprano
+    assert len(reference["interval_histogram"]) == 25
+    assert "licence_terms" in trained.provenance  # kept beside it
+
+
+def test_a_generated_track_carries_its_comparison_in_provenance_ledger_page_and_api(trained, tmp_path, capsys,
+                                                                                   client, api_client):
+    from ledgerline.catalogue.models import Track
+    from rights.models import LedgerEntry
+
+    call_command("generate", "--model", "tiny", "--bars", "4", "--key", "G", "--seed", "3", "--out",
+                 str(tmp_path / "out"), "--json")
+    track = Track.objects.get(pk=json.loads(capsys.readouterr().out)["track"])
+    comparison = track.provenance["corpus_comparison"]
+    assert track.provenance["melody_stats"]["key"] == "G" and track.provenance["melody_stats"]["bars"] <= 4
+    assert comparison["total"] == 7 and comparison["reference_pieces"] == 1
+    assert set(comparison["statistics"]) >= {"pitch_range", "in_key_ratio", "longest_rest_bars",
+                                              "rhythm_repetition", "interval_distance"}
+    entry = LedgerEntry.objects.get(event="track.generated", subject_id=str(track.pk))
+    assert entry.payload["corpus_inside"] == [comparison["inside"], 7]
+
+    client.force_login(track.created_by)
+    page = client.get(f"/tracks/{track.pk}/").content.decode()
+    assert "This track vs the corpus (5–95 %)" in page and "Longest rest (bars)" in page
+    api_client.force_authenticate(track.created_by)
+    body = api_client.get(f"/api/tracks/{track.pk}/").json()
+    assert body["corpus_comparison"] == comparison
+
+
+def test_model_stats_summarises_samples_against_the_reference(trained, capsys):
+    capsys.readouterr()
+    call_command("model_stats", "--model", "tiny", "--samples", "3", "--bars", "4", "--json")
+    result = json.loads(capsys.readouterr().out)
+    summary = result["summary"]
+    assert result["model"] == "tiny" and summary["samples"] == 3 and summary["reference_pieces"] == 1
+    assert set(summary["statistics"]) == {"pitch_range", "note_density", "in_key_ratio", "longest_rest_bars",
+                                          "rhythm_repetition", "contour_repetition", "interval_distance"}
+    row = summary["statistics"]["in_key_ratio"]
+    assert {"mean", "median", "inside_share", "p5", "p50", "p95"} <= set(row) and 0 <= row["inside_share"] <= 1
+    assert 0 <= summary["pooled_interval_distance"] <= 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--model", "nope"), "unknown model 'nope'"),
+    (("--model", "tiny", "--samples", "0"), "--samples must be in 1..1000"),
+    (("--model", "tiny", "--bars", "0"), "bars must be an integer"),
+])
+def test_model_stats_refuses_bad_input_with_one_line(trained, capsys, args, message):
+    from ledgerline.catalogue.models import Track
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("model_stats", *args)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not Track.objects.exists()
