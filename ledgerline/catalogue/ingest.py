@@ -155,13 +155,25 @@ def prepare_symbolic(data: bytes, fmt: Format, name: str) -> PreparedItem:
     )
 
 
+SCORE_SUFFIXES = {".mid", ".midi", ".kar", ".xml", ".mxl", ".musicxml", ".abc", ".krn"}
+
+
+def _title_without_suffix(title: str) -> str:
+    """A title that is a file name ("bwv269.mxl": music21 names an untitled MusicXML movement after its file)
+    without the file's suffix."""
+    path = PurePosixPath(title.strip())
+    return path.stem if path.suffix.lower() in SCORE_SUFFIXES else title.strip()
+
+
 def _score_metadata(score: Score, name: str) -> dict:
+    """The item's catalogue fields from the file's own metadata; no tempo when the file marks none (the 120 bpm
+    it is played at is MIDI's default, not the piece's)."""
     return {
-        "title": (score.title or PurePosixPath(name).stem)[:300],
+        "title": _title_without_suffix(score.title or PurePosixPath(name).name)[:300],
         "composer": (score.composer or "")[:300],
         "duration_s": round(score.duration_s, 3),
         "key": score.key or "",
-        "tempo_bpm": round(score.tempo_bpm, 3),
+        "tempo_bpm": round(score.tempo_bpm, 3) if score.tempo_marked else None,
         "time_signature": f"{score.time_signature[0]}/{score.time_signature[1]}",
         "instruments": score.instruments(),
     }

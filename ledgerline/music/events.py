@@ -51,6 +51,7 @@ class Score:
     key: str | None = None
     title: str | None = None
     composer: str | None = None
+    tempo_marked: bool = True  # False: the file gave no tempo and `tempo_bpm` is the 120 default of MIDI
 
     def __post_init__(self) -> None:
         if self.notes.dtype != NOTE_DTYPE:
@@ -198,7 +199,7 @@ class Score:
                              note.time / tpq, note.duration / tpq, 0.0, 0.0))
         notes = np.array(rows, dtype=NOTE_DTYPE) if rows else np.zeros(0, dtype=NOTE_DTYPE)
         result = cls(notes=notes, tracks=tracks, tempo_bpm=tempo_map[0][1], tempo_map=tempo_map,
-                     time_signature=ts, key=key, title=title, composer=composer)
+                     time_signature=ts, key=key, title=title, composer=composer, tempo_marked=bool(len(score.tempos)))
         return with_seconds(result)
 
 

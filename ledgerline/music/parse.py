@@ -71,6 +71,8 @@ def score_from_music21(parsed) -> Score:
     title = (metadata.title or metadata.movementName) if metadata else None
     composer = metadata.composer if metadata else None
     score = Score.from_midi_bytes(midi, title=title, composer=composer)
+    # music21 writes a 120 bpm tempo event when the score marks no tempo: that is a default, not the piece's.
+    score.tempo_marked = bool(list(parsed.recurse().getElementsByClass(music21.tempo.TempoIndication)))
     # music21 does not write the key signature's mode reliably; use its own analysis of the written key.
     keys = list(parsed.recurse().getElementsByClass(music21.key.Key))
     if keys:
