@@ -83,6 +83,9 @@ def model_train_start(*, user, organisation, name: str, arch: str, dataset_ids: 
     if not dataset_ids or missing:
         raise ValidationError({"datasets": f"unknown or inaccessible dataset(s): {sorted(missing) or 'none given'}"})
     for dataset in datasets:
+        if dataset.withdrawn_at is not None:
+            raise ValidationError({"datasets": f"{dataset.name!r} was withdrawn from training by its label on "
+                                               f"{dataset.withdrawn_at:%Y-%m-%d}"})
         if not dataset.training_allowed:
             raise ValidationError({"datasets": f"the licence of {dataset.name!r} "
                                                f"({dataset.licence_name or 'its terms'}) does not allow training"})

@@ -46,7 +46,7 @@ class TrainForm(forms.Form):
         self.fields["organisation"].queryset = organisations
         if len(organisations) == 1:
             self.fields["organisation"].initial = organisations[0].slug
-        self.fields["datasets"].queryset = datasets_visible_to(user).filter(status="ready").select_related("organisation")
+        self.fields["datasets"].queryset = datasets_visible_to(user).filter(status="ready", withdrawn_at__isnull=True).select_related("organisation")
         self.fields["datasets"].label_from_instance = (
             lambda d: f"{d.name} ({d.organisation.slug}; {d.licence_name or 'no licence name'}"
                       f"{'' if d.training_allowed else '; training not allowed'})")

@@ -23,11 +23,9 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)]
 
 
-class DatasetForm(forms.Form):
-    organisation = forms.ModelChoiceField(queryset=Organisation.objects.none(), to_field_name="slug")
-    name = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    is_public = forms.BooleanField(required=False, label="List publicly (creators may train on it)")
+class DatasetTermsForm(forms.Form):
+    """A dataset's licence terms; editing them applies to models trained afterwards."""
+
     licence_name = forms.CharField(max_length=200, required=False)
     training_allowed = forms.BooleanField(required=False, initial=True)
     generation_allowed = forms.BooleanField(required=False, initial=True)
@@ -37,9 +35,8 @@ class DatasetForm(forms.Form):
     territory = forms.CharField(max_length=100, initial="worldwide")
     expires_at = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
-    def __init__(self, *args, organisations=None, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["organisation"].queryset = organisations if organisations is not None else Organisation.objects.none()
         # The service refuses a larger share with the reason (the platform fee and a matched work's share).
         ceiling = revenue_share_max()
         self.fields["revenue_share_percent"].widget.attrs["max"] = str(ceiling)
@@ -55,6 +52,27 @@ class DatasetForm(forms.Form):
         terms["revenue_share_percent"] = str(data["revenue_share_percent"])
         terms["expires_at"] = data["expires_at"].isoformat() if data["expires_at"] else None
         return json.loads(json.dumps(terms))
+
+
+class DatasetForm(DatasetTermsForm):
+    organisation = forms.ModelChoiceField(queryset=Organisation.objects.none(), to_field_name="slug")
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    is_public = forms.BooleanField(required=False, label="List publicly (creators may train on it)")
+    field_order = ["organisation", "name", "description", "is_public"]
+
+    def __init__(self, *args, organisations=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organisation"].queryset = organisations if organisations is not None else Organisation.objects.none()
+
+
+class DatasetWithdrawForm(forms.Form):
+    reason = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    confirm = forms.BooleanField(label="Withdraw from all future training (models trained before keep working)")
+
+
+class DatasetItemSearchForm(forms.Form):
+    q = forms.CharField(max_length=200, required=False, label="Search title or composer")
 
 
 class UploadForm(forms.Form):

@@ -42,6 +42,9 @@ class Dataset(models.Model):
     territory = models.CharField(max_length=100, default="worldwide")
     expires_at = models.DateField(null=True, blank=True)
     licence_name = models.CharField(max_length=200, blank=True)
+    withdrawn_at = models.DateTimeField(
+        null=True, blank=True, help_text="Withdrawn from training: no new model may train on it; models trained "
+                                         "before keep working.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,6 +1,7 @@
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import organisations_for
 
 from .models import CorpusItem, Dataset, Track
@@ -30,3 +31,18 @@ def tracks_visible_to(user) -> QuerySet[Track]:
     if user.is_staff:
         return Track.objects.all()
     return Track.objects.filter(Q(status="published") | Q(organisation__in=organisations_for(user)))
+
+
+def datasets_managed_by(user) -> QuerySet[Dataset]:
+    """Datasets whose usage and terms the caller may see and change: its label organisations' (staff: all)."""
+    if user.is_staff:
+        return Dataset.objects.all()
+    return Dataset.objects.filter(organisation__in=organisations_for(user, Role.LABEL))
+
+
+def corpus_items_search(dataset: Dataset, query: str = "") -> QuerySet[CorpusItem]:
+    """The dataset's items, those whose title or composer contains `query` when one is given."""
+    items = dataset.items.order_by("title", "pk")
+    if query.strip():
+        items = items.filter(Q(title__icontains=query.strip()) | Q(composer__icontains=query.strip()))
+    return items

@@ -9,6 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.permissions import has_role
@@ -223,3 +224,25 @@ def dataset_uploads_add(*, dataset: Dataset, user, uploaded_files: list) -> list
             if blob.created:
                 blob_delete(blob.relpath)
         raise
+
+
+@transaction.atomic
+def dataset_withdraw(*, dataset: Dataset, user, reason: str = "") -> Dataset:
+    """Withdraw a dataset from future training. Models already trained on it keep working (their terms snapshot
+    is unchanged); `model_train_start` refuses it from now on. Withdrawing twice is refused, not re-recorded."""
+    _require_label(user, dataset.organisation)
+    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    if dataset.withdrawn_at is not None:
+        raise ValidationError(f"{dataset.name!r} was already withdrawn on {dataset.withdrawn_at:%Y-%m-%d}")
+    dataset.withdrawn_at = timezone.now()
+    dataset.save(update_fields=["withdrawn_at"])
+    ledger_append(
+        event="dataset.withdrawn",
+        subject_type="dataset",
+        subject_id=dataset.pk,
+        payload={"name": dataset.name, "reason": reason[:500],
+                 "applies_to": "models trained after this entry"},
+        organisation=dataset.organisation,
+        private=not dataset.is_public,
+    )
+    return dataset
