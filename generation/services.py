@@ -33,7 +33,7 @@ from .engine.anticopy import NgramGuard
 from .engine.markov import MarkovHarmony, extract_chords, parse_key, score_key
 from .engine.models import get_model
 from .engine.sample import MAX_BARS, MAX_TEMPO, MIN_TEMPO, generate_piece
-from .engine.stats import compare, corpus_reference, melody_stats, summarise
+from .engine.stats import compare, corpus_melody_stats, corpus_reference, melody_stats, summarise
 from .engine.train import EarlyStopping, evaluate_nll, train
 from .models import ARCHS, ModelStatus, TrainedModel
 
@@ -204,12 +204,6 @@ def _held_out_split(scores: list[Score]) -> tuple[list[Score], list[Score]]:
     if not held_idx and len(scores) >= 2:
         held_idx = {len(scores) - 1}  # a small corpus still gets one held-out piece
     return ([s for i, s in enumerate(scores) if i in held_idx], [s for i, s in enumerate(scores) if i not in held_idx])
-
-
-def corpus_melody_stats(score: Score) -> dict:
-    """The measures of a corpus piece's melody as the models see it: its top voice through the tokeniser."""
-    melody = tok.decode(tok.encode_melody(score), time_signature=score.time_signature)
-    return melody_stats(melody.notes[melody.notes["track"] == 0], key=score_key(score), bar_beats=score.bar_beats)
 
 
 def model_corpus_reference(model: TrainedModel) -> dict:

@@ -11,7 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .markov import Key, estimate_key, parse_key
+from ledgerline.music.events import Score
+
+from . import tokens as tok
+from .markov import Key, estimate_key, parse_key, score_key
 
 HARMONIC_MINOR_EXTRA = (9, 11)  # raised 6th and 7th of the minor mode count as in key
 MAX_INTERVAL = 12  # intervals beyond an octave fall into the edge bins of the histogram
@@ -124,6 +127,13 @@ def melody_stats(notes: np.ndarray, *, key: Key | str | None, bar_beats: float) 
         interval_histogram=[int(c) for c in interval_counts(pitches)],
     )
     return result
+
+
+def corpus_melody_stats(score: Score) -> dict:
+    """The measures of a corpus piece's melody as the models see it: its top voice through the tokeniser, in
+    the piece's written (else estimated) key."""
+    melody = tok.decode(tok.encode_melody(score), time_signature=score.time_signature)
+    return melody_stats(melody.notes[melody.notes["track"] == 0], key=score_key(score), bar_beats=score.bar_beats)
 
 
 def corpus_reference(melodies: Sequence[dict]) -> dict:
