@@ -15,7 +15,13 @@ from .engine import plots
 from .engine.features import Features
 from .models import Screening
 from .selectors import flags_visible_to, screening_match_visible, screenings_visible_to
-from .serializers import FlagDecisionSerializer, FlagSerializer, ScreeningCreateSerializer, ScreeningSerializer
+from .serializers import (
+    FlagAppealSerializer,
+    FlagDecisionSerializer,
+    FlagSerializer,
+    ScreeningCreateSerializer,
+    ScreeningSerializer,
+)
 
 
 def _organisation_of(user, slug: str | None) -> Organisation:
@@ -87,4 +93,12 @@ class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         payload = FlagDecisionSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         flag = services.flag_decide(flag=self.get_object(), user=request.user, **payload.validated_data)
+        return Response(FlagSerializer(flag).data)
+
+    @extend_schema(request=FlagAppealSerializer, responses={200: FlagSerializer})
+    @action(detail=True, methods=["post"])
+    def appeal(self, request, pk=None):
+        """The flagged track's creator answers an open flag with one note, which the reviewer sees."""
+        flag = self.get_object()
+        flag = services.flag_appeal(flag=flag, user=request.user, note=str(request.data.get("note", "")))
         return Response(FlagSerializer(flag).data)

@@ -29,11 +29,16 @@ class ScreeningSerializer(serializers.ModelSerializer):
 
 class FlagSerializer(serializers.ModelSerializer):
     decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    appealed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = SimilarityFlag
         fields = ["id", "screening", "track", "corpus_item", "matched_track", "level", "score", "evidence", "status",
-                  "reason", "decided_by", "decided_at", "created_at"]
+                  "reason", "decided_by", "decided_at", "appeal", "appealed_by", "appealed_at", "created_at"]
+
+
+class FlagAppealSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, help_text="The flagged track's creator's answer to the reviewer.")
 
 
 class FlagDecisionSerializer(serializers.Serializer):

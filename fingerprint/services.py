@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role
@@ -512,4 +513,47 @@ def flag_decide(*, flag: SimilarityFlag, user, decision: str, reason: str) -> Si
                       payload={"decision": decision, "reason": reason.strip(), "track": flag.track_id,
                                "corpus_item": flag.corpus_item_id, "by": user.username},
                       organisation=flag.screening.organisation, private=True)
+    return flag
+
+
+APPEAL_MAX_CHARS = 2000
+
+
+def track_may_appeal(user, track: Track | None) -> bool:
+    """A creator of the flagged track's organisation, or a platform staff member of it, may answer its flags (never
+    a reviewer alone, nor a rights holder, nor another organisation)."""
+    if track is None or not user.is_authenticated:
+        return False
+    if has_role(user, track.organisation_id, Role.CREATOR):
+        return True
+    return user.is_staff and track.organisation.memberships.filter(user=user).exists()
+
+
+def flag_may_appeal(user, flag: SimilarityFlag) -> bool:
+    return track_may_appeal(user, flag.track)
+
+
+def flag_appeal(*, flag: SimilarityFlag, user, note: str) -> SimilarityFlag:
+    """Record the flagged track's organisation's one answer (an appeal) to an open flag, for the reviewer."""
+    if not flag_may_appeal(user, flag):
+        raise PermissionDenied("Only a creator of the flagged track's organisation may appeal this flag.")
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": "write the appeal: what the reviewer should know"})
+    if "\x00" in note:
+        raise ValidationError({"note": "the note may not contain NUL characters"})
+    if len(note) > APPEAL_MAX_CHARS:
+        raise ValidationError({"note": f"at most {APPEAL_MAX_CHARS} characters (this one has {len(note)})"})
+    with transaction.atomic():
+        flag = SimilarityFlag.objects.select_for_update().get(pk=flag.pk)
+        if flag.status != "open":
+            raise ValidationError({"note": f"flag {flag.pk} was already decided "
+                                           f"({flag.get_status_display().lower()}): it can no longer be appealed"})
+        if flag.appealed_at is not None:
+            raise ValidationError({"note": f"flag {flag.pk} was already appealed: one appeal per flag"})
+        flag.appeal, flag.appealed_by, flag.appealed_at = note, user, timezone.now()
+        flag.save(update_fields=["appeal", "appealed_by", "appealed_at"])
+        ledger_append(event="flag.appealed", subject_type="similarity_flag", subject_id=flag.pk,
+                      payload={"note": note, "track": flag.track_id, "by": user.username},
+                      organisation=flag.track.organisation, private=True)
     return flag

@@ -9,5 +9,6 @@ app_name = "fingerprint"
 urlpatterns = [
     path("", views.flag_queue, name="queue"),
     path("flags/<int:pk>/", views.flag_detail, name="flag"),
+    path("flags/<int:pk>/appeal/", views.flag_appeal_view, name="flag-appeal"),
     re_path(r"^flags/(?P<pk>\d+)/audio/(?P<side>query|match)/$", views.flag_audio, name="flag-audio"),
 ]

@@ -16,7 +16,7 @@ from django.db.models import Case, Count, IntegerField, Value, When
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from ledgerline.accounts.permissions import organisations_for
 from ledgerline.music.detect import AUDIO, SUFFIX, UnsupportedFormat, detect_format
@@ -135,6 +135,24 @@ def flag_detail(request, pk: int):
         "terms": dataset.terms() if dataset else None,
     }
     return render(request, "fingerprint/flag_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def flag_appeal_view(request, pk: int):
+    """The flagged track's creator answers the flag from the track's page (`services.flag_appeal` checks who)."""
+    flag = get_object_or_404(flags_visible_to(request.user), pk=pk)
+    try:
+        flag = services.flag_appeal(flag=flag, user=request.user, note=request.POST.get("note", ""))
+    except ValidationError as exc:
+        from ledgerline.catalogue.track_views import track_detail  # the page the form is on, with the message
+
+        messages.error(request, f"Flag {flag.pk}: {' '.join(exc.messages)}")
+        response = track_detail(request, flag.track_id)
+        response.status_code = 400
+        return response
+    messages.success(request, f"Your appeal on flag {flag.pk} was sent to the reviewer.")
+    return redirect("tracks:detail", pk=flag.track_id)
 
 
 # --- audio --------------------------------------------------------------------------------------------

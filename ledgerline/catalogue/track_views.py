@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from fingerprint.models import Verdict
 from fingerprint.selectors import flags_visible_to, tracks_readable_by
+from fingerprint.services import track_may_appeal
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role
 from ledgerline.jobs.models import Job, JobStatus
@@ -167,6 +168,7 @@ def _track_context(request, track: Track) -> dict:
         "provenance": _provenance_summary(track),
         "screening": screening,
         "flags": flags.order_by("-score", "id"),
+        "can_appeal": track_may_appeal(request.user, track),
         "split_job": split_job,
         "loops_by_stem": loops_by_stem,
         "loop_count": sum(row["count"] for row in loops_by_stem),
