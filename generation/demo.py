@@ -9,6 +9,7 @@ generates with the Markov model, and says so (`demo_model`).
 from ledgerline.catalogue.models import Track
 from ledgerline.jobs.progress import wait_for_chain
 
+from .engine.baseline import readiness
 from .models import ModelStatus, TrainedModel
 from .services import generation_start, model_train_start
 
@@ -25,7 +26,8 @@ def demo_model() -> TrainedModel | None:
     and for good if the LSTM's time budget ran out first (an undertrained network is not put in front of a user)."""
     ready = {m.name: m for m in TrainedModel.objects.filter(name__in=DEMO_MODELS, status=ModelStatus.READY)}
     lstm = ready.get(LSTM)
-    converged = lstm is not None and lstm.metrics.get("stopped") != "budget"
+    converged = (lstm is not None and lstm.metrics.get("stopped") != "budget"
+                 and readiness(lstm.arch, lstm.metrics) is None)  # and it beats the Markov baseline
     return lstm if converged else ready.get(MARKOV)
 
 

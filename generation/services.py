@@ -30,6 +30,7 @@ from rights.services import ledger_append
 
 from .engine import tokens as tok
 from .engine.anticopy import NgramGuard
+from .engine.baseline import markov_baseline_nll, readiness_metrics
 from .engine.markov import MarkovHarmony, extract_chords, parse_key, score_key
 from .engine.models import get_model
 from .engine.sample import MAX_BARS, MAX_TEMPO, MIN_TEMPO, generate_piece
@@ -169,9 +170,16 @@ def train_handler(job: Job) -> dict:
                        tokens_per_s=round(result.tokens_per_s, 1), resumed_from=result.resumed_from)
         if early is not None:
             metrics.update(stopped=result.stopped or "epochs", evaluations=len(result.held_out_nll))
+        baseline = None
         if held_out:
-            metrics["held_out_nll_per_token"] = round(
-                evaluate_nll(net, [tok.encode_melody(s) for s in held_out], device=device()), 4)
+            held_tokens = [tok.encode_melody(s) for s in held_out]
+            metrics["held_out_nll_per_token"] = round(evaluate_nll(net, held_tokens, device=device()), 4)
+            try:
+                baseline = round(markov_baseline_nll(sequences, held_tokens, tok.VOCAB.size), 4)
+            except ValueError:  # held-out melodies too short to score
+                baseline = None
+            metrics["baseline_nll_per_token"] = baseline
+        metrics.update(readiness_metrics(metrics.get("held_out_nll_per_token"), baseline))
         final = work.with_suffix(".final.pt")
         torch.save({"arch": model.arch, "config": _config_of(net), "state_dict": net.cpu().state_dict()}, final)
         checkpoint = store_file(final, suffix=".pt")

@@ -17,6 +17,7 @@ from ledgerline.catalogue.selectors import datasets_visible_to
 from ledgerline.jobs.api import jobs_visible_to
 
 from . import services
+from .engine.baseline import readiness
 from .engine.tokens import ROLE_NAMES
 from .models import ARCHS, ModelStatus
 from .selectors import models_visible_to
@@ -98,6 +99,7 @@ def _page(request, *, train_form: TrainForm | None = None, failed: tuple[int, Ge
             model.generate_form = failed[1] if failed and failed[0] == model.pk else GenerateForm(
                 auto_id=f"m{model.pk}_%s")
         model.metric_items = sorted((model.metrics or {}).items())
+        model.not_ready = readiness(model.arch, model.metrics)
     tracks = list(Track.objects.filter(model__in=[m.pk for m in models]).select_related("model")[:20])
     jobs = {str(job.pk): job for job in jobs_visible_to(user).filter(
         pk__in=[t.provenance.get("job") for t in tracks if (t.provenance or {}).get("job")])}

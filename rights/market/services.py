@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from fingerprint.engine.identity import TooShort as FingerprintTooShort
 from fingerprint.engine.identity import raw_fingerprint
+from generation.engine.baseline import readiness
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.permissions import has_any_role, has_role, organisations_for
 from ledgerline.catalogue.models import Track, TrackStatus
@@ -118,6 +119,9 @@ def track_publish(*, user, track: Track) -> Track:
             if track.status == TrackStatus.BLOCKED and track.status_reason:
                 reason += f": {track.status_reason}"
             raise ValidationError({"track": f"cannot publish {track.title!r}: {reason}"})
+        if track.model is not None and (why := readiness(track.model.arch, track.model.metrics)):
+            raise ValidationError({"track": f"cannot publish {track.title!r}: its model {track.model.name!r} is "
+                                            f"not ready: {why}"})
         bar_s = _bar_seconds(track)
         if bar_s is not None and track.duration_s and track.duration_s < bar_s - 1e-3:
             raise ValidationError({"track": f"cannot publish {track.title!r}: it is shorter than one bar "
