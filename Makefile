@@ -27,10 +27,12 @@ run: setup
 
 lint: setup-dev
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 test: setup-dev
 	scripts/services.sh
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) .venv/bin/pytest -q $(PYTEST_ARGS)
 
 schema: setup

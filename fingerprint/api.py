@@ -37,8 +37,9 @@ def _organisation_of(user, slug: str | None) -> Organisation:
     return choices[0]
 
 
-class ScreeningViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                       viewsets.GenericViewSet):
+class ScreeningViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
     """Screen a file against the training corpus and published tracks: a job, then the verdict."""
 
     serializer_class = ScreeningSerializer
@@ -51,22 +52,30 @@ class ScreeningViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         payload = ScreeningCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         organisation = _organisation_of(request.user, payload.validated_data.get("organisation"))
-        screening = services.screening_start(user=request.user, organisation=organisation,
-                                             uploaded_file=payload.validated_data["file"],
-                                             against=payload.validated_data["against"])
+        screening = services.screening_start(
+            user=request.user,
+            organisation=organisation,
+            uploaded_file=payload.validated_data["file"],
+            against=payload.validated_data["against"],
+        )
         screening.refresh_from_db()
         return Response(ScreeningSerializer(screening).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={(200, "image/png"): bytes})
-    @action(detail=True, methods=["get"], url_path=r"plots/(?P<match>\d+)/(?P<kind>chroma|dtw|pianoroll)\.(?P<fmt>png|svg)")
+    @action(
+        detail=True, methods=["get"], url_path=r"plots/(?P<match>\d+)/(?P<kind>chroma|dtw|pianoroll)\.(?P<fmt>png|svg)"
+    )
     def plots(self, request, pk=None, match=None, kind=None, fmt=None):
         """Evidence plot for match number `match`: aligned chromagrams, the DTW path, or a piano-roll overlay.
         A rights holder's reviewer gets the plots of the matches of the flags they may see."""
         screening = get_object_or_404(Screening, pk=pk)
         matches = (screening.result or {}).get("matches", [])
         index = int(match)
-        if index >= len(matches) or not screening.features_path or not screening_match_visible(
-                request.user, screening, matches[index]):
+        if (
+            index >= len(matches)
+            or not screening.features_path
+            or not screening_match_visible(request.user, screening, matches[index])
+        ):
             raise Http404("no such match")
         query = Features.from_npz_bytes(read_blob(screening.features_path))
         item = services.load_features(matches[index]["key"])

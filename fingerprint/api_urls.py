@@ -11,7 +11,10 @@ router.register("flags", FlagViewSet, basename="flag")
 urlpatterns = [
     # Plot files end in .png/.svg, not in the router's trailing slash.
     # Out of the schema (schema=None): it documents the same action once, at the router's path.
-    re_path(r"^screenings/(?P<pk>\d+)/plots/(?P<match>\d+)/(?P<kind>chroma|dtw|pianoroll)\.(?P<fmt>png|svg)$",
-            ScreeningViewSet.as_view({"get": "plots"}, schema=None), name="screening-plot-file"),
+    re_path(
+        r"^screenings/(?P<pk>\d+)/plots/(?P<match>\d+)/(?P<kind>chroma|dtw|pianoroll)\.(?P<fmt>png|svg)$",
+        ScreeningViewSet.as_view({"get": "plots"}, schema=None),
+        name="screening-plot-file",
+    ),
     *router.urls,
 ]

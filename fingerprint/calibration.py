@@ -51,7 +51,10 @@ class LabelledSet:
     def sha256(self) -> dict[str, str]:
         """One digest per side over every file's name and bytes, for the ledger."""
         digests = {}
-        for side, paths in (("positives", [p for _, a, b in self.pairs for p in (a, b)]), ("negatives", self.negatives)):
+        for side, paths in (
+            ("positives", [p for _, a, b in self.pairs for p in (a, b)]),
+            ("negatives", self.negatives),
+        ):
             digest = hashlib.sha256()
             for path in paths:
                 digest.update(f"{path.parent.name}/{path.name}\0".encode())
@@ -106,12 +109,19 @@ def _analyse(job: tuple[Path, str, Path | None]) -> Features | str:
             if not fmt.is_symbolic:
                 raise BadQuery(f"{fmt.value} is not a symbolic format")
             score = parse_symbolic(data, fmt, name=path.name)
-            features = Features(duration_s=score.duration_s, melody=melody_mod.melody_line(score.notes),
-                                bar_beats=score.bar_beats, beats_from_score=True)
+            features = Features(
+                duration_s=score.duration_s,
+                melody=melody_mod.melody_line(score.notes),
+                bar_beats=score.bar_beats,
+                beats_from_score=True,
+            )
         else:
             parsed = query_from_bytes(data, name=path.name)
-            features = parsed.features if mode == "query" else features_of(
-                audio=_render(parsed.score), score=parsed.score, query=False)
+            features = (
+                parsed.features
+                if mode == "query"
+                else features_of(audio=_render(parsed.score), score=parsed.score, query=False)
+            )
     except (BadQuery, CorruptFile, UnsupportedFormat, OSError) as exc:
         return f"{path}: {exc}"
     if cached is not None:
@@ -166,8 +176,12 @@ class Screened:
                         out[r, c] = max(out[r, c], score)
             return out
 
-        return Scores(levels, table(self.positives), table(self.negatives),
-                      {level: _min_length(thresholds, level) for level in levels})
+        return Scores(
+            levels,
+            table(self.positives),
+            table(self.negatives),
+            {level: _min_length(thresholds, level) for level in levels},
+        )
 
 
 @dataclass
@@ -180,8 +194,14 @@ class Scores:
     lengths: dict  # the minimum lengths the scores were taken under
 
 
-def screen_set(labelled: LabelledSet, *, thresholds: screen_mod.Thresholds, workers: int = 1,
-               cache: Path | None = None, symbolic_only: bool = False) -> Screened:
+def screen_set(
+    labelled: LabelledSet,
+    *,
+    thresholds: screen_mod.Thresholds,
+    workers: int = 1,
+    cache: Path | None = None,
+    symbolic_only: bool = False,
+) -> Screened:
     """Screen every b and negative against temporary indexes of the a files. symbolic_only: the melody levels
     alone (nothing rendered: the audio and chroma levels find nothing and keep their thresholds)."""
     corpus_mode, query_mode = ("symbolic", "symbolic") if symbolic_only else ("corpus", "query")
@@ -195,14 +215,25 @@ def screen_set(labelled: LabelledSet, *, thresholds: screen_mod.Thresholds, work
         indexes = {level: VersionedIndex(Path(root), screen_mod.level_spec(level)) for level in screen_mod.LEVELS}
         for level, index in indexes.items():
             index.rebuild(*screen_mod.level_vectors(corpus, level))
-        screener = screen_mod.Screener(audio=indexes["audio"], chroma=indexes["chroma"], symbolic=indexes["symbolic"],
-                                       load=corpus.get, thresholds=thresholds)
+        screener = screen_mod.Screener(
+            audio=indexes["audio"],
+            chroma=indexes["chroma"],
+            symbolic=indexes["symbolic"],
+            load=corpus.get,
+            thresholds=thresholds,
+        )
         for position, features in enumerate(analysed[count:]):
             own = 2 * position if position < count else None
-            found.append([(m.level, float(m.score), screen_mod.match_length(m))
-                          for m in screener.screen(features).considered if own is None or m.key == own])
-    return Screened(found[:count], found[count:], [tune for tune, _, _ in labelled.pairs],
-                    [p.name for p in labelled.negatives])
+            found.append(
+                [
+                    (m.level, float(m.score), screen_mod.match_length(m))
+                    for m in screener.screen(features).considered
+                    if own is None or m.key == own
+                ]
+            )
+    return Screened(
+        found[:count], found[count:], [tune for tune, _, _ in labelled.pairs], [p.name for p in labelled.negatives]
+    )
 
 
 def _min_length(thresholds: screen_mod.Thresholds, level: str) -> int:
@@ -228,8 +259,9 @@ def decide(scores: np.ndarray, levels: tuple[str, ...], thresholds: dict[str, fl
 def evaluate(scores: Scores, thresholds: dict[str, float]) -> OperatingPoint:
     caught = decide(scores.positives, scores.levels, thresholds)
     flagged = decide(scores.negatives, scores.levels, thresholds)
-    return OperatingPoint(dict(thresholds), float(caught.mean()), float(flagged.mean()), int(caught.sum()),
-                          int(flagged.sum()))
+    return OperatingPoint(
+        dict(thresholds), float(caught.mean()), float(flagged.mean()), int(caught.sum()), int(flagged.sum())
+    )
 
 
 def fused_path(scores: Scores, *, base: dict[str, float]) -> list[OperatingPoint]:
@@ -308,8 +340,12 @@ def level_curve(positive: np.ndarray, negative: np.ndarray) -> dict[str, list[fl
 
 def _curve(tp, fp, positives: int, negatives: int, thresholds) -> dict[str, list[float]]:
     precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 1.0)
-    return {"fpr": (fp / max(negatives, 1)).tolist(), "recall": (tp / max(positives, 1)).tolist(),
-            "precision": precision.tolist(), "threshold": np.asarray(thresholds, np.float64).tolist()}
+    return {
+        "fpr": (fp / max(negatives, 1)).tolist(),
+        "recall": (tp / max(positives, 1)).tolist(),
+        "precision": precision.tolist(),
+        "threshold": np.asarray(thresholds, np.float64).tolist(),
+    }
 
 
 def curves(scores: Scores, path: list[OperatingPoint]) -> dict[str, dict[str, list[float]]]:
@@ -320,8 +356,9 @@ def curves(scores: Scores, path: list[OperatingPoint]) -> dict[str, dict[str, li
     return out
 
 
-def plot_curves(all_curves: dict[str, dict[str, list[float]]], folder: Path, *, chosen: OperatingPoint,
-                target_fpr: float) -> list[Path]:
+def plot_curves(
+    all_curves: dict[str, dict[str, list[float]]], folder: Path, *, chosen: OperatingPoint, target_fpr: float
+) -> list[Path]:
     """roc.png/.svg and precision-recall.png/.svg in `folder`."""
     import matplotlib
 
@@ -330,8 +367,10 @@ def plot_curves(all_curves: dict[str, dict[str, list[float]]], folder: Path, *, 
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, (x, y, xlabel, ylabel) in {"roc": ("fpr", "recall", "false-flag rate", "recall"),
-                                          "precision-recall": ("recall", "precision", "recall", "precision")}.items():
+    for name, (x, y, xlabel, ylabel) in {
+        "roc": ("fpr", "recall", "false-flag rate", "recall"),
+        "precision-recall": ("recall", "precision", "recall", "precision"),
+    }.items():
         fig, ax = plt.subplots(figsize=(6, 5))
         for level, curve in all_curves.items():
             style = {"linewidth": 2.5, "color": "black"} if level == "fused" else {"linewidth": 1.2}
@@ -341,8 +380,13 @@ def plot_curves(all_curves: dict[str, dict[str, list[float]]], folder: Path, *, 
             ax.plot([chosen.false_flag_rate], [chosen.recall], "o", color="red", label="operating point")
             ax.set_xscale("symlog", linthresh=0.01)
         else:
-            ax.plot([chosen.recall], [chosen.caught / max(chosen.caught + chosen.false_flags, 1)], "o", color="red",
-                    label="operating point")
+            ax.plot(
+                [chosen.recall],
+                [chosen.caught / max(chosen.caught + chosen.false_flags, 1)],
+                "o",
+                color="red",
+                label="operating point",
+            )
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_ylim(-0.02, 1.02)

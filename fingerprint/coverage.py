@@ -64,12 +64,16 @@ class Coverage:
         if self.index_lost:
             lines.append("the screening indexes are missing on disk: they are being rebuilt")
         if self.missing:
-            lines.append(f"{self.missing} item(s) in scope are not indexed yet ({len(self.missing_corpus_items)} "
-                         f"corpus items, {len(self.missing_tracks)} published tracks): the verdict is incomplete")
+            lines.append(
+                f"{self.missing} item(s) in scope are not indexed yet ({len(self.missing_corpus_items)} "
+                f"corpus items, {len(self.missing_tracks)} published tracks): the verdict is incomplete"
+            )
         if self.failed_corpus_items or self.failed_tracks:
-            lines.append(f"{len(self.failed_corpus_items) + len(self.failed_tracks)} item(s) could not be "
-                         f"fingerprinted and were not searched (corpus items {self.failed_corpus_items[:LISTED_IDS]}, "
-                         f"tracks {self.failed_tracks[:LISTED_IDS]})")
+            lines.append(
+                f"{len(self.failed_corpus_items) + len(self.failed_tracks)} item(s) could not be "
+                f"fingerprinted and were not searched (corpus items {self.failed_corpus_items[:LISTED_IDS]}, "
+                f"tracks {self.failed_tracks[:LISTED_IDS]})"
+            )
         return lines
 
     def as_json(self) -> dict:
@@ -108,5 +112,11 @@ def coverage_of(*, against: str, exclude_track_id: int | None = None, index_lost
         missing_tracks = _ids(tracks.filter(_not_indexed()))
         failed_tracks = _ids(tracks.filter(_failed()))
         searched += tracks.filter(fingerprint__indexed=True).count()
-    return Coverage(searched=searched, missing_corpus_items=missing_items, missing_tracks=missing_tracks,
-                    failed_corpus_items=failed_items, failed_tracks=failed_tracks, index_lost=index_lost)
+    return Coverage(
+        searched=searched,
+        missing_corpus_items=missing_items,
+        missing_tracks=missing_tracks,
+        failed_corpus_items=failed_items,
+        failed_tracks=failed_tracks,
+        index_lost=index_lost,
+    )

@@ -8,10 +8,12 @@ from django.utils import timezone
 class Fingerprint(models.Model):
     """Screening features of one corpus item or one published track (stored as an npz blob)."""
 
-    corpus_item = models.OneToOneField("catalogue.CorpusItem", null=True, blank=True, on_delete=models.CASCADE,
-                                       related_name="fingerprint")
-    track = models.OneToOneField("catalogue.Track", null=True, blank=True, on_delete=models.CASCADE,
-                                 related_name="fingerprint")
+    corpus_item = models.OneToOneField(
+        "catalogue.CorpusItem", null=True, blank=True, on_delete=models.CASCADE, related_name="fingerprint"
+    )
+    track = models.OneToOneField(
+        "catalogue.Track", null=True, blank=True, on_delete=models.CASCADE, related_name="fingerprint"
+    )
     features_path = models.CharField(max_length=300, blank=True)
     duration_s = models.FloatField(default=0.0)
     sub_fingerprints = models.PositiveIntegerField(default=0)
@@ -65,8 +67,9 @@ class Screening(models.Model):
 
     organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="screenings")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    track = models.ForeignKey("catalogue.Track", null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="screenings")
+    track = models.ForeignKey(
+        "catalogue.Track", null=True, blank=True, on_delete=models.CASCADE, related_name="screenings"
+    )
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     original_name = models.CharField(max_length=500, blank=True)
     source_path = models.CharField(max_length=300, blank=True)
@@ -99,21 +102,25 @@ class SimilarityFlag(models.Model):
 
     screening = models.ForeignKey(Screening, on_delete=models.CASCADE, related_name="flags")
     track = models.ForeignKey("catalogue.Track", null=True, blank=True, on_delete=models.CASCADE, related_name="flags")
-    corpus_item = models.ForeignKey("catalogue.CorpusItem", null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="flags")
-    matched_track = models.ForeignKey("catalogue.Track", null=True, blank=True, on_delete=models.SET_NULL,
-                                      related_name="flags_against")
+    corpus_item = models.ForeignKey(
+        "catalogue.CorpusItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="flags"
+    )
+    matched_track = models.ForeignKey(
+        "catalogue.Track", null=True, blank=True, on_delete=models.SET_NULL, related_name="flags_against"
+    )
     level = models.CharField(max_length=16)
     score = models.FloatField()
     evidence = models.JSONField(default=dict)
     status = models.CharField(max_length=20, choices=FlagStatus.choices, default=FlagStatus.OPEN, db_index=True)
     reason = models.TextField(blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     appeal = models.TextField(blank=True)  # the flagged track's creator's answer (one, while the flag is open)
-    appealed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    appealed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     appealed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

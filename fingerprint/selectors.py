@@ -34,13 +34,16 @@ def flags_decidable_q(user) -> Q:
     if user.is_staff:
         return ~_flagged_q(own)
     holder = organisations_for(user, Role.REVIEWER)
-    return (Q(corpus_item__dataset__organisation__in=holder) | Q(matched_track__organisation__in=holder)) & ~_flagged_q(own)
+    return (Q(corpus_item__dataset__organisation__in=holder) | Q(matched_track__organisation__in=holder)) & ~_flagged_q(
+        own
+    )
 
 
 def flags_visible_to(user) -> QuerySet[SimilarityFlag]:
     """The flags `user` may decide, and those on their own organisations' pieces."""
     queryset = SimilarityFlag.objects.select_related(
-        "screening__organisation", "track", "corpus_item__dataset__organisation", "matched_track", "decided_by")
+        "screening__organisation", "track", "corpus_item__dataset__organisation", "matched_track", "decided_by"
+    )
     if user.is_authenticated and user.is_staff:
         return queryset
     return queryset.filter(flags_decidable_q(user) | _flagged_q(organisations_for(user)))
@@ -55,7 +58,9 @@ def tracks_readable_by(user) -> QuerySet[Track]:
 def flag_decisions(flag: SimilarityFlag) -> tuple[str, ...]:
     """The decisions that apply to `flag`: requiring a licence needs the matched corpus item's dataset licence
     (a published track has none to offer)."""
-    return tuple(DECISIONS) if flag.corpus_item_id is not None else tuple(d for d in DECISIONS if d != "require_licence")
+    return (
+        tuple(DECISIONS) if flag.corpus_item_id is not None else tuple(d for d in DECISIONS if d != "require_licence")
+    )
 
 
 def flag_may_decide(user, flag: SimilarityFlag) -> bool:
@@ -76,5 +81,8 @@ def screening_match_visible(user, screening: Screening, match: dict) -> bool:
     visible to them, else only those of a flag they may see."""
     if screenings_visible_to(user).filter(pk=screening.pk).exists():
         return True
-    return any(shown.get("key") == match.get("key") for flag in flags_visible_to(user).filter(screening=screening)
-               for shown in (flag.evidence or {}).get("matches", []))
+    return any(
+        shown.get("key") == match.get("key")
+        for flag in flags_visible_to(user).filter(screening=screening)
+        for shown in (flag.evidence or {}).get("matches", [])
+    )

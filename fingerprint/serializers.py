@@ -18,13 +18,29 @@ class ScreeningSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Screening
-        fields = ["id", "organisation", "track", "original_name", "against", "verdict", "result", "job", "plots",
-                  "created_at"]
+        fields = [
+            "id",
+            "organisation",
+            "track",
+            "original_name",
+            "against",
+            "verdict",
+            "result",
+            "job",
+            "plots",
+            "created_at",
+        ]
 
     def get_plots(self, screening: Screening) -> list[dict]:
         matches = (screening.result or {}).get("matches", [])
-        return [{"match": i, "kinds": ["chroma", "dtw", "pianoroll"],
-                 "url": f"/api/screenings/{screening.pk}/plots/{i}/chroma.png"} for i in range(len(matches))]
+        return [
+            {
+                "match": i,
+                "kinds": ["chroma", "dtw", "pianoroll"],
+                "url": f"/api/screenings/{screening.pk}/plots/{i}/chroma.png",
+            }
+            for i in range(len(matches))
+        ]
 
 
 class FlagSerializer(serializers.ModelSerializer):
@@ -33,8 +49,24 @@ class FlagSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SimilarityFlag
-        fields = ["id", "screening", "track", "corpus_item", "matched_track", "level", "score", "evidence", "status",
-                  "reason", "decided_by", "decided_at", "appeal", "appealed_by", "appealed_at", "created_at"]
+        fields = [
+            "id",
+            "screening",
+            "track",
+            "corpus_item",
+            "matched_track",
+            "level",
+            "score",
+            "evidence",
+            "status",
+            "reason",
+            "decided_by",
+            "decided_at",
+            "appeal",
+            "appealed_by",
+            "appealed_at",
+            "created_at",
+        ]
 
 
 class FlagAppealSerializer(serializers.Serializer):

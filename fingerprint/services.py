@@ -41,7 +41,6 @@ from .transcription import recording_features
 logger = logging.getLogger(__name__)
 
 
-
 def _level_spec(level: str):
     """The level's index specification with this deployment's Flat/approximate threshold."""
     return screen_mod.level_spec(level, ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD)
@@ -63,22 +62,36 @@ def features_of(*, audio: np.ndarray, score: Score | None, query: bool) -> Featu
     if score is None:  # a recording: its symbolic level is its transcribed melody line
         return recording_features(audio=audio, query=query)
     # A piece with a score was rendered from it by FluidSynth at standard pitch: no tuning to estimate.
-    return extract(audio, SAMPLE_RATE, notes=score.notes, score_beat_times=_score_beats(score),
-                   bar_beats=score.bar_beats, query=query, tuning=0.0)
+    return extract(
+        audio,
+        SAMPLE_RATE,
+        notes=score.notes,
+        score_beat_times=_score_beats(score),
+        bar_beats=score.bar_beats,
+        query=query,
+        tuning=0.0,
+    )
 
 
 def _audio_of_blob(relpath: str) -> np.ndarray:
     return read_audio_bytes(read_blob(relpath), suffix=Path(relpath).suffix)
 
 
-def _fingerprint_store(*, features: Features, corpus_item: CorpusItem | None = None, track: Track | None = None) -> Fingerprint:
+def _fingerprint_store(
+    *, features: Features, corpus_item: CorpusItem | None = None, track: Track | None = None
+) -> Fingerprint:
     vectors = screen_mod.index_vectors(features)
     blob = store_bytes(features.to_npz_bytes(), suffix=".npz")
-    values = {"features_path": blob.relpath, "duration_s": features.duration_s,
-              "sub_fingerprints": len(vectors.get("audio", ([], []))[1]),
-              "chroma_windows": len(vectors.get("chroma", ([], []))[1]),
-              "melody_windows": len(vectors.get("symbolic", ([], []))[1]),
-              "problems": features.problems, "indexed": False, "error": ""}
+    values = {
+        "features_path": blob.relpath,
+        "duration_s": features.duration_s,
+        "sub_fingerprints": len(vectors.get("audio", ([], []))[1]),
+        "chroma_windows": len(vectors.get("chroma", ([], []))[1]),
+        "melody_windows": len(vectors.get("symbolic", ([], []))[1]),
+        "problems": features.problems,
+        "indexed": False,
+        "error": "",
+    }
     lookup = {"corpus_item": corpus_item} if corpus_item is not None else {"track": track}
     fingerprint, _ = Fingerprint.objects.update_or_create(**lookup, defaults=values)
     return fingerprint
@@ -141,8 +154,9 @@ def _concat(level: str, parts: tuple[list[np.ndarray], list[np.ndarray]]) -> tup
 
 def index_rebuild(*, progress=None) -> dict[str, dict]:
     """Rebuild every index from the stored features of all corpus items and published tracks."""
-    fingerprints = list(Fingerprint.objects.filter(
-        indexable_q()).only("id", "corpus_item_id", "track_id", "features_path"))
+    fingerprints = list(
+        Fingerprint.objects.filter(indexable_q()).only("id", "corpus_item_id", "track_id", "features_path")
+    )
     summary: dict[str, dict] = {}
     collected = _vectors_of(fingerprints)
     for position, (level, parts) in enumerate(collected.items()):
@@ -180,8 +194,9 @@ def index_add(fingerprints: list[Fingerprint]) -> None:
 def _fingerprint_failed(*, error: str, corpus_item: CorpusItem | None = None, track: Track | None = None) -> None:
     """Record why a subject could not be fingerprinted: it leaves the sweep's retries and shows in every verdict."""
     lookup = {"corpus_item": corpus_item} if corpus_item is not None else {"track": track}
-    Fingerprint.objects.update_or_create(**lookup, defaults={"features_path": "", "indexed": False,
-                                                              "error": error[:2000], "problems": [error[:500]]})
+    Fingerprint.objects.update_or_create(
+        **lookup, defaults={"features_path": "", "indexed": False, "error": error[:2000], "problems": [error[:500]]}
+    )
 
 
 def subjects_fingerprint_and_index(*, item_ids: list[int], track_ids: list[int] = (), progress=None) -> dict:
@@ -216,20 +231,36 @@ def subjects_fingerprint_and_index(*, item_ids: list[int], track_ids: list[int] 
 def fingerprint_handler(job: Job) -> dict:
     from .sweep import tracks_rescreen_incomplete
 
-    result = subjects_fingerprint_and_index(item_ids=list(job.params.get("items", [])),
-                                            track_ids=list(job.params.get("tracks", [])), progress=job.set_progress)
+    result = subjects_fingerprint_and_index(
+        item_ids=list(job.params.get("items", [])),
+        track_ids=list(job.params.get("tracks", [])),
+        progress=job.set_progress,
+    )
     # Screenings that stopped at "incomplete" because these items were not indexed yet are run again now.
     result["rescreened"] = tracks_rescreen_incomplete(cause=job)
     return result
 
 
-def items_fingerprint_start(*, item_ids: list[int], track_ids: list[int] = (), organisation=None,
-                            dataset_ids: list[int] = (), cause: Job | None = None) -> Job:
+def items_fingerprint_start(
+    *,
+    item_ids: list[int],
+    track_ids: list[int] = (),
+    organisation=None,
+    dataset_ids: list[int] = (),
+    cause: Job | None = None,
+) -> Job:
     from .tasks import fingerprint_items_task
 
-    job = job_create(kind="fingerprint", organisation=organisation,
-                     params={"items": list(item_ids), "tracks": list(track_ids), "datasets": list(dataset_ids),
-                             **(caused_by(cause) if cause else {})})
+    job = job_create(
+        kind="fingerprint",
+        organisation=organisation,
+        params={
+            "items": list(item_ids),
+            "tracks": list(track_ids),
+            "datasets": list(dataset_ids),
+            **(caused_by(cause) if cause else {}),
+        },
+    )
     job_enqueue(job=job, task=fingerprint_items_task)
     return job
 
@@ -244,7 +275,8 @@ def track_index_add(track: Track) -> Fingerprint:
 # --- screening ----------------------------------------------------------------------------------------
 def thresholds() -> screen_mod.Thresholds:
     return screen_mod.Thresholds.from_dict(
-        settings.LEDGERLINE_SCREEN_THRESHOLDS | screen_mod.deployed_thresholds(settings.LEDGERLINE_DATA_DIR))
+        settings.LEDGERLINE_SCREEN_THRESHOLDS | screen_mod.deployed_thresholds(settings.LEDGERLINE_DATA_DIR)
+    )
 
 
 def _allowed(against: str):
@@ -255,8 +287,9 @@ def _allowed(against: str):
     return None
 
 
-def screener(*, against: str = Against.ALL, levels: tuple[str, ...] = screen_mod.LEVELS,
-             exclude_key: int | None = None) -> screen_mod.Screener:
+def screener(
+    *, against: str = Against.ALL, levels: tuple[str, ...] = screen_mod.LEVELS, exclude_key: int | None = None
+) -> screen_mod.Screener:
     """A screener over the live indexes. A damaged index is rebuilt before anything is searched."""
     for level in screen_mod.LEVELS:
         try:
@@ -269,8 +302,15 @@ def screener(*, against: str = Against.ALL, levels: tuple[str, ...] = screen_mod
     if exclude_key is not None:
         base = allowed or (lambda key: True)
         allowed = lambda key: key != exclude_key and base(key)  # noqa: E731
-    return screen_mod.Screener(audio=index_for("audio"), chroma=index_for("chroma"), symbolic=index_for("symbolic"),
-                               load=load_features, thresholds=thresholds(), levels=levels, allowed=allowed)
+    return screen_mod.Screener(
+        audio=index_for("audio"),
+        chroma=index_for("chroma"),
+        symbolic=index_for("symbolic"),
+        load=load_features,
+        thresholds=thresholds(),
+        levels=levels,
+        allowed=allowed,
+    )
 
 
 @dataclass
@@ -318,22 +358,38 @@ def _titles(keys: set[int]) -> dict[int, dict]:
     corpus_ids = [k // 2 for k in keys if k % 2 == 0]
     for item in CorpusItem.objects.filter(pk__in=corpus_ids).select_related("dataset"):
         info[key_for(corpus_item_id=item.pk)] = {
-            "corpus_item": item.pk, "track": None, "title": item.title, "dataset": item.dataset.name,
-            "dataset_id": item.dataset_id, "licence": item.dataset.licence_name or "", "terms": item.dataset.terms(),
-            "bar_beats": None}
+            "corpus_item": item.pk,
+            "track": None,
+            "title": item.title,
+            "dataset": item.dataset.name,
+            "dataset_id": item.dataset_id,
+            "licence": item.dataset.licence_name or "",
+            "terms": item.dataset.terms(),
+            "bar_beats": None,
+        }
     for track in Track.objects.filter(pk__in=[k // 2 for k in keys if k % 2 == 1]):
-        info[key_for(track_id=track.pk)] = {"corpus_item": None, "track": track.pk, "title": track.title,
-                                            "dataset": None, "dataset_id": None, "licence": "", "terms": {}}
+        info[key_for(track_id=track.pk)] = {
+            "corpus_item": None,
+            "track": track.pk,
+            "title": track.title,
+            "dataset": None,
+            "dataset_id": None,
+            "licence": "",
+            "terms": {},
+        }
     return info
 
 
-def _bars(seconds_range: tuple[float, float], beats: tuple[float, float] | None, bar_beats: float,
-          features: Features | None) -> list[float] | None:
+def _bars(
+    seconds_range: tuple[float, float], beats: tuple[float, float] | None, bar_beats: float, features: Features | None
+) -> list[float] | None:
     """Bars (1-based, fractional) of a matched range, from beats when known, else via the beat grid."""
     if beats is None and features is not None and features.chroma is not None and features.chroma.beats:
         times = features.chroma.beat_times
-        beats = (float(np.interp(seconds_range[0], times, np.arange(len(times)))),
-                 float(np.interp(seconds_range[1], times, np.arange(len(times)))))
+        beats = (
+            float(np.interp(seconds_range[0], times, np.arange(len(times)))),
+            float(np.interp(seconds_range[1], times, np.arange(len(times)))),
+        )
     if beats is None:
         return None
     return [round(1 + beats[0] / bar_beats, 2), round(1 + beats[1] / bar_beats, 2)]
@@ -346,18 +402,32 @@ def verdict_json(verdict: screen_mod.Verdict, query: Features) -> dict:
     for match in verdict.matches:
         meta = info.get(match.key, {})
         item_features = load_features(match.key)
-        matches.append({
-            "corpus_item": meta.get("corpus_item"), "track": meta.get("track"), "title": meta.get("title", ""),
-            "dataset": meta.get("dataset"), "licence": meta.get("licence", ""),
-            "level": match.level, "score": round(float(match.score), 4),
-            "query_start": round(match.query_start, 2), "query_end": round(match.query_end, 2),
-            "match_start": round(match.match_start, 2), "match_end": round(match.match_end, 2),
-            "query_bars": _bars((match.query_start, match.query_end), match.query_beats, query.bar_beats, query),
-            "match_bars": _bars((match.match_start, match.match_end), match.match_beats,
-                                item_features.bar_beats if item_features else 4.0, item_features),
-            "transpose": int(match.transpose), "tempo_ratio": round(float(match.tempo_ratio), 3),
-            "passed": bool(match.passed), "key": match.key,
-        })
+        matches.append(
+            {
+                "corpus_item": meta.get("corpus_item"),
+                "track": meta.get("track"),
+                "title": meta.get("title", ""),
+                "dataset": meta.get("dataset"),
+                "licence": meta.get("licence", ""),
+                "level": match.level,
+                "score": round(float(match.score), 4),
+                "query_start": round(match.query_start, 2),
+                "query_end": round(match.query_end, 2),
+                "match_start": round(match.match_start, 2),
+                "match_end": round(match.match_end, 2),
+                "query_bars": _bars((match.query_start, match.query_end), match.query_beats, query.bar_beats, query),
+                "match_bars": _bars(
+                    (match.match_start, match.match_end),
+                    match.match_beats,
+                    item_features.bar_beats if item_features else 4.0,
+                    item_features,
+                ),
+                "transpose": int(match.transpose),
+                "tempo_ratio": round(float(match.tempo_ratio), 3),
+                "passed": bool(match.passed),
+                "key": match.key,
+            }
+        )
     return {"verdict": verdict.verdict, "matches": matches, "problems": verdict.problems}
 
 
@@ -406,8 +476,13 @@ def screening_start(*, user, organisation, uploaded_file, against: str = Against
         blob = store_upload(uploaded_file, suffix="", max_bytes=settings.LEDGERLINE_MAX_UPLOAD_BYTES)
     except UploadTooLarge as exc:
         raise ValidationError({"file": str(exc)}) from None
-    return _screening_enqueue(organisation=organisation, created_by=user, against=against,
-                              original_name=(uploaded_file.name or "")[:500], source_path=blob.relpath)
+    return _screening_enqueue(
+        organisation=organisation,
+        created_by=user,
+        against=against,
+        original_name=(uploaded_file.name or "")[:500],
+        source_path=blob.relpath,
+    )
 
 
 @transaction.atomic
@@ -427,8 +502,14 @@ def track_screen_start(*, track: Track, user=None, cause: Job | None = None) -> 
     """Screen a generated track (its mix and score) before it may be published."""
     with transaction.atomic():
         track.mark_screening()
-        return _screening_enqueue(organisation=track.organisation, created_by=user, track=track,
-                                  original_name=track.title[:500], against=Against.ALL, cause=cause)
+        return _screening_enqueue(
+            organisation=track.organisation,
+            created_by=user,
+            track=track,
+            original_name=track.title[:500],
+            against=Against.ALL,
+            cause=cause,
+        )
 
 
 def _track_query(track: Track) -> Query:
@@ -471,16 +552,28 @@ def screening_record(*, screening: Screening, result: dict, query: Query) -> Scr
             best[match["key"]] = match
     for match in best.values():
         SimilarityFlag.objects.create(
-            screening=screening, track=screening.track, corpus_item_id=match["corpus_item"],
-            matched_track_id=match["track"], level=match["level"], score=match["score"],
-            evidence={"matches": [m for m in result["matches"] if m["key"] == match["key"]]})
+            screening=screening,
+            track=screening.track,
+            corpus_item_id=match["corpus_item"],
+            matched_track_id=match["track"],
+            level=match["level"],
+            score=match["score"],
+            evidence={"matches": [m for m in result["matches"] if m["key"] == match["key"]]},
+        )
     if screening.track_id:
         screening.track.mark_screened(result["verdict"])
-    ledger_append(event="screening.completed", subject_type="track" if screening.track_id else "screening",
-                  subject_id=screening.track_id or screening.pk,
-                  payload={"screening": screening.pk, "verdict": result["verdict"],
-                           "matches": [{k: m[k] for k in ("corpus_item", "track", "level", "score")} for m in result["matches"]]},
-                  organisation=screening.organisation, private=True)
+    ledger_append(
+        event="screening.completed",
+        subject_type="track" if screening.track_id else "screening",
+        subject_id=screening.track_id or screening.pk,
+        payload={
+            "screening": screening.pk,
+            "verdict": result["verdict"],
+            "matches": [{k: m[k] for k in ("corpus_item", "track", "level", "score")} for m in result["matches"]],
+        },
+        organisation=screening.organisation,
+        private=True,
+    )
     return screening
 
 
@@ -489,13 +582,19 @@ def flag_decide(*, flag: SimilarityFlag, user, decision: str, reason: str) -> Si
     """Record a decision; only a reviewer of the matched work's rights holder or platform staff may make it, and
     never a member of the organisation whose piece was flagged (`selectors.flags_decidable_q`)."""
     if not flag_may_decide(user, flag):
-        raise PermissionDenied("Only a reviewer of the rights holder whose work was matched, or platform staff, "
-                               "may decide this flag; never a member of the flagged piece's organisation.")
+        raise PermissionDenied(
+            "Only a reviewer of the rights holder whose work was matched, or platform staff, "
+            "may decide this flag; never a member of the flagged piece's organisation."
+        )
     if decision not in DECISIONS:
         raise ValidationError({"decision": f"must be one of {', '.join(DECISIONS)}"})
     if decision not in flag_decisions(flag):
-        raise ValidationError({"decision": "a licence can be required only when the match is a corpus item: "
-                                           "a published track has no dataset licence"})
+        raise ValidationError(
+            {
+                "decision": "a licence can be required only when the match is a corpus item: "
+                "a published track has no dataset licence"
+            }
+        )
     if not reason.strip():
         raise ValidationError({"reason": "give a reason for the decision"})
     with transaction.atomic():
@@ -507,12 +606,24 @@ def flag_decide(*, flag: SimilarityFlag, user, decision: str, reason: str) -> Si
         track = flag.track
         if track is not None and not track.flags.filter(status="open").exists():
             decisions = set(track.flags.values_list("status", flat=True))
-            overall = "block" if "blocked" in decisions else "require_licence" if "licence_required" in decisions else "clear"
+            overall = (
+                "block" if "blocked" in decisions else "require_licence" if "licence_required" in decisions else "clear"
+            )
             track.mark_reviewed(overall, reason.strip())
-        ledger_append(event="flag.decided", subject_type="similarity_flag", subject_id=flag.pk,
-                      payload={"decision": decision, "reason": reason.strip(), "track": flag.track_id,
-                               "corpus_item": flag.corpus_item_id, "by": user.username},
-                      organisation=flag.screening.organisation, private=True)
+        ledger_append(
+            event="flag.decided",
+            subject_type="similarity_flag",
+            subject_id=flag.pk,
+            payload={
+                "decision": decision,
+                "reason": reason.strip(),
+                "track": flag.track_id,
+                "corpus_item": flag.corpus_item_id,
+                "by": user.username,
+            },
+            organisation=flag.screening.organisation,
+            private=True,
+        )
     return flag
 
 
@@ -547,13 +658,22 @@ def flag_appeal(*, flag: SimilarityFlag, user, note: str) -> SimilarityFlag:
     with transaction.atomic():
         flag = SimilarityFlag.objects.select_for_update().get(pk=flag.pk)
         if flag.status != "open":
-            raise ValidationError({"note": f"flag {flag.pk} was already decided "
-                                           f"({flag.get_status_display().lower()}): it can no longer be appealed"})
+            raise ValidationError(
+                {
+                    "note": f"flag {flag.pk} was already decided "
+                    f"({flag.get_status_display().lower()}): it can no longer be appealed"
+                }
+            )
         if flag.appealed_at is not None:
             raise ValidationError({"note": f"flag {flag.pk} was already appealed: one appeal per flag"})
         flag.appeal, flag.appealed_by, flag.appealed_at = note, user, timezone.now()
         flag.save(update_fields=["appeal", "appealed_by", "appealed_at"])
-        ledger_append(event="flag.appealed", subject_type="similarity_flag", subject_id=flag.pk,
-                      payload={"note": note, "track": flag.track_id, "by": user.username},
-                      organisation=flag.track.organisation, private=True)
+        ledger_append(
+            event="flag.appealed",
+            subject_type="similarity_flag",
+            subject_id=flag.pk,
+            payload={"note": note, "track": flag.track_id, "by": user.username},
+            organisation=flag.track.organisation,
+            private=True,
+        )
     return flag

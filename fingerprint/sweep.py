@@ -59,20 +59,34 @@ def index_sweep(*, dataset_ids: list[int] | None = None, organisation=None, caus
         logger.warning("screening indexes are missing on disk: every fingerprint will be indexed again")
         Fingerprint.objects.filter(indexed=True).update(indexed=False)
     held_items, held_tracks = _held_by_live_jobs()
-    items = [pk for pk in corpus_items_missing(dataset_ids=dataset_ids).order_by("pk").values_list("pk", flat=True)
-             if pk not in held_items]
-    tracks = [] if dataset_ids is not None else [
-        pk for pk in published_tracks_missing().order_by("pk").values_list("pk", flat=True) if pk not in held_tracks]
+    items = [
+        pk
+        for pk in corpus_items_missing(dataset_ids=dataset_ids).order_by("pk").values_list("pk", flat=True)
+        if pk not in held_items
+    ]
+    tracks = (
+        []
+        if dataset_ids is not None
+        else [
+            pk for pk in published_tracks_missing().order_by("pk").values_list("pk", flat=True) if pk not in held_tracks
+        ]
+    )
     jobs = []
     with transaction.atomic():
         for start in range(0, max(len(items), len(tracks)), BATCH):
-            jobs.append(items_fingerprint_start(item_ids=items[start:start + BATCH],
-                                                track_ids=tracks[start:start + BATCH],
-                                                organisation=organisation, dataset_ids=dataset_ids or [],
-                                                cause=cause))
+            jobs.append(
+                items_fingerprint_start(
+                    item_ids=items[start : start + BATCH],
+                    track_ids=tracks[start : start + BATCH],
+                    organisation=organisation,
+                    dataset_ids=dataset_ids or [],
+                    cause=cause,
+                )
+            )
     if jobs:
-        logger.info("index sweep: %d corpus items and %d tracks to index in %d job(s)", len(items), len(tracks),
-                    len(jobs))
+        logger.info(
+            "index sweep: %d corpus items and %d tracks to index in %d job(s)", len(items), len(tracks), len(jobs)
+        )
     return jobs
 
 
@@ -81,8 +95,11 @@ def jobs_indexing(*, dataset_ids: list[int]) -> list[Job]:
     from ledgerline.catalogue.models import CorpusItem
 
     wanted = set(CorpusItem.objects.filter(dataset_id__in=dataset_ids).values_list("pk", flat=True))
-    return [job for job in Job.objects.filter(kind="fingerprint").exclude(status__in=FINISHED).order_by("created_at")
-            if wanted.intersection(job.params.get("items", []))]
+    return [
+        job
+        for job in Job.objects.filter(kind="fingerprint").exclude(status__in=FINISHED).order_by("created_at")
+        if wanted.intersection(job.params.get("items", []))
+    ]
 
 
 def tracks_rescreen_incomplete(*, cause: Job | None = None) -> int:

@@ -31,16 +31,19 @@ AUDIO_TYPES = {".ogg": "audio/ogg", ".flac": "audio/flac", ".wav": "audio/wav", 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-DECISION_LABELS = {"clear": "Clear: not a near-copy, or allowed",
-                   "block": "Block: a near-copy that may not be published",
-                   "require_licence": "Require a licence: publish under the dataset's licence"}
+DECISION_LABELS = {
+    "clear": "Clear: not a near-copy, or allowed",
+    "block": "Block: a near-copy that may not be published",
+    "require_licence": "Require a licence: publish under the dataset's licence",
+}
 
 
 class FlagDecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=(), widget=forms.RadioSelect)
     # Not required here so that the service's own message ("give a reason ...") is the one shown.
-    reason = forms.CharField(required=False, max_length=2000,
-                             widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "required": True}))
+    reason = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "required": True})
+    )
 
     def __init__(self, *args, decisions: tuple[str, ...], **kwargs):
         """Only the `decisions` that apply to the flag are offered (`selectors.flag_decisions`)."""
@@ -57,16 +60,19 @@ def flag_queue(request):
     status = request.GET.get("status", "")
     if status and status not in FlagStatus.values:
         status = ""
-    flags = flags_visible_to(request.user).annotate(
-        open_first=Case(When(status=FlagStatus.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()),
-    ).order_by("open_first", "-score", "id")
+    flags = (
+        flags_visible_to(request.user)
+        .annotate(
+            open_first=Case(When(status=FlagStatus.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()),
+        )
+        .order_by("open_first", "-score", "id")
+    )
     counts = dict(flags_visible_to(request.user).order_by().values_list("status").annotate(n=Count("id")))
     filters = [{"value": "", "label": "All", "count": sum(counts.values())}]
     filters += [{"value": value, "label": label, "count": counts.get(value, 0)} for value, label in FlagStatus.choices]
     if status:
         flags = flags.filter(status=status)
-    return render(request, "fingerprint/flag_queue.html",
-                  {"flags": flags[:500], "status": status, "filters": filters})
+    return render(request, "fingerprint/flag_queue.html", {"flags": flags[:500], "status": status, "filters": filters})
 
 
 @dataclass
@@ -83,10 +89,23 @@ def _evidence_of(flag: SimilarityFlag) -> list[Evidence]:
     evidence = []
     for match in (flag.evidence or {}).get("matches", []):
         index = result_matches.index(match) if match in result_matches else None
-        plots = [] if index is None or not flag.screening.features_path else [
-            (label, *(reverse("screening-plot-file", kwargs={"pk": flag.screening_id, "match": index, "kind": kind,
-                                                              "fmt": fmt}) for fmt in ("png", "svg")))
-            for kind, label in PLOT_KINDS]
+        plots = (
+            []
+            if index is None or not flag.screening.features_path
+            else [
+                (
+                    label,
+                    *(
+                        reverse(
+                            "screening-plot-file",
+                            kwargs={"pk": flag.screening_id, "match": index, "kind": kind, "fmt": fmt},
+                        )
+                        for fmt in ("png", "svg")
+                    ),
+                )
+                for kind, label in PLOT_KINDS
+            ]
+        )
         evidence.append(Evidence(match=match, result_index=index, plots=plots))
     return evidence
 
@@ -102,18 +121,27 @@ def flag_detail(request, pk: int):
         if request.POST.get("decision") in DECISION_LABELS and request.POST["decision"] not in decisions:
             # An inapplicable decision is refused, not shown as a form to correct (the service says the same).
             if not flag_may_decide(request.user, flag):
-                raise PermissionDenied("Only a reviewer of the rights holder whose work was matched, or platform "
-                                       "staff, may decide this flag.")
+                raise PermissionDenied(
+                    "Only a reviewer of the rights holder whose work was matched, or platform "
+                    "staff, may decide this flag."
+                )
             status = 400
             form = FlagDecisionForm({"reason": request.POST.get("reason", "")}, decisions=decisions)
             form.is_valid()
             form.errors.pop("decision", None)  # the message below says why, not "select a valid choice"
-            form.add_error(None, "A licence can be required only when the match is a corpus item: a published "
-                                 "track has no dataset licence. Clear or block the flag instead.")
+            form.add_error(
+                None,
+                "A licence can be required only when the match is a corpus item: a published "
+                "track has no dataset licence. Clear or block the flag instead.",
+            )
         elif form.is_valid():
             try:
-                flag = services.flag_decide(flag=flag, user=request.user, decision=form.cleaned_data["decision"],
-                                            reason=form.cleaned_data["reason"])
+                flag = services.flag_decide(
+                    flag=flag,
+                    user=request.user,
+                    decision=form.cleaned_data["decision"],
+                    reason=form.cleaned_data["reason"],
+                )
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:

@@ -19,8 +19,20 @@ class TrainedModelSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TrainedModel
-        fields = ["id", "name", "arch", "organisation", "status", "config", "datasets", "checkpoint_sha256", "metrics",
-                  "job", "created_at", "trained_at"]
+        fields = [
+            "id",
+            "name",
+            "arch",
+            "organisation",
+            "status",
+            "config",
+            "datasets",
+            "checkpoint_sha256",
+            "metrics",
+            "job",
+            "created_at",
+            "trained_at",
+        ]
 
 
 class TrainRequestSerializer(serializers.Serializer):
@@ -45,8 +57,9 @@ class GenerateRequestSerializer(serializers.Serializer):
     title = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
-class TrainedModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                          viewsets.GenericViewSet):
+class TrainedModelViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
     """Generation models: creators train them on licensed datasets and generate tracks with them."""
 
     serializer_class = TrainedModelSerializer
@@ -65,10 +78,20 @@ class TrainedModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         organisations = organisations_for(request.user, Role.CREATOR)
-        organisation = organisations.filter(slug=data["organisation"]).first() if data.get("organisation") else organisations.first()
-        model = services.model_train_start(user=request.user, organisation=organisation, name=data["name"],
-                                           arch=data["arch"], dataset_ids=data["datasets"], epochs=data["epochs"],
-                                           config={"size": "debug"} if data["size"] == "debug" else None)
+        organisation = (
+            organisations.filter(slug=data["organisation"]).first()
+            if data.get("organisation")
+            else organisations.first()
+        )
+        model = services.model_train_start(
+            user=request.user,
+            organisation=organisation,
+            name=data["name"],
+            arch=data["arch"],
+            dataset_ids=data["datasets"],
+            epochs=data["epochs"],
+            config={"size": "debug"} if data["size"] == "debug" else None,
+        )
         model.refresh_from_db()
         return Response(TrainedModelSerializer(model).data, status=status.HTTP_202_ACCEPTED)
 

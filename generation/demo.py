@@ -26,8 +26,9 @@ def demo_model() -> TrainedModel | None:
     and for good if the LSTM's time budget ran out first (an undertrained network is not put in front of a user)."""
     ready = {m.name: m for m in TrainedModel.objects.filter(name__in=DEMO_MODELS, status=ModelStatus.READY)}
     lstm = ready.get(LSTM)
-    converged = (lstm is not None and lstm.metrics.get("stopped") != "budget"
-                 and readiness(lstm.arch, lstm.metrics) is None)  # and it beats the Markov baseline
+    converged = (
+        lstm is not None and lstm.metrics.get("stopped") != "budget" and readiness(lstm.arch, lstm.metrics) is None
+    )  # and it beats the Markov baseline
     return lstm if converged else ready.get(MARKOV)
 
 
@@ -43,22 +44,39 @@ def _train(name: str, *, stdout, options: dict, context: dict, run_here: bool = 
         if existing is not None:
             existing.delete()
         epochs, config = training["epochs"], {k: v for k, v in training.items() if k != "epochs"}
-        how = (f"until its held-out loss stops improving ({config['patience']} checks without gain, at most "
-               f"{config['budget_s'] // 60} min)" if "patience" in config else f"{epochs} epoch(s)")
+        how = (
+            f"until its held-out loss stops improving ({config['patience']} checks without gain, at most "
+            f"{config['budget_s'] // 60} min)"
+            if "patience" in config
+            else f"{epochs} epoch(s)"
+        )
         stdout.write(f"demo: training {name} ({arch}) on {context['dataset'].name}, {how}")
-        model = model_train_start(user=context["users"]["creator"], organisation=context["organisations"]["creator"],
-                                  name=name, arch=arch, dataset_ids=[context["dataset"].pk], epochs=epochs,
-                                  config=config)
+        model = model_train_start(
+            user=context["users"]["creator"],
+            organisation=context["organisations"]["creator"],
+            name=name,
+            arch=arch,
+            dataset_ids=[context["dataset"].pk],
+            epochs=epochs,
+            config=config,
+        )
         job_id = model.job_id
     job, *_ = wait_for_chain(job_id, json_mode=bool(options.get("quiet")), run_here=run_here)
     model.refresh_from_db()
-    stdout.write(f"demo: {name} {job.status}: {_metrics_line(model.metrics) if job.status == 'succeeded' else job.error}")
+    stdout.write(
+        f"demo: {name} {job.status}: {_metrics_line(model.metrics) if job.status == 'succeeded' else job.error}"
+    )
 
 
 def _metrics_line(metrics: dict) -> str:
-    shown = {"train_pieces": "{} training pieces", "markov_nll_per_chord": "held-out NLL {} nats/chord",
-             "held_out_nll_per_token": "held-out NLL {} nats/token", "steps": "{} steps",
-             "stopped": "stopped by {}", "tokens_per_s": "{} tokens/s"}
+    shown = {
+        "train_pieces": "{} training pieces",
+        "markov_nll_per_chord": "held-out NLL {} nats/chord",
+        "held_out_nll_per_token": "held-out NLL {} nats/token",
+        "steps": "{} steps",
+        "stopped": "stopped by {}",
+        "tokens_per_s": "{} tokens/s",
+    }
     return ", ".join(text.format(metrics[key]) for key, text in shown.items() if metrics.get(key) is not None)
 
 
@@ -72,13 +90,18 @@ def _demo_track(*, stdout, options: dict, context: dict, run_here: bool = False)
         stdout.write("demo: no ready demo model; skipping the demo track")
         return
     stdout.write(f"demo: generating {DEMO_TRACK!r} with {model.name} (8 bars, four tracks), then screening it")
-    track = generation_start(user=context["users"]["creator"], model=model,
-                             params={"bars": 8, "tempo": 96, "key": "G", "seed": 1, "title": DEMO_TRACK})
+    track = generation_start(
+        user=context["users"]["creator"],
+        model=model,
+        params={"bars": 8, "tempo": 96, "key": "G", "seed": 1, "title": DEMO_TRACK},
+    )
     # The screening is a job the generation causes: the track's status is final only when it is done too.
     job, *_ = wait_for_chain(track.provenance["job"], json_mode=bool(options.get("quiet")), run_here=run_here)
     track.refresh_from_db()
-    stdout.write(f"demo: {DEMO_TRACK!r} {job.status}; status {track.get_status_display().lower()} "
-                 f"(publish it at /tracks/{track.pk}/ as 'creator')")
+    stdout.write(
+        f"demo: {DEMO_TRACK!r} {job.status}; status {track.get_status_display().lower()} "
+        f"(publish it at /tracks/{track.pk}/ as 'creator')"
+    )
 
 
 def load(*, stdout, options: dict, context: dict) -> None:

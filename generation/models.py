@@ -34,9 +34,11 @@ class TrainedModel(models.Model):
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     trained_at = models.DateTimeField(null=True, blank=True)
     provenance = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="{licence_terms: {taken_at, ledger_index, datasets: [{id, name, organisation, terms}]}}: the "
-                  "training datasets' licence terms when training started; its tracks' sales are split by them.")
+        "training datasets' licence terms when training started; its tracks' sales are split by them.",
+    )
 
     class Meta:
         ordering = ["name"]

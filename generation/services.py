@@ -53,8 +53,16 @@ def device() -> str:
 
 def code_version() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=settings.BASE_DIR).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=settings.BASE_DIR,
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -66,8 +74,9 @@ def _require_creator(user, organisation) -> None:
 
 
 @transaction.atomic
-def model_train_start(*, user, organisation, name: str, arch: str, dataset_ids: list[int], epochs: int = 2,
-                      config: dict | None = None) -> TrainedModel:
+def model_train_start(
+    *, user, organisation, name: str, arch: str, dataset_ids: list[int], epochs: int = 2, config: dict | None = None
+) -> TrainedModel:
     """Create the model row and start its training job (gpu queue). Refuses datasets whose terms forbid it."""
     _require_creator(user, organisation)
     if arch not in ARCHS:
@@ -78,24 +87,39 @@ def model_train_start(*, user, organisation, name: str, arch: str, dataset_ids: 
         raise ValidationError({"name": f"a model named {name!r} exists already"})
     visible = datasets_visible_to(user).filter(pk__in=dataset_ids).values("pk")
     # Locked, so a label's change of terms lands wholly before this snapshot or wholly after it.
-    datasets = list(Dataset.objects.select_for_update().filter(pk__in=visible).select_related("organisation")
-                    .order_by("pk"))
+    datasets = list(
+        Dataset.objects.select_for_update().filter(pk__in=visible).select_related("organisation").order_by("pk")
+    )
     missing = set(dataset_ids) - {d.pk for d in datasets}
     if not dataset_ids or missing:
         raise ValidationError({"datasets": f"unknown or inaccessible dataset(s): {sorted(missing) or 'none given'}"})
     for dataset in datasets:
         if dataset.withdrawn_at is not None:
-            raise ValidationError({"datasets": f"{dataset.name!r} was withdrawn from training by its label on "
-                                               f"{dataset.withdrawn_at:%Y-%m-%d}"})
+            raise ValidationError(
+                {
+                    "datasets": f"{dataset.name!r} was withdrawn from training by its label on "
+                    f"{dataset.withdrawn_at:%Y-%m-%d}"
+                }
+            )
         if not dataset.training_allowed:
-            raise ValidationError({"datasets": f"the licence of {dataset.name!r} "
-                                               f"({dataset.licence_name or 'its terms'}) does not allow training"})
+            raise ValidationError(
+                {
+                    "datasets": f"the licence of {dataset.name!r} "
+                    f"({dataset.licence_name or 'its terms'}) does not allow training"
+                }
+            )
         if not dataset.licence_is_current():
             raise ValidationError({"datasets": f"the licence of {dataset.name!r} has expired"})
         if not dataset.items.exists():
             raise ValidationError({"datasets": f"{dataset.name!r} has no ingested items yet"})
-    model = TrainedModel.objects.create(name=name, arch=arch, organisation=organisation, created_by=user,
-                                        config={"epochs": epochs, **(config or {})}, status=ModelStatus.TRAINING)
+    model = TrainedModel.objects.create(
+        name=name,
+        arch=arch,
+        organisation=organisation,
+        created_by=user,
+        config={"epochs": epochs, **(config or {})},
+        status=ModelStatus.TRAINING,
+    )
     model.datasets.set(datasets)
     model_terms_snapshot(model=model, datasets=datasets)
     from .tasks import train_model_task
@@ -111,11 +135,21 @@ def model_terms_snapshot(*, model: TrainedModel, datasets: list[Dataset]) -> dic
     """Fix the licence terms (share, licence, attribution, ...) `model` is trained under, in its provenance and
     in the ledger. Sales of its tracks are split by these; a later change of a dataset's terms applies only to
     models trained after it."""
-    snapshot = {"taken_at": timezone.now().isoformat(),
-                "datasets": [{"id": d.pk, "name": d.name, "organisation": d.organisation.slug, "terms": d.terms()}
-                             for d in sorted(datasets, key=lambda d: d.pk)]}
-    entry = ledger_append(event="model.terms_snapshot", subject_type="model", subject_id=model.pk,
-                          payload={"model": model.name, **snapshot}, organisation=model.organisation, private=True)
+    snapshot = {
+        "taken_at": timezone.now().isoformat(),
+        "datasets": [
+            {"id": d.pk, "name": d.name, "organisation": d.organisation.slug, "terms": d.terms()}
+            for d in sorted(datasets, key=lambda d: d.pk)
+        ],
+    }
+    entry = ledger_append(
+        event="model.terms_snapshot",
+        subject_type="model",
+        subject_id=model.pk,
+        payload={"model": model.name, **snapshot},
+        organisation=model.organisation,
+        private=True,
+    )
     model.provenance = {**model.provenance, "licence_terms": {**snapshot, "ledger_index": entry.index}}
     model.save(update_fields=["provenance"])
     return model.provenance["licence_terms"]
@@ -140,8 +174,12 @@ def train_handler(job: Job) -> dict:
     job.set_progress(0.05, f"fitting the Markov harmony on {len(training)} pieces")
     markov = MarkovHarmony().fit(training)
     guard = NgramGuard.from_melodies(tok.melody_pitches(tok.encode_melody(s)) for _, s in pairs)
-    metrics: dict = {"train_pieces": len(training), "held_out_pieces": len(held_out), "device": device(),
-                     "guard_ngrams": len(guard)}
+    metrics: dict = {
+        "train_pieces": len(training),
+        "held_out_pieces": len(held_out),
+        "device": device(),
+        "guard_ngrams": len(guard),
+    }
     reference = corpus_reference([corpus_melody_stats(s) for s in held_out])
     held = [(s, chords) for s in held_out if (chords := _safe_chords(s))]
     if held:
@@ -163,11 +201,26 @@ def train_handler(job: Job) -> dict:
                     done = max(done, min((time.monotonic() - started) / early.budget_s, 1.0))
                 job.set_progress(0.1 + 0.8 * done, f"step {step}/{total}, loss {loss:.3f}")
 
-        result = train(net, sequences, epochs=int(model.config.get("epochs", 2)), batch_size=16, lr=3e-3,
-                       seq_len=min(256, net.config.max_len if hasattr(net, "config") else 256), device=device(),
-                       seed=0, on_step=on_step, checkpoint_path=work, checkpoint_every=20, early_stopping=early)
-        metrics.update(steps=result.steps, final_loss=round(result.losses[-1], 4) if result.losses else None,
-                       tokens_per_s=round(result.tokens_per_s, 1), resumed_from=result.resumed_from)
+        result = train(
+            net,
+            sequences,
+            epochs=int(model.config.get("epochs", 2)),
+            batch_size=16,
+            lr=3e-3,
+            seq_len=min(256, net.config.max_len if hasattr(net, "config") else 256),
+            device=device(),
+            seed=0,
+            on_step=on_step,
+            checkpoint_path=work,
+            checkpoint_every=20,
+            early_stopping=early,
+        )
+        metrics.update(
+            steps=result.steps,
+            final_loss=round(result.losses[-1], 4) if result.losses else None,
+            tokens_per_s=round(result.tokens_per_s, 1),
+            resumed_from=result.resumed_from,
+        )
         if early is not None:
             metrics.update(stopped=result.stopped or "epochs", evaluations=len(result.held_out_nll))
         baseline = None
@@ -197,12 +250,21 @@ def train_handler(job: Job) -> dict:
         model.status = ModelStatus.READY
         model.trained_at = timezone.now()
         model.save()
-        ledger_append(event="model.trained", subject_type="model", subject_id=model.pk,
-                      payload={"name": model.name, "arch": model.arch, "checkpoint_sha256": model.checkpoint_sha256,
-                               "datasets": sorted(model.datasets.values_list("pk", flat=True)),
-                               "items_sha256": hashlib.sha256("".join(sorted(i.sha256 for i, _ in pairs)).encode()).hexdigest(),
-                               "metrics": metrics},
-                      organisation=model.organisation, private=True)
+        ledger_append(
+            event="model.trained",
+            subject_type="model",
+            subject_id=model.pk,
+            payload={
+                "name": model.name,
+                "arch": model.arch,
+                "checkpoint_sha256": model.checkpoint_sha256,
+                "datasets": sorted(model.datasets.values_list("pk", flat=True)),
+                "items_sha256": hashlib.sha256("".join(sorted(i.sha256 for i, _ in pairs)).encode()).hexdigest(),
+                "metrics": metrics,
+            },
+            organisation=model.organisation,
+            private=True,
+        )
     return {"model": model.pk, **metrics}
 
 
@@ -237,9 +299,13 @@ def model_melody_summary(*, model: TrainedModel, samples: int, params: dict | No
     for seed in range(samples):
         score, stats = compose(model, {**clean, "seed": seed})
         melodies.append(track_melody_stats(score, stats["key"]))
-    return {"model": model.name, "arch": model.arch, "request": {k: v for k, v in clean.items() if k != "seed"},
-            "reference": {k: reference.get(k) for k in ("pieces", "percentiles")},
-            "summary": summarise(melodies, reference)}
+    return {
+        "model": model.name,
+        "arch": model.arch,
+        "request": {k: v for k, v in clean.items() if k != "seed"},
+        "reference": {k: reference.get(k) for k in ("pieces", "percentiles")},
+        "summary": summarise(melodies, reference),
+    }
 
 
 #: Model config keys that steer training, not the network.
@@ -250,8 +316,12 @@ def _early_stopping(config: dict, held_out: list[Score]) -> EarlyStopping | None
     """With `patience` in the config, train until the held-out NLL stops improving (or `budget_s` passes)."""
     if not config.get("patience") or not held_out:
         return None
-    return EarlyStopping(held_out=[tok.encode_melody(s) for s in held_out], every=int(config.get("eval_every", 20)),
-                         patience=int(config["patience"]), budget_s=config.get("budget_s"))
+    return EarlyStopping(
+        held_out=[tok.encode_melody(s) for s in held_out],
+        every=int(config.get("eval_every", 20)),
+        patience=int(config["patience"]),
+        budget_s=config.get("budget_s"),
+    )
 
 
 def _safe_chords(score: Score):
@@ -267,7 +337,9 @@ def _config_of(net) -> dict:
 
 
 def model_failed(job: Job) -> None:
-    TrainedModel.objects.filter(pk=job.params.get("model"), status=ModelStatus.TRAINING).update(status=ModelStatus.FAILED)
+    TrainedModel.objects.filter(pk=job.params.get("model"), status=ModelStatus.TRAINING).update(
+        status=ModelStatus.FAILED
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -316,9 +388,15 @@ def _parameter(name: str, value, limits: tuple[type, float, float]) -> int | flo
 def generation_validate(*, model: TrainedModel, params: dict) -> dict:
     """Normalise a request; a ValidationError naming each field that is out of range (several at once)."""
     if model.status != ModelStatus.READY:
-        raise ValidationError({"model": f"model {model.name!r} is not trained yet ({model.get_status_display().lower()})"})
-    clean: dict = {"key": str(params.get("key", "C")), "anti_copy": bool(params.get("anti_copy", True)),
-                   "title": str(params.get("title") or ""), "programs": {}}
+        raise ValidationError(
+            {"model": f"model {model.name!r} is not trained yet ({model.get_status_display().lower()})"}
+        )
+    clean: dict = {
+        "key": str(params.get("key", "C")),
+        "anti_copy": bool(params.get("anti_copy", True)),
+        "title": str(params.get("title") or ""),
+        "programs": {},
+    }
     errors: dict[str, str] = {}
     for name, limits in PARAMETER_LIMITS.items():
         value = params.get(name)
@@ -337,8 +415,9 @@ def generation_validate(*, model: TrainedModel, params: dict) -> dict:
     try:
         if unknown:
             raise ValueError(f"unknown part(s) {sorted(unknown)}; parts are {', '.join(tok.ROLE_NAMES)}")
-        clean["programs"] = {part: _parameter(f"program for {part}", program, PROGRAM_LIMITS)
-                             for part, program in programs.items()}
+        clean["programs"] = {
+            part: _parameter(f"program for {part}", program, PROGRAM_LIMITS) for part, program in programs.items()
+        }
     except ValueError as exc:
         errors["programs"] = str(exc)
     if errors:
@@ -354,9 +433,14 @@ def generation_start(*, user, model: TrainedModel, params: dict) -> Track:
     """Validate, create a draft Track and a generation job (gpu queue)."""
     _require_creator(user, model.organisation)
     clean = generation_validate(model=model, params=params)
-    track = Track.objects.create(organisation=model.organisation, created_by=user, source=TrackSource.GENERATED,
-                                 model=model, title=clean["title"] or f"{model.name} #{clean['seed']}",
-                                 generation_params=clean)
+    track = Track.objects.create(
+        organisation=model.organisation,
+        created_by=user,
+        source=TrackSource.GENERATED,
+        model=model,
+        title=clean["title"] or f"{model.name} #{clean['seed']}",
+        generation_params=clean,
+    )
     from .tasks import generate_task
 
     job = job_create(kind="generate", organisation=model.organisation, user=user, params={"track": track.pk})
@@ -374,8 +458,10 @@ def render_track_score(score: Score) -> dict:
         "events": store_bytes(score.to_npz_bytes(), suffix=".npz"),
         "mix": store_bytes(write_flac(total), suffix=".flac"),
         "preview": store_bytes(encode_preview(total), suffix=".ogg"),
-        "stems": [{**info, "path": store_bytes(write_flac(stem), suffix=".flac").relpath}
-                  for info, stem in zip(score.instruments(), stems, strict=True)],
+        "stems": [
+            {**info, "path": store_bytes(write_flac(stem), suffix=".flac").relpath}
+            for info, stem in zip(score.instruments(), stems, strict=True)
+        ],
     }
 
 
@@ -385,10 +471,22 @@ def compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
     markov = MarkovHarmony.from_json(read_blob(model.markov_path).decode())
     guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if params.get("anti_copy", True) else None
     net = _load_network(model.checkpoint_path, model.checkpoint_sha256) if model.checkpoint_path else None
-    return generate_piece(net, tok.VOCAB, markov, bars=params["bars"], tempo=params["tempo"], key=params["key"],
-                          programs=params["programs"] or None, temperature=params["temperature"],
-                          top_k=params["top_k"], top_p=params["top_p"], seed=params["seed"], guard=guard,
-                          device="cpu", title=params.get("title") or None)
+    return generate_piece(
+        net,
+        tok.VOCAB,
+        markov,
+        bars=params["bars"],
+        tempo=params["tempo"],
+        key=params["key"],
+        programs=params["programs"] or None,
+        temperature=params["temperature"],
+        top_k=params["top_k"],
+        top_p=params["top_p"],
+        seed=params["seed"],
+        guard=guard,
+        device="cpu",
+        title=params.get("title") or None,
+    )
 
 
 def generate_handler(job: Job) -> dict:
@@ -403,12 +501,25 @@ def generate_handler(job: Job) -> dict:
     blobs = render_track_score(score)
     terms = model.licence_terms()  # as trained, not as the datasets' terms read today
     provenance = {
-        "job": str(job.pk), "model": model.name, "arch": model.arch, "checkpoint_sha256": model.checkpoint_sha256,
-        "datasets": [{"id": d.pk, "name": d.name, "licence": terms.get(d.pk, {}).get("licence_name", ""),
-                      "revenue_share_percent": terms.get(d.pk, {}).get("revenue_share_percent")}
-                     for d in model.datasets.all()],
-        "request": track.generation_params, "seed": track.generation_params["seed"], "code_version": code_version(),
-        "midi_sha256": blobs["midi"].sha256, "mix_sha256": blobs["mix"].sha256, "stats": _jsonable(stats),
+        "job": str(job.pk),
+        "model": model.name,
+        "arch": model.arch,
+        "checkpoint_sha256": model.checkpoint_sha256,
+        "datasets": [
+            {
+                "id": d.pk,
+                "name": d.name,
+                "licence": terms.get(d.pk, {}).get("licence_name", ""),
+                "revenue_share_percent": terms.get(d.pk, {}).get("revenue_share_percent"),
+            }
+            for d in model.datasets.all()
+        ],
+        "request": track.generation_params,
+        "seed": track.generation_params["seed"],
+        "code_version": code_version(),
+        "midi_sha256": blobs["midi"].sha256,
+        "mix_sha256": blobs["mix"].sha256,
+        "stats": _jsonable(stats),
     }
     provenance["melody_stats"] = track_melody_stats(score, stats["key"])
     provenance["corpus_comparison"] = compare(provenance["melody_stats"], model_corpus_reference(model))
@@ -423,12 +534,21 @@ def generate_handler(job: Job) -> dict:
         track.content_sha256 = blobs["midi"].sha256
         track.provenance = provenance
         track.save()
-        ledger_append(event="track.generated", subject_type="track", subject_id=track.pk,
-                      payload={k: provenance[k] for k in ("model", "checkpoint_sha256", "seed", "midi_sha256",
-                                                          "mix_sha256", "code_version")}
-                      | {"datasets": [d["id"] for d in provenance["datasets"]],
-                         "corpus_inside": [provenance["corpus_comparison"][k] for k in ("inside", "total")]},
-                      organisation=track.organisation, private=True)
+        ledger_append(
+            event="track.generated",
+            subject_type="track",
+            subject_id=track.pk,
+            payload={
+                k: provenance[k]
+                for k in ("model", "checkpoint_sha256", "seed", "midi_sha256", "mix_sha256", "code_version")
+            }
+            | {
+                "datasets": [d["id"] for d in provenance["datasets"]],
+                "corpus_inside": [provenance["corpus_comparison"][k] for k in ("inside", "total")],
+            },
+            organisation=track.organisation,
+            private=True,
+        )
     from fingerprint.services import track_screen_start
 
     screening = track_screen_start(track=track, user=job.created_by, cause=job)

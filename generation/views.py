@@ -36,10 +36,13 @@ class TrainForm(forms.Form):
     organisation = forms.ModelChoiceField(queryset=Organisation.objects.none(), to_field_name="slug")
     name = forms.SlugField(max_length=100, help_text="Unique; letters, digits, - and _.")
     arch = forms.ChoiceField(choices=[(arch, arch) for arch in ARCHS], initial="markov", label="Architecture")
-    datasets = forms.ModelMultipleChoiceField(queryset=Dataset.objects.none(), widget=forms.SelectMultiple(attrs={"size": 5}))
+    datasets = forms.ModelMultipleChoiceField(
+        queryset=Dataset.objects.none(), widget=forms.SelectMultiple(attrs={"size": 5})
+    )
     epochs = forms.IntegerField(min_value=1, max_value=1000, initial=2)
-    size = forms.ChoiceField(choices=[("debug", "debug (seconds, for trying things)"), ("default", "default")],
-                             initial="default")
+    size = forms.ChoiceField(
+        choices=[("debug", "debug (seconds, for trying things)"), ("default", "default")], initial="default"
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -47,10 +50,13 @@ class TrainForm(forms.Form):
         self.fields["organisation"].queryset = organisations
         if len(organisations) == 1:
             self.fields["organisation"].initial = organisations[0].slug
-        self.fields["datasets"].queryset = datasets_visible_to(user).filter(status="ready", withdrawn_at__isnull=True).select_related("organisation")
-        self.fields["datasets"].label_from_instance = (
-            lambda d: f"{d.name} ({d.organisation.slug}; {d.licence_name or 'no licence name'}"
-                      f"{'' if d.training_allowed else '; training not allowed'})")
+        self.fields["datasets"].queryset = (
+            datasets_visible_to(user).filter(status="ready", withdrawn_at__isnull=True).select_related("organisation")
+        )
+        self.fields["datasets"].label_from_instance = lambda d: (
+            f"{d.name} ({d.organisation.slug}; {d.licence_name or 'no licence name'}"
+            f"{'' if d.training_allowed else '; training not allowed'})"
+        )
 
 
 class GenerateForm(forms.Form):
@@ -64,8 +70,11 @@ class GenerateForm(forms.Form):
     temperature = forms.FloatField(initial=1.0)
     top_k = forms.IntegerField(initial=0, label="Top-k (0: off)")
     top_p = forms.FloatField(initial=0.95, label="Top-p")
-    programs = forms.CharField(required=False, label="Instruments (GM programs)",
-                               help_text=f"e.g. melody=40, bass=33; parts: {', '.join(ROLE_NAMES)}")
+    programs = forms.CharField(
+        required=False,
+        label="Instruments (GM programs)",
+        help_text=f"e.g. melody=40, bass=33; parts: {', '.join(ROLE_NAMES)}",
+    )
     anti_copy = forms.BooleanField(required=False, initial=True, label="Avoid copying training melodies")
 
     def clean_programs(self) -> dict[str, int]:
@@ -96,13 +105,18 @@ def _page(request, *, train_form: TrainForm | None = None, failed: tuple[int, Ge
     for model in models:
         model.generate_form = None
         if model.status == ModelStatus.READY:
-            model.generate_form = failed[1] if failed and failed[0] == model.pk else GenerateForm(
-                auto_id=f"m{model.pk}_%s")
+            model.generate_form = (
+                failed[1] if failed and failed[0] == model.pk else GenerateForm(auto_id=f"m{model.pk}_%s")
+            )
         model.metric_items = sorted((model.metrics or {}).items())
         model.not_ready = readiness(model.arch, model.metrics)
     tracks = list(Track.objects.filter(model__in=[m.pk for m in models]).select_related("model")[:20])
-    jobs = {str(job.pk): job for job in jobs_visible_to(user).filter(
-        pk__in=[t.provenance.get("job") for t in tracks if (t.provenance or {}).get("job")])}
+    jobs = {
+        str(job.pk): job
+        for job in jobs_visible_to(user).filter(
+            pk__in=[t.provenance.get("job") for t in tracks if (t.provenance or {}).get("job")]
+        )
+    }
     for track in tracks:
         track.generation_job = jobs.get((track.provenance or {}).get("job", ""))
     context = {"train_form": train_form or TrainForm(user=user), "models": models, "tracks": tracks}
@@ -123,9 +137,14 @@ def model_train(request):
         data = form.cleaned_data
         try:
             model = services.model_train_start(
-                user=request.user, organisation=data["organisation"], name=data["name"], arch=data["arch"],
-                dataset_ids=[d.pk for d in data["datasets"]], epochs=data["epochs"],
-                config={"size": "debug"} if data["size"] == "debug" else None)
+                user=request.user,
+                organisation=data["organisation"],
+                name=data["name"],
+                arch=data["arch"],
+                dataset_ids=[d.pk for d in data["datasets"]],
+                epochs=data["epochs"],
+                config={"size": "debug"} if data["size"] == "debug" else None,
+            )
         except ValidationError as exc:
             add_service_error(form, exc)
         else:

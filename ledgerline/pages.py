@@ -35,9 +35,13 @@ def _demo_context() -> dict:
 
     stages = demo_progress()
     model = demo_model() if stages else None
-    return {"demo_stages": stages, "demo_model": model, "demo_lstm": LSTM,
-            "demo_lstm_model": TrainedModel.objects.filter(name=LSTM).first() if stages else None,
-            "demo_loading": any(s["job"] is None or not s["job"].is_finished for s in stages)}
+    return {
+        "demo_stages": stages,
+        "demo_model": model,
+        "demo_lstm": LSTM,
+        "demo_lstm_model": TrainedModel.objects.filter(name=LSTM).first() if stages else None,
+        "demo_loading": any(s["job"] is None or not s["job"].is_finished for s in stages),
+    }
 
 
 def healthz(request):

@@ -175,9 +175,13 @@ TEMPLATES = [
 _default_sqlite = f"sqlite:///{LEDGERLINE_DATA_DIR / 'db.sqlite3'}"
 # Seconds a web process keeps its database connection between requests (0: one connection per request, a
 # forked PostgreSQL backend each time; under load that costs more than a catalogue page's queries).
-DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_sqlite),
-                                              conn_max_age=env_int("LEDGERLINE_DB_CONN_MAX_AGE", 0, minimum=0),
-                                              conn_health_checks=True)}
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", _default_sqlite),
+        conn_max_age=env_int("LEDGERLINE_DB_CONN_MAX_AGE", 0, minimum=0),
+        conn_health_checks=True,
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The thread runner writes while requests read: WAL and a busy timeout keep SQLite from "database is locked".
     DATABASES["default"]["OPTIONS"] = {
@@ -199,8 +203,11 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 # --- Cache ------------------------------------------------------------------------------------------
 # A Redis URL shares the cache between every web process and worker (each process has its own otherwise).
 _cache_url = env_str("LEDGERLINE_CACHE_URL")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url} if _cache_url
-          else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+    if _cache_url
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 # Seconds a catalogue search page (GET /api/market/assets/) is served from the cache; 0: off. A change to the
 # catalogue (new loops, prices, exclusive sales) invalidates the pages at once in a shared cache; without one,
 # other processes may show the old page for up to this long.
@@ -328,11 +335,18 @@ LEDGERLINE_MATCHED_WORK_SHARE_PERCENT = env_decimal("LEDGERLINE_MATCHED_WORK_SHA
 
 # --- Loops and stems market -------------------------------------------------------------------------
 # Platform defaults for licence offers: the price an offer starts at, and the range a creator may set.
-LEDGERLINE_OFFER_PRICES = json.loads(env_str("LEDGERLINE_OFFER_PRICES", json.dumps({
-    "non_exclusive": {"default": "4.99", "min": "0.99", "max": "99.00"},
-    "extended": {"default": "29.00", "min": "9.00", "max": "499.00"},
-    "exclusive": {"default": "199.00", "min": "49.00", "max": "9999.00"},
-})))
+LEDGERLINE_OFFER_PRICES = json.loads(
+    env_str(
+        "LEDGERLINE_OFFER_PRICES",
+        json.dumps(
+            {
+                "non_exclusive": {"default": "4.99", "min": "0.99", "max": "99.00"},
+                "extended": {"default": "29.00", "min": "9.00", "max": "499.00"},
+                "exclusive": {"default": "199.00", "min": "49.00", "max": "9999.00"},
+            }
+        ),
+    )
+)
 # Payment provider (a dotted path to a class with `charge(...)`); the built-in test provider needs no network.
 LEDGERLINE_PAYMENT_PROVIDER = env_str("LEDGERLINE_PAYMENT_PROVIDER", "rights.market.payments.TestProvider")
 # Download links of licensed files are signed and expire after this many seconds.
@@ -347,11 +361,14 @@ LEDGERLINE_SIGNING_KEY_PATH = Path(
 # Content Credentials (C2PA) on downloaded files: the signing certificate chain (leaf, then CA), its PKCS#8 key
 # and the CA trusted by `manage.py credentials`. Left unset, an identity is created on first use in keys/c2pa/.
 LEDGERLINE_C2PA_CERT_CHAIN_PATH = Path(
-    env_str("LEDGERLINE_C2PA_CERT_CHAIN_PATH", str(LEDGERLINE_DATA_DIR / "keys" / "c2pa" / "chain.pem")))
+    env_str("LEDGERLINE_C2PA_CERT_CHAIN_PATH", str(LEDGERLINE_DATA_DIR / "keys" / "c2pa" / "chain.pem"))
+)
 LEDGERLINE_C2PA_PRIVATE_KEY_PATH = Path(
-    env_str("LEDGERLINE_C2PA_PRIVATE_KEY_PATH", str(LEDGERLINE_DATA_DIR / "keys" / "c2pa" / "signer-key.pem")))
+    env_str("LEDGERLINE_C2PA_PRIVATE_KEY_PATH", str(LEDGERLINE_DATA_DIR / "keys" / "c2pa" / "signer-key.pem"))
+)
 LEDGERLINE_C2PA_TRUST_ANCHORS_PATH = Path(
-    env_str("LEDGERLINE_C2PA_TRUST_ANCHORS_PATH", str(LEDGERLINE_DATA_DIR / "keys" / "c2pa" / "ca.pem")))
+    env_str("LEDGERLINE_C2PA_TRUST_ANCHORS_PATH", str(LEDGERLINE_DATA_DIR / "keys" / "c2pa" / "ca.pem"))
+)
 WEB3_PROVIDER_URI = env_str("WEB3_PROVIDER_URI", "")
 
 # --- Demo -------------------------------------------------------------------------------------------

@@ -26,8 +26,18 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = LedgerEntry
-        fields = ["index", "event", "subject_type", "subject_id", "organisation", "private", "payload", "canonical",
-                  "leaf_hash", "created_at"]
+        fields = [
+            "index",
+            "event",
+            "subject_type",
+            "subject_id",
+            "organisation",
+            "private",
+            "payload",
+            "canonical",
+            "leaf_hash",
+            "created_at",
+        ]
 
 
 class RedactedEntrySerializer(serializers.ModelSerializer):
@@ -39,8 +49,14 @@ class RedactedEntrySerializer(serializers.ModelSerializer):
 ENTRY_FILTERS = ("event", "subject_type", "subject_id")
 
 
-@extend_schema_view(list=extend_schema(parameters=[
-    OpenApiParameter(name, str, description="Matches only entries you may read in full") for name in ENTRY_FILTERS]))
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(name, str, description="Matches only entries you may read in full")
+            for name in ENTRY_FILTERS
+        ]
+    )
+)
 class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
     """Every entry is listed; entries about private datasets show only their index and hash to outsiders.
     Filtered, the list holds only entries the viewer may read: filters apply after redaction."""
@@ -111,8 +127,19 @@ class AnchorSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Anchor
-        fields = ["tree_size", "root_hash", "status", "chain_id", "contract", "tx_hash", "block_number", "provider",
-                  "attempts", "error", "anchored_at"]
+        fields = [
+            "tree_size",
+            "root_hash",
+            "status",
+            "chain_id",
+            "contract",
+            "tx_hash",
+            "block_number",
+            "provider",
+            "attempts",
+            "error",
+            "anchored_at",
+        ]
 
 
 class AnchorViewSet(viewsets.ReadOnlyModelViewSet):

@@ -48,14 +48,26 @@ class SigningIdentity:
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ledgerline"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ledgerline"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 def _key_usage(*, sign: bool, cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(digital_signature=sign, content_commitment=False, key_encipherment=False,
-                         data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign, crl_sign=cert_sign,
-                         encipher_only=False, decipher_only=False)
+    return x509.KeyUsage(
+        digital_signature=sign,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def identity_create(*, common_name: str = "Ledgerline content credentials", days: int = 3650) -> SigningIdentity:
@@ -63,27 +75,40 @@ def identity_create(*, common_name: str = "Ledgerline content credentials", days
     now = datetime.datetime.now(datetime.UTC)
     start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=days)
     ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name(f"{common_name} CA")).issuer_name(_name(f"{common_name} CA"))
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(start).not_valid_after(end)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(_key_usage(sign=False, cert_sign=True), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    leaf = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(ca.subject)
-            .public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_key_usage(sign=True, cert_sign=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name(f"{common_name} CA"))
+        .issuer_name(_name(f"{common_name} CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(sign=False, cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca.subject)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(sign=True, cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
     return SigningIdentity(
         chain_pem=leaf.public_bytes(pem) + ca.public_bytes(pem),
         key_pem=leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-        ca_pem=ca.public_bytes(pem))
+        ca_pem=ca.public_bytes(pem),
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -119,8 +144,11 @@ def _identity_at(chain_path: str, key_path: str, ca_path: str) -> SigningIdentit
 
 def signing_identity() -> SigningIdentity:
     """The platform's C2PA identity, read once per process (or created on first run into the data folder)."""
-    return _identity_at(str(settings.LEDGERLINE_C2PA_CERT_CHAIN_PATH), str(settings.LEDGERLINE_C2PA_PRIVATE_KEY_PATH),
-                        str(settings.LEDGERLINE_C2PA_TRUST_ANCHORS_PATH))
+    return _identity_at(
+        str(settings.LEDGERLINE_C2PA_CERT_CHAIN_PATH),
+        str(settings.LEDGERLINE_C2PA_PRIVATE_KEY_PATH),
+        str(settings.LEDGERLINE_C2PA_TRUST_ANCHORS_PATH),
+    )
 
 
 # --- manifests -------------------------------------------------------------------------------------------
@@ -132,8 +160,14 @@ def _training_mining(dataset_terms: list[dict]) -> dict:
     def use(allowed: bool) -> dict:
         return {"use": "allowed" if allowed else "notAllowed"}
 
-    return {"entries": {"cawg.ai_training": use(training), "cawg.ai_generative_training": use(training and generation),
-                        "cawg.data_mining": use(training), "cawg.ai_inference": use(generation)}}
+    return {
+        "entries": {
+            "cawg.ai_training": use(training),
+            "cawg.ai_generative_training": use(training and generation),
+            "cawg.data_mining": use(training),
+            "cawg.ai_inference": use(generation),
+        }
+    }
 
 
 def _training(track) -> dict | None:
@@ -142,13 +176,25 @@ def _training(track) -> dict | None:
     if model is None:
         return None
     snapshot = (model.provenance or {}).get("licence_terms") or {}
-    datasets = [{"id": d["id"], "name": d.get("name", ""), "organisation": d.get("organisation", ""),
-                 "terms": d.get("terms", {})} for d in snapshot.get("datasets", [])]
+    datasets = [
+        {
+            "id": d["id"],
+            "name": d.get("name", ""),
+            "organisation": d.get("organisation", ""),
+            "terms": d.get("terms", {}),
+        }
+        for d in snapshot.get("datasets", [])
+    ]
     if not datasets:  # a model trained before terms were snapshotted: its datasets' current terms
-        datasets = [{"id": d.pk, "name": d.name, "organisation": d.organisation.slug, "terms": d.terms()}
-                    for d in model.datasets.select_related("organisation").order_by("pk")]
-    return {"model": {"name": model.name, "arch": model.arch, "checkpoint_sha256": model.checkpoint_sha256},
-            "terms_taken_at": snapshot.get("taken_at"), "datasets": datasets}
+        datasets = [
+            {"id": d.pk, "name": d.name, "organisation": d.organisation.slug, "terms": d.terms()}
+            for d in model.datasets.select_related("organisation").order_by("pk")
+        ]
+    return {
+        "model": {"name": model.name, "arch": model.arch, "checkpoint_sha256": model.checkpoint_sha256},
+        "terms_taken_at": snapshot.get("taken_at"),
+        "datasets": datasets,
+    }
 
 
 def licence_manifest(licence, *, title: str) -> dict:
@@ -160,20 +206,38 @@ def licence_manifest(licence, *, title: str) -> dict:
     source = TRAINED_ALGORITHMIC_MEDIA if training else DIGITAL_CREATION
     agent = {"name": f"Ledgerline model {training['model']['name']}" if training else "Ledgerline"}
     actions = [
-        {"action": "c2pa.created", "digitalSourceType": source, "softwareAgent": agent,
-         "description": f"track #{track.pk} {track.title!r}"},
-        {"action": "c2pa.edited", "softwareAgent": {"name": "Ledgerline market"},
-         "description": f"{asset.stem} loop cut from bars {asset.start_bar + 1}-{asset.end_bar} of the track"},
+        {
+            "action": "c2pa.created",
+            "digitalSourceType": source,
+            "softwareAgent": agent,
+            "description": f"track #{track.pk} {track.title!r}",
+        },
+        {
+            "action": "c2pa.edited",
+            "softwareAgent": {"name": "Ledgerline market"},
+            "description": f"{asset.stem} loop cut from bars {asset.start_bar + 1}-{asset.end_bar} of the track",
+        },
     ]
     order = licence.order
     provenance = {
         "track": {"id": track.pk, "title": track.title, "source": track.source, "content_sha256": track.content_sha256},
-        "asset": {"id": asset.pk, "kind": asset.kind, "stem": asset.stem, "start_bar": asset.start_bar,
-                  "bars": asset.bars, "sha256": asset.sha256, "seller": asset.organisation.slug},
+        "asset": {
+            "id": asset.pk,
+            "kind": asset.kind,
+            "stem": asset.stem,
+            "start_bar": asset.start_bar,
+            "bars": asset.bars,
+            "sha256": asset.sha256,
+            "seller": asset.organisation.slug,
+        },
         "training": training,
-        "licence": {"id": str(licence.pk), "type": licence.licence_type, "terms": licence.terms,
-                    "buyer_organisation": order.organisation.slug if order.organisation else None,
-                    "issued_at": licence.created_at.isoformat()},
+        "licence": {
+            "id": str(licence.pk),
+            "type": licence.licence_type,
+            "terms": licence.terms,
+            "buyer_organisation": order.organisation.slug if order.organisation else None,
+            "issued_at": licence.created_at.isoformat(),
+        },
         "ledger": inclusion_proof_for(licence.ledger_entry) if licence.ledger_entry_id else None,
     }
     assertions = [
@@ -181,8 +245,9 @@ def licence_manifest(licence, *, title: str) -> dict:
         {"label": PROVENANCE_LABEL, "data": provenance},
     ]
     if training:
-        assertions.insert(1, {"label": "cawg.training-mining",
-                              "data": _training_mining([d["terms"] for d in training["datasets"]])})
+        assertions.insert(
+            1, {"label": "cawg.training-mining", "data": _training_mining([d["terms"] for d in training["datasets"]])}
+        )
     return {"claim_generator_info": [CLAIM_GENERATOR], "title": title, "assertions": assertions}
 
 
@@ -195,7 +260,7 @@ def mime_of(data: bytes) -> str | None:
     if data.startswith(b"ID3") and len(data) >= 10:
         # An ID3v2 tag in front says nothing of the format: c2pa-rs puts its manifest in one in front of FLAC too.
         size = sum((byte & 0x7F) << (7 * (3 - i)) for i, byte in enumerate(data[6:10]))  # synchsafe integer
-        return mime_of(data[10 + size:]) or "audio/mpeg"
+        return mime_of(data[10 + size :]) or "audio/mpeg"
     for magic, mime in AUDIO_MIME.items():
         if data.startswith(magic):
             return mime
@@ -237,12 +302,24 @@ class Credentials:
         return self.state == "Trusted" and self.ledger_ok is not False
 
     def as_json(self) -> dict:
-        actions = next((a["data"]["actions"] for a in self.manifest.get("assertions", [])
-                        if a["label"].startswith("c2pa.actions")), [])
-        return {"state": self.state, "trusted": self.trusted, "failures": self.failures,
-                "signer": self.manifest.get("signature_info", {}), "title": self.manifest.get("title"),
-                "actions": actions, "provenance": self.provenance,
-                "ledger": {"ok": self.ledger_ok, "problem": self.ledger_problem}}
+        actions = next(
+            (
+                a["data"]["actions"]
+                for a in self.manifest.get("assertions", [])
+                if a["label"].startswith("c2pa.actions")
+            ),
+            [],
+        )
+        return {
+            "state": self.state,
+            "trusted": self.trusted,
+            "failures": self.failures,
+            "signer": self.manifest.get("signature_info", {}),
+            "title": self.manifest.get("title"),
+            "actions": actions,
+            "provenance": self.provenance,
+            "ledger": {"ok": self.ledger_ok, "problem": self.ledger_problem},
+        }
 
 
 class NoCredentials(Exception):
@@ -260,12 +337,18 @@ def ledger_proof_check(proof: dict) -> str:
     leaf = leaf_hash(entry["canonical"].encode("utf-8"))
     if leaf.hex() != entry["leaf_hash"]:
         return "the entry's text does not hash to its leaf hash"
-    if not verify_inclusion(leaf, entry["index"], head["tree_size"], [bytes.fromhex(n) for n in proof["inclusion_proof"]],
-                            bytes.fromhex(head["root_hash"])):
+    if not verify_inclusion(
+        leaf,
+        entry["index"],
+        head["tree_size"],
+        [bytes.fromhex(n) for n in proof["inclusion_proof"]],
+        bytes.fromhex(head["root_hash"]),
+    ):
         return f"entry {entry['index']} is not in the tree with root {head['root_hash']}"
     platform = public_key_pem(load_or_create_key(settings.LEDGERLINE_SIGNING_KEY_PATH))
-    sth = SignedTreeHead(head["tree_size"], bytes.fromhex(head["root_hash"]), head["timestamp_ms"],
-                         base64.b64decode(head["signature"]))
+    sth = SignedTreeHead(
+        head["tree_size"], bytes.fromhex(head["root_hash"]), head["timestamp_ms"], base64.b64decode(head["signature"])
+    )
     if not verify_tree_head(platform, sth):
         return "the tree head is not signed by this platform's ledger key"
     return ""
@@ -283,8 +366,10 @@ def credentials_read(data: bytes) -> Credentials:
         raise NoCredentials("the file carries no Content Credentials") from None
     except c2pa.C2paError.NotSupported:  # Ogg previews, anything not audio: they cannot carry a manifest
         raise NoCredentials("the file's format cannot carry Content Credentials") from None
-    failures = [{"code": f["code"], "explanation": f.get("explanation", "")}
-                for f in (results.get("activeManifest") or {}).get("failure", [])]
+    failures = [
+        {"code": f["code"], "explanation": f.get("explanation", "")}
+        for f in (results.get("activeManifest") or {}).get("failure", [])
+    ]
     provenance = next((a["data"] for a in manifest.get("assertions", []) if a["label"] == PROVENANCE_LABEL), None)
     report = Credentials(state=state, failures=failures, manifest=manifest, provenance=provenance)
     if provenance and provenance.get("ledger"):
@@ -314,23 +399,31 @@ def credentials_describe(report: Credentials) -> list[str]:
     if track:
         lines.append(f"track #{track['id']} {track['title']!r} ({track.get('source', '')})")
     if asset:
-        lines.append(f"{asset['stem']} loop, bars {asset['start_bar'] + 1}-{asset['start_bar'] + asset['bars']}, "
-                     f"sold by {asset.get('seller', '')}")
+        lines.append(
+            f"{asset['stem']} loop, bars {asset['start_bar'] + 1}-{asset['start_bar'] + asset['bars']}, "
+            f"sold by {asset.get('seller', '')}"
+        )
     training = provenance.get("training")
     if training:
         model = training["model"]
         lines.append(f"generated by model {model['name']} (checkpoint {model['checkpoint_sha256'] or 'unrecorded'})")
         for dataset in training["datasets"]:
             terms = dataset["terms"]
-            lines.append(f"  trained on {dataset['name']!r} of {dataset['organisation']}: "
-                         f"licence {terms.get('licence_name') or '-'}, training "
-                         f"{'allowed' if terms.get('training_allowed') else 'not allowed'}")
+            lines.append(
+                f"  trained on {dataset['name']!r} of {dataset['organisation']}: "
+                f"licence {terms.get('licence_name') or '-'}, training "
+                f"{'allowed' if terms.get('training_allowed') else 'not allowed'}"
+            )
     licence = provenance.get("licence")
     if licence:
-        lines.append(f"licence {licence['id']} ({licence['type']}) to {licence.get('buyer_organisation') or 'a person'}")
+        lines.append(
+            f"licence {licence['id']} ({licence['type']}) to {licence.get('buyer_organisation') or 'a person'}"
+        )
     ledger = provenance.get("ledger")
     if ledger:
         verdict = "verifies" if report.ledger_ok else f"FAILS: {report.ledger_problem}"
-        lines.append(f"ledger entry {ledger['entry']['index']} in the signed tree of {ledger['tree_head']['tree_size']}: "
-                     f"proof {verdict}")
+        lines.append(
+            f"ledger entry {ledger['entry']['index']} in the signed tree of {ledger['tree_head']['tree_size']}: "
+            f"proof {verdict}"
+        )
     return lines

@@ -42,8 +42,12 @@ class TreeHead(models.Model):
     timestamp_ms = models.BigIntegerField()
     signature = models.CharField(max_length=100, help_text="base64 Ed25519 signature")
     public_key = models.TextField(help_text="PEM of the key that signed it")
-    frontier = models.BinaryField(null=True, help_text="32-byte roots of the tree's complete right-edge subtrees, largest first")
-    leaves = models.BinaryField(null=True, help_text="32-byte leaf hashes of the entries this head added to the previous one")
+    frontier = models.BinaryField(
+        null=True, help_text="32-byte roots of the tree's complete right-edge subtrees, largest first"
+    )
+    leaves = models.BinaryField(
+        null=True, help_text="32-byte leaf hashes of the entries this head added to the previous one"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

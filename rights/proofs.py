@@ -7,8 +7,13 @@ from .services import ledger_tree, tree_head_sign
 
 
 def tree_head_json(head: TreeHead) -> dict:
-    return {"tree_size": head.tree_size, "root_hash": head.root_hash, "timestamp_ms": head.timestamp_ms,
-            "signature": head.signature, "public_key": head.public_key}
+    return {
+        "tree_size": head.tree_size,
+        "root_hash": head.root_hash,
+        "timestamp_ms": head.timestamp_ms,
+        "signature": head.signature,
+        "public_key": head.public_key,
+    }
 
 
 def inclusion_proof_for(entry: LedgerEntry, head: TreeHead | None = None) -> dict:

@@ -29,8 +29,9 @@ def entries_visible_q(user) -> Q:
 
 def visible_entry_ids(user, entries: Iterable[LedgerEntry]) -> set[int]:
     """Of `entries`, the primary keys of those `user` may read in full (one query)."""
-    return set(LedgerEntry.objects.filter(entries_visible_q(user), pk__in=[e.pk for e in entries])
-               .values_list("pk", flat=True))
+    return set(
+        LedgerEntry.objects.filter(entries_visible_q(user), pk__in=[e.pk for e in entries]).values_list("pk", flat=True)
+    )
 
 
 def entries_matching(user, entries: QuerySet[LedgerEntry], **filters: str) -> QuerySet[LedgerEntry]:
@@ -59,5 +60,6 @@ def provenance_entries(track, *, user) -> list[LedgerEntry]:
     query = Q()
     for subject_type, subject_id in dict.fromkeys(subjects):
         query |= Q(subject_type=subject_type, subject_id=subject_id)
-    return list(LedgerEntry.objects.filter(query, entries_visible_q(user)).select_related("organisation")
-                .order_by("-index"))
+    return list(
+        LedgerEntry.objects.filter(query, entries_visible_q(user)).select_related("organisation").order_by("-index")
+    )

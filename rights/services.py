@@ -32,8 +32,17 @@ from .models import Anchor, AnchorStatus, LedgerEntry, TreeHead
 # Any constant works; it only has to be the same for every writer of this database.
 _APPEND_LOCK_KEY = 0x4C45444745524C  # "LEDGERL"
 
-__all__ = ["canonical_json", "ledger_append", "ledger_append_many", "NewEntry", "ledger_tree", "tree_head_sign",
-           "ledger_anchor", "ledger_verify", "LedgerIntegrityError"]
+__all__ = [
+    "canonical_json",
+    "ledger_append",
+    "ledger_append_many",
+    "NewEntry",
+    "ledger_tree",
+    "tree_head_sign",
+    "ledger_anchor",
+    "ledger_verify",
+    "LedgerIntegrityError",
+]
 
 
 class LedgerIntegrityError(RuntimeError):
@@ -60,8 +69,10 @@ def _lock_and_tail(cursor) -> tuple[int, _LatestHead | None]:
     """
     quote = connection.ops.quote_name
     last_sql = f"SELECT MAX({quote('index')}) FROM {quote(LedgerEntry._meta.db_table)}"
-    head_sql = (f"SELECT {quote('tree_size')}, {quote('root_hash')}, {quote('timestamp_ms')}, {quote('frontier')} "
-                f"FROM {quote(TreeHead._meta.db_table)} ORDER BY {quote('tree_size')} DESC LIMIT 1")
+    head_sql = (
+        f"SELECT {quote('tree_size')}, {quote('root_hash')}, {quote('timestamp_ms')}, {quote('frontier')} "
+        f"FROM {quote(TreeHead._meta.db_table)} ORDER BY {quote('tree_size')} DESC LIMIT 1"
+    )
     if connection.vendor == "postgresql":
         cursor.execute(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK_KEY:d}); {last_sql}; {head_sql}")
         cursor.nextset()
@@ -72,8 +83,11 @@ def _lock_and_tail(cursor) -> tuple[int, _LatestHead | None]:
         last = cursor.fetchone()[0]
         cursor.execute(head_sql)
     row = cursor.fetchone()
-    head = None if row is None else _LatestHead(row[0], bytes.fromhex(row[1]), row[2],
-                                                None if row[3] is None else bytes(row[3]))
+    head = (
+        None
+        if row is None
+        else _LatestHead(row[0], bytes.fromhex(row[1]), row[2], None if row[3] is None else bytes(row[3]))
+    )
     return 0 if last is None else last + 1, head
 
 
@@ -88,12 +102,16 @@ def _frontier_to_extend(cursor, next_index: int, head: _LatestHead | None) -> tu
        would vouch for rows nobody appended, so refuse.
     """
     if head is not None and head.tree_size > next_index:
-        raise LedgerIntegrityError(f"the log has {next_index} entries but a tree head of size {head.tree_size} "
-                                   "exists (entries deleted); run `manage.py ledger verify`")
+        raise LedgerIntegrityError(
+            f"the log has {next_index} entries but a tree head of size {head.tree_size} "
+            "exists (entries deleted); run `manage.py ledger verify`"
+        )
     if head is not None and head.frontier is not None:
         if head.tree_size < next_index:
-            raise LedgerIntegrityError(f"entries {head.tree_size}..{next_index - 1} are in no signed tree head: they "
-                                       "were written around the ledger service; run `manage.py ledger verify`")
+            raise LedgerIntegrityError(
+                f"entries {head.tree_size}..{next_index - 1} are in no signed tree head: they "
+                "were written around the ledger service; run `manage.py ledger verify`"
+            )
         try:
             frontier = Frontier.from_bytes(head.tree_size, head.frontier)
         except ValueError as exc:
@@ -102,8 +120,10 @@ def _frontier_to_extend(cursor, next_index: int, head: _LatestHead | None) -> tu
             raise LedgerIntegrityError(f"tree head of size {head.tree_size}: its frontier does not hash to its root")
         return frontier, []
     quote = connection.ops.quote_name
-    cursor.execute(f"SELECT {quote('index')}, {quote('leaf_hash')} FROM {quote(LedgerEntry._meta.db_table)} "
-                   f"ORDER BY {quote('index')}")
+    cursor.execute(
+        f"SELECT {quote('index')}, {quote('leaf_hash')} FROM {quote(LedgerEntry._meta.db_table)} "
+        f"ORDER BY {quote('index')}"
+    )
     frontier, since_head = Frontier(), []
     signed_size = head.tree_size if head is not None else 0
     for index, leaf in cursor.fetchall():
@@ -113,13 +133,24 @@ def _frontier_to_extend(cursor, next_index: int, head: _LatestHead | None) -> tu
         if frontier.size > signed_size:
             since_head.append(bytes.fromhex(leaf))
         elif frontier.size == signed_size and frontier.root() != head.root:
-            raise LedgerIntegrityError(f"tree head of size {signed_size}: root differs from the log's; "
-                                       "run `manage.py ledger verify`")
+            raise LedgerIntegrityError(
+                f"tree head of size {signed_size}: root differs from the log's; run `manage.py ledger verify`"
+            )
     return frontier, since_head
 
 
-_INSERT_FIELDS = ("index", "event", "subject_type", "subject_id", "organisation_id", "private", "payload",
-                  "canonical", "leaf_hash", "created_at")
+_INSERT_FIELDS = (
+    "index",
+    "event",
+    "subject_type",
+    "subject_id",
+    "organisation_id",
+    "private",
+    "payload",
+    "canonical",
+    "leaf_hash",
+    "created_at",
+)
 _HEAD_FIELDS = ("tree_size", "root_hash", "timestamp_ms", "signature", "public_key", "frontier", "leaves", "created_at")
 _POSTGRES_MAX_PARAMS = 65_535  # the wire protocol's limit on one statement's parameters
 
@@ -180,12 +211,28 @@ def _signed_head_params(frontier: Frontier, leaves: list[bytes], previous: _Late
     # Timestamps never go backwards across heads (verify checks), whatever the clock of this writer says.
     timestamp_ms = max(int(time.time() * 1000), previous.timestamp_ms if previous is not None else 0)
     sth = sign_tree_head(key, frontier.size, frontier.root(), timestamp_ms)
-    return [sth.tree_size, sth.root_hash.hex(), sth.timestamp_ms, base64.b64encode(sth.signature).decode(), pem,
-            frontier.to_bytes(), b"".join(leaves), created_db]
+    return [
+        sth.tree_size,
+        sth.root_hash.hex(),
+        sth.timestamp_ms,
+        base64.b64encode(sth.signature).decode(),
+        pem,
+        frontier.to_bytes(),
+        b"".join(leaves),
+        created_db,
+    ]
 
 
-def entry_body(*, index: int, event: str, subject_type: str, subject_id: str, organisation: str | None,
-               payload: dict, time_iso: str) -> dict:
+def entry_body(
+    *,
+    index: int,
+    event: str,
+    subject_type: str,
+    subject_id: str,
+    organisation: str | None,
+    payload: dict,
+    time_iso: str,
+) -> dict:
     return {
         "index": index,
         "event": event,
@@ -242,22 +289,44 @@ def ledger_append_many(entries: list[NewEntry]) -> list[LedgerEntry]:
         for offset, new in enumerate(entries):
             organisation = new.organisation
             subject_id = str(new.subject_id)
-            body = entry_body(index=first + offset, event=new.event, subject_type=new.subject_type,
-                              subject_id=subject_id,
-                              organisation=organisation.slug if organisation is not None else None,
-                              payload=new.payload, time_iso=time_iso)
+            body = entry_body(
+                index=first + offset,
+                event=new.event,
+                subject_type=new.subject_type,
+                subject_id=subject_id,
+                organisation=organisation.slug if organisation is not None else None,
+                payload=new.payload,
+                time_iso=time_iso,
+            )
             canonical = canonical_json(body)
             leaf = leaf_hash(canonical.encode())
             frontier.append(leaf)
             leaves.append(leaf)
-            entry = LedgerEntry(index=first + offset, event=new.event, subject_type=new.subject_type,
-                                subject_id=subject_id, organisation=organisation, private=new.private,
-                                payload=json.loads(canonical)["payload"], canonical=canonical,
-                                leaf_hash=leaf.hex(), created_at=created_at)
+            entry = LedgerEntry(
+                index=first + offset,
+                event=new.event,
+                subject_type=new.subject_type,
+                subject_id=subject_id,
+                organisation=organisation,
+                private=new.private,
+                payload=json.loads(canonical)["payload"],
+                canonical=canonical,
+                leaf_hash=leaf.hex(),
+                created_at=created_at,
+            )
             rows.append(entry)
-            params += [entry.index, entry.event, entry.subject_type, entry.subject_id, entry.organisation_id,
-                       entry.private, payload_field.get_db_prep_save(entry.payload, connection), canonical,
-                       entry.leaf_hash, created_db]
+            params += [
+                entry.index,
+                entry.event,
+                entry.subject_type,
+                entry.subject_id,
+                entry.organisation_id,
+                entry.private,
+                payload_field.get_db_prep_save(entry.payload, connection),
+                canonical,
+                entry.leaf_hash,
+                created_db,
+            ]
         head_params = _signed_head_params(frontier, leaves, head, created_db)
         width = len(_INSERT_FIELDS)
         postgres = connection.vendor == "postgresql"
@@ -269,11 +338,13 @@ def ledger_append_many(entries: list[NewEntry]) -> list[LedgerEntry]:
         prepare = {"prepare": True} if postgres else {}  # psycopg's own cursor only
         ids = {}
         for start in range(0, len(rows), batch):
-            chunk = rows[start:start + batch]
+            chunk = rows[start : start + batch]
             with_head = postgres and start == 0
-            cursor.execute(_insert_sql(connection.vendor, len(chunk), with_head),
-                           (head_params if with_head else []) + params[start * width:(start + len(chunk)) * width],
-                           **prepare)
+            cursor.execute(
+                _insert_sql(connection.vendor, len(chunk), with_head),
+                (head_params if with_head else []) + params[start * width : (start + len(chunk)) * width],
+                **prepare,
+            )
             ids.update((index, pk) for pk, index in cursor.fetchall())  # RETURNING's row order is not promised
     for entry in rows:
         entry.pk = ids[entry.index]
@@ -331,12 +402,16 @@ def tree_head_sign() -> TreeHead | None:
         if head is None or head.tree_size != next_index:
             frontier, leaves = _frontier_to_extend(cursor, next_index, head)
             created_db = TreeHead._meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)
-            cursor.execute(_values_sql(TreeHead, _HEAD_FIELDS, 1), _signed_head_params(frontier, leaves, head, created_db))
+            cursor.execute(
+                _values_sql(TreeHead, _HEAD_FIELDS, 1), _signed_head_params(frontier, leaves, head, created_db)
+            )
     return TreeHead.objects.order_by("-tree_size").first()
 
 
 def _sth(head: TreeHead) -> SignedTreeHead:
-    return SignedTreeHead(head.tree_size, bytes.fromhex(head.root_hash), head.timestamp_ms, base64.b64decode(head.signature))
+    return SignedTreeHead(
+        head.tree_size, bytes.fromhex(head.root_hash), head.timestamp_ms, base64.b64decode(head.signature)
+    )
 
 
 # --- anchoring -----------------------------------------------------------------------------------------
@@ -456,9 +531,12 @@ def ledger_verify(*, check_chain: bool = True, progress=None) -> VerifyReport:
         size = max(leaves, default=-1) + 1
         signed = TreeHead.objects.aggregate(size=Max("tree_size"))["size"] or 0
         if size > signed:
-            report.fail(f"entries {signed}..{size - 1} are in no signed tree head: every append signs its own, so "
-                        "they were written around the ledger service (if they predate signing per append and are "
-                        "known good, `manage.py ledger head` signs them)", entry=signed)
+            report.fail(
+                f"entries {signed}..{size - 1} are in no signed tree head: every append signs its own, so "
+                "they were written around the ledger service (if they predate signing per append and are "
+                "known good, `manage.py ledger head` signs them)",
+                entry=signed,
+            )
         _verify_anchors(report, check_chain)
     return report
 
@@ -473,16 +551,25 @@ def _verify_entries(report: VerifyReport, advance) -> tuple[dict[int, bytes], se
         report.entries += 1
         if entry.index != expected:
             kind = "deleted" if entry.index > expected else "duplicated"
-            report.fail(f"entry {expected}: missing ({kind} or reordered rows; next stored index is {entry.index})",
-                        entry=expected)
+            report.fail(
+                f"entry {expected}: missing ({kind} or reordered rows; next stored index is {entry.index})",
+                entry=expected,
+            )
             named.add(expected)
             expected = entry.index
-        body = entry_body(index=entry.index, event=entry.event, subject_type=entry.subject_type,
-                          subject_id=entry.subject_id,
-                          organisation=entry.organisation.slug if entry.organisation_id else None,
-                          payload=entry.payload, time_iso=entry.created_at.isoformat())
+        body = entry_body(
+            index=entry.index,
+            event=entry.event,
+            subject_type=entry.subject_type,
+            subject_id=entry.subject_id,
+            organisation=entry.organisation.slug if entry.organisation_id else None,
+            payload=entry.payload,
+            time_iso=entry.created_at.isoformat(),
+        )
         if canonical_json(body) != entry.canonical:
-            report.fail(f"entry {entry.index}: its columns no longer match the logged entry (edited)", entry=entry.index)
+            report.fail(
+                f"entry {entry.index}: its columns no longer match the logged entry (edited)", entry=entry.index
+            )
             named.add(entry.index)
         leaves[entry.index] = leaf_hash(entry.canonical.encode())
         if leaves[entry.index].hex() != entry.leaf_hash:
@@ -517,21 +604,26 @@ def _verify_tree_heads(report: VerifyReport, leaves: dict[int, bytes], named: se
             report.fail(f"tree head of size {size}: timestamp goes backwards")
         previous = head
         if size > len(leaves):
-            report.fail(f"tree head of size {size}: the log holds only {len(leaves)} entries (entries deleted)",
-                        entry=len(leaves))
+            report.fail(
+                f"tree head of size {size}: the log holds only {len(leaves)} entries (entries deleted)",
+                entry=len(leaves),
+            )
         if not genuine:
             signed = None
             continue
         start = signed.size if signed is not None else None
         recorded = bytes(head.leaves) if head.leaves is not None else None
         if start is not None and recorded is not None and len(recorded) == 32 * (size - start):
-            added = [recorded[i:i + 32] for i in range(0, len(recorded), 32)]
+            added = [recorded[i : i + 32] for i in range(0, len(recorded), 32)]
             extended = signed.extended(added)
             if extended.root() == sth.root_hash:  # these are the leaves that were signed
                 for index, leaf in enumerate(added, start):
                     if index in leaves and leaves[index] != leaf and index not in named:
-                        report.fail(f"entry {index}: rewritten together with its stored hash (its leaf is not the "
-                                    f"one signed in the tree head of size {size})", entry=index)
+                        report.fail(
+                            f"entry {index}: rewritten together with its stored hash (its leaf is not the "
+                            f"one signed in the tree head of size {size})",
+                            entry=index,
+                        )
                 signed = extended
                 continue
         if start is not None and all(index in leaves for index in range(start, size)):  # missing ones are named
@@ -539,9 +631,11 @@ def _verify_tree_heads(report: VerifyReport, leaves: dict[int, bytes], named: se
             if extended.root() == sth.root_hash:
                 signed = extended
                 continue
-            report.fail(f"tree head of size {size}: root differs from the log's; an entry in {start}..{size - 1} "
-                        "was rewritten (the head's record of the leaves it signed is missing or altered too)",
-                        entry=start)
+            report.fail(
+                f"tree head of size {size}: root differs from the log's; an entry in {start}..{size - 1} "
+                "was rewritten (the head's record of the leaves it signed is missing or altered too)",
+                entry=start,
+            )
         signed = _authentic_frontier(head, sth)
 
 

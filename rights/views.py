@@ -110,8 +110,12 @@ def _detail(key: str, value) -> Detail:
         text = f"{len(value)} {noun}{'es' if noun == 'hash' else 's'}" if len(value) != 1 else f"1 {noun}"
         return Detail(label, text, raw=json.dumps(value, ensure_ascii=False, indent=1))
     if isinstance(value, dict):
-        return Detail(label, ", ".join(f"{k}: {v}" for k, v in value.items() if not isinstance(v, list | dict))
-                      or f"{len(value)} fields", raw=json.dumps(value, ensure_ascii=False, indent=1))
+        return Detail(
+            label,
+            ", ".join(f"{k}: {v}" for k, v in value.items() if not isinstance(v, list | dict))
+            or f"{len(value)} fields",
+            raw=json.dumps(value, ensure_ascii=False, indent=1),
+        )
     if _is_hash(value):
         return Detail(label, f"{value[:12]}…", raw=value)
     return Detail(label, "—" if value in (None, "") else str(value), url=_link(key, value))
@@ -142,12 +146,18 @@ def shown_entries(user, entries: list[LedgerEntry]) -> list[ShownEntry]:
     for entry in entries:
         can_see = entry.pk in visible
         terms = _dataset_terms(entry) if can_see else None
-        shown.append(ShownEntry(
-            entry=entry, visible=can_see, stage=stage_of(entry.event) if can_see else "Private entry",
-            details=_details(entry, terms) if can_see else [], terms=terms,
-            proof_url=reverse("ledger-entry-proof", kwargs={"index": entry.index}) if can_see else None,
-            summary=_summary(entry) if can_see else "",
-            subject_url=_link(entry.subject_type, entry.subject_id) if can_see else None))
+        shown.append(
+            ShownEntry(
+                entry=entry,
+                visible=can_see,
+                stage=stage_of(entry.event) if can_see else "Private entry",
+                details=_details(entry, terms) if can_see else [],
+                terms=terms,
+                proof_url=reverse("ledger-entry-proof", kwargs={"index": entry.index}) if can_see else None,
+                summary=_summary(entry) if can_see else "",
+                subject_url=_link(entry.subject_type, entry.subject_id) if can_see else None,
+            )
+        )
     return shown
 
 
@@ -168,9 +178,17 @@ def ledger_overview(request):
     head = TreeHead.objects.order_by("-tree_size").first()
     size = LedgerEntry.objects.count()
     anchors = Anchor.objects.select_related("tree_head").order_by("-tree_head__tree_size")[:20]
-    latest = shown_entries(request.user, list(LedgerEntry.objects.select_related("organisation").order_by("-index")[:20]))
-    context = {"head": head, "size": size, "unsigned": size - head.tree_size if head else size, "anchors": anchors,
-               "latest": latest, "verify_command": VERIFY_COMMAND}
+    latest = shown_entries(
+        request.user, list(LedgerEntry.objects.select_related("organisation").order_by("-index")[:20])
+    )
+    context = {
+        "head": head,
+        "size": size,
+        "unsigned": size - head.tree_size if head else size,
+        "anchors": anchors,
+        "latest": latest,
+        "verify_command": VERIFY_COMMAND,
+    }
     return render(request, "rights/ledger.html", context)
 
 
@@ -194,10 +212,12 @@ def _visible_match(user, match: dict | None) -> dict | None:
 
     if match["track"]:
         visible = Track.objects.filter(pk=match["track"], status="published").exists() or (
-            user.is_authenticated and tracks_visible_to(user).filter(pk=match["track"]).exists())
+            user.is_authenticated and tracks_visible_to(user).filter(pk=match["track"]).exists()
+        )
     else:
         visible = CorpusItem.objects.filter(pk=match["corpus_item"], dataset__is_public=True).exists() or (
-            user.is_authenticated and corpus_items_visible_to(user).filter(pk=match["corpus_item"]).exists())
+            user.is_authenticated and corpus_items_visible_to(user).filter(pk=match["corpus_item"]).exists()
+        )
     return {**match, "visible": visible}
 
 
@@ -222,9 +242,14 @@ def _credentials_of(user, data: bytes, name: str) -> dict:
     except c2pa.C2paError as exc:
         return {"error": f"its Content Credentials cannot be read: {exc}"}
     signer = report.manifest.get("signature_info", {})
-    return {"state": report.state, "trusted": report.trusted, "lines": credentials_describe(report),
-            "signer": f"{signer.get('common_name', '?')} ({signer.get('issuer', '?')})",
-            "failures": report.failures, "ledger_problem": report.ledger_problem}
+    return {
+        "state": report.state,
+        "trusted": report.trusted,
+        "lines": credentials_describe(report),
+        "signer": f"{signer.get('common_name', '?')} ({signer.get('issuer', '?')})",
+        "failures": report.failures,
+        "ledger_problem": report.ledger_problem,
+    }
 
 
 @require_http_methods(["GET", "POST"])

@@ -74,7 +74,9 @@ def api_client():
 def _worker_env(db_name: str) -> dict[str, str]:
     env = dict(os.environ)
     db = django_settings.DATABASES["default"]
-    env["DATABASE_URL"] = f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db_name}"
+    env["DATABASE_URL"] = (
+        f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db_name}"
+    )
     env["LEDGERLINE_DATA_DIR"] = str(django_settings.LEDGERLINE_DATA_DIR)
     env["LEDGERLINE_TASK_RUNNER"] = "celery"
     # Short leases: a killed worker's job is taken over within seconds (renewed every second while it runs).
@@ -103,10 +105,26 @@ class WorkerProcess:
         self.log = open(self.log_path, "ab")
         ready_before = self.log_path.read_bytes().count(b"ready.")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "ledgerline", "worker", f"--pool={self.pool}", "--concurrency=1",
-             "-Q", "cpu,gpu,ledger", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--loglevel=INFO"],
-            cwd=REPO, env={**_worker_env(self.db_name), **self.env}, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "ledgerline",
+                "worker",
+                f"--pool={self.pool}",
+                "--concurrency=1",
+                "-Q",
+                "cpu,gpu,ledger",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=INFO",
+            ],
+            cwd=REPO,
+            env={**_worker_env(self.db_name), **self.env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + 60

@@ -55,8 +55,10 @@ def test_the_demo_walkthrough(client, settings, tmp_path, django_capture_on_comm
     exclusive = asset.offers.get(licence_type="exclusive")
     detail = client.get(f"/market/assets/{asset.pk}/").content.decode()
     key = re.search(rf'name="idempotency_key" value="([0-9a-f]+-{exclusive.pk})"', detail).group(1)
-    client.post(f"/market/assets/{asset.pk}/buy/", {"offer": exclusive.pk, "idempotency_key": key,
-                                                    "payment_method": "test-card"})
+    client.post(
+        f"/market/assets/{asset.pk}/buy/",
+        {"offer": exclusive.pk, "idempotency_key": key, "payment_method": "test-card"},
+    )
     licence = Licence.objects.get(buyer__username="buyer")
     assert licence.licence_type == "exclusive"
     assert str(licence.pk) in client.get("/market/licences/").content.decode()
@@ -68,8 +70,9 @@ def test_the_demo_walkthrough(client, settings, tmp_path, django_capture_on_comm
     certificate = client.get(f"/api/market/licences/{licence.pk}/certificate.json/").json()
     path = tmp_path / "certificate.json"
     path.write_text(json.dumps(certificate))
-    checked = subprocess.run([sys.executable, str(REPO / "tools" / "verify_proof.py"), str(path)],
-                             capture_output=True, text=True)
+    checked = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "verify_proof.py"), str(path)], capture_output=True, text=True
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
     price = exclusive.price

@@ -23,8 +23,19 @@ def _menu(body: str) -> list[str]:
 
 
 def _pages(track, flag) -> list[str]:
-    return ["/", "/datasets/", "/tracks/", f"/tracks/{track.pk}/", "/market/", "/market/licences/", "/rights/",
-            f"/rights/tracks/{track.pk}/provenance/", "/generation/", "/fingerprint/", f"/fingerprint/flags/{flag.pk}/"]
+    return [
+        "/",
+        "/datasets/",
+        "/tracks/",
+        f"/tracks/{track.pk}/",
+        "/market/",
+        "/market/licences/",
+        "/rights/",
+        f"/rights/tracks/{track.pk}/provenance/",
+        "/generation/",
+        "/fingerprint/",
+        f"/fingerprint/flags/{flag.pk}/",
+    ]
 
 
 @pytest.fixture
@@ -34,17 +45,67 @@ def scene():
     screening = Screening.objects.create(organisation=studio, track=track, verdict="flag")
     flag = SimilarityFlag.objects.create(screening=screening, track=track, level="chroma", score=0.8)
     staff = factories.UserFactory(is_staff=True)
-    return {"track": track, "flag": flag, "creator": factories.user_with_role("creator", studio), "staff": staff,
-            "buyer": factories.user_with_role("buyer"), "reviewer": factories.user_with_role("reviewer", studio)}
+    return {
+        "track": track,
+        "flag": flag,
+        "creator": factories.user_with_role("creator", studio),
+        "staff": staff,
+        "buyer": factories.user_with_role("buyer"),
+        "reviewer": factories.user_with_role("reviewer", studio),
+    }
 
 
-@pytest.mark.parametrize("who, expected", [
-    ("creator", ["Dashboard", "Datasets", "Tracks", "Generation", "Market", "My licences", "Statements", "Ledger", "Check a file",
-                 "API"]),
-    ("reviewer", ["Dashboard", "Datasets", "Tracks", "Review queue", "Market", "My licences", "Ledger", "Check a file", "API"]),
-    ("staff", ["Dashboard", "Datasets", "Tracks", "Generation", "Review queue", "Market", "My licences",
-               "Statements", "Ledger", "Check a file", "API", "Admin"]),
-])
+@pytest.mark.parametrize(
+    "who, expected",
+    [
+        (
+            "creator",
+            [
+                "Dashboard",
+                "Datasets",
+                "Tracks",
+                "Generation",
+                "Market",
+                "My licences",
+                "Statements",
+                "Ledger",
+                "Check a file",
+                "API",
+            ],
+        ),
+        (
+            "reviewer",
+            [
+                "Dashboard",
+                "Datasets",
+                "Tracks",
+                "Review queue",
+                "Market",
+                "My licences",
+                "Ledger",
+                "Check a file",
+                "API",
+            ],
+        ),
+        (
+            "staff",
+            [
+                "Dashboard",
+                "Datasets",
+                "Tracks",
+                "Generation",
+                "Review queue",
+                "Market",
+                "My licences",
+                "Statements",
+                "Ledger",
+                "Check a file",
+                "API",
+                "Admin",
+            ],
+        ),
+    ],
+)
 def test_every_page_shows_the_same_menu_for_a_role(client, scene, who, expected):
     client.force_login(scene[who])
     for url in _pages(scene["track"], scene["flag"]):
@@ -86,7 +147,9 @@ def test_the_500_page_stands_alone():
 def test_every_page_names_the_favicon_and_favicon_ico_leads_to_it(client, scene):
     assert finders.find("favicon.svg")
     client.force_login(scene["creator"])
-    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in client.get("/tracks/").content.decode()
+    assert (
+        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in client.get("/tracks/").content.decode()
+    )
     assert '<link rel="icon" href="/static/favicon.svg"' in client.get("/accounts/login/").content.decode()
     response = client.get("/favicon.ico")
     assert response.status_code == 301 and response["Location"] == "/static/favicon.svg"
@@ -103,8 +166,13 @@ def test_on_a_phone_the_header_keeps_the_menu_on_one_scrolling_line(client, scen
 def test_ledger_entries_are_links_and_read_in_words_with_hashes_behind_a_toggle(client, scene):
     track = scene["track"]
     hashes = [f"{i:064x}" for i in range(75)]
-    entry = ledger_append(event="track.split", subject_type="track", subject_id=track.pk,
-                          organisation=track.organisation, payload={"method": "score", "assets": hashes})
+    entry = ledger_append(
+        event="track.split",
+        subject_type="track",
+        subject_id=track.pk,
+        organisation=track.organisation,
+        payload={"method": "score", "assets": hashes},
+    )
     client.force_login(scene["creator"])
     body = client.get(f"/rights/tracks/{track.pk}/provenance/").content.decode()
     assert f'<a href="/rights/entries/{entry.index}/"><strong>Ledger entry #{entry.index}</strong></a>' in body
@@ -120,19 +188,26 @@ def test_ledger_entries_are_links_and_read_in_words_with_hashes_behind_a_toggle(
 
 def test_a_private_entry_page_shows_outsiders_only_its_hash(client, scene):
     track = scene["track"]
-    entry = ledger_append(event="track.generated", subject_type="track", subject_id=track.pk, private=True,
-                          organisation=track.organisation, payload={"model": "secret-model", "seed": 7})
+    entry = ledger_append(
+        event="track.generated",
+        subject_type="track",
+        subject_id=track.pk,
+        private=True,
+        organisation=track.organisation,
+        payload={"model": "secret-model", "seed": 7},
+    )
     client.force_login(scene["buyer"])
     body = client.get(f"/rights/entries/{entry.index}/").content.decode()
     assert "Private entry" in body and entry.leaf_hash in body and "secret-model" not in body
 
 
-@pytest.mark.parametrize("page, bundle", [("/api/docs/", "swagger-ui-bundle.js"),
-                                          ("/api/redoc/", "redoc.standalone.js")])
+@pytest.mark.parametrize(
+    "page, bundle", [("/api/docs/", "swagger-ui-bundle.js"), ("/api/redoc/", "redoc.standalone.js")]
+)
 def test_the_api_docs_load_their_ui_from_our_own_static_files(client, scene, page, bundle):
     client.force_login(scene["creator"])
     body = client.get(page).content.decode()
-    urls = re.findall(r'(?:src|href)="([^"]+)"', body) + re.findall(r'(?:src|href)=\'([^\']+)\'', body)
+    urls = re.findall(r'(?:src|href)="([^"]+)"', body) + re.findall(r"(?:src|href)=\'([^\']+)\'", body)
     assert any(u.endswith(bundle) for u in urls), urls
     assert all(u.startswith("/") and not u.startswith("//") for u in urls), urls
     assert "cdn.jsdelivr.net" not in body and "unpkg.com" not in body and "https://" not in body

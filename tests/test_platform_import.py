@@ -10,7 +10,10 @@ def test_standard_library_platform_module_is_not_shadowed_from_repository_root()
     # that `uuid` imports, so the package is `ledgerline/`. This guards against anyone re-adding it.
     out = subprocess.run(
         [sys.executable, "-c", "import platform, uuid; print(platform.system()); print(uuid.uuid4().version)"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.split() == [platform_system(), "4"]
     assert not (REPO / "platform").exists()

@@ -14,13 +14,22 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHOWN = ["SECRET_KEY", "DEBUG", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_SSL_REDIRECT",
-         "SECURE_HSTS_SECONDS"]
+SHOWN = [
+    "SECRET_KEY",
+    "DEBUG",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+]
 
 
 def _env(data_dir: Path, **overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LEDGERLINE_", "SECURE_")) and k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LEDGERLINE_", "SECURE_")) and k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"}
+    }
     env.update(LEDGERLINE_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="ledgerline.settings", **overrides)
     return env
 
@@ -53,7 +62,10 @@ def test_secret_key_from_the_environment_wins_and_writes_no_file(tmp_path):
 
 
 def test_short_or_published_secret_key_is_refused_with_debug_off(tmp_path):
-    for key in ["change-me-in-production-0123456789abcdef", "ledgerline-dev-secret-key-change-me-in-production-0123456789"]:
+    for key in [
+        "change-me-in-production-0123456789abcdef",
+        "ledgerline-dev-secret-key-change-me-in-production-0123456789",
+    ]:
         result = _run(["-c", "import ledgerline.settings"], _env(tmp_path, LEDGERLINE_DEBUG="0", SECRET_KEY=key))
         assert result.returncode != 0
         assert "SECRET_KEY must be a random string of at least 50 characters" in result.stderr

@@ -35,9 +35,18 @@ def test_storing_is_idempotent_and_says_whether_it_wrote(settings):
     assert media_files(settings) == [first.relpath]
 
 
-@pytest.mark.parametrize(("name", "suffix"), [
-    ("piece.mid", ".mid"), ("Piece.MID", ".mid"), ("set.tar.gz", ".tar.gz"), ("piece.mïd", ""), ("piece.mi d", ""),
-    ("piece", ""), (".hidden", ""), ("piece.verylongextension", ""),
-])
+@pytest.mark.parametrize(
+    ("name", "suffix"),
+    [
+        ("piece.mid", ".mid"),
+        ("Piece.MID", ".mid"),
+        ("set.tar.gz", ".tar.gz"),
+        ("piece.mïd", ""),
+        ("piece.mi d", ""),
+        ("piece", ""),
+        (".hidden", ""),
+        ("piece.verylongextension", ""),
+    ],
+)
 def test_a_file_name_gives_a_safe_suffix_or_none(name, suffix):
     assert safe_suffix(name) == suffix

@@ -5,6 +5,7 @@ proof.json is the output of `manage.py ledger proof ENTRY_ID` or GET /api/ledger
 licence certificate (GET /api/market/licences/ID/certificate.json/), whose "ledger" part is such a proof.
 Prints OK and exits 0 when the entry's text hashes into the signed root (RFC 9162 section 2.1.3.2).
 """
+
 import hashlib
 import json
 import sys

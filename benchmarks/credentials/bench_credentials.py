@@ -46,10 +46,18 @@ def _measure(name: str, data: bytes, manifest: dict, repeat: int) -> dict:
     report = credentials_read(signed)
     read_ms = (time.perf_counter() - started) * 1000
     info = sf.info(io.BytesIO(data))
-    return {"file": name, "duration_s": round(info.duration, 2), "format": f"{info.samplerate} Hz {info.channels} ch "
-            f"{info.subtype}", "bytes": len(data), "sign_ms_median": round(statistics.median(times) * 1000, 1),
-            "sign_ms_min": round(min(times) * 1000, 1), "overhead_bytes": len(signed) - len(data),
-            "read_validate_ms": round(read_ms, 1), "state": report.state, "ledger_ok": report.ledger_ok}
+    return {
+        "file": name,
+        "duration_s": round(info.duration, 2),
+        "format": f"{info.samplerate} Hz {info.channels} ch {info.subtype}",
+        "bytes": len(data),
+        "sign_ms_median": round(statistics.median(times) * 1000, 1),
+        "sign_ms_min": round(min(times) * 1000, 1),
+        "overhead_bytes": len(signed) - len(data),
+        "read_validate_ms": round(read_ms, 1),
+        "state": report.state,
+        "ledger_ok": report.ledger_ok,
+    }
 
 
 def _sale_quality(flac: bytes) -> bytes:
@@ -89,14 +97,17 @@ def main() -> None:
     track = screened_track(market, bars=4)
     track_publish(user=market.creator, track=track)
     loop = Asset.objects.get(track=track, stem="mix", start_bar=0, bars=2)
-    purchase = licence_purchase(user=market.buyer, offer=loop.offers.get(licence_type="non_exclusive"),
-                                idempotency_key="bench")
+    purchase = licence_purchase(
+        user=market.buyer, offer=loop.offers.get(licence_type="non_exclusive"), idempotency_key="bench"
+    )
     manifest = licence_manifest(purchase.licence, title="loop.flac")
     long_track = screened_track(market, bars=90, seed=1)
     mix = blob_path(long_track.audio_path).read_bytes()
-    rows = [_measure("2-bar loop", blob_path(loop.path).read_bytes(), manifest, args.repeat),
-            _measure("3-minute mix", mix, manifest, args.repeat),
-            _measure("3-minute mix at sale quality", _sale_quality(mix), manifest, args.repeat)]
+    rows = [
+        _measure("2-bar loop", blob_path(loop.path).read_bytes(), manifest, args.repeat),
+        _measure("3-minute mix", mix, manifest, args.repeat),
+        _measure("3-minute mix at sale quality", _sale_quality(mix), manifest, args.repeat),
+    ]
     print(json.dumps({"manifest_json_bytes": len(json.dumps(manifest)), "results": rows}, indent=2))
 
 

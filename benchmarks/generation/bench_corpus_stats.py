@@ -27,7 +27,9 @@ from generation.engine.models import get_model
 from generation.engine.sample import generate_piece
 from generation.engine.stats import corpus_melody_stats, corpus_reference, melody_stats, summarise
 
-GOALS = "in-key ratio >= 0.95; range and intervals inside the corpus's 5-95 %; no rest > 2 bars unless the corpus has them"
+GOALS = (
+    "in-key ratio >= 0.95; range and intervals inside the corpus's 5-95 %; no rest > 2 bars unless the corpus has them"
+)
 
 
 def main() -> None:
@@ -55,18 +57,27 @@ def main() -> None:
     for name, net in sources.items():
         started, samples = time.perf_counter(), []
         for seed in range(args.pieces):
-            score, stats = generate_piece(net, tok.VOCAB, markov, bars=16, tempo=100, key="C", temperature=1.0,
-                                          top_p=0.95, seed=seed, guard=guard)
-            samples.append(melody_stats(score.notes[score.notes["track"] == 0], key=stats["key"],
-                                        bar_beats=score.bar_beats))
+            score, stats = generate_piece(
+                net, tok.VOCAB, markov, bars=16, tempo=100, key="C", temperature=1.0, top_p=0.95, seed=seed, guard=guard
+            )
+            samples.append(
+                melody_stats(score.notes[score.notes["track"] == 0], key=stats["key"], bar_beats=score.bar_beats)
+            )
         report["sources"][name] = summarise(samples, reference) | {
-            "seconds_per_piece": round((time.perf_counter() - started) / args.pieces, 3)}
+            "seconds_per_piece": round((time.perf_counter() - started) / args.pieces, 3)
+        }
     (args.out or args.work / "corpus_stats.json").write_text(json.dumps(report, indent=1))
     for name, summary in report["sources"].items():
-        print(name, json.dumps({k: {"mean": v["mean"], "inside": v["inside_share"]}
-                                for k, v in summary["statistics"].items()}
-                               | {"pooled_interval_distance": summary["pooled_interval_distance"],
-                                  "all_inside_share": summary["all_inside_share"]}))
+        print(
+            name,
+            json.dumps(
+                {k: {"mean": v["mean"], "inside": v["inside_share"]} for k, v in summary["statistics"].items()}
+                | {
+                    "pooled_interval_distance": summary["pooled_interval_distance"],
+                    "all_inside_share": summary["all_inside_share"],
+                }
+            ),
+        )
     print("reference", json.dumps(reference["percentiles"]))
 
 

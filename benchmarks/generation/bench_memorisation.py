@@ -47,7 +47,12 @@ def features_of(score: Score, *, query: bool) -> F.Features:
     audio = render_midi(score.to_midi_bytes(), soundfont=SOUNDFONT)
     beats = score.beats_to_seconds(np.arange(0, int(np.ceil(score.duration_beats)) + 1, dtype=np.float64))
     return F.extract(
-        audio, SAMPLE_RATE, notes=score.notes, score_beat_times=beats, bar_beats=score.bar_beats, query=query,
+        audio,
+        SAMPLE_RATE,
+        notes=score.notes,
+        score_beat_times=beats,
+        bar_beats=score.bar_beats,
+        query=query,
         tuning=0.0,
     )
 

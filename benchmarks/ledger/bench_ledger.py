@@ -48,16 +48,18 @@ def _writer(count: int, batch: int, ready, results) -> None:
                 ledger_append(event="bench.append", subject_type="bench", subject_id=i, payload={"i": i})
     else:
         for start in range(0, count, batch):
-            ledger_append_many([NewEntry("bench.batch", "bench", i, {"i": i})
-                                for i in range(start, min(count, start + batch))])
+            ledger_append_many(
+                [NewEntry("bench.batch", "bench", i, {"i": i}) for i in range(start, min(count, start + batch))]
+            )
     results.put((started, time.perf_counter()))
 
 
 def appends(writers: int, per_writer: int, batch: int = 1) -> float:
     """Entries per second over the interval from the first writer's start to the last writer's end."""
     ready, results = multiprocessing.Barrier(writers), multiprocessing.Queue()
-    processes = [multiprocessing.Process(target=_writer, args=(per_writer, batch, ready, results))
-                 for _ in range(writers)]
+    processes = [
+        multiprocessing.Process(target=_writer, args=(per_writer, batch, ready, results)) for _ in range(writers)
+    ]
     for p in processes:
         p.start()
     spans = [results.get(timeout=600) for _ in processes]
@@ -84,9 +86,14 @@ def proofs(size: int) -> dict:
         sizes.append(len(proof))
         assert verify_inclusion(leaves[index], index, size, proof, root)
     times.sort()
-    return {"entries": size, "tree_build_s": round(build, 2), "proof_ms_p50": round(1000 * times[len(times) // 2], 3),
-            "proof_ms_max": round(1000 * times[-1], 3), "proof_hashes_max": max(sizes),
-            "proof_bytes_max": 32 * max(sizes)}
+    return {
+        "entries": size,
+        "tree_build_s": round(build, 2),
+        "proof_ms_p50": round(1000 * times[len(times) // 2], 3),
+        "proof_ms_max": round(1000 * times[-1], 3),
+        "proof_hashes_max": max(sizes),
+        "proof_bytes_max": 32 * max(sizes),
+    }
 
 
 def main() -> None:

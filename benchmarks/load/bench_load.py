@@ -82,29 +82,66 @@ def catalogue_seed(*, assets: int, datasets: int, buyers: int, seed: int = 0) ->
     User = get_user_model()
     with transaction.atomic():
         studios = Organisation.objects.bulk_create(
-            [Organisation(slug=f"studio-{i}", name=f"Studio {i}") for i in range(20)])
+            [Organisation(slug=f"studio-{i}", name=f"Studio {i}") for i in range(20)]
+        )
         labels = Organisation.objects.bulk_create(
-            [Organisation(slug=f"label-{i}", name=f"Label {i}") for i in range(40)])
+            [Organisation(slug=f"label-{i}", name=f"Label {i}") for i in range(40)]
+        )
         buyer_org = Organisation.objects.create(slug="buyers", name="Buyers Ltd")
         password = make_password(PASSWORD)  # hashed once: PBKDF2 costs about a second per user here
         users = User.objects.bulk_create([User(username=f"buyer{i}", password=password) for i in range(buyers)])
         Membership.objects.bulk_create([Membership(user=u, organisation=buyer_org, role=Role.BUYER) for u in users])
 
-        made = Dataset.objects.bulk_create([
-            Dataset(organisation=labels[i % len(labels)], name=f"{rng.choice(WORDS).title()} collection {i}",
-                    description="Licensed symbolic music.", is_public=True, status="ready", training_allowed=True,
-                    generation_allowed=True, commercial_use=bool(i % 2), revenue_share_percent=Decimal(rng.randint(5, 30)))
-            for i in range(datasets)])
-        items = [CorpusItem(dataset=d, sha256=f"{d.pk:032x}{n:032x}", original_name=f"piece-{n}.mid", format="midi",
-                            kind="symbolic", title=f"Piece {n}", duration_s=60.0, key=rng.choice(KEYS),
-                            tempo_bpm=100.0, time_signature="4/4", source_path="x")
-                 for d in made for n in range(rng.randint(1, 20))]
+        made = Dataset.objects.bulk_create(
+            [
+                Dataset(
+                    organisation=labels[i % len(labels)],
+                    name=f"{rng.choice(WORDS).title()} collection {i}",
+                    description="Licensed symbolic music.",
+                    is_public=True,
+                    status="ready",
+                    training_allowed=True,
+                    generation_allowed=True,
+                    commercial_use=bool(i % 2),
+                    revenue_share_percent=Decimal(rng.randint(5, 30)),
+                )
+                for i in range(datasets)
+            ]
+        )
+        items = [
+            CorpusItem(
+                dataset=d,
+                sha256=f"{d.pk:032x}{n:032x}",
+                original_name=f"piece-{n}.mid",
+                format="midi",
+                kind="symbolic",
+                title=f"Piece {n}",
+                duration_s=60.0,
+                key=rng.choice(KEYS),
+                tempo_bpm=100.0,
+                time_signature="4/4",
+                source_path="x",
+            )
+            for d in made
+            for n in range(rng.randint(1, 20))
+        ]
         CorpusItem.objects.bulk_create(items, batch_size=5000)
 
-        tracks = Track.objects.bulk_create([
-            Track(organisation=studios[i % len(studios)], title=f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} {i}",
-                  status="published", tempo_bpm=float(rng.randint(70, 160)), key=rng.choice(KEYS), time_signature="4/4",
-                  bars=64, duration_s=128.0) for i in range(500)])
+        tracks = Track.objects.bulk_create(
+            [
+                Track(
+                    organisation=studios[i % len(studios)],
+                    title=f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} {i}",
+                    status="published",
+                    tempo_bpm=float(rng.randint(70, 160)),
+                    key=rng.choice(KEYS),
+                    time_signature="4/4",
+                    bars=64,
+                    duration_s=128.0,
+                )
+                for i in range(500)
+            ]
+        )
         per_track: dict[int, int] = {}
         rows = []
         for n in range(assets):
@@ -112,20 +149,47 @@ def catalogue_seed(*, assets: int, datasets: int, buyers: int, seed: int = 0) ->
             stem, program, is_drum = rng.choice(STEMS)
             bars = rng.choice([1, 2, 4, 8])
             start = per_track[track.pk] = per_track.get(track.pk, -1) + 1
-            prices = {t: Decimal(p) + Decimal(rng.randint(0, 500)) / 100
-                      for t, p in (("non_exclusive", "4.99"), ("extended", "29.00"), ("exclusive", "199.00"))}
-            rows.append(Asset(
-                track=track, organisation=track.organisation, kind=AssetKind.MIX if stem == "mix" else AssetKind.STEM,
-                stem=stem, program=program, is_drum=is_drum, start_bar=start, bars=bars, key=track.key,
-                tempo_bpm=track.tempo_bpm, time_signature="4/4", duration_s=bars * 2.0, sample_rate=22050,
-                method="load-bench", path="x", sha256=f"{n:064x}", size=1, preview_path="x", waveform_path="x",
-                price_non_exclusive=prices["non_exclusive"], price_extended=prices["extended"],
-                price_exclusive=prices["exclusive"], from_price=min(prices.values()),
-                search_text=Asset.search_text_for(title=track.title, stem=stem, key=track.key)))
+            prices = {
+                t: Decimal(p) + Decimal(rng.randint(0, 500)) / 100
+                for t, p in (("non_exclusive", "4.99"), ("extended", "29.00"), ("exclusive", "199.00"))
+            }
+            rows.append(
+                Asset(
+                    track=track,
+                    organisation=track.organisation,
+                    kind=AssetKind.MIX if stem == "mix" else AssetKind.STEM,
+                    stem=stem,
+                    program=program,
+                    is_drum=is_drum,
+                    start_bar=start,
+                    bars=bars,
+                    key=track.key,
+                    tempo_bpm=track.tempo_bpm,
+                    time_signature="4/4",
+                    duration_s=bars * 2.0,
+                    sample_rate=22050,
+                    method="load-bench",
+                    path="x",
+                    sha256=f"{n:064x}",
+                    size=1,
+                    preview_path="x",
+                    waveform_path="x",
+                    price_non_exclusive=prices["non_exclusive"],
+                    price_extended=prices["extended"],
+                    price_exclusive=prices["exclusive"],
+                    from_price=min(prices.values()),
+                    search_text=Asset.search_text_for(title=track.title, stem=stem, key=track.key),
+                )
+            )
         created = Asset.objects.bulk_create(rows, batch_size=5000)
-        LicenceOffer.objects.bulk_create([
-            LicenceOffer(asset=a, licence_type=t, price=getattr(a, f"price_{t}"), currency="EUR")
-            for a in created for t in ("non_exclusive", "extended", "exclusive")], batch_size=10000)
+        LicenceOffer.objects.bulk_create(
+            [
+                LicenceOffer(asset=a, licence_type=t, price=getattr(a, f"price_{t}"), currency="EUR")
+                for a in created
+                for t in ("non_exclusive", "extended", "exclusive")
+            ],
+            batch_size=10000,
+        )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     return world_read()
@@ -138,9 +202,13 @@ def world_read() -> dict:
     from ledgerline.accounts.models import Organisation
     from rights.market.models import Asset
 
-    return {"buyers": list(get_user_model().objects.filter(username__startswith="buyer").values_list("username", flat=True)),
-            "assets": list(Asset.objects.values_list("pk", flat=True)),
-            "studios": list(Organisation.objects.filter(slug__startswith="studio-").values_list("slug", flat=True))}
+    return {
+        "buyers": list(
+            get_user_model().objects.filter(username__startswith="buyer").values_list("username", flat=True)
+        ),
+        "assets": list(Asset.objects.values_list("pk", flat=True)),
+        "studios": list(Organisation.objects.filter(slug__startswith="studio-").values_list("slug", flat=True)),
+    }
 
 
 # --- 2. serve ---------------------------------------------------------------------------------------------
@@ -151,8 +219,20 @@ def free_port() -> int:
 
 
 def gunicorn_start(*, port: int, workers: int, threads: int, env: dict) -> subprocess.Popen:
-    command = [str(REPO / ".venv" / "bin" / "gunicorn"), "ledgerline.wsgi:application", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(workers), "--timeout", "120", "--log-level", "warning", "--keep-alive", "30"]
+    command = [
+        str(REPO / ".venv" / "bin" / "gunicorn"),
+        "ledgerline.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--timeout",
+        "120",
+        "--log-level",
+        "warning",
+        "--keep-alive",
+        "30",
+    ]
     if threads > 1:
         command += ["--worker-class", "gthread", "--threads", str(threads)]
     server = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
@@ -187,7 +267,9 @@ def server_cpu_seconds(server: subprocess.Popen) -> dict[int, float]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
         pids = [row[0] for row in cursor.fetchall()]
     connection.close()
     try:
@@ -210,8 +292,12 @@ def tokens_obtain(port: int, usernames: list[str]) -> list[str]:
     tokens = []
     for username in usernames:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("POST", "/api/auth/token/", body=json.dumps({"username": username, "password": PASSWORD}),
-                     headers={"Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            "/api/auth/token/",
+            body=json.dumps({"username": username, "password": PASSWORD}),
+            headers={"Content-Type": "application/json"},
+        )
         response = conn.getresponse()
         body = response.read()
         if response.status != 200:
@@ -264,8 +350,10 @@ class Client:
     def request(self) -> Sample:
         roll = self.rng.random()
         if roll < 0.5:
-            endpoint, path = "catalogue search", "/api/market/assets/?" + urlencode(
-                search_params(self.rng, self.world["studios"]))
+            endpoint, path = (
+                "catalogue search",
+                "/api/market/assets/?" + urlencode(search_params(self.rng, self.world["studios"])),
+            )
         elif roll < 0.75:
             page = self.rng.choice([1, 1, 1, 2, 3])
             endpoint, path = "dataset list", f"/api/datasets/?page={page}" if page > 1 else "/api/datasets/"
@@ -300,11 +388,23 @@ class Client:
                 stop.wait(self.rng.uniform(0.5, 1.5) * self.think_ms / 1000)
 
 
-def load_level(*, server: subprocess.Popen, port: int, users: int, tokens: list[str], world: dict, duration: float,
-               max_requests: int, think_ms: float, warmup_s: float) -> dict:
+def load_level(
+    *,
+    server: subprocess.Popen,
+    port: int,
+    users: int,
+    tokens: list[str],
+    world: dict,
+    duration: float,
+    max_requests: int,
+    think_ms: float,
+    warmup_s: float,
+) -> dict:
     def drive(seconds: float, budget: int) -> tuple[list[Client], float]:
-        clients = [Client(port, tokens[i % len(tokens)], world, think_ms, random.Random(1000 * users + i))
-                   for i in range(users)]
+        clients = [
+            Client(port, tokens[i % len(tokens)], world, think_ms, random.Random(1000 * users + i))
+            for i in range(users)
+        ]
         stop, lock, left = threading.Event(), threading.Lock(), [budget]
         threads = [threading.Thread(target=c.run, args=(stop, left, lock), daemon=True) for c in clients]
         started = time.perf_counter()
@@ -326,34 +426,47 @@ def load_level(*, server: subprocess.Popen, port: int, users: int, tokens: list[
     load_after, cpu_after = os.getloadavg(), server_cpu_seconds(server)
     samples = [s for c in clients for s in c.samples]
     server_cpu = sum(cpu - cpu_before.get(pid, 0.0) for pid, cpu in cpu_after.items())
-    figures = {"users": users, "think_ms": think_ms, "seconds": round(elapsed, 1), "requests": len(samples),
-               "requests_per_s": round(len(samples) / elapsed, 1),
-               "errors": sum(1 for s in samples if s.status == 0 or s.status >= 400),
-               "error_statuses": dict(Counter(s.status for s in samples if s.status == 0 or s.status >= 400)),
-               "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, len(samples)), 1),
-               "server_cpu_share": round(server_cpu / elapsed / (os.cpu_count() or 1), 2),
-               "load_average_before": [round(x, 2) for x in load_before],
-               "load_average_after": [round(x, 2) for x in load_after], "endpoints": {}}
+    figures = {
+        "users": users,
+        "think_ms": think_ms,
+        "seconds": round(elapsed, 1),
+        "requests": len(samples),
+        "requests_per_s": round(len(samples) / elapsed, 1),
+        "errors": sum(1 for s in samples if s.status == 0 or s.status >= 400),
+        "error_statuses": dict(Counter(s.status for s in samples if s.status == 0 or s.status >= 400)),
+        "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, len(samples)), 1),
+        "server_cpu_share": round(server_cpu / elapsed / (os.cpu_count() or 1), 2),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
+        "endpoints": {},
+    }
     for endpoint in ("catalogue search", "dataset list", "asset detail"):
         times = sorted(s.ms for s in samples if s.endpoint == endpoint)
         if not times:
             continue
         figures["endpoints"][endpoint] = {
-            "requests": len(times), "p50_ms": round(statistics.median(times), 1),
+            "requests": len(times),
+            "p50_ms": round(statistics.median(times), 1),
             "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 1),
             "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 1),
-            "errors": sum(1 for s in samples if s.endpoint == endpoint and (s.status == 0 or s.status >= 400))}
+            "errors": sum(1 for s in samples if s.endpoint == endpoint and (s.status == 0 or s.status >= 400)),
+        }
     return figures
 
 
 def report(levels: list[dict]) -> str:
-    lines = ["| users | think | req/s | errors | server CPU ms/req | endpoint | p50 ms | p95 ms | p99 ms "
-             "| load avg (1 min) before → after |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| users | think | req/s | errors | server CPU ms/req | endpoint | p50 ms | p95 ms | p99 ms "
+        "| load avg (1 min) before → after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for level in levels:
         for name, e in level["endpoints"].items():
-            lines.append(f"| {level['users']} | {level['think_ms']:.0f} ms | {level['requests_per_s']} | {level['errors']} "
-                         f"| {level['server_cpu_ms_per_request']} | {name} | {e['p50_ms']} | {e['p95_ms']} | {e['p99_ms']} "
-                         f"| {level['load_average_before'][0]} → {level['load_average_after'][0]} |")
+            lines.append(
+                f"| {level['users']} | {level['think_ms']:.0f} ms | {level['requests_per_s']} | {level['errors']} "
+                f"| {level['server_cpu_ms_per_request']} | {name} | {e['p50_ms']} | {e['p95_ms']} | {e['p99_ms']} "
+                f"| {level['load_average_before'][0]} → {level['load_average_after'][0]} |"
+            )
     return "\n".join(lines)
 
 
@@ -363,14 +476,21 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds measured per level")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of uncounted load before each level")
     parser.add_argument("--max-requests", type=int, default=50_000, help="at most this many requests per level")
-    parser.add_argument("--think-ms", type=float, default=0.0,
-                        help="mean pause of each client between requests (uniform 0.5x-1.5x); 0: back to back")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="mean pause of each client between requests (uniform 0.5x-1.5x); 0: back to back",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (gthread); 1: sync workers")
     parser.add_argument("--conn-max-age", type=int, default=60, help="LEDGERLINE_DB_CONN_MAX_AGE of the server")
     parser.add_argument("--cache-s", type=int, default=0, help="LEDGERLINE_CATALOGUE_CACHE_S of the server (0: off)")
-    parser.add_argument("--cache-url", default=os.environ.get("LEDGERLINE_CACHE_URL", ""),
-                        help="LEDGERLINE_CACHE_URL of the server (a Redis URL; empty: each worker its own memory)")
+    parser.add_argument(
+        "--cache-url",
+        default=os.environ.get("LEDGERLINE_CACHE_URL", ""),
+        help="LEDGERLINE_CACHE_URL of the server (a Redis URL; empty: each worker its own memory)",
+    )
     parser.add_argument("--assets", type=int, default=20_000)
     parser.add_argument("--datasets", type=int, default=2_000)
     parser.add_argument("--buyers", type=int, default=5)
@@ -384,10 +504,17 @@ def main() -> None:
 
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", DEFAULT_DB)
-    env.update(DJANGO_SETTINGS_MODULE="ledgerline.settings", LEDGERLINE_DEBUG="0", ALLOWED_HOSTS="127.0.0.1",
-               LEDGERLINE_TASK_RUNNER="eager", LEDGERLINE_LOG_LEVEL="ERROR", SECRET_KEY=secrets.token_urlsafe(64),
-               LEDGERLINE_DB_CONN_MAX_AGE=str(args.conn_max_age), LEDGERLINE_CATALOGUE_CACHE_S=str(args.cache_s),
-               LEDGERLINE_CACHE_URL=args.cache_url)
+    env.update(
+        DJANGO_SETTINGS_MODULE="ledgerline.settings",
+        LEDGERLINE_DEBUG="0",
+        ALLOWED_HOSTS="127.0.0.1",
+        LEDGERLINE_TASK_RUNNER="eager",
+        LEDGERLINE_LOG_LEVEL="ERROR",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        LEDGERLINE_DB_CONN_MAX_AGE=str(args.conn_max_age),
+        LEDGERLINE_CATALOGUE_CACHE_S=str(args.cache_s),
+        LEDGERLINE_CACHE_URL=args.cache_url,
+    )
     env.setdefault("LEDGERLINE_DATA_DIR", tempfile.mkdtemp(prefix="load-bench-"))
     env.pop("CELERY_BROKER_URL", None)  # no task is started by a read
     os.environ.update(env)
@@ -413,12 +540,18 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
-    world = world_read() if args.skip_seed else catalogue_seed(assets=args.assets, datasets=args.datasets,
-                                                              buyers=args.buyers)
+    world = (
+        world_read()
+        if args.skip_seed
+        else catalogue_seed(assets=args.assets, datasets=args.datasets, buyers=args.buyers)
+    )
     if not world["assets"] or not world["buyers"]:
         raise SystemExit("the database holds no catalogue: run without --skip-seed first")
-    print(f"catalogue: {len(world['assets'])} assets, {len(world['buyers'])} buyers "
-          f"({'reused' if args.skip_seed else f'seeded in {time.perf_counter() - started:.0f} s'})", flush=True)
+    print(
+        f"catalogue: {len(world['assets'])} assets, {len(world['buyers'])} buyers "
+        f"({'reused' if args.skip_seed else f'seeded in {time.perf_counter() - started:.0f} s'})",
+        flush=True,
+    )
     from django.db import connections
 
     connections.close_all()
@@ -428,17 +561,34 @@ def main() -> None:
         tokens = tokens_obtain(port, world["buyers"])
         results = []
         for users in levels:
-            results.append(load_level(server=server, port=port, users=users, tokens=tokens, world=world, duration=args.duration,
-                                      max_requests=args.max_requests, think_ms=args.think_ms, warmup_s=args.warmup))
+            results.append(
+                load_level(
+                    server=server,
+                    port=port,
+                    users=users,
+                    tokens=tokens,
+                    world=world,
+                    duration=args.duration,
+                    max_requests=args.max_requests,
+                    think_ms=args.think_ms,
+                    warmup_s=args.warmup,
+                )
+            )
             print(json.dumps(results[-1]), flush=True)
     finally:
         if server is not None:
             gunicorn_stop(server)
         timer.cancel()
-    config = {"workers": args.workers, "threads": args.threads, "conn_max_age": args.conn_max_age,
-              "catalogue_cache_s": args.cache_s, "cache": "redis" if args.cache_url else "per-process memory",
-              "assets": len(world["assets"]),
-              "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    config = {
+        "workers": args.workers,
+        "threads": args.threads,
+        "conn_max_age": args.conn_max_age,
+        "catalogue_cache_s": args.cache_s,
+        "cache": "redis" if args.cache_url else "per-process memory",
+        "assets": len(world["assets"]),
+        "cpus": os.cpu_count(),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     print(f"\n{config}\n" + report(results))
     if args.json:
         args.json.write_text(json.dumps({"config": config, "levels": results}, indent=2))

@@ -60,9 +60,15 @@ def bench_split(bars: int) -> dict:
     split_s = time.perf_counter() - started
     job = Job.objects.filter(kind="split").latest("created_at")
     assets = Asset.objects.filter(track=track).count()
-    return {"track_seconds": round(track.duration_s, 1), "stems": len(track.stems), "render_s": round(render_s, 1),
-            "split_s": round(split_s, 1), "assets": assets, "loops_per_s": round(assets / split_s, 1),
-            "job": job.status}
+    return {
+        "track_seconds": round(track.duration_s, 1),
+        "stems": len(track.stems),
+        "render_s": round(render_s, 1),
+        "split_s": round(split_s, 1),
+        "assets": assets,
+        "loops_per_s": round(assets / split_s, 1),
+        "job": job.status,
+    }
 
 
 def _fill_catalogue(count: int, market) -> None:
@@ -73,10 +79,27 @@ def _fill_catalogue(count: int, market) -> None:
 
     rng = random.Random(0)
     keys = [f"{n} {m}" for n in ["C", "G", "D", "A", "E", "F", "Bb", "Eb"] for m in ("major", "minor")]
-    stems = [("melody", 73, False), ("harmony", 0, False), ("bass", 33, False), ("drums", 0, True), ("mix", None, False)]
-    tracks = Track.objects.bulk_create([
-        Track(organisation=market.studio, title=f"Bench piece {i}", status="published", tempo_bpm=float(rng.randint(70, 160)),
-              key=rng.choice(keys), time_signature="4/4", bars=64) for i in range(500)])
+    stems = [
+        ("melody", 73, False),
+        ("harmony", 0, False),
+        ("bass", 33, False),
+        ("drums", 0, True),
+        ("mix", None, False),
+    ]
+    tracks = Track.objects.bulk_create(
+        [
+            Track(
+                organisation=market.studio,
+                title=f"Bench piece {i}",
+                status="published",
+                tempo_bpm=float(rng.randint(70, 160)),
+                key=rng.choice(keys),
+                time_signature="4/4",
+                bars=64,
+            )
+            for i in range(500)
+        ]
+    )
     made = 0
     with transaction.atomic():
         while made < count:
@@ -85,21 +108,47 @@ def _fill_catalogue(count: int, market) -> None:
             for _ in range(min(5000, count - made)):
                 stem, program, is_drum = rng.choice(stems)
                 bars = rng.choice([1, 2, 4, 8])
-                prices = {t: Decimal(p) + Decimal(rng.randint(0, 500)) / 100 for t, p in
-                          (("non_exclusive", "4.99"), ("extended", "29.00"), ("exclusive", "199.00"))}
-                batch.append(Asset(track=track, organisation=market.studio,
-                                   kind=AssetKind.MIX if stem == "mix" else AssetKind.STEM, stem=stem, program=program,
-                                   is_drum=is_drum, start_bar=made, bars=bars, key=track.key, tempo_bpm=track.tempo_bpm,
-                                   time_signature="4/4", duration_s=bars * 2.0, sample_rate=22050, method="bench",
-                                   path="x", sha256=f"{made:064x}", size=1, preview_path="x", waveform_path="x",
-                                   price_non_exclusive=prices["non_exclusive"], price_extended=prices["extended"],
-                                   price_exclusive=prices["exclusive"], from_price=min(prices.values()),
-                                   search_text=Asset.search_text_for(title=track.title, stem=stem, key=track.key)))
+                prices = {
+                    t: Decimal(p) + Decimal(rng.randint(0, 500)) / 100
+                    for t, p in (("non_exclusive", "4.99"), ("extended", "29.00"), ("exclusive", "199.00"))
+                }
+                batch.append(
+                    Asset(
+                        track=track,
+                        organisation=market.studio,
+                        kind=AssetKind.MIX if stem == "mix" else AssetKind.STEM,
+                        stem=stem,
+                        program=program,
+                        is_drum=is_drum,
+                        start_bar=made,
+                        bars=bars,
+                        key=track.key,
+                        tempo_bpm=track.tempo_bpm,
+                        time_signature="4/4",
+                        duration_s=bars * 2.0,
+                        sample_rate=22050,
+                        method="bench",
+                        path="x",
+                        sha256=f"{made:064x}",
+                        size=1,
+                        preview_path="x",
+                        waveform_path="x",
+                        price_non_exclusive=prices["non_exclusive"],
+                        price_extended=prices["extended"],
+                        price_exclusive=prices["exclusive"],
+                        from_price=min(prices.values()),
+                        search_text=Asset.search_text_for(title=track.title, stem=stem, key=track.key),
+                    )
+                )
                 made += 1
             created = Asset.objects.bulk_create(batch)
-            LicenceOffer.objects.bulk_create([
-                LicenceOffer(asset=a, licence_type=t, price=getattr(a, f"price_{t}"), currency="EUR")
-                for a in created for t in ("non_exclusive", "extended", "exclusive")])
+            LicenceOffer.objects.bulk_create(
+                [
+                    LicenceOffer(asset=a, licence_type=t, price=getattr(a, f"price_{t}"), currency="EUR")
+                    for a in created
+                    for t in ("non_exclusive", "extended", "exclusive")
+                ]
+            )
 
 
 def bench_catalogue(count: int, repeats: int) -> dict:
@@ -135,8 +184,11 @@ def bench_catalogue(count: int, repeats: int) -> dict:
             times.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200, response.content
         times.sort()
-        figures[name] = {"p50_ms": round(statistics.median(times), 1),
-                         "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1), "count": response.json()["count"]}
+        figures[name] = {
+            "p50_ms": round(statistics.median(times), 1),
+            "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1),
+            "count": response.json()["count"],
+        }
     return {"assets": count, "fill_s": round(fill_s, 1), "vendor": connection.vendor, "searches": figures}
 
 
@@ -189,8 +241,13 @@ def bench_purchases(buyers: int, seconds: float) -> dict:
     exclusives = list(Licence.objects.filter(licence_type="exclusive").select_related("asset"))
     for a in exclusives:
         for b in exclusives:
-            if a.pk < b.pk and a.asset.track_id == b.asset.track_id and a.asset.stem == b.asset.stem and \
-                    a.asset.start_bar < b.asset.end_bar and b.asset.start_bar < a.asset.end_bar:
+            if (
+                a.pk < b.pk
+                and a.asset.track_id == b.asset.track_id
+                and a.asset.stem == b.asset.stem
+                and a.asset.start_bar < b.asset.end_bar
+                and b.asset.start_bar < a.asset.end_bar
+            ):
                 double += 1
     late = 0
     for excl in exclusives:
@@ -198,11 +255,22 @@ def bench_purchases(buyers: int, seconds: float) -> dict:
         for asset in family:
             if asset.start_bar < excl.asset.end_bar and excl.asset.start_bar < asset.end_bar:
                 late += Licence.objects.filter(asset=asset, created_at__gt=excl.created_at).count()
-    bad_sums = sum(1 for o in Order.objects.filter(status="paid").prefetch_related("shares")
-                   if sum(s.amount for s in o.shares.all()) != o.amount)
-    return {"buyers": buyers, "seconds": round(elapsed, 1), "purchases_per_s": round(counts["paid"] / elapsed, 1),
-            **counts, "exclusive_sold": len(exclusives), "double_sold_exclusives": double,
-            "sales_after_an_exclusive": late, "orders_whose_shares_do_not_sum": bad_sums, "vendor": connection.vendor}
+    bad_sums = sum(
+        1
+        for o in Order.objects.filter(status="paid").prefetch_related("shares")
+        if sum(s.amount for s in o.shares.all()) != o.amount
+    )
+    return {
+        "buyers": buyers,
+        "seconds": round(elapsed, 1),
+        "purchases_per_s": round(counts["paid"] / elapsed, 1),
+        **counts,
+        "exclusive_sold": len(exclusives),
+        "double_sold_exclusives": double,
+        "sales_after_an_exclusive": late,
+        "orders_whose_shares_do_not_sum": bad_sums,
+        "vendor": connection.vendor,
+    }
 
 
 def main() -> None:

@@ -39,8 +39,14 @@ def main() -> None:
     data /= np.linalg.norm(data, axis=1, keepdims=True)
     keys = np.stack([np.arange(args.windows) // 100 * 2, np.arange(args.windows) % 100], 1)
     root = Path(tempfile.mkdtemp())
-    report: dict = {"windows": args.windows, "dim": C.DIM, "batch": args.batch, "gpus": gpu_count(),
-                    "faiss": faiss.__version__, "threads": faiss.omp_get_max_threads()}
+    report: dict = {
+        "windows": args.windows,
+        "dim": C.DIM,
+        "batch": args.batch,
+        "gpus": gpu_count(),
+        "faiss": faiss.__version__,
+        "threads": faiss.omp_get_max_threads(),
+    }
     results = {}
     batches = []
     for _ in range(args.queries):  # the same query batches for both indexes, so recall is comparable
@@ -48,16 +54,18 @@ def main() -> None:
         batch = data[picks] + rng.normal(scale=0.05, size=(args.batch, C.DIM)).astype(np.float32)
         batches.append((picks, batch / np.linalg.norm(batch, axis=1, keepdims=True)))
     for kind, threshold in (("flat", args.windows + 1), ("ivfpq", 1000)):
-        spec = IndexSpec(kind, C.DIM, "ip", ivf_threshold=threshold, nprobe=args.nprobe, gpu_flat_limit=0,
-                         codes=args.codes)
+        spec = IndexSpec(
+            kind, C.DIM, "ip", ivf_threshold=threshold, nprobe=args.nprobe, gpu_flat_limit=0, codes=args.codes
+        )
         index = VersionedIndex(root, spec)
         started = time.perf_counter()
         index.rebuild(data, keys)
         report[f"{kind}_build_s"] = round(time.perf_counter() - started, 1)
-        report[f"{kind}_faiss"] = type(index.reader()[1]).__name__ + ("" if kind == "flat" else
-                                                                       f" {spec.pq_codes()} nprobe {args.nprobe}")
+        report[f"{kind}_faiss"] = type(index.reader()[1]).__name__ + (
+            "" if kind == "flat" else f" {spec.pq_codes()} nprobe {args.nprobe}"
+        )
         times = []
-        for q, (picks, batch) in enumerate(batches[:args.flat_queries] if kind == "flat" else batches):
+        for q, (picks, batch) in enumerate(batches[: args.flat_queries] if kind == "flat" else batches):
             started = time.perf_counter()
             hits = index.search(batch, k=10)
             times.append(time.perf_counter() - started)
@@ -67,12 +75,27 @@ def main() -> None:
         report[f"{kind}_ms_p95"] = round(1000 * float(np.percentile(times, 95)), 1)
         print(kind, report, file=sys.stderr)
     flat_hits, ivf_hits = results["flat"][1], results["ivfpq"][1]
-    overlap = [len(set(zip(flat_hits.keys[i], flat_hits.positions[i], strict=True))
-                   & set(zip(ivf_hits.keys[i], ivf_hits.positions[i], strict=True))) / 10 for i in range(args.batch)]
+    overlap = [
+        len(
+            set(zip(flat_hits.keys[i], flat_hits.positions[i], strict=True))
+            & set(zip(ivf_hits.keys[i], ivf_hits.positions[i], strict=True))
+        )
+        / 10
+        for i in range(args.batch)
+    ]
     report["ivfpq_recall_at_10_vs_flat"] = round(float(np.mean(overlap)), 3)
     picks = results["ivfpq"][0]
-    report["ivfpq_finds_true_window_at_10"] = round(float(np.mean(
-        [(ivf_hits.keys[i] == keys[p, 0]).any() and (ivf_hits.positions[i] == keys[p, 1]).any() for i, p in enumerate(picks)])), 3)
+    report["ivfpq_finds_true_window_at_10"] = round(
+        float(
+            np.mean(
+                [
+                    (ivf_hits.keys[i] == keys[p, 0]).any() and (ivf_hits.positions[i] == keys[p, 1]).any()
+                    for i, p in enumerate(picks)
+                ]
+            )
+        ),
+        3,
+    )
     print(json.dumps(report))
 
 

@@ -70,7 +70,9 @@ def random_piece(seed: int) -> Score:
         rows.append((int(rng.choice(scale)), 90, 0, False, 0, beat, duration, 0, 0))
         rows.append((int(rng.choice(scale)) - 12, 70, 0, False, 0, beat, duration, 0, 0))
         beat += duration
-    return with_seconds(Score(np.array(rows, dtype=NOTE_DTYPE), [TrackInfo("Piano", 0)], tempo_bpm=float(rng.integers(70, 140))))
+    return with_seconds(
+        Score(np.array(rows, dtype=NOTE_DTYPE), [TrackInfo("Piano", 0)], tempo_bpm=float(rng.integers(70, 140)))
+    )
 
 
 TRANSCRIBED = {"cpu_s": 0.0, "audio_s": 0.0}
@@ -98,8 +100,15 @@ def features(score: Score, *, query: bool, audio_fn=None, recording: bool = Fals
         result = TR.recording_features(audio, SAMPLE_RATE, query=query)
         return result, time.process_time() - started
     beats = score.beats_to_seconds(np.arange(0, int(np.ceil(score.duration_beats)) + 1))
-    result = F.extract(audio, SAMPLE_RATE, notes=score.notes, score_beat_times=None if query else beats,
-                       bar_beats=score.bar_beats, query=query, tuning=0.0)  # as the platform: rendered at A440
+    result = F.extract(
+        audio,
+        SAMPLE_RATE,
+        notes=score.notes,
+        score_beat_times=None if query else beats,
+        bar_beats=score.bar_beats,
+        query=query,
+        tuning=0.0,
+    )  # as the platform: rendered at A440
     return result, time.process_time() - started
 
 
@@ -107,11 +116,25 @@ def disguises(corpus: list[Score], others: list[Score]):
     """name -> (score transform, audio transform or None)"""
     rng = np.random.default_rng(0)
     return {
-        "transpose ±1..6": lambda s: (T.transpose(s, int(rng.choice([-6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6]))), None),
+        "transpose ±1..6": lambda s: (
+            T.transpose(s, int(rng.choice([-6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6]))),
+            None,
+        ),
         "tempo ±5..25 %": lambda s: (T.change_tempo(s, float(rng.choice([0.75, 0.85, 0.95, 1.05, 1.15, 1.25]))), None),
-        "re-instrumented": lambda s: (T.reinstrument(s, [int(p) for p in rng.choice([40, 42, 56, 71, 73, 19, 24], 4)]), None),
-        "all three": lambda s: (T.reinstrument(T.change_tempo(T.transpose(s, int(rng.integers(-6, 7))), float(rng.uniform(0.8, 1.2))), [41, 43, 68, 70]), None),
-        "4-8 bar quote": lambda s: (T.embed_quote(others[int(rng.integers(len(others)))], T.bars(s, 1, int(rng.integers(4, 9))), at_bar=2), None),
+        "re-instrumented": lambda s: (
+            T.reinstrument(s, [int(p) for p in rng.choice([40, 42, 56, 71, 73, 19, 24], 4)]),
+            None,
+        ),
+        "all three": lambda s: (
+            T.reinstrument(
+                T.change_tempo(T.transpose(s, int(rng.integers(-6, 7))), float(rng.uniform(0.8, 1.2))), [41, 43, 68, 70]
+            ),
+            None,
+        ),
+        "4-8 bar quote": lambda s: (
+            T.embed_quote(others[int(rng.integers(len(others)))], T.bars(s, 1, int(rng.integers(4, 9))), at_bar=2),
+            None,
+        ),
         "noise 20 dB (audio)": lambda s: (s, lambda a: T.add_noise(a, snr_db=20)),
         "MP3 96k (audio)": lambda s: (s, lambda a: T.mp3_round_trip(a, SAMPLE_RATE)),
     }
@@ -123,14 +146,21 @@ def main() -> None:
     parser.add_argument("--positives", type=int, default=20)
     parser.add_argument("--negatives", type=int, default=60)
     parser.add_argument("--json", default="")
-    parser.add_argument("--audio-only", action="store_true",
-                        help="corpus and queries are recordings: rendered audio without their scores")
-    parser.add_argument("--ivf-threshold", type=int, default=S.level_spec("chroma").ivf_threshold,
-                        help="vectors from which an index is IVF-PQ (binary: multi-hash); low values force them")
+    parser.add_argument(
+        "--audio-only",
+        action="store_true",
+        help="corpus and queries are recordings: rendered audio without their scores",
+    )
+    parser.add_argument(
+        "--ivf-threshold",
+        type=int,
+        default=S.level_spec("chroma").ivf_threshold,
+        help="vectors from which an index is IVF-PQ (binary: multi-hash); low values force them",
+    )
     args = parser.parse_args()
 
     pool = chorales(args.corpus + args.negatives)
-    corpus, others = pool[: args.corpus], pool[args.corpus:]
+    corpus, others = pool[: args.corpus], pool[args.corpus :]
     print(f"corpus {len(corpus)} chorales, {len(others)} unseen chorales", file=sys.stderr)
     feats, cpu, audio_seconds = {}, 0.0, 0.0
     for key, score in enumerate(corpus):
@@ -145,11 +175,24 @@ def main() -> None:
     cpu += time.process_time() - started
     ingest_x = audio_seconds / cpu
 
-    configs = {"chromaprint only": ("audio",), "chroma only": ("chroma",), "symbolic only": ("symbolic",),
-               "fused": S.LEVELS}
+    configs = {
+        "chromaprint only": ("audio",),
+        "chroma only": ("chroma",),
+        "symbolic only": ("symbolic",),
+        "fused": S.LEVELS,
+    }
     thresholds = S.Thresholds()
-    screeners = {name: S.Screener(audio=indexes["audio"], chroma=indexes["chroma"], symbolic=indexes["symbolic"],
-                                  load=feats.get, thresholds=thresholds, levels=levels) for name, levels in configs.items()}
+    screeners = {
+        name: S.Screener(
+            audio=indexes["audio"],
+            chroma=indexes["chroma"],
+            symbolic=indexes["symbolic"],
+            load=feats.get,
+            thresholds=thresholds,
+            levels=levels,
+        )
+        for name, levels in configs.items()
+    }
     table: dict[str, dict[str, float]] = {}
     latencies: list[float] = []
     for name, make in disguises(corpus, others).items():
@@ -173,13 +216,18 @@ def main() -> None:
         for config, screener in screeners.items():
             false[config] += screener.screen(query).verdict == "flag"
     table["false flags (negatives)"] = {config: false[config] / len(negatives) for config in configs}
-    report = {"corpus": len(corpus), "positives_per_disguise": args.positives, "negatives": len(negatives),
-              "ingest_x_realtime_per_core": round(ingest_x, 1),
-              "transcription_x_realtime_per_core": (round(TRANSCRIBED["audio_s"] / TRANSCRIBED["cpu_s"], 1)
-                                                    if TRANSCRIBED["cpu_s"] else None),
-              "screen_latency_ms_p50": round(1000 * float(np.percentile(latencies, 50)), 1),
-              "screen_latency_ms_p95": round(1000 * float(np.percentile(latencies, 95)), 1),
-              "table": table}
+    report = {
+        "corpus": len(corpus),
+        "positives_per_disguise": args.positives,
+        "negatives": len(negatives),
+        "ingest_x_realtime_per_core": round(ingest_x, 1),
+        "transcription_x_realtime_per_core": (
+            round(TRANSCRIBED["audio_s"] / TRANSCRIBED["cpu_s"], 1) if TRANSCRIBED["cpu_s"] else None
+        ),
+        "screen_latency_ms_p50": round(1000 * float(np.percentile(latencies, 50)), 1),
+        "screen_latency_ms_p95": round(1000 * float(np.percentile(latencies, 95)), 1),
+        "table": table,
+    }
     print("| disguise | " + " | ".join(configs) + " |")
     print("|---|" + "---|" * len(configs))
     for name, row in table.items():

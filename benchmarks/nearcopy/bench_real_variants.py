@@ -48,8 +48,10 @@ MELODY_MIN_BEATS = (16, 20, 24, 32)
 
 
 def _row(point: C.OperatingPoint, total_pos: int, total_neg: int) -> str:
-    return (f"{point.recall:.2f} ({point.caught}/{total_pos}) | {point.false_flag_rate:.3f} "
-            f"({point.false_flags}/{total_neg})")
+    return (
+        f"{point.recall:.2f} ({point.caught}/{total_pos}) | {point.false_flag_rate:.3f} "
+        f"({point.false_flags}/{total_neg})"
+    )
 
 
 def main() -> None:
@@ -63,18 +65,23 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     manifest = real_variants_data.build(args.data)
-    kinds = {p["tune"]: p["kind"] for p in manifest["positives"]} | {n["name"] + ".mid": n["kind"]
-                                                                      for n in manifest["negatives"]}
+    kinds = {p["tune"]: p["kind"] for p in manifest["positives"]} | {
+        n["name"] + ".mid": n["kind"] for n in manifest["negatives"]
+    }
     levels = S.MATCH_LEVELS if args.with_audio else C.SYMBOLIC_LEVELS
     cache = args.data / ("features-all" if args.with_audio else "features-symbolic")
     screened = {}
     for part in ("fit", "held-out"):
         labelled = C.labelled_set(args.data / part / "positives", args.data / part / "negatives")
         t0 = time.perf_counter()
-        screened[part] = C.screen_set(labelled, thresholds=S.Thresholds(), workers=args.workers, cache=cache,
-                                      symbolic_only=not args.with_audio)
-        print(f"{part}: {len(labelled.pairs)} pairs, {len(labelled.negatives)} negatives screened in "
-              f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        screened[part] = C.screen_set(
+            labelled, thresholds=S.Thresholds(), workers=args.workers, cache=cache, symbolic_only=not args.with_audio
+        )
+        print(
+            f"{part}: {len(labelled.pairs)} pairs, {len(labelled.negatives)} negatives screened in "
+            f"{time.perf_counter() - t0:.0f} s",
+            file=sys.stderr,
+        )
 
     defaults = S.Thresholds()
     base = {level: defaults.score_of(level) for level in levels}
@@ -83,8 +90,11 @@ def main() -> None:
         thresholds = dataclasses.replace(defaults, melody_min_beats=min_beats)
         chosen, path = C.fit(screened["fit"].scores(thresholds, levels), target_fpr=args.target_fpr, base=base)
         fits.append((chosen.recall, -chosen.false_flags, min_beats, chosen, path, thresholds))
-        print(f"fit, melody_min_beats {min_beats}: recall {chosen.recall:.3f}, false flags {chosen.false_flags} "
-              f"{chosen.thresholds}", file=sys.stderr)
+        print(
+            f"fit, melody_min_beats {min_beats}: recall {chosen.recall:.3f}, false flags {chosen.false_flags} "
+            f"{chosen.thresholds}",
+            file=sys.stderr,
+        )
     *_, min_beats, chosen, path, fitted_lengths = max(fits, key=lambda f: f[:3])
     fit_scores = screened["fit"].scores(fitted_lengths, levels)
     held = screened["held-out"].scores(fitted_lengths, levels)
@@ -93,7 +103,8 @@ def main() -> None:
     off = dict.fromkeys(levels, C.NO_FLAG)
     rows = {
         "note windows only, threshold 0.8 (the levels before beat lines)": C.evaluate(
-            held_default, off | {"symbolic": defaults.symbolic_score}),
+            held_default, off | {"symbolic": defaults.symbolic_score}
+        ),
         "engine defaults (note windows + beat lines)": C.evaluate(held_default, base),
         f"fitted at {args.target_fpr:g} (melody_min_beats {min_beats})": C.evaluate(held, chosen.thresholds),
     }
@@ -105,23 +116,36 @@ def main() -> None:
         neg = np.array([kinds.get(name) == kind for name in screened["held-out"].negative_names])
         part = C.Scores(levels, held.positives[pos], held.negatives[neg], held.lengths)
         by_kind[kind] = C.evaluate(part, chosen.thresholds)
-    print(f"\nheld-out: {n_pos} pairs, {n_neg} negatives; fit: {len(fit_scores.positives)} pairs, "
-          f"{len(fit_scores.negatives)} negatives; levels {', '.join(levels)}")
+    print(
+        f"\nheld-out: {n_pos} pairs, {n_neg} negatives; fit: {len(fit_scores.positives)} pairs, "
+        f"{len(fit_scores.negatives)} negatives; levels {', '.join(levels)}"
+    )
     print("| thresholds | recall | false flags |")
     print("|---|---|---|")
     for name, point in rows.items():
         print(f"| {name} | {_row(point, n_pos, n_neg)} |")
     for kind, point in by_kind.items():
-        print(f"| fitted, {kind}s only | {point.recall:.2f} ({point.caught}) | {point.false_flag_rate:.3f} "
-              f"({point.false_flags}) |")
+        print(
+            f"| fitted, {kind}s only | {point.recall:.2f} ({point.caught}) | {point.false_flag_rate:.3f} "
+            f"({point.false_flags}) |"
+        )
     print("fitted thresholds:", json.dumps({k: round(v, 4) for k, v in chosen.thresholds.items()}))
     fit_point = C.evaluate(fit_scores, chosen.thresholds)
     print(f"on the fit part: recall {fit_point.recall:.3f}, false flags {fit_point.false_flag_rate:.3f}")
-    missed = [name for name, caught in zip(screened["held-out"].positive_names,
-                                           C.decide(held.positives, levels, chosen.thresholds), strict=True)
-              if not caught]
-    flagged = [name for name, hit in zip(screened["held-out"].negative_names,
-                                         C.decide(held.negatives, levels, chosen.thresholds), strict=True) if hit]
+    missed = [
+        name
+        for name, caught in zip(
+            screened["held-out"].positive_names, C.decide(held.positives, levels, chosen.thresholds), strict=True
+        )
+        if not caught
+    ]
+    flagged = [
+        name
+        for name, hit in zip(
+            screened["held-out"].negative_names, C.decide(held.negatives, levels, chosen.thresholds), strict=True
+        )
+        if hit
+    ]
     print("held-out misses:", ", ".join(missed) or "none")
     print("held-out false flags:", ", ".join(flagged) or "none")
     print(f"wall time {time.perf_counter() - started:.0f} s")
@@ -129,10 +153,18 @@ def main() -> None:
         _, held_path = C.fit(held, target_fpr=args.target_fpr, base=chosen.thresholds)
         C.plot_curves(C.curves(held, held_path), args.plots, chosen=rows[list(rows)[2]], target_fpr=args.target_fpr)
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "rows": {k: dataclasses.asdict(v) for k, v in rows.items()},
-            "by_kind": {k: dataclasses.asdict(v) for k, v in by_kind.items()},
-            "melody_min_beats": min_beats, "missed": missed, "false_flags": flagged}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "rows": {k: dataclasses.asdict(v) for k, v in rows.items()},
+                    "by_kind": {k: dataclasses.asdict(v) for k, v in by_kind.items()},
+                    "melody_min_beats": min_beats,
+                    "missed": missed,
+                    "false_flags": flagged,
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -76,13 +76,21 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     pool = chorales(args.corpus + 12 + args.negatives)
-    corpus, unseen, negatives = pool[:args.corpus], pool[args.corpus:args.corpus + 12], pool[args.corpus + 12:]
+    corpus, unseen, negatives = pool[: args.corpus], pool[args.corpus : args.corpus + 12], pool[args.corpus + 12 :]
     feats = {2 * key: features(score, query=False)[0] for key, score in enumerate(corpus)}
     quoted_key = 2 * 7
     root = Path(tempfile.mkdtemp())
     specs = {level: dataclasses.replace(S.level_spec(level), nprobe=args.nprobe) for level in S.LEVELS}
-    indexes, report = {}, {"entries_per_level": args.entries, "corpus_items": len(corpus), "gpus": gpu_count(),
-                           "faiss": faiss.__version__, "threads": faiss.omp_get_max_threads()}
+    indexes, report = (
+        {},
+        {
+            "entries_per_level": args.entries,
+            "corpus_items": len(corpus),
+            "gpus": gpu_count(),
+            "faiss": faiss.__version__,
+            "threads": faiss.omp_get_max_threads(),
+        },
+    )
     for level, spec in specs.items():
         vectors, keys = S.level_vectors(feats, level)
         real = len(vectors)
@@ -93,8 +101,12 @@ def main() -> None:
         started = time.perf_counter()
         indexes[level].rebuild(vectors, keys)
         loaded = indexes[level].reader()[1]
-        report[f"{level}_index"] = {"real": real, "total": int(loaded.ntotal), "faiss": type(loaded).__name__,
-                                    "build_s": round(time.perf_counter() - started, 1)}
+        report[f"{level}_index"] = {
+            "real": real,
+            "total": int(loaded.ntotal),
+            "faiss": type(loaded).__name__,
+            "build_s": round(time.perf_counter() - started, 1),
+        }
         print(level, report[f"{level}_index"], file=sys.stderr)
 
     query_score = three_minute_query(unseen, corpus[quoted_key // 2])
@@ -106,8 +118,14 @@ def main() -> None:
     report["query_render_and_features_wall_s"] = round(time.perf_counter() - started, 2)
 
     def timed(levels) -> tuple[list[float], S.Verdict]:
-        screener = S.Screener(audio=indexes["audio"], chroma=indexes["chroma"], symbolic=indexes["symbolic"],
-                              load=feats.get, thresholds=S.Thresholds(), levels=levels)
+        screener = S.Screener(
+            audio=indexes["audio"],
+            chroma=indexes["chroma"],
+            symbolic=indexes["symbolic"],
+            load=feats.get,
+            thresholds=S.Thresholds(),
+            levels=levels,
+        )
         verdict = screener.screen(query)  # warm: indexes loaded, caches filled
         times = []
         for _ in range(args.runs):
@@ -116,8 +134,12 @@ def main() -> None:
             times.append(time.perf_counter() - started)
         return times, verdict
 
-    for name, levels in {"audio": ("audio",), "chroma": ("chroma",), "symbolic": ("symbolic",),
-                         "fused": S.LEVELS}.items():
+    for name, levels in {
+        "audio": ("audio",),
+        "chroma": ("chroma",),
+        "symbolic": ("symbolic",),
+        "fused": S.LEVELS,
+    }.items():
         times, verdict = timed(levels)
         report[f"{name}_ms_p50"] = round(1000 * float(np.percentile(times, 50)), 1)
         report[f"{name}_ms_p95"] = round(1000 * float(np.percentile(times, 95)), 1)
@@ -126,9 +148,18 @@ def main() -> None:
             report["fused_flags_quoted_item"] = any(m.key == quoted_key for m in verdict.matches)
         print(name, report[f"{name}_ms_p50"], report[f"{name}_ms_p95"], file=sys.stderr)
     if args.positives or args.negatives:
-        report["at_scale"] = recall_at_scale(args, corpus, unseen + negatives, S.Screener(
-            audio=indexes["audio"], chroma=indexes["chroma"], symbolic=indexes["symbolic"], load=feats.get,
-            thresholds=S.Thresholds()))
+        report["at_scale"] = recall_at_scale(
+            args,
+            corpus,
+            unseen + negatives,
+            S.Screener(
+                audio=indexes["audio"],
+                chroma=indexes["chroma"],
+                symbolic=indexes["symbolic"],
+                load=feats.get,
+                thresholds=S.Thresholds(),
+            ),
+        )
     print(json.dumps(report))
 
 

@@ -47,8 +47,28 @@ PAIRS_PER_CHORALE = 2
 PARSE_LIMIT_S = 20  # a few ABC tunes keep music21's parser busy for minutes: they are skipped
 NEGATIVES_FIT_SHARE = 0.4  # negatives are no positive's tune: more of them go to the held-out part
 FOLK_COLLECTIONS = ("ryansMammoth", "oneills1850", "airdsAirs", "nottingham-dataset", "miscFolk")
-TYPE_WORDS = {"the", "a", "of", "reel", "hornpipe", "jig", "strathspey", "march", "polka", "waltz", "air", "set",
-              "dance", "no", "s", "or", "and", "quickstep", "slide", "fling"}
+TYPE_WORDS = {
+    "the",
+    "a",
+    "of",
+    "reel",
+    "hornpipe",
+    "jig",
+    "strathspey",
+    "march",
+    "polka",
+    "waltz",
+    "air",
+    "set",
+    "dance",
+    "no",
+    "s",
+    "or",
+    "and",
+    "quickstep",
+    "slide",
+    "fling",
+}
 
 
 @numba.njit(cache=True)
@@ -214,8 +234,17 @@ def build(root: Path, *, folk_negatives: int = 380, seed: int = 0) -> dict:
             gap = distance(shapes[a], shapes[b])
             if gap > CHORALE_SAME:  # one title, two melodies: not a variant pair
                 continue
-            positives.append({"tune": tune, "part": _part(_slug(title)), "kind": "chorale", "a": a, "b": b,
-                              "title": title, "distance": round(gap, 3)})
+            positives.append(
+                {
+                    "tune": tune,
+                    "part": _part(_slug(title)),
+                    "kind": "chorale",
+                    "a": a,
+                    "b": b,
+                    "title": title,
+                    "distance": round(gap, 3),
+                }
+            )
             files[f"{tune}/a"], files[f"{tune}/b"] = chorales[a], chorales[b]
             corpus_shapes.append(shapes[a])
     singles = [name for name in names if tune_of.get(name) not in corpus_titles]
@@ -240,8 +269,16 @@ def build(root: Path, *, folk_negatives: int = 380, seed: int = 0) -> dict:
         if gap > FOLK_SAME:
             continue
         tune = f"folk-{_slug(key)}"
-        positives.append({"tune": tune, "part": _part(tune), "kind": "folk", "a": f"{first[0]}: {first[1]}",
-                          "b": f"{other[0]}: {other[1]}", "distance": round(gap, 3)})
+        positives.append(
+            {
+                "tune": tune,
+                "part": _part(tune),
+                "kind": "folk",
+                "a": f"{first[0]}: {first[1]}",
+                "b": f"{other[0]}: {other[1]}",
+                "distance": round(gap, 3),
+            }
+        )
         files[f"{tune}/a"], files[f"{tune}/b"] = a, b
         corpus_shapes.append(contour(a))
 
@@ -279,13 +316,20 @@ def build(root: Path, *, folk_negatives: int = 380, seed: int = 0) -> dict:
         folder = root / entry["part"] / "negatives"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{entry['name']}.mid").write_bytes(files[entry["name"]].to_midi_bytes())
-    manifest = {"positives": positives, "negatives": negatives, "duplicates_dropped": sorted(duplicates),
-                "labels": {"chorale_same": CHORALE_SAME, "folk_same": FOLK_SAME, "negative_apart": NEGATIVE_APART}}
+    manifest = {
+        "positives": positives,
+        "negatives": negatives,
+        "duplicates_dropped": sorted(duplicates),
+        "labels": {"chorale_same": CHORALE_SAME, "folk_same": FOLK_SAME, "negative_apart": NEGATIVE_APART},
+    }
     manifest_path.write_text(json.dumps(manifest, indent=1))
     return manifest
 
 
 def _same_notes(a: Score, b: Score) -> bool:
     ma, mb = M.melody_line(a.notes), M.melody_line(b.notes)
-    return (len(ma) == len(mb) and np.array_equal(np.diff(ma.pitches), np.diff(mb.pitches))
-            and np.allclose(ma.iois, mb.iois))
+    return (
+        len(ma) == len(mb)
+        and np.array_equal(np.diff(ma.pitches), np.diff(mb.pitches))
+        and np.allclose(ma.iois, mb.iois)
+    )

@@ -35,14 +35,14 @@ class BeatChroma:
 def frame_chroma(audio: np.ndarray, sample_rate: int, *, tuning: float | None = None) -> np.ndarray:
     """CENS chroma [12, frames] at HOP_LENGTH. `tuning` (fractions of a bin): None estimates it from the audio
     (about a third of the chroma's cost); 0.0 for audio rendered at standard pitch."""
-    return librosa.feature.chroma_cens(y=audio.astype(np.float32), sr=sample_rate, hop_length=HOP_LENGTH,
-                                       tuning=tuning)
+    return librosa.feature.chroma_cens(y=audio.astype(np.float32), sr=sample_rate, hop_length=HOP_LENGTH, tuning=tuning)
 
 
 def track_beats(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Beat times in seconds from librosa's tracker (at least two; evenly spaced at 120 bpm as a fallback)."""
-    _tempo, beats = librosa.beat.beat_track(y=audio.astype(np.float32), sr=sample_rate, hop_length=HOP_LENGTH,
-                                            units="time", trim=False)
+    _tempo, beats = librosa.beat.beat_track(
+        y=audio.astype(np.float32), sr=sample_rate, hop_length=HOP_LENGTH, units="time", trim=False
+    )
     beats = np.asarray(beats, dtype=np.float64)
     if len(beats) < 2:
         beats = np.arange(0.0, len(audio) / sample_rate, 0.5)
@@ -55,7 +55,9 @@ def beat_sync(chroma: np.ndarray, beat_times: np.ndarray, sample_rate: int) -> B
     frames = np.clip(frames, 0, chroma.shape[1])
     keep = np.concatenate([[True], np.diff(frames) > 0])
     frames, beat_times = frames[keep], beat_times[keep]
-    columns = [chroma[:, a:b].mean(axis=1) if b > a else np.zeros(12) for a, b in zip(frames[:-1], frames[1:], strict=True)]
+    columns = [
+        chroma[:, a:b].mean(axis=1) if b > a else np.zeros(12) for a, b in zip(frames[:-1], frames[1:], strict=True)
+    ]
     synced = np.stack(columns, axis=1) if columns else np.zeros((12, 0))
     return BeatChroma(chroma=synced.astype(np.float32), beat_times=beat_times.astype(np.float64))
 
@@ -88,7 +90,7 @@ def windows(bc: BeatChroma) -> tuple[np.ndarray, np.ndarray]:
     if bc.beats < WINDOW_BEATS:
         return np.zeros((0, DIM), np.float32), np.zeros(0, np.int64)
     starts = np.arange(0, bc.beats - WINDOW_BEATS + 1, HOP_BEATS)
-    stack = np.stack([bc.chroma[:, s:s + WINDOW_BEATS] for s in starts])
+    stack = np.stack([bc.chroma[:, s : s + WINDOW_BEATS] for s in starts])
     vectors, informative = _normalise(stack)
     return vectors[informative], starts[informative]
 
@@ -102,7 +104,7 @@ def rotated_windows(bc: BeatChroma) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     if bc.beats < WINDOW_BEATS:
         return np.zeros((0, DIM), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
     starts = np.arange(0, bc.beats - WINDOW_BEATS + 1, HOP_BEATS)
-    base = np.stack([bc.chroma[:, s:s + WINDOW_BEATS] for s in starts])  # [n, 12, W]
+    base = np.stack([bc.chroma[:, s : s + WINDOW_BEATS] for s in starts])  # [n, 12, W]
     rotations = np.stack([np.roll(base, -k, axis=1) for k in range(12)], axis=1)  # [n, 12, 12, W]
     vectors, informative = _normalise(rotations.reshape(-1, 12, WINDOW_BEATS))
     first = np.repeat(starts, 12)

@@ -33,10 +33,18 @@ class Features:
             arrays["chroma"] = self.chroma.chroma
             arrays["beat_times"] = self.chroma.beat_times
         if self.melody is not None:
-            arrays.update(mel_pitches=self.melody.pitches, mel_onsets=self.melody.onsets,
-                          mel_onsets_s=self.melody.onsets_s, mel_iois=self.melody.iois)
-        meta = {"duration_s": self.duration_s, "bar_beats": self.bar_beats,
-                "beats_from_score": self.beats_from_score, "problems": self.problems}
+            arrays.update(
+                mel_pitches=self.melody.pitches,
+                mel_onsets=self.melody.onsets,
+                mel_onsets_s=self.melody.onsets_s,
+                mel_iois=self.melody.iois,
+            )
+        meta = {
+            "duration_s": self.duration_s,
+            "bar_beats": self.bar_beats,
+            "beats_from_score": self.beats_from_score,
+            "problems": self.problems,
+        }
         buffer = io.BytesIO()
         np.savez_compressed(buffer, meta=np.array(json.dumps(meta)), **arrays)
         return buffer.getvalue()
@@ -46,17 +54,35 @@ class Features:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
             raw_fp = archive["raw_fp"] if "raw_fp" in archive else None
-            bc = (chroma_mod.BeatChroma(archive["chroma"], archive["beat_times"]) if "chroma" in archive else None)
-            mel = (melody_mod.Melody(archive["mel_pitches"], archive["mel_onsets"], archive["mel_onsets_s"],
-                                     archive["mel_iois"]) if "mel_pitches" in archive else None)
-        return cls(duration_s=float(meta["duration_s"]), raw_fp=raw_fp, chroma=bc, melody=mel,
-                   bar_beats=float(meta["bar_beats"]), beats_from_score=bool(meta["beats_from_score"]),
-                   problems=list(meta.get("problems", [])))
+            bc = chroma_mod.BeatChroma(archive["chroma"], archive["beat_times"]) if "chroma" in archive else None
+            mel = (
+                melody_mod.Melody(
+                    archive["mel_pitches"], archive["mel_onsets"], archive["mel_onsets_s"], archive["mel_iois"]
+                )
+                if "mel_pitches" in archive
+                else None
+            )
+        return cls(
+            duration_s=float(meta["duration_s"]),
+            raw_fp=raw_fp,
+            chroma=bc,
+            melody=mel,
+            bar_beats=float(meta["bar_beats"]),
+            beats_from_score=bool(meta["beats_from_score"]),
+            problems=list(meta.get("problems", [])),
+        )
 
 
-def extract(audio: np.ndarray, sample_rate: int, *, notes: np.ndarray | None = None,
-            score_beat_times: np.ndarray | None = None, bar_beats: float = 4.0, query: bool = False,
-            tuning: float | None = None) -> Features:
+def extract(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    notes: np.ndarray | None = None,
+    score_beat_times: np.ndarray | None = None,
+    bar_beats: float = 4.0,
+    query: bool = False,
+    tuning: float | None = None,
+) -> Features:
     """Features of one piece.
 
     audio: mono float [samples]; notes: NOTE_DTYPE events when the piece has a score; score_beat_times:

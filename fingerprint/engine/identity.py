@@ -55,8 +55,9 @@ class Alignment:
         return start * ITEM_SECONDS, (start + self.overlap) * ITEM_SECONDS
 
 
-def best_alignment(query: np.ndarray, reference: np.ndarray, *, offsets: np.ndarray | None = None,
-                   min_overlap: int = MIN_ITEMS) -> Alignment | None:
+def best_alignment(
+    query: np.ndarray, reference: np.ndarray, *, offsets: np.ndarray | None = None, min_overlap: int = MIN_ITEMS
+) -> Alignment | None:
     """The offset with the lowest bit-error rate (every offset, or only `offsets` when given).
 
     Handles a query that is an excerpt of the reference (positive offsets) and the reverse.
@@ -72,7 +73,7 @@ def best_alignment(query: np.ndarray, reference: np.ndarray, *, offsets: np.ndar
         overlap = min(len(q) - q_start, len(r) - r_start)
         if overlap < min_overlap:
             continue
-        errors = int(np.bitwise_count(q[q_start:q_start + overlap] ^ r[r_start:r_start + overlap]).sum())
+        errors = int(np.bitwise_count(q[q_start : q_start + overlap] ^ r[r_start : r_start + overlap]).sum())
         ber = errors / (32.0 * overlap)
         if best is None or ber < best.ber:
             best = Alignment(int(offset), ber, overlap)

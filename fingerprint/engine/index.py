@@ -120,8 +120,11 @@ class IndexSpec:
             return index
         index = faiss.index_factory(self.dim, self.factory(count), self.faiss_metric)
         if not index.is_trained:
-            sample = vectors[np.random.default_rng(0).choice(count, size=min(count, 64 * faiss.extract_index_ivf(
-                index).nlist), replace=False)]
+            sample = vectors[
+                np.random.default_rng(0).choice(
+                    count, size=min(count, 64 * faiss.extract_index_ivf(index).nlist), replace=False
+                )
+            ]
             index.train(np.ascontiguousarray(sample, dtype=np.float32))
         return index
 
@@ -216,8 +219,9 @@ class VersionedIndex:
         loaded = self.reader()
         n = len(vectors)
         if loaded is None or loaded[1].ntotal == 0 or n == 0:
-            return SearchHits(np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64),
-                              np.full((n, k), -1, np.int64))
+            return SearchHits(
+                np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64), np.full((n, k), -1, np.int64)
+            )
         _version, index, keys = loaded
         scores, rows = index.search(self.spec.as_input(vectors), k)
         valid = rows >= 0
@@ -255,15 +259,20 @@ class VersionedIndex:
                     index = faiss.index_gpu_to_cpu(index)
             faiss.write_index(index, str(tmp / "index.faiss"))
         np.save(tmp / "keys.npy", keys.astype(np.int64).reshape(-1, 2), allow_pickle=False)
-        manifest = {"name": self.spec.name, "dim": self.spec.dim, "metric": self.spec.metric, "kind": kind,
-                    "count": int(index.ntotal),
-                    "sha256": {name: _sha256(tmp / name) for name in ("index.faiss", "keys.npy")}}
+        manifest = {
+            "name": self.spec.name,
+            "dim": self.spec.dim,
+            "metric": self.spec.metric,
+            "kind": kind,
+            "count": int(index.ntotal),
+            "sha256": {name: _sha256(tmp / name) for name in ("index.faiss", "keys.npy")},
+        }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         os.replace(tmp, self.folder / version)
         pointer = self.folder / ".CURRENT.tmp"
         pointer.write_text(version)
         os.replace(pointer, self.folder / "CURRENT")
-        for old in versions[:-KEEP_VERSIONS + 1] if KEEP_VERSIONS > 1 else versions:
+        for old in versions[: -KEEP_VERSIONS + 1] if KEEP_VERSIONS > 1 else versions:
             shutil.rmtree(self.folder / old, ignore_errors=True)
         return version
 

@@ -69,8 +69,12 @@ def melody_line(notes: np.ndarray) -> Melody:
     top = pitched[_not_under_a_held_note(pitched, onsets, first)]
     starts = top["start"]
     iois = np.append(np.diff(starts), top["duration"][-1])
-    return Melody(top["pitch"].astype(np.int64), starts.astype(np.float64), top["start_s"].astype(np.float64),
-                  np.maximum(iois, 1e-3))
+    return Melody(
+        top["pitch"].astype(np.int64),
+        starts.astype(np.float64),
+        top["start_s"].astype(np.float64),
+        np.maximum(iois, 1e-3),
+    )
 
 
 def _not_under_a_held_note(pitched: np.ndarray, onsets: np.ndarray, first: np.ndarray) -> np.ndarray:
@@ -103,8 +107,8 @@ def windows(melody: Melody) -> tuple[np.ndarray, np.ndarray]:
     ratios = melody.ratios() * RATIO_WEIGHT / 6.0 * 3
     vectors = np.zeros((count, DIM), np.float32)
     for start in range(count):
-        vectors[start, : WINDOW_NOTES - 1] = intervals[start:start + WINDOW_NOTES - 1]
-        vectors[start, WINDOW_NOTES - 1: 2 * WINDOW_NOTES - 3] = ratios[start:start + WINDOW_NOTES - 2]
+        vectors[start, : WINDOW_NOTES - 1] = intervals[start : start + WINDOW_NOTES - 1]
+        vectors[start, WINDOW_NOTES - 1 : 2 * WINDOW_NOTES - 3] = ratios[start : start + WINDOW_NOTES - 2]
     return vectors, np.arange(count)
 
 
@@ -160,8 +164,13 @@ def local_alignment(query: Melody, match: Melody, *, gap: float = 1.0, mismatch:
     path.reverse()
     steps = max(end[0] - int(i), end[1] - int(j), 1)
     # interval k joins notes k and k+1: a run of intervals [a, b) covers notes [a, b + 1)
-    return LocalAlignment(matches / steps, matches + 1 if matches else 0, (int(i), end[0] + 1), (int(j), end[1] + 1),
-                          np.array(path, dtype=np.int64).reshape(-1, 2))
+    return LocalAlignment(
+        matches / steps,
+        matches + 1 if matches else 0,
+        (int(i), end[0] + 1),
+        (int(j), end[1] + 1),
+        np.array(path, dtype=np.int64).reshape(-1, 2),
+    )
 
 
 # --- the beat line ------------------------------------------------------------------------------------------
@@ -237,8 +246,9 @@ def _beat_smith_waterman(query: np.ndarray, match: np.ndarray, gap: float, misma
     return matches, i, bi, j, bj
 
 
-def beat_alignment(query: np.ndarray, match: np.ndarray, *, transpose: int, gap: float = 1.0,
-                   mismatch: float = 1.0) -> LocalAlignment:
+def beat_alignment(
+    query: np.ndarray, match: np.ndarray, *, transpose: int, gap: float = 1.0, mismatch: float = 1.0
+) -> LocalAlignment:
     """Smith-Waterman over two beat lines [beats] with the query moved by `-transpose` semitones: +1 for an
     equal pitch, -mismatch, -gap. A beat added or dropped (a missing upbeat, a longer held note) costs a gap.
     score: equal beats / the longer aligned span; matched: equal beats; spans: beat indices [start, end)."""
@@ -246,12 +256,14 @@ def beat_alignment(query: np.ndarray, match: np.ndarray, *, transpose: int, gap:
         return LocalAlignment(0.0, 0, (0, 0), (0, 0), np.zeros((0, 2), np.int64))
     matches, q0, q1, m0, m1 = _beat_smith_waterman(query - transpose, match, gap, mismatch)
     steps = max(q1 - q0, m1 - m0, 1)
-    return LocalAlignment(matches / steps, int(matches), (int(q0), int(q1)), (int(m0), int(m1)),
-                          np.zeros((0, 2), np.int64))
+    return LocalAlignment(
+        matches / steps, int(matches), (int(q0), int(q1)), (int(m0), int(m1)), np.zeros((0, 2), np.int64)
+    )
 
 
-def beat_coverage(query: np.ndarray, match: np.ndarray, *, transpose: int, segments: int = 4,
-                  min_segment: int = 8) -> tuple[int, list[LocalAlignment]]:
+def beat_coverage(
+    query: np.ndarray, match: np.ndarray, *, transpose: int, segments: int = 4, min_segment: int = 8
+) -> tuple[int, list[LocalAlignment]]:
     """Equal beats over up to `segments` disjoint local alignments of at least `min_segment` equal beats each,
     best first. A tune's variants drift apart at phrase ends (a fermata held longer, a half-beat upbeat), which
     ends one local alignment; the next phrases are found by aligning what is left."""
@@ -263,8 +275,15 @@ def beat_coverage(query: np.ndarray, match: np.ndarray, *, transpose: int, segme
         matches, q0, q1, m0, m1 = _beat_smith_waterman(query, match, 1.0, 1.0)
         if matches < min_segment:
             break
-        found.append(LocalAlignment(matches / max(q1 - q0, m1 - m0, 1), int(matches), (int(q0), int(q1)),
-                                    (int(m0), int(m1)), np.zeros((0, 2), np.int64)))
+        found.append(
+            LocalAlignment(
+                matches / max(q1 - q0, m1 - m0, 1),
+                int(matches),
+                (int(q0), int(q1)),
+                (int(m0), int(m1)),
+                np.zeros((0, 2), np.int64),
+            )
+        )
         total += int(matches)
         query = query.copy()
         query[q0:q1] = _USED  # an aligned stretch is used once on either side

@@ -70,8 +70,12 @@ class Thresholds:
 
     def long_enough(self, level: str, length: int) -> bool:
         """Whether a match of `length` (items, windows, notes or beats, by level) is long enough to count."""
-        minimum = {"audio": self.audio_min_items, "chroma": self.chroma_min_windows,
-                   "symbolic": self.symbolic_min_notes, "melody": self.melody_min_beats}[level]
+        minimum = {
+            "audio": self.audio_min_items,
+            "chroma": self.chroma_min_windows,
+            "symbolic": self.symbolic_min_notes,
+            "melody": self.melody_min_beats,
+        }[level]
         return length >= minimum
 
     def passes(self, level: str, score: float, length: int) -> bool:
@@ -129,8 +133,17 @@ Loader = Callable[[int], Features | None]
 
 
 class Screener:
-    def __init__(self, *, audio: VersionedIndex, chroma: VersionedIndex, symbolic: VersionedIndex, load: Loader,
-                 thresholds: Thresholds, levels: tuple[str, ...] = LEVELS, allowed: Callable[[int], bool] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        audio: VersionedIndex,
+        chroma: VersionedIndex,
+        symbolic: VersionedIndex,
+        load: Loader,
+        thresholds: Thresholds,
+        levels: tuple[str, ...] = LEVELS,
+        allowed: Callable[[int], bool] | None = None,
+    ) -> None:
         self.audio, self.chroma, self.symbolic = audio, chroma, symbolic
         self.load = load
         self.t = thresholds
@@ -163,9 +176,19 @@ class Screener:
                 continue
             q0, q1 = align.query_span_s()
             m0, m1 = align.match_span_s()
-            matches.append(Match(key, "audio", round(align.score, 4), q0, q1, m0, m1, passed=self.t.passes(
-                "audio", align.score, align.overlap),
-                evidence={"ber": align.ber, "overlap": align.overlap, "votes": count}))
+            matches.append(
+                Match(
+                    key,
+                    "audio",
+                    round(align.score, 4),
+                    q0,
+                    q1,
+                    m0,
+                    m1,
+                    passed=self.t.passes("audio", align.score, align.overlap),
+                    evidence={"ber": align.ber, "overlap": align.overlap, "votes": count},
+                )
+            )
         return matches
 
     # --- level 2 -----------------------------------------------------------------------------------------
@@ -189,7 +212,8 @@ class Screener:
                 continue
             offset = int(round((int(hits.positions[row, col]) - int(first[row])) / chroma_mod.HOP_BEATS))
             groups[(key, int(transpose[row]), parts[grid_of[row]][0], offset)].append(
-                (int(first[row]), float(hits.scores[row, col])))
+                (int(first[row]), float(hits.scores[row, col]))
+            )
         ranked = []
         for group_key, hits_list in groups.items():
             windows = {start: sim for start, sim in hits_list}
@@ -213,17 +237,34 @@ class Screener:
             q_seg = np.roll(bc.chroma[:, q0:q1], -rotation, axis=0)
             dtw = chroma_mod.dtw_similarity(q_seg, item.chroma.chroma[:, m0:m1])
             qs, qe = float(bc.beat_times[q0]), float(bc.beat_times[min(q1, len(bc.beat_times) - 1)])
-            ms, me = float(item.chroma.beat_times[m0]), float(item.chroma.beat_times[min(m1, len(item.chroma.beat_times) - 1)])
+            ms, me = (
+                float(item.chroma.beat_times[m0]),
+                float(item.chroma.beat_times[min(m1, len(item.chroma.beat_times) - 1)]),
+            )
             tempo_ratio = (me - ms) / (qe - qs) if qe > qs else 1.0
             score = round(float(dtw.similarity), 4)
             best_per_key[key] = Match(
-                key, "chroma", score, qs, qe, ms, me, transpose=chroma_mod.signed_semitones(rotation),
+                key,
+                "chroma",
+                score,
+                qs,
+                qe,
+                ms,
+                me,
+                transpose=chroma_mod.signed_semitones(rotation),
                 tempo_ratio=round(tempo_ratio, 3),
                 passed=self.t.passes("chroma", score, len(windows)),
                 match_beats=(float(m0), float(m1)),
-                evidence={"windows": len(windows), "mean_window_correlation": float(np.mean(list(windows.values()))),
-                          "grid": grid_name, "rotation": rotation, "dtw_path": dtw.path.tolist(),
-                          "query_beat_range": [q0, q1], "match_beat_range": [m0, m1]})
+                evidence={
+                    "windows": len(windows),
+                    "mean_window_correlation": float(np.mean(list(windows.values()))),
+                    "grid": grid_name,
+                    "rotation": rotation,
+                    "dtw_path": dtw.path.tolist(),
+                    "query_beat_range": [q0, q1],
+                    "match_beat_range": [m0, m1],
+                },
+            )
         return list(best_per_key.values())
 
     # --- level 3 -----------------------------------------------------------------------------------------
@@ -266,13 +307,20 @@ class Screener:
             transpose = int(mel.pitches[qi0]) - int(item.melody.pitches[mi0])
             tempo_ratio = (me - ms) / (qe - qs) if qe > qs else 1.0
             best_per_key[key] = Match(
-                key, "symbolic", round(la.score, 4), qs, qe, ms, me, transpose=transpose,
+                key,
+                "symbolic",
+                round(la.score, 4),
+                qs,
+                qe,
+                ms,
+                me,
+                transpose=transpose,
                 tempo_ratio=round(tempo_ratio, 3),
                 passed=self.t.passes("symbolic", la.score, la.matched),
                 query_beats=(float(mel.onsets[qi0]), float(mel.onsets[qi1] + mel.iois[qi1])),
                 match_beats=(float(item.melody.onsets[mi0]), float(item.melody.onsets[mi1] + item.melody.iois[mi1])),
-                evidence={"matched_notes": la.matched, "windows": len(q_starts),
-                          "path": (la.path + [qa, ma]).tolist()})
+                evidence={"matched_notes": la.matched, "windows": len(q_starts), "path": (la.path + [qa, ma]).tolist()},
+            )
         return list(best_per_key.values())
 
     def _beats(self, mel: melody_mod.Melody) -> list[Match]:
@@ -292,7 +340,9 @@ class Screener:
         for row, col in zip(*np.nonzero(near), strict=True):
             key = int(hits.keys[row, col])
             if self.allowed(key):
-                votes[(key, int(grid_of[row]))][int(first[row])] = int(hits.positions[row, col]) - melody_mod.BEAT_POSITION
+                votes[(key, int(grid_of[row]))][int(first[row])] = (
+                    int(hits.positions[row, col]) - melody_mod.BEAT_POSITION
+                )
         ranked = sorted(((len(v), k, v) for k, v in votes.items() if len(v) >= 2), key=lambda r: -r[0])
         best_per_key: dict[int, Match] = {}
         item_lines: dict[int, tuple[np.ndarray, np.ndarray, melody_mod.Melody] | None] = {}
@@ -300,15 +350,21 @@ class Screener:
         for _count, (key, grid), starts in ranked[:20]:
             if key not in item_lines:
                 item = self.load(key)
-                item_lines[key] = None if item is None or item.melody is None else (
-                    *melody_mod.reduced_line(item.melody), item.melody)
+                item_lines[key] = (
+                    None
+                    if item is None or item.melody is None
+                    else (*melody_mod.reduced_line(item.melody), item.melody)
+                )
             found = item_lines[key]
             if found is None:
                 continue
             m_line, m_grid, m_mel = found
             q_line, q_grid = lines[grid]
-            transpose = int(np.median([round(q_line[q:q + window].mean() - m_line[m:m + window].mean())
-                                       for q, m in starts.items()]))
+            transpose = int(
+                np.median(
+                    [round(q_line[q : q + window].mean() - m_line[m : m + window].mean()) for q, m in starts.items()]
+                )
+            )
             equal, segments = melody_mod.beat_coverage(q_line, m_line, transpose=transpose)
             if not segments:
                 continue
@@ -322,12 +378,25 @@ class Screener:
             qs, qe = melody_mod.beat_seconds(mel, q_beats)
             ms, me = melody_mod.beat_seconds(m_mel, m_beats)
             best_per_key[key] = Match(
-                key, "melody", score, float(qs), float(qe), float(ms), float(me), transpose=transpose,
+                key,
+                "melody",
+                score,
+                float(qs),
+                float(qe),
+                float(ms),
+                float(me),
+                transpose=transpose,
                 tempo_ratio=round(float((me - ms) / (qe - qs)) if qe > qs else 1.0, 3),
                 passed=self.t.passes("melody", score, equal),
-                query_beats=(float(q_beats[0]), float(q_beats[1])), match_beats=(float(m_beats[0]), float(m_beats[1])),
-                evidence={"matched_beats": equal, "windows": len(starts), "grid": list(melody_mod.QUERY_GRIDS[grid]),
-                          "segments": [[*seg.query_span, *seg.match_span, seg.matched] for seg in segments]})
+                query_beats=(float(q_beats[0]), float(q_beats[1])),
+                match_beats=(float(m_beats[0]), float(m_beats[1])),
+                evidence={
+                    "matched_beats": equal,
+                    "windows": len(starts),
+                    "grid": list(melody_mod.QUERY_GRIDS[grid]),
+                    "segments": [[*seg.query_span, *seg.match_span, seg.matched] for seg in segments],
+                },
+            )
         return list(best_per_key.values())
 
     # --- fusion ------------------------------------------------------------------------------------------
@@ -385,7 +454,10 @@ def index_vectors(features: Features) -> dict[str, tuple[np.ndarray, np.ndarray]
     if features.chroma is not None:
         out["chroma"] = chroma_mod.windows(features.chroma)
     if features.melody is not None:
-        notes, beats = melody_mod.windows(features.melody), melody_mod.beat_windows(melody_mod.reduced_line(features.melody)[0])
+        notes, beats = (
+            melody_mod.windows(features.melody),
+            melody_mod.beat_windows(melody_mod.reduced_line(features.melody)[0]),
+        )
         out["symbolic"] = (np.concatenate([notes[0], beats[0]]), np.concatenate([notes[1], beats[1]]))
     return out
 

@@ -135,13 +135,15 @@ def posteriorgrams(audio: np.ndarray, sr: int, *, threads: int = 1) -> tuple[np.
     starts = range(0, len(padded), HOP_SAMPLES)
     windows = np.zeros((len(starts), WINDOW_SAMPLES, 1), np.float32)
     for row, start in enumerate(starts):
-        chunk = padded[start:start + WINDOW_SAMPLES]
+        chunk = padded[start : start + WINDOW_SAMPLES]
         windows[row, : len(chunk), 0] = chunk
     run = session(threads)
     notes, onsets = [], []
     for first in range(0, len(windows), BATCH_WINDOWS):
-        note, onset = run.run(["StatefulPartitionedCall:1", "StatefulPartitionedCall:2"],
-                              {"serving_default_input_2:0": windows[first:first + BATCH_WINDOWS]})
+        note, onset = run.run(
+            ["StatefulPartitionedCall:1", "StatefulPartitionedCall:2"],
+            {"serving_default_input_2:0": windows[first : first + BATCH_WINDOWS]},
+        )
         notes.append(note)
         onsets.append(onset)
     frames = int(np.floor(length * FRAMES_PER_S / MODEL_SAMPLE_RATE))
@@ -162,26 +164,47 @@ def transcribe(audio: np.ndarray, sr: int, *, threads: int = 1) -> list[Note]:
     return decode_notes(*posteriorgrams(audio, sr, threads=threads))
 
 
-def decode_notes(frames: np.ndarray, onsets: np.ndarray, *, onset_threshold: float = ONSET_THRESHOLD,
-                 frame_threshold: float = FRAME_THRESHOLD, min_note_frames: int = MIN_NOTE_FRAMES) -> list[Note]:
+def decode_notes(
+    frames: np.ndarray,
+    onsets: np.ndarray,
+    *,
+    onset_threshold: float = ONSET_THRESHOLD,
+    frame_threshold: float = FRAME_THRESHOLD,
+    min_note_frames: int = MIN_NOTE_FRAMES,
+) -> list[Note]:
     """Notes from note and onset activations [frames, 88], with Basic Pitch's own decoding."""
     if len(frames) <= min_note_frames:
         raise TranscriptionError("the audio is too short to transcribe")
     decode = _note_creation()
     events = decode.output_to_notes_polyphonic(
-        frames.copy(), onsets.copy(), onset_thresh=onset_threshold, frame_thresh=frame_threshold,
-        min_note_len=min_note_frames, infer_onsets=True, max_freq=None, min_freq=None, melodia_trick=True)
+        frames.copy(),
+        onsets.copy(),
+        onset_thresh=onset_threshold,
+        frame_thresh=frame_threshold,
+        min_note_len=min_note_frames,
+        infer_onsets=True,
+        max_freq=None,
+        min_freq=None,
+        melodia_trick=True,
+    )
     if not events:
         raise TranscriptionError("no notes were found in the audio")
     times = decode.model_frames_to_time(len(frames))
-    notes = [Note(float(times[start]), float(times[min(end, len(times) - 1)]), int(pitch),
-                  int(np.clip(round(float(amplitude) * 127), 1, 127)))
-             for start, end, pitch, amplitude in events]
+    notes = [
+        Note(
+            float(times[start]),
+            float(times[min(end, len(times) - 1)]),
+            int(pitch),
+            int(np.clip(round(float(amplitude) * 127), 1, 127)),
+        )
+        for start, end, pitch, amplitude in events
+    ]
     return sorted(notes, key=lambda n: (n.onset_s, n.pitch))
 
 
-def melody_notes(notes: list[Note], *, chord_spread_s: float = CHORD_SPREAD_S,
-                 min_duration_s: float = MELODY_MIN_DURATION_S) -> list[Note]:
+def melody_notes(
+    notes: list[Note], *, chord_spread_s: float = CHORD_SPREAD_S, min_duration_s: float = MELODY_MIN_DURATION_S
+) -> list[Note]:
     """The highest voice of a transcription (skyline): one note per onset cluster, sorted by onset.
 
     1. Notes shorter than `min_duration_s` are dropped: attack transients and glitches.

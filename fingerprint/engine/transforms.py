@@ -14,9 +14,16 @@ from ledgerline.music.events import Score, TrackInfo, with_seconds
 
 
 def _copy(score: Score, notes: np.ndarray, **changes) -> Score:
-    fields = {"notes": notes, "tracks": list(score.tracks), "tempo_bpm": score.tempo_bpm,
-              "tempo_map": list(score.tempo_map), "time_signature": score.time_signature, "key": score.key,
-              "title": score.title, "composer": score.composer}
+    fields = {
+        "notes": notes,
+        "tracks": list(score.tracks),
+        "tempo_bpm": score.tempo_bpm,
+        "tempo_map": list(score.tempo_map),
+        "time_signature": score.time_signature,
+        "key": score.key,
+        "title": score.title,
+        "composer": score.composer,
+    }
     fields.update(changes)
     return with_seconds(Score(**fields))
 
@@ -30,8 +37,12 @@ def transpose(score: Score, semitones: int) -> Score:
 
 def change_tempo(score: Score, ratio: float) -> Score:
     """ratio > 1 plays faster."""
-    return _copy(score, score.notes.copy(), tempo_bpm=score.tempo_bpm * ratio,
-                 tempo_map=[(beat, bpm * ratio) for beat, bpm in score.tempo_map])
+    return _copy(
+        score,
+        score.notes.copy(),
+        tempo_bpm=score.tempo_bpm * ratio,
+        tempo_map=[(beat, bpm * ratio) for beat, bpm in score.tempo_map],
+    )
 
 
 def reinstrument(score: Score, programs: list[int]) -> Score:
@@ -73,7 +84,7 @@ def embed_quote(host: Score, quote: Score, *, at_bar: int) -> Score:
 
 def add_noise(audio: np.ndarray, *, snr_db: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    power = float(np.mean(audio ** 2)) or 1e-9
+    power = float(np.mean(audio**2)) or 1e-9
     noise = rng.normal(0.0, np.sqrt(power / 10 ** (snr_db / 10)), size=audio.shape)
     return np.clip(audio + noise, -1.0, 1.0).astype(np.float32)
 
@@ -85,7 +96,10 @@ def mp3_round_trip(audio: np.ndarray, sample_rate: int, *, bitrate: str = "96k")
     with tempfile.TemporaryDirectory() as tmp:
         wav, mp3, back = Path(tmp) / "a.wav", Path(tmp) / "a.mp3", Path(tmp) / "b.wav"
         soundfile.write(wav, audio, sample_rate)
-        for args in (["-i", str(wav), "-b:a", bitrate, str(mp3)], ["-i", str(mp3), "-ar", str(sample_rate), "-ac", "1", str(back)]):
+        for args in (
+            ["-i", str(wav), "-b:a", bitrate, str(mp3)],
+            ["-i", str(mp3), "-ar", str(sample_rate), "-ac", "1", str(back)],
+        ):
             subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, capture_output=True)
         decoded, _ = soundfile.read(back, dtype="float32")
     out = np.zeros_like(audio)

@@ -23,12 +23,18 @@ _START = -1
 
 def _contexts(tokens: Sequence[int], index: int, order: int) -> list[tuple[int, ...]]:
     """The contexts of `tokens[index]` from order 0 (empty) to `order`, start-padded."""
-    padded = (_START,) * max(order - index, 0) + tuple(int(t) for t in tokens[max(index - order, 0):index])
-    return [padded[len(padded) - n:] if n else () for n in range(order + 1)]
+    padded = (_START,) * max(order - index, 0) + tuple(int(t) for t in tokens[max(index - order, 0) : index])
+    return [padded[len(padded) - n :] if n else () for n in range(order + 1)]
 
 
-def markov_baseline_nll(training: Sequence[Sequence[int]], held_out: Sequence[Sequence[int]], vocab_size: int,
-                        *, order: int = 2, k: float = 1.0) -> float:
+def markov_baseline_nll(
+    training: Sequence[Sequence[int]],
+    held_out: Sequence[Sequence[int]],
+    vocab_size: int,
+    *,
+    order: int = 2,
+    k: float = 1.0,
+) -> float:
     """Mean NLL (nats per target token) of the held-out sequences under the smoothed Markov chain fitted on
     `training`; the targets are every token but each sequence's first (sequences under 2 tokens are skipped)."""
     if order < 0 or vocab_size < 1 or k <= 0:
@@ -72,5 +78,8 @@ def readiness_metrics(model_nll: float | None, baseline_nll: float | None) -> di
         return {"ready": False, "not_ready_reason": "no held-out pieces to measure it against the Markov baseline"}
     if model_nll < baseline_nll:
         return {"ready": True}
-    return {"ready": False, "not_ready_reason": f"held-out NLL {model_nll:.4f} is not better than the Markov "
-                                                f"baseline's {baseline_nll:.4f} nats/token"}
+    return {
+        "ready": False,
+        "not_ready_reason": f"held-out NLL {model_nll:.4f} is not better than the Markov "
+        f"baseline's {baseline_nll:.4f} nats/token",
+    }

@@ -73,9 +73,7 @@ def parse_key(name: str) -> Key:
     """'C', 'F#', 'Bb', 'Am', 'C#m' (also 'A minor', 'Eb major') -> Key. Raises ValueError naming a bad key."""
     match = _KEY_RE.match(name) if isinstance(name, str) else None
     if not match:
-        raise ValueError(
-            f"unknown key {name!r}: use a major or minor key name such as 'C', 'F#', 'Bb', 'Am' or 'C#m'"
-        )
+        raise ValueError(f"unknown key {name!r}: use a major or minor key name such as 'C', 'F#', 'Bb', 'Am' or 'C#m'")
     letter, accidental, mode = match.groups()
     tonic = (_LETTER_PC[letter.upper()] + {"#": 1, "b": -1, "": 0}[accidental]) % 12
     return Key(tonic, "minor" if mode in ("m", "min", "minor") else "major")

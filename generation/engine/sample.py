@@ -267,7 +267,16 @@ def generate_piece(
         # Generous budget: a dense bar of 16 sixteenths costs 16 * 3 tokens plus the BAR token.
         budget = bars * (3 * steps_per_bar(time_signature) + 1) + 8
         result = sample(
-            model_or_none, vocab, [vocab.bos, vocab.bar], budget, temperature, top_k, top_p, seed, guard, device,
+            model_or_none,
+            vocab,
+            [vocab.bos, vocab.bar],
+            budget,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            guard,
+            device,
             max_bars=bars,
         )
         decoded = decode(result.tokens, tempo, programs, time_signature=time_signature, vocab=vocab)
@@ -283,8 +292,15 @@ def generate_piece(
 
     chords: list[Chord] = markov.harmonise(_melody_per_bar(melody, bars, bar_beats), rng, key_obj)
     score = arrange(
-        melody, chords, bars, tempo, key_obj, {**DEFAULT_PROGRAMS, **(programs or {})}, rng,
-        time_signature=time_signature, title=title,
+        melody,
+        chords,
+        bars,
+        tempo,
+        key_obj,
+        {**DEFAULT_PROGRAMS, **(programs or {})},
+        rng,
+        time_signature=time_signature,
+        title=title,
     )
     stats["chords"] = [c.name for c in chords]
     stats["melody_notes"] = int(np.sum(score.notes["track"] == 0))

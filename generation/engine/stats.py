@@ -97,10 +97,20 @@ def melody_stats(notes: np.ndarray, *, key: Key | str | None, bar_beats: float) 
         key = parse_key(key)
     if key is None:
         key = estimate_key(pitches, notes["duration"])
-    result: dict = {"notes": int(len(notes)), "key": key.name, "bars": 0, "pitch_low": None, "pitch_high": None,
-                    "pitch_range": 0, "note_density": 0.0, "in_key_ratio": 0.0, "longest_rest_bars": 0.0,
-                    "rhythm_repetition": 0.0, "contour_repetition": 0.0,
-                    "interval_histogram": [0] * (2 * MAX_INTERVAL + 1)}
+    result: dict = {
+        "notes": int(len(notes)),
+        "key": key.name,
+        "bars": 0,
+        "pitch_low": None,
+        "pitch_high": None,
+        "pitch_range": 0,
+        "note_density": 0.0,
+        "in_key_ratio": 0.0,
+        "longest_rest_bars": 0.0,
+        "rhythm_repetition": 0.0,
+        "contour_repetition": 0.0,
+        "interval_histogram": [0] * (2 * MAX_INTERVAL + 1),
+    }
     if len(notes) == 0:
         return result
     starts, ends = notes["start"], notes["start"] + notes["duration"]
@@ -119,11 +129,15 @@ def melody_stats(notes: np.ndarray, *, key: Key | str | None, bar_beats: float) 
             if len(inside) >= 2:
                 contours[bar] = tuple(np.sign(np.diff(inside["pitch"].astype(np.int64))).tolist())
     result.update(
-        bars=bars, pitch_low=int(pitches.min()), pitch_high=int(pitches.max()),
-        pitch_range=int(pitches.max() - pitches.min()), note_density=round(len(notes) / bars, 4),
+        bars=bars,
+        pitch_low=int(pitches.min()),
+        pitch_high=int(pitches.max()),
+        pitch_range=int(pitches.max() - pitches.min()),
+        note_density=round(len(notes) / bars, 4),
         in_key_ratio=round(float(in_key_mask(pitches, key)[1].mean()), 4),
         longest_rest_bars=round(float(rests.max()) / bar_beats, 4),
-        rhythm_repetition=round(_share_repeating(rhythms), 4), contour_repetition=round(_share_repeating(contours), 4),
+        rhythm_repetition=round(_share_repeating(rhythms), 4),
+        contour_repetition=round(_share_repeating(contours), 4),
         interval_histogram=[int(c) for c in interval_counts(pitches)],
     )
     return result
@@ -150,8 +164,9 @@ def corpus_reference(melodies: Sequence[dict]) -> dict:
     return {
         "pieces": len(melodies),
         "interval_histogram": [round(float(p), 5) for p in pooled],
-        "percentiles": {name: {f"p{q}": round(float(np.percentile(v, q)), 4) for q in (5, 50, 95)}
-                        for name, v in values.items()},
+        "percentiles": {
+            name: {f"p{q}": round(float(np.percentile(v, q)), 4) for q in (5, 50, 95)} for name, v in values.items()
+        },
     }
 
 
@@ -172,11 +187,19 @@ def compare(stats: dict, reference: dict) -> dict:
     rows = {}
     for name, value in values.items():
         band = reference["percentiles"][name]
-        rows[name] = {"label": LABELS[name], "value": value, **band, "inside": _inside(float(value), band,
-                                                                                        STATISTICS[name])}
-    return {"reference_pieces": reference["pieces"], "statistics": rows,
-            "inside": sum(r["inside"] for r in rows.values()), "total": len(rows),
-            "interval_distance": values["interval_distance"]}
+        rows[name] = {
+            "label": LABELS[name],
+            "value": value,
+            **band,
+            "inside": _inside(float(value), band, STATISTICS[name]),
+        }
+    return {
+        "reference_pieces": reference["pieces"],
+        "statistics": rows,
+        "inside": sum(r["inside"] for r in rows.values()),
+        "total": len(rows),
+        "interval_distance": values["interval_distance"],
+    }
 
 
 def summarise(samples: Sequence[dict], reference: dict) -> dict:
@@ -189,7 +212,9 @@ def summarise(samples: Sequence[dict], reference: dict) -> dict:
     for name in STATISTICS:
         values = [float(c["statistics"][name]["value"]) for c in comparisons]
         result["statistics"][name] = {
-            "label": LABELS[name], "mean": round(float(np.mean(values)), 4), "median": round(float(np.median(values)), 4),
+            "label": LABELS[name],
+            "mean": round(float(np.mean(values)), 4),
+            "median": round(float(np.median(values)), 4),
             "inside_share": round(float(np.mean([c["statistics"][name]["inside"] for c in comparisons])), 4),
             **reference["percentiles"][name],
         }

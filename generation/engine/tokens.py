@@ -319,7 +319,9 @@ def decode(
             return
         onset = (max(bar, 0) * bar_steps + pos) * step_beats
         is_drum = role == DRUM_ROLE
-        rows.append((pending, velocity, program_list[role], is_drum, role, onset, duration_steps * step_beats, 0.0, 0.0))
+        rows.append(
+            (pending, velocity, program_list[role], is_drum, role, onset, duration_steps * step_beats, 0.0, 0.0)
+        )
         pending = None
 
     for raw in tokens:

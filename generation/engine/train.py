@@ -183,7 +183,9 @@ def train(
         if checkpoint_every > 0 and step % checkpoint_every == 0 and step < total:
             checkpoint()
         if early_stopping is not None:
-            over_budget = early_stopping.budget_s is not None and time.perf_counter() - started > early_stopping.budget_s
+            over_budget = (
+                early_stopping.budget_s is not None and time.perf_counter() - started > early_stopping.budget_s
+            )
             if step % early_stopping.every == 0 or step == total or over_budget:
                 nll = evaluate_nll(model, early_stopping.held_out, seq_len, dev, pad_id=pad_id)
                 model.train()

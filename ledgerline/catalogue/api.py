@@ -29,7 +29,9 @@ class DatasetViewSet(
     filterset_fields = ["organisation__slug", "status", "is_public"]
 
     def get_queryset(self):
-        return datasets_with_item_counts(datasets_visible_to(self.request.user).select_related("organisation", "ingest_job"))
+        return datasets_with_item_counts(
+            datasets_visible_to(self.request.user).select_related("organisation", "ingest_job")
+        )
 
     def get_permissions(self):
         if self.action in {"create", "upload", "partial_update"}:
@@ -103,7 +105,11 @@ class TrackViewSet(viewsets.ReadOnlyModelViewSet):
         organisation = organisations.filter(slug=slug).first() if slug else organisations.first()
         if organisation is None:
             raise PermissionDenied(f"you are not a creator of {slug!r}")
-        track = track_upload(user=request.user, organisation=organisation, uploaded_file=payload.validated_data["file"],
-                             title=payload.validated_data.get("title", ""))
+        track = track_upload(
+            user=request.user,
+            organisation=organisation,
+            uploaded_file=payload.validated_data["file"],
+            title=payload.validated_data.get("title", ""),
+        )
         track.refresh_from_db()
         return Response(TrackSerializer(track).data, status=status.HTTP_202_ACCEPTED)

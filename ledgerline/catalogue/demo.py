@@ -81,14 +81,20 @@ def demo_people_and_dataset() -> dict:
     organisations, users = _people()
     dataset = Dataset.objects.filter(organisation=organisations["label"], name=DATASET_NAME).first()
     if dataset is None:
-        dataset = dataset_create(organisation=organisations["label"], user=users["label"], name=DATASET_NAME,
-                                 terms=DATASET_TERMS, is_public=True,
-                                 description="Four-part chorales by J. S. Bach, from music21's bundled corpus.")
+        dataset = dataset_create(
+            organisation=organisations["label"],
+            user=users["label"],
+            name=DATASET_NAME,
+            terms=DATASET_TERMS,
+            is_public=True,
+            description="Four-part chorales by J. S. Bach, from music21's bundled corpus.",
+        )
     return {"organisations": organisations, "users": users, "dataset": dataset}
 
 
-def chorales_ingest(*, stdout, context: dict, count: int, json_mode: bool = False, run_here: bool = False,
-                    paths: list | None = None) -> None:
+def chorales_ingest(
+    *, stdout, context: dict, count: int, json_mode: bool = False, run_here: bool = False, paths: list | None = None
+) -> None:
     """Ingest the first `count` chorales (or `paths`) and wait for their fingerprinting and indexing (the demo's
     generated track is screened against the indexed chorales, never against an index that is still behind)."""
     dataset, label = context["dataset"], context["users"]["label"]
@@ -98,8 +104,10 @@ def chorales_ingest(*, stdout, context: dict, count: int, json_mode: bool = Fals
         return
     known = set(dataset.uploads.values_list("original_name", flat=True))
     new = [path for path in paths if path.name not in known]
-    stdout.write(f"demo: ingesting {len(new)} more Bach chorales into {dataset.name}, {len(paths)} in all "
-                 f"(rendered with FluidSynth)")
+    stdout.write(
+        f"demo: ingesting {len(new)} more Bach chorales into {dataset.name}, {len(paths)} in all "
+        f"(rendered with FluidSynth)"
+    )
     with transaction.atomic():
         for path in new:
             dataset_upload_add(dataset=dataset, user=label, path=path)
@@ -107,14 +115,20 @@ def chorales_ingest(*, stdout, context: dict, count: int, json_mode: bool = Fals
     done, *follow_ups = wait_for_chain(job.pk, json_mode=json_mode, run_here=run_here)
     dataset.refresh_from_db()
     indexed = sum(j.result.get("fingerprinted", 0) for j in follow_ups if j.kind == "fingerprint")
-    stdout.write(f"demo: ingest {done.status}: {done.result.get('items_ingested', 0)} new items, "
-                 f"{dataset.items.count()} in the dataset, {indexed} indexed for screening")
+    stdout.write(
+        f"demo: ingest {done.status}: {done.result.get('items_ingested', 0)} new items, "
+        f"{dataset.items.count()} in the dataset, {indexed} indexed for screening"
+    )
 
 
 def load(*, stdout, options: dict, context: dict) -> None:
     context.update(demo_people_and_dataset())
-    chorales_ingest(stdout=stdout, context=context, count=int(options.get("chorales") or CHORALES),
-                    json_mode=bool(options.get("quiet")))
+    chorales_ingest(
+        stdout=stdout,
+        context=context,
+        count=int(options.get("chorales") or CHORALES),
+        json_mode=bool(options.get("quiet")),
+    )
 
 
 # --- The demo in the background (`load_demo --background`, what `make run` does) ----------------------------
@@ -127,7 +141,11 @@ FIRST_CHORALES = 8  # enough for a Markov model and a screened demo track within
 CHORALE_BATCH = 40  # chorales per "chorales" stage job (about two minutes on two busy cores)
 #: (name, what the dashboard says, the function `stage(*, stdout, options, context)`)
 BACKGROUND_STAGES = [
-    ("first-chorales", f"ingest and index the first {FIRST_CHORALES} chorales", "ledgerline.catalogue.demo.stage_first_chorales"),
+    (
+        "first-chorales",
+        f"ingest and index the first {FIRST_CHORALES} chorales",
+        "ledgerline.catalogue.demo.stage_first_chorales",
+    ),
     ("markov", "train the Markov model", "generation.demo.stage_markov"),
     ("track", "generate and screen the demo track", "generation.demo.stage_track"),
     ("chorales", "ingest and index the other chorales, in batches", "ledgerline.catalogue.demo.stage_chorales"),
@@ -147,8 +165,14 @@ def stage_chorales(*, stdout, options: dict, context: dict) -> bool:
     everything = chorale_paths(int(options.get("chorales") or CHORALES))
     known = set(context["dataset"].uploads.values_list("original_name", flat=True))
     batch = [path for path in everything if path.name not in known][:CHORALE_BATCH]
-    chorales_ingest(stdout=stdout, context=context, count=len(known) + len(batch), paths=[
-        path for path in everything if path.name in known] + batch, json_mode=True, run_here=True)
+    chorales_ingest(
+        stdout=stdout,
+        context=context,
+        count=len(known) + len(batch),
+        paths=[path for path in everything if path.name in known] + batch,
+        json_mode=True,
+        run_here=True,
+    )
     return bool(batch) and len(known) + len(batch) < len(everything)
 
 
@@ -168,7 +192,11 @@ class _JobLog:
 def _stage_job(*, index: int, options: dict, user, cause: Job | None, send: bool = True) -> Job:
     from .tasks import demo_stage_task
 
-    params = {"stage": BACKGROUND_STAGES[index][0], "chorales": options["chorales"], **(caused_by(cause) if cause else {})}
+    params = {
+        "stage": BACKGROUND_STAGES[index][0],
+        "chorales": options["chorales"],
+        **(caused_by(cause) if cause else {}),
+    }
     job = job_create(kind="demo", user=user, params=params)
     job_enqueue(job=job, task=demo_stage_task, send=send)
     return job
@@ -181,8 +209,9 @@ def demo_background_start(*, chorales: int = CHORALES, send: bool = True) -> Job
     """
     context = demo_people_and_dataset()
     with transaction.atomic():
-        return _stage_job(index=0, options={"chorales": chorales}, user=context["users"]["admin"], cause=None,
-                          send=send)
+        return _stage_job(
+            index=0, options={"chorales": chorales}, user=context["users"]["admin"], cause=None, send=send
+        )
 
 
 def demo_send_when_serving(url: str, *, timeout_s: float = 300.0) -> threading.Thread:
@@ -235,7 +264,8 @@ def demo_progress() -> list[dict]:
         job = stage_jobs.get(name)
         current = None
         if job is not None and job.status == JobStatus.RUNNING and job.started_at is not None:
-            current = (Job.objects.exclude(kind="demo").filter(created_at__gte=job.started_at)
-                       .order_by("-created_at").first())
+            current = (
+                Job.objects.exclude(kind="demo").filter(created_at__gte=job.started_at).order_by("-created_at").first()
+            )
         rows.append({"name": name, "title": title, "job": job, "current": current})
     return rows

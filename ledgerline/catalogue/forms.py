@@ -46,8 +46,14 @@ class DatasetTermsForm(forms.Form):
         data = self.cleaned_data
         terms = {
             name: data[name]
-            for name in ("licence_name", "training_allowed", "generation_allowed", "commercial_use",
-                         "attribution", "territory")
+            for name in (
+                "licence_name",
+                "training_allowed",
+                "generation_allowed",
+                "commercial_use",
+                "attribution",
+                "territory",
+            )
         }
         terms["revenue_share_percent"] = str(data["revenue_share_percent"])
         terms["expires_at"] = data["expires_at"].isoformat() if data["expires_at"] else None
@@ -63,7 +69,9 @@ class DatasetForm(DatasetTermsForm):
 
     def __init__(self, *args, organisations=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["organisation"].queryset = organisations if organisations is not None else Organisation.objects.none()
+        self.fields["organisation"].queryset = (
+            organisations if organisations is not None else Organisation.objects.none()
+        )
 
 
 class DatasetWithdrawForm(forms.Form):

@@ -182,8 +182,15 @@ def _score_metadata(score: Score, name: str) -> dict:
 def prepare_audio(data: bytes, fmt: Format, name: str) -> PreparedItem:
     check_duration(data, fmt, settings.LEDGERLINE_MAX_DURATION_S)  # from the header, before decoding
     audio = read_audio_bytes(data, suffix=SUFFIX[fmt], max_s=settings.LEDGERLINE_MAX_DURATION_S)
-    metadata = {"title": PurePosixPath(name).stem[:300], "composer": "", "duration_s": round(len(audio) / SAMPLE_RATE, 3),
-                "key": "", "tempo_bpm": None, "time_signature": "", "instruments": []}
+    metadata = {
+        "title": PurePosixPath(name).stem[:300],
+        "composer": "",
+        "duration_s": round(len(audio) / SAMPLE_RATE, 3),
+        "key": "",
+        "tempo_bpm": None,
+        "time_signature": "",
+        "instruments": [],
+    }
     return PreparedItem(kind=ItemKind.AUDIO, metadata=metadata, mix=write_flac(audio))
 
 
@@ -194,16 +201,28 @@ def _store_item(dataset: Dataset, name: str, data: bytes, sha: str, fmt: Format,
     audio_path = store_bytes(prepared.mix, suffix=".flac").relpath
     with transaction.atomic():
         item = CorpusItem.objects.create(
-            dataset=dataset, sha256=sha, original_name=name[:500], format=fmt.value, kind=prepared.kind,
-            source_path=source.relpath, events_path=events_path, audio_path=audio_path, stems=stems,
+            dataset=dataset,
+            sha256=sha,
+            original_name=name[:500],
+            format=fmt.value,
+            kind=prepared.kind,
+            source_path=source.relpath,
+            events_path=events_path,
+            audio_path=audio_path,
+            stems=stems,
             **prepared.metadata,
         )
         ledger_append(
             event="corpus_item.ingested",
             subject_type="corpus_item",
             subject_id=item.pk,
-            payload={"dataset": dataset.pk, "sha256": sha, "format": fmt.value, "title": item.title,
-                     "audio_sha256": audio_path.rsplit("/", 1)[-1].split(".")[0]},
+            payload={
+                "dataset": dataset.pk,
+                "sha256": sha,
+                "format": fmt.value,
+                "title": item.title,
+                "audio_sha256": audio_path.rsplit("/", 1)[-1].split(".")[0],
+            },
             organisation=dataset.organisation,
             private=not dataset.is_public,
         )
@@ -271,7 +290,9 @@ def _upload_remove(upload: DatasetUpload) -> None:
     A piece that failed only for a passing cause (FluidSynth missing) keeps its upload for the next ingest.
     """
     upload.delete()
-    shared = (DatasetUpload.objects.filter(blob_path=upload.blob_path).exists()
-              or CorpusItem.objects.filter(source_path=upload.blob_path).exists())
+    shared = (
+        DatasetUpload.objects.filter(blob_path=upload.blob_path).exists()
+        or CorpusItem.objects.filter(source_path=upload.blob_path).exists()
+    )
     if not shared:
         transaction.on_commit(lambda: blob_delete(upload.blob_path))

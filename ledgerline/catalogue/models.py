@@ -43,8 +43,10 @@ class Dataset(models.Model):
     expires_at = models.DateField(null=True, blank=True)
     licence_name = models.CharField(max_length=200, blank=True)
     withdrawn_at = models.DateTimeField(
-        null=True, blank=True, help_text="Withdrawn from training: no new model may train on it; models trained "
-                                         "before keep working.")
+        null=True,
+        blank=True,
+        help_text="Withdrawn from training: no new model may train on it; models trained before keep working.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -206,8 +208,10 @@ class Track(models.Model):
         if verdict not in ("clear", "flag", "incomplete"):
             raise ValueError(f"unknown screening verdict {verdict!r}")
         if verdict == "incomplete":
-            self._set_status(TrackStatus.SCREENING, "Waiting for the screening indexes to catch up; "
-                                                    "the track is screened again then.")
+            self._set_status(
+                TrackStatus.SCREENING,
+                "Waiting for the screening indexes to catch up; the track is screened again then.",
+            )
         elif verdict == "clear":
             self._set_status(TrackStatus.CLEAR)
         else:

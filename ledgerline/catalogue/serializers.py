@@ -22,8 +22,16 @@ class DatasetSerializer(serializers.ModelSerializer):
     class Meta:
         model = Dataset
         fields = [
-            "id", "organisation", "name", "description", "is_public", "status", "terms",
-            "item_count", "ingest_job", "created_at",
+            "id",
+            "organisation",
+            "name",
+            "description",
+            "is_public",
+            "status",
+            "terms",
+            "item_count",
+            "ingest_job",
+            "created_at",
         ]
         read_only_fields = ["id", "status", "terms", "item_count", "ingest_job", "created_at"]
 
@@ -40,9 +48,14 @@ class DatasetSerializer(serializers.ModelSerializer):
         (same output: `test_dataset_representation_is_drfs`)."""
         job = dataset.ingest_job
         return {
-            "id": dataset.pk, "organisation": dataset.organisation.slug, "name": dataset.name,
-            "description": dataset.description, "is_public": dataset.is_public, "status": dataset.status,
-            "terms": dataset.terms(), "item_count": self.get_item_count(dataset),
+            "id": dataset.pk,
+            "organisation": dataset.organisation.slug,
+            "name": dataset.name,
+            "description": dataset.description,
+            "is_public": dataset.is_public,
+            "status": dataset.status,
+            "terms": dataset.terms(),
+            "item_count": self.get_item_count(dataset),
             "ingest_job": JobSerializer(job).data if job is not None else None,
             "created_at": _DATETIME.to_representation(dataset.created_at),
         }
@@ -71,8 +84,20 @@ class CorpusItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = CorpusItem
         fields = [
-            "id", "dataset", "sha256", "original_name", "format", "kind", "title", "composer", "duration_s",
-            "key", "tempo_bpm", "time_signature", "instruments", "created_at",
+            "id",
+            "dataset",
+            "sha256",
+            "original_name",
+            "format",
+            "kind",
+            "title",
+            "composer",
+            "duration_s",
+            "key",
+            "tempo_bpm",
+            "time_signature",
+            "instruments",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -80,14 +105,31 @@ class CorpusItemSerializer(serializers.ModelSerializer):
 class TrackSerializer(serializers.ModelSerializer):
     organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     corpus_comparison = serializers.SerializerMethodField(
-        help_text="A generated track's melody against its model's held-out corpus (5-95 % ranges); null otherwise.")
+        help_text="A generated track's melody against its model's held-out corpus (5-95 % ranges); null otherwise."
+    )
 
     class Meta:
         model = Track
         fields = [
-            "id", "organisation", "title", "source", "status", "status_reason", "model", "generation_params",
-            "provenance", "tempo_bpm", "key", "time_signature", "bars", "duration_s", "stems", "content_sha256",
-            "created_at", "published_at", "corpus_comparison",
+            "id",
+            "organisation",
+            "title",
+            "source",
+            "status",
+            "status_reason",
+            "model",
+            "generation_params",
+            "provenance",
+            "tempo_bpm",
+            "key",
+            "time_signature",
+            "bars",
+            "duration_s",
+            "stems",
+            "content_sha256",
+            "created_at",
+            "published_at",
+            "corpus_comparison",
         ]
         read_only_fields = fields
 

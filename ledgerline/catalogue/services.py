@@ -34,8 +34,11 @@ def revenue_share_max() -> Decimal:
     """The largest share a label may ask: every share that can apply to one sale (the platform fee, the label's
     share, and a matched work's rights holder when a reviewer requires a licence) must fit in 100 % of it.
     Several labels never add up past the largest of them: they share pro rata to their training data."""
-    return Decimal(100) - Decimal(settings.LEDGERLINE_PLATFORM_FEE_PERCENT) - Decimal(
-        settings.LEDGERLINE_MATCHED_WORK_SHARE_PERCENT)
+    return (
+        Decimal(100)
+        - Decimal(settings.LEDGERLINE_PLATFORM_FEE_PERCENT)
+        - Decimal(settings.LEDGERLINE_MATCHED_WORK_SHARE_PERCENT)
+    )
 
 
 def _share_parse(name: str, value) -> Decimal:
@@ -54,7 +57,8 @@ def _share_parse(name: str, value) -> Decimal:
         raise ValidationError(
             f"{name} {share} % is more than a sale can pay: with the platform fee "
             f"({settings.LEDGERLINE_PLATFORM_FEE_PERCENT} %) and a matched work's rights holder "
-            f"({settings.LEDGERLINE_MATCHED_WORK_SHARE_PERCENT} %) the shares would exceed 100 %; at most {ceiling} %")
+            f"({settings.LEDGERLINE_MATCHED_WORK_SHARE_PERCENT} %) the shares would exceed 100 %; at most {ceiling} %"
+        )
     return share
 
 
@@ -161,8 +165,14 @@ def _upload_store(*, uploaded_file=None, path: Path | None = None) -> tuple[str,
 
 
 def _upload_row(*, dataset: Dataset, user, name: str, blob: StoredBlob) -> DatasetUpload:
-    return DatasetUpload.objects.create(dataset=dataset, original_name=name, blob_path=blob.relpath,
-                                        sha256=blob.sha256, size=blob.size, uploaded_by=user)
+    return DatasetUpload.objects.create(
+        dataset=dataset,
+        original_name=name,
+        blob_path=blob.relpath,
+        sha256=blob.sha256,
+        size=blob.size,
+        uploaded_by=user,
+    )
 
 
 @transaction.atomic
@@ -199,10 +209,16 @@ def dataset_update(
         event="dataset.terms_set",
         subject_type="dataset",
         subject_id=dataset.pk,
-        payload={"terms": current, "public": dataset.is_public,
-                 "changed": {name: {"from": previous[name], "to": value}
-                             for name, value in current.items() if previous[name] != value},
-                 "applies_to": "models trained after this entry"},
+        payload={
+            "terms": current,
+            "public": dataset.is_public,
+            "changed": {
+                name: {"from": previous[name], "to": value}
+                for name, value in current.items()
+                if previous[name] != value
+            },
+            "applies_to": "models trained after this entry",
+        },
         organisation=dataset.organisation,
         private=not dataset.is_public,
     )
@@ -240,8 +256,7 @@ def dataset_withdraw(*, dataset: Dataset, user, reason: str = "") -> Dataset:
         event="dataset.withdrawn",
         subject_type="dataset",
         subject_id=dataset.pk,
-        payload={"name": dataset.name, "reason": reason[:500],
-                 "applies_to": "models trained after this entry"},
+        payload={"name": dataset.name, "reason": reason[:500], "applies_to": "models trained after this entry"},
         organisation=dataset.organisation,
         private=not dataset.is_public,
     )

@@ -74,8 +74,12 @@ def track_jobs(track: Track) -> list[Job]:
     about_track = Q(params__track=track.pk) | Q(params__screening__in=screening_ids)
     frontier = list(ids)
     while frontier:
-        frontier = [str(pk) for pk in Job.objects.filter(about_track, params__caused_by__in=frontier)
-                    .exclude(pk__in=ids).values_list("pk", flat=True)]
+        frontier = [
+            str(pk)
+            for pk in Job.objects.filter(about_track, params__caused_by__in=frontier)
+            .exclude(pk__in=ids)
+            .values_list("pk", flat=True)
+        ]
         ids.update(frontier)
     return list(Job.objects.filter(pk__in=ids).order_by("created_at"))
 
@@ -95,10 +99,13 @@ SCREENING_WORDS = {
     Verdict.CLEAR: "Screened clear: no near-copy of the training corpus or of a published track.",
     Verdict.FLAG: "Flagged: a possible near-copy, awaiting a rights reviewer's decision.",
     Verdict.INCOMPLETE: "Screening incomplete: part of the corpus is not indexed yet. The track stays in screening "
-                        "and is screened again when the indexes catch up.",
+    "and is screened again when the indexes catch up.",
 }
-REVIEWED_WORDS = {TrackStatus.CLEARED: "A reviewer cleared the flag.", TrackStatus.LICENSED:
-                  "A reviewer cleared it under the dataset's licence.", TrackStatus.BLOCKED: "A reviewer blocked it."}
+REVIEWED_WORDS = {
+    TrackStatus.CLEARED: "A reviewer cleared the flag.",
+    TrackStatus.LICENSED: "A reviewer cleared it under the dataset's licence.",
+    TrackStatus.BLOCKED: "A reviewer blocked it.",
+}
 
 
 def track_steps(track: Track, jobs: list[Job], screening) -> list[dict]:
@@ -112,8 +119,15 @@ def track_steps(track: Track, jobs: list[Job], screening) -> list[dict]:
     steps = [_step(made_name, made_state, (made.error or made.message) if made else "", made)]
 
     has_audio = bool(track.preview_path or track.audio_path)
-    render_state = "done" if has_audio else "failed" if made_state == "failed" else \
-        "running" if made_state == "running" else "waiting"
+    render_state = (
+        "done"
+        if has_audio
+        else "failed"
+        if made_state == "failed"
+        else "running"
+        if made_state == "running"
+        else "waiting"
+    )
     steps.append(_step("Rendering", render_state, "The mix and its preview are ready." if has_audio else ""))
 
     screening_job = screening.job if screening is not None else None
@@ -129,12 +143,16 @@ def track_steps(track: Track, jobs: list[Job], screening) -> list[dict]:
     else:
         state = _job_state(screening_job)
         detail = (screening_job.error or screening_job.message) if screening_job else ""
-        steps.append(_step("Screening", "running" if state == "waiting" else state, detail or "Queued.",
-                           screening_job))
+        steps.append(_step("Screening", "running" if state == "waiting" else state, detail or "Queued.", screening_job))
 
     if track.status == TrackStatus.PUBLISHED:
-        steps.append(_step("Publishing", "done", f"Published {track.published_at:%Y-%m-%d %H:%M} UTC."
-                           if track.published_at else "Published."))
+        steps.append(
+            _step(
+                "Publishing",
+                "done",
+                f"Published {track.published_at:%Y-%m-%d %H:%M} UTC." if track.published_at else "Published.",
+            )
+        )
     elif track.is_publishable:
         steps.append(_step("Publishing", "waiting", "Ready to publish."))
     else:

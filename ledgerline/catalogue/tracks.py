@@ -35,8 +35,12 @@ MIN_SECONDS = 2.0
 
 def _upload_bytes(uploaded_file) -> bytes:
     if uploaded_file.size > settings.LEDGERLINE_MAX_UPLOAD_BYTES:
-        raise ValidationError({"file": f"{uploaded_file.name} is larger than the "
-                                       f"{settings.LEDGERLINE_MAX_UPLOAD_BYTES // 2**20} MiB upload limit"})
+        raise ValidationError(
+            {
+                "file": f"{uploaded_file.name} is larger than the "
+                f"{settings.LEDGERLINE_MAX_UPLOAD_BYTES // 2**20} MiB upload limit"
+            }
+        )
     data = uploaded_file.read()
     if not data:
         raise ValidationError({"file": f"{uploaded_file.name} is empty"})
@@ -50,11 +54,20 @@ def _from_score(data: bytes, fmt: Format, name: str) -> dict:
     check_duration(data, fmt, settings.LEDGERLINE_MAX_DURATION_S, score=score)  # before FluidSynth renders it
     blobs = render_track_score(score)
     numerator, denominator = score.time_signature
-    return {"midi_path": blobs["midi"].relpath, "events_path": blobs["events"].relpath,
-            "audio_path": blobs["mix"].relpath, "preview_path": blobs["preview"].relpath, "stems": blobs["stems"],
-            "tempo_bpm": float(score.tempo_bpm), "key": score.key or "", "time_signature": f"{numerator}/{denominator}",
-            "bars": max(1, int(-(-score.duration_beats // score.bar_beats))), "duration_s": round(score.duration_s, 3),
-            "content_sha256": blobs["midi"].sha256, "provenance": {"mix_sha256": blobs["mix"].sha256}}
+    return {
+        "midi_path": blobs["midi"].relpath,
+        "events_path": blobs["events"].relpath,
+        "audio_path": blobs["mix"].relpath,
+        "preview_path": blobs["preview"].relpath,
+        "stems": blobs["stems"],
+        "tempo_bpm": float(score.tempo_bpm),
+        "key": score.key or "",
+        "time_signature": f"{numerator}/{denominator}",
+        "bars": max(1, int(-(-score.duration_beats // score.bar_beats))),
+        "duration_s": round(score.duration_s, 3),
+        "content_sha256": blobs["midi"].sha256,
+        "provenance": {"mix_sha256": blobs["mix"].sha256},
+    }
 
 
 def _from_recording(data: bytes, fmt: Format, name: str) -> dict:
@@ -66,10 +79,16 @@ def _from_recording(data: bytes, fmt: Format, name: str) -> dict:
         raise DurationError(f"the recording lasts {duration:.1f} s, too short (at least {MIN_SECONDS:.0f} s)")
     grid = grid_from_audio(audio, SAMPLE_RATE)
     mix = store_bytes(write_flac(audio), suffix=".flac")
-    return {"audio_path": mix.relpath, "preview_path": store_bytes(encode_preview(audio), suffix=".ogg").relpath,
-            "tempo_bpm": round(float(grid.tempo_bpm), 3) if grid.n_bars else None, "time_signature": "4/4",
-            "bars": grid.n_bars or None, "duration_s": round(duration, 3), "content_sha256": mix.sha256,
-            "provenance": {"mix_sha256": mix.sha256, "grid": grid.method}}
+    return {
+        "audio_path": mix.relpath,
+        "preview_path": store_bytes(encode_preview(audio), suffix=".ogg").relpath,
+        "tempo_bpm": round(float(grid.tempo_bpm), 3) if grid.n_bars else None,
+        "time_signature": "4/4",
+        "bars": grid.n_bars or None,
+        "duration_s": round(duration, 3),
+        "content_sha256": mix.sha256,
+        "provenance": {"mix_sha256": mix.sha256, "grid": grid.method},
+    }
 
 
 def _check_cheaply(data: bytes, fmt: Format, name: str) -> None:
@@ -105,10 +124,15 @@ def track_upload(*, user, organisation, uploaded_file, title: str = "") -> Track
     original = hashlib.sha256(data).hexdigest()
     with transaction.atomic():
         source = store_bytes(data, suffix=SUFFIX[fmt])
-        track = Track.objects.create(organisation=organisation, created_by=user, source=TrackSource.UPLOADED,
-                                     title=(title or name)[:300])
-        job = job_create(kind="track_upload", organisation=organisation, user=user,
-                         params={"track": track.pk, "source_path": source.relpath, "format": fmt.value})
+        track = Track.objects.create(
+            organisation=organisation, created_by=user, source=TrackSource.UPLOADED, title=(title or name)[:300]
+        )
+        job = job_create(
+            kind="track_upload",
+            organisation=organisation,
+            user=user,
+            params={"track": track.pk, "source_path": source.relpath, "format": fmt.value},
+        )
         track.provenance = {"job": str(job.pk), "original_sha256": original, "format": str(fmt), "original_name": name}
         track.save(update_fields=["provenance"])
         from .tasks import track_upload_task
@@ -137,11 +161,19 @@ def track_upload_handler(job: Job) -> dict:
     with transaction.atomic():
         Track.objects.filter(pk=track.pk).update(**fields, provenance=provenance)
         track.refresh_from_db()
-        ledger_append(event="track.uploaded", subject_type="track", subject_id=track.pk,
-                      payload={"original_sha256": provenance["original_sha256"], "format": provenance["format"],
-                               "content_sha256": track.content_sha256,
-                               "by": job.created_by.username if job.created_by else ""},
-                      organisation=track.organisation, private=True)
+        ledger_append(
+            event="track.uploaded",
+            subject_type="track",
+            subject_id=track.pk,
+            payload={
+                "original_sha256": provenance["original_sha256"],
+                "format": provenance["format"],
+                "content_sha256": track.content_sha256,
+                "by": job.created_by.username if job.created_by else "",
+            },
+            organisation=track.organisation,
+            private=True,
+        )
     from fingerprint.services import track_screen_start
 
     screening = track_screen_start(track=track, user=job.created_by)

@@ -62,7 +62,9 @@ def dataset_detail(request, pk: int):
             raise PermissionDenied("Only labels of this organisation may upload to this dataset.")
         if form.is_valid():
             try:
-                services.dataset_uploads_add(dataset=dataset, user=request.user, uploaded_files=form.cleaned_data["files"])
+                services.dataset_uploads_add(
+                    dataset=dataset, user=request.user, uploaded_files=form.cleaned_data["files"]
+                )
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
@@ -74,9 +76,18 @@ def dataset_detail(request, pk: int):
     search = DatasetItemSearchForm(request.GET or None)
     query = search.cleaned_data["q"] if search.is_valid() else ""
     page = Paginator(corpus_items_search(dataset, query), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"dataset": dataset, "page": page, "items": page.object_list, "search": search, "query": query,
-               "item_total": dataset.items.count(), "form": form, "can_upload": can_upload,
-               "job": dataset.ingest_job, "uploads": dataset.uploads.all()}
+    context = {
+        "dataset": dataset,
+        "page": page,
+        "items": page.object_list,
+        "search": search,
+        "query": query,
+        "item_total": dataset.items.count(),
+        "form": form,
+        "can_upload": can_upload,
+        "job": dataset.ingest_job,
+        "uploads": dataset.uploads.all(),
+    }
     return render(request, "catalogue/dataset_detail.html", context)
 
 
@@ -100,13 +111,22 @@ def _usage_context(dataset) -> dict:
     models = list(dataset.models.select_related("organisation").order_by("-created_at"))
     for model in models:
         model.dataset_terms = model.licence_terms().get(dataset.pk)
-    tracks = (Track.objects.filter(model__datasets=dataset).select_related("model", "organisation").distinct()
-              .order_by("-created_at")[:200])
-    flags = (SimilarityFlag.objects.filter(corpus_item__dataset=dataset).select_related("track", "corpus_item")
-             .order_by("-created_at")[:200])
-    shares = (RevenueShare.objects.filter(dataset=dataset, payee_kind=PayeeKind.LABEL,
-                                          organisation=dataset.organisation)
-              .select_related("order__asset__track").order_by("-created_at"))
+    tracks = (
+        Track.objects.filter(model__datasets=dataset)
+        .select_related("model", "organisation")
+        .distinct()
+        .order_by("-created_at")[:200]
+    )
+    flags = (
+        SimilarityFlag.objects.filter(corpus_item__dataset=dataset)
+        .select_related("track", "corpus_item")
+        .order_by("-created_at")[:200]
+    )
+    shares = (
+        RevenueShare.objects.filter(dataset=dataset, payee_kind=PayeeKind.LABEL, organisation=dataset.organisation)
+        .select_related("order__asset__track")
+        .order_by("-created_at")
+    )
     totals = shares.order_by().values("currency").annotate(total=Sum("amount")).order_by("currency")
     return {"models": models, "tracks": tracks, "flags": flags, "shares": shares[:200], "totals": totals}
 
@@ -119,8 +139,13 @@ def dataset_usage(request, pk: int):
 
 def _usage_page(request, dataset, status: int = 200, **forms):
     """The usage page; `forms` carries a posted form back with its errors (status 400)."""
-    context = {"dataset": dataset, "terms_form": DatasetTermsForm(initial=dataset.terms()),
-               "withdraw_form": DatasetWithdrawForm(), **forms, **_usage_context(dataset)}
+    context = {
+        "dataset": dataset,
+        "terms_form": DatasetTermsForm(initial=dataset.terms()),
+        "withdraw_form": DatasetWithdrawForm(),
+        **forms,
+        **_usage_context(dataset),
+    }
     return render(request, "catalogue/dataset_usage.html", context, status=status)
 
 

@@ -72,16 +72,13 @@ class Job(models.Model):
         now = timezone.now()
         expired = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
         claimable = Q(status=JobStatus.QUEUED) | (Q(status=JobStatus.RUNNING) & expired)
-        updated = (
-            Job.objects.filter(claimable, pk=self.pk)
-            .update(
-                status=JobStatus.RUNNING,
-                started_at=now,
-                heartbeat_at=now,
-                lease_expires_at=now + _lease(),
-                worker=worker[:200],
-                attempts=models.F("attempts") + 1,
-            )
+        updated = Job.objects.filter(claimable, pk=self.pk).update(
+            status=JobStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            lease_expires_at=now + _lease(),
+            worker=worker[:200],
+            attempts=models.F("attempts") + 1,
         )
         if updated:
             self.refresh_from_db()
@@ -93,8 +90,9 @@ class Job(models.Model):
         the lease keeper calls it from its own thread."""
         now = timezone.now()
         return bool(
-            Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING, worker=self.worker)
-            .update(heartbeat_at=now, lease_expires_at=now + _lease())
+            Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING, worker=self.worker).update(
+                heartbeat_at=now, lease_expires_at=now + _lease()
+            )
         )
 
     def lease_remaining_s(self) -> float:

@@ -16,9 +16,16 @@ from tqdm import tqdm
 from .models import Job
 
 #: A job's stage name on the console (the job kind otherwise).
-STAGES = {"ingest": "ingesting", "fingerprint": "fingerprinting and indexing", "screening": "screening",
-          "generate": "generating", "train": "training", "split": "splitting", "track_upload": "uploading",
-          "demo": "loading the demo"}
+STAGES = {
+    "ingest": "ingesting",
+    "fingerprint": "fingerprinting and indexing",
+    "screening": "screening",
+    "generate": "generating",
+    "train": "training",
+    "split": "splitting",
+    "track_upload": "uploading",
+    "demo": "loading the demo",
+}
 
 
 class _LineProgress:
@@ -41,8 +48,14 @@ class _LineProgress:
 
 class _BarProgress:
     def __init__(self, stage: str, stream) -> None:
-        self.bar = tqdm(total=100, file=stream, leave=True, dynamic_ncols=True, desc=stage,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}")
+        self.bar = tqdm(
+            total=100,
+            file=stream,
+            leave=True,
+            dynamic_ncols=True,
+            desc=stage,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}",
+        )
 
     def update(self, job: Job) -> None:
         self.bar.n = round(job.progress * 100)
@@ -53,8 +66,9 @@ class _BarProgress:
         self.bar.close()
 
 
-def wait_for_job(job_id, *, stdout=None, json_mode: bool = False, poll_s: float = 0.25,
-                 timeout_s: float | None = None) -> Job:
+def wait_for_job(
+    job_id, *, stdout=None, json_mode: bool = False, poll_s: float = 0.25, timeout_s: float | None = None
+) -> Job:
     """Poll the job row until it finishes. Progress goes to stderr so `--json` output on stdout stays clean."""
     started = time.monotonic()
     job = Job.objects.get(pk=job_id)
@@ -80,8 +94,9 @@ def caused_by(job: Job) -> dict:
     return {"caused_by": str(job.pk)}
 
 
-def wait_for_chain(job_id, *, json_mode: bool = False, timeout_s: float | None = None,
-                   run_here: bool = False) -> list[Job]:
+def wait_for_chain(
+    job_id, *, json_mode: bool = False, timeout_s: float | None = None, run_here: bool = False
+) -> list[Job]:
     """Wait for the job, then for every job it caused, transitively; returns them all, in the order finished.
 
     `run_here`: run each job in this thread first (a job's handler that sets work in motion and must see it
@@ -101,6 +116,8 @@ def wait_for_chain(job_id, *, json_mode: bool = False, timeout_s: float | None =
             job_run_here(Job.objects.get(pk=current))
         finished.append(wait_for_job(current, json_mode=json_mode, timeout_s=timeout_s))
         # Follow-ups are created before their cause is marked finished, so they are all visible now.
-        pending.extend(str(pk) for pk in Job.objects.filter(params__caused_by=current)
-                       .order_by("created_at").values_list("pk", flat=True))
+        pending.extend(
+            str(pk)
+            for pk in Job.objects.filter(params__caused_by=current).order_by("created_at").values_list("pk", flat=True)
+        )
     return finished

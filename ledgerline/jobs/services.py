@@ -89,9 +89,7 @@ def _dispatch(job: Job, *, countdown: float | None = None) -> None:
         transaction.on_commit(lambda: _thread_executor().submit(_run_in_thread, task_name, job_id))
     else:
         options = {"queue": job.queue} if job.queue else {}
-        transaction.on_commit(
-            lambda: current_app.send_task(task_name, args=[job_id], countdown=countdown, **options)
-        )
+        transaction.on_commit(lambda: current_app.send_task(task_name, args=[job_id], countdown=countdown, **options))
 
 
 def job_enqueue(*, job: Job, task, send: bool = True) -> None:
@@ -132,12 +130,14 @@ def jobs_requeue_stale(*, queued_before: datetime | None = None) -> list[Job]:
     requeued = []
     for job in Job.objects.filter(unfinished & stale).exclude(task="").order_by("created_at"):
         taken = Job.objects.filter(pk=job.pk, status=job.status, lease_expires_at=job.lease_expires_at).update(
-            status=JobStatus.QUEUED, worker="",
+            status=JobStatus.QUEUED,
+            worker="",
             lease_expires_at=now + timedelta(seconds=settings.LEDGERLINE_JOB_QUEUED_LEASE_S),
         )
         if taken:
-            logger.warning("job %s (%s) was %s, held by no live worker; sending %s again",
-                           job.pk, job.kind, job.status, job.task)
+            logger.warning(
+                "job %s (%s) was %s, held by no live worker; sending %s again", job.pk, job.kind, job.status, job.task
+            )
             _dispatch(job)
             requeued.append(job)
     return requeued
@@ -197,8 +197,9 @@ def _lease_kept(job: Job) -> Iterator[None]:
         yield
         return
     stop = threading.Event()
-    keeper = threading.Thread(target=_renew_until_stopped, args=(job, stop), daemon=True,
-                              name=f"ledgerline-lease-{job.pk}")
+    keeper = threading.Thread(
+        target=_renew_until_stopped, args=(job, stop), daemon=True, name=f"ledgerline-lease-{job.pk}"
+    )
     keeper.start()
     try:
         yield

@@ -88,9 +88,7 @@ def _read_bounded(stream, name: str, compressed: int, limits: ArchiveLimits, rep
         if report.bytes_read > limits.max_total_bytes:
             raise ArchiveError(f"archive unpacks to more than {limits.max_total_bytes} bytes (zip bomb?)")
         if compressed > 0 and member_bytes > 1_000_000 and member_bytes / compressed > limits.max_ratio:
-            raise ArchiveError(
-                f"{name}: compression ratio above {limits.max_ratio}:1 (zip bomb?)"
-            )
+            raise ArchiveError(f"{name}: compression ratio above {limits.max_ratio}:1 (zip bomb?)")
         out.write(chunk)
     return out.getvalue()
 
@@ -103,8 +101,9 @@ def _iter_zip(data: bytes, limits: ArchiveLimits, report: ArchiveReport) -> Iter
     with archive:
         # The central directory says how many members there are: refuse before reading any of them.
         if len(archive.infolist()) > limits.max_members:
-            raise ArchiveError(f"archive has {len(archive.infolist())} members, more than the limit of "
-                               f"{limits.max_members}")
+            raise ArchiveError(
+                f"archive has {len(archive.infolist())} members, more than the limit of {limits.max_members}"
+            )
         for info in archive.infolist():
             _count(report, limits)
             if info.is_dir() or _skip(info.filename):

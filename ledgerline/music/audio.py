@@ -53,9 +53,24 @@ def _decode_with_ffmpeg(path: Path, sample_rate: int, max_s: float | None) -> np
     # One second past the limit is enough to tell that a file is longer, and bounds what ffmpeg hands back.
     limit = [] if max_s is None else ["-t", f"{max_s + 1:.3f}"]
     result = subprocess.run(
-        [ffmpeg, "-v", "error", "-nostdin", "-i", str(path), *limit, "-ac", "1", "-ar", str(sample_rate),
-         "-f", "f32le", "-"],
-        capture_output=True, timeout=600,
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-nostdin",
+            "-i",
+            str(path),
+            *limit,
+            "-ac",
+            "1",
+            "-ar",
+            str(sample_rate),
+            "-f",
+            "f32le",
+            "-",
+        ],
+        capture_output=True,
+        timeout=600,
     )
     if result.returncode != 0:
         raise CorruptFile(f"cannot decode audio: {result.stderr.decode(errors='replace').strip()[-200:]}")
@@ -89,7 +104,9 @@ def check_wav_header(data: bytes, file_size: int | None = None) -> None:
     size = len(data) if file_size is None else file_size
     riff_size = int.from_bytes(data[4:8], "little")
     if riff_size + 8 > size + 1:  # +1: a final pad byte may be missing
-        raise CorruptFile(f"WAV header declares {riff_size + 8} bytes but the file has {size} (truncated or lying header)")
+        raise CorruptFile(
+            f"WAV header declares {riff_size + 8} bytes but the file has {size} (truncated or lying header)"
+        )
     offset = 12
     while offset + 8 <= len(data):
         chunk_id, chunk_size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
@@ -154,12 +171,13 @@ def encode_preview(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, quality
     """A small Ogg Vorbis preview (low quality setting)."""
     buffer = io.BytesIO()
     clipped = np.clip(audio, -1.0, 1.0)
-    with sf.SoundFile(buffer, "w", samplerate=sample_rate, channels=1, format="OGG", subtype="VORBIS",
-                      compression_level=1.0 - quality) as handle:
+    with sf.SoundFile(
+        buffer, "w", samplerate=sample_rate, channels=1, format="OGG", subtype="VORBIS", compression_level=1.0 - quality
+    ) as handle:
         # libsndfile's Vorbis writer uses stack space in proportion to one write: a 3-minute track written at
         # once overflows the stack (segfault), so it goes in blocks.
         for start in range(0, len(clipped), _OGG_BLOCK):
-            handle.write(clipped[start:start + _OGG_BLOCK])
+            handle.write(clipped[start : start + _OGG_BLOCK])
     # libsndfile draws the Ogg stream's serial number at random, the one byte-level difference between two
     # encodings of the same audio: it is derived from the audio instead, so equal inputs give equal files.
     serial = int.from_bytes(hashlib.sha256(clipped.astype("<f4").tobytes()).digest()[:4], "little")
@@ -192,20 +210,21 @@ def ogg_with_serial(data: bytes, serial: int) -> bytes:
     out = bytearray(data)
     position = 0
     while position + 27 <= len(out):
-        if out[position:position + 4] != b"OggS":
+        if out[position : position + 4] != b"OggS":
             raise ValueError(f"not an Ogg page at byte {position}")
         segments = out[position + 26]
-        body = sum(out[position + 27:position + 27 + segments])
+        body = sum(out[position + 27 : position + 27 + segments])
         end = position + 27 + segments + body
-        out[position + 14:position + 18] = struct.pack("<I", serial)
-        out[position + 22:position + 26] = b"\0\0\0\0"
-        out[position + 22:position + 26] = struct.pack("<I", _ogg_crc(bytes(out[position:end])))
+        out[position + 14 : position + 18] = struct.pack("<I", serial)
+        out[position + 22 : position + 26] = b"\0\0\0\0"
+        out[position + 22 : position + 26] = struct.pack("<I", _ogg_crc(bytes(out[position:end])))
         position = end
     return bytes(out)
 
 
-def read_audio_bytes(data: bytes, *, suffix: str, sample_rate: int = SAMPLE_RATE,
-                     max_s: float | None = None) -> np.ndarray:
+def read_audio_bytes(
+    data: bytes, *, suffix: str, sample_rate: int = SAMPLE_RATE, max_s: float | None = None
+) -> np.ndarray:
     """`decode_audio` for bytes in memory (written to a temporary file so every decoder can read them)."""
     with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
         handle.write(data)

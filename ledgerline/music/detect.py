@@ -39,9 +39,17 @@ SYMBOLIC = {Format.MIDI, Format.MUSICXML, Format.MXL, Format.ABC, Format.HUMDRUM
 AUDIO = {Format.WAV, Format.FLAC, Format.OGG, Format.MP3}
 
 SUFFIX = {
-    Format.MIDI: ".mid", Format.MUSICXML: ".musicxml", Format.MXL: ".mxl", Format.ABC: ".abc",
-    Format.HUMDRUM: ".krn", Format.WAV: ".wav", Format.FLAC: ".flac", Format.OGG: ".ogg", Format.MP3: ".mp3",
-    Format.ZIP: ".zip", Format.TAR: ".tar",
+    Format.MIDI: ".mid",
+    Format.MUSICXML: ".musicxml",
+    Format.MXL: ".mxl",
+    Format.ABC: ".abc",
+    Format.HUMDRUM: ".krn",
+    Format.WAV: ".wav",
+    Format.FLAC: ".flac",
+    Format.OGG: ".ogg",
+    Format.MP3: ".mp3",
+    Format.ZIP: ".zip",
+    Format.TAR: ".tar",
 }
 
 

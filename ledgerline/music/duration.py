@@ -33,8 +33,11 @@ def _ffprobe_duration_s(data: bytes, fmt: Format) -> float:
     with tempfile.NamedTemporaryFile(suffix=SUFFIX[fmt]) as handle:
         handle.write(data)
         handle.flush()
-        result = subprocess.run([ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                                 handle.name], capture_output=True, timeout=60)
+        result = subprocess.run(
+            [ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", handle.name],
+            capture_output=True,
+            timeout=60,
+        )
     try:
         return float(result.stdout.decode().strip())
     except ValueError:
@@ -82,4 +85,3 @@ def check_audible(audio: np.ndarray) -> None:
     """Refuse decoded or rendered audio (`[samples]`, float in [-1, 1]) whose peak is below -60 dBFS."""
     if audio.size == 0 or float(np.max(np.abs(audio))) < SILENCE_PEAK:
         raise DurationError("the audio is silent (its loudest sample is below -60 dBFS)")
-

@@ -182,7 +182,11 @@ class Score:
         if 0.0 not in merged:
             merged[0.0] = tempo_map[0][1]
         tempo_map = sorted(merged.items())
-        ts = (score.time_signatures[0].numerator, score.time_signatures[0].denominator) if len(score.time_signatures) else (4, 4)
+        ts = (
+            (score.time_signatures[0].numerator, score.time_signatures[0].denominator)
+            if len(score.time_signatures)
+            else (4, 4)
+        )
         key = None
         if len(score.key_signatures):
             ks = score.key_signatures[0]
@@ -195,11 +199,31 @@ class Score:
             index = len(tracks)
             tracks.append(TrackInfo(track.name or f"Track {index + 1}", int(track.program), bool(track.is_drum)))
             for note in track.notes:
-                rows.append((note.pitch, note.velocity, track.program, track.is_drum, index,
-                             note.time / tpq, note.duration / tpq, 0.0, 0.0))
+                rows.append(
+                    (
+                        note.pitch,
+                        note.velocity,
+                        track.program,
+                        track.is_drum,
+                        index,
+                        note.time / tpq,
+                        note.duration / tpq,
+                        0.0,
+                        0.0,
+                    )
+                )
         notes = np.array(rows, dtype=NOTE_DTYPE) if rows else np.zeros(0, dtype=NOTE_DTYPE)
-        result = cls(notes=notes, tracks=tracks, tempo_bpm=tempo_map[0][1], tempo_map=tempo_map,
-                     time_signature=ts, key=key, title=title, composer=composer, tempo_marked=bool(len(score.tempos)))
+        result = cls(
+            notes=notes,
+            tracks=tracks,
+            tempo_bpm=tempo_map[0][1],
+            tempo_map=tempo_map,
+            time_signature=ts,
+            key=key,
+            title=title,
+            composer=composer,
+            tempo_marked=bool(len(score.tempos)),
+        )
         return with_seconds(result)
 
 
@@ -214,8 +238,9 @@ def _key_name(sharps: int, tonality: int) -> str:
     return f"{names[idx]} {'minor' if tonality else 'major'}"
 
 
-def make_notes(rows: list[tuple[int, float, float]], *, track: int = 0, program: int = 0, velocity: int = 90,
-               is_drum: bool = False) -> np.ndarray:
+def make_notes(
+    rows: list[tuple[int, float, float]], *, track: int = 0, program: int = 0, velocity: int = 90, is_drum: bool = False
+) -> np.ndarray:
     """Notes from (pitch, start_beat, duration_beats) rows; seconds are filled in by `Score.with_seconds()`."""
     arr = np.zeros(len(rows), dtype=NOTE_DTYPE)
     for i, (pitch, start, duration) in enumerate(rows):
@@ -226,5 +251,7 @@ def make_notes(rows: list[tuple[int, float, float]], *, track: int = 0, program:
 def with_seconds(score: Score) -> Score:
     """Fill `start_s`/`duration_s` from the beats and the tempo map (in place) and return the score."""
     score.notes["start_s"] = score.beats_to_seconds(score.notes["start"])
-    score.notes["duration_s"] = score.beats_to_seconds(score.notes["start"] + score.notes["duration"]) - score.notes["start_s"]
+    score.notes["duration_s"] = (
+        score.beats_to_seconds(score.notes["start"] + score.notes["duration"]) - score.notes["start_s"]
+    )
     return score

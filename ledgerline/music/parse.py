@@ -83,7 +83,9 @@ def score_from_music21(parsed) -> Score:
     if len(score.tracks) and all(t.name.startswith("Track ") for t in score.tracks):
         names = [p.partName for p in parsed.parts] if hasattr(parsed, "parts") else []
         if len(names) == len(score.tracks):
-            score.tracks = [type(t)(name or t.name, t.program, t.is_drum) for t, name in zip(score.tracks, names, strict=True)]
+            score.tracks = [
+                type(t)(name or t.name, t.program, t.is_drum) for t, name in zip(score.tracks, names, strict=True)
+            ]
     return score
 
 

@@ -48,8 +48,25 @@ def render_midi(midi: bytes, *, soundfont: str | Path, sample_rate: int = SAMPLE
         mid_path, wav_path = Path(tmp) / "in.mid", Path(tmp) / "out.wav"
         mid_path.write_bytes(midi)
         command = [
-            fluidsynth_binary(), "-ni", "-q", "-R", "0", "-C", "0", "-g", str(FLUIDSYNTH_GAIN),
-            "-r", str(sample_rate), "-O", "float", "-T", "wav", "-F", str(wav_path), str(soundfont), str(mid_path),
+            fluidsynth_binary(),
+            "-ni",
+            "-q",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-g",
+            str(FLUIDSYNTH_GAIN),
+            "-r",
+            str(sample_rate),
+            "-O",
+            "float",
+            "-T",
+            "wav",
+            "-F",
+            str(wav_path),
+            str(soundfont),
+            str(mid_path),
         ]
         result = subprocess.run(command, capture_output=True, timeout=600)
         if result.returncode != 0 or not wav_path.exists():
@@ -62,15 +79,17 @@ def render_midi(midi: bytes, *, soundfont: str | Path, sample_rate: int = SAMPLE
     return audio.mean(axis=1).astype(np.float32)
 
 
-def render_stems(score: Score, *, soundfont: str | Path, sample_rate: int = SAMPLE_RATE,
-                 channels: int = 1) -> list[np.ndarray]:
+def render_stems(
+    score: Score, *, soundfont: str | Path, sample_rate: int = SAMPLE_RATE, channels: int = 1
+) -> list[np.ndarray]:
     """One array per track of `score` ([samples] mono, or [samples, 2] for `channels=2`), all of the same
     length (the piece plus a release tail)."""
     length = int(round((score.duration_s + TAIL_S) * sample_rate))
 
     def one(index: int) -> np.ndarray:
-        audio = render_midi(score.track_score(index).to_midi_bytes(), soundfont=soundfont, sample_rate=sample_rate,
-                            channels=channels)
+        audio = render_midi(
+            score.track_score(index).to_midi_bytes(), soundfont=soundfont, sample_rate=sample_rate, channels=channels
+        )
         stem = np.zeros((length, channels) if channels == 2 else length, dtype=np.float32)
         stem[: min(length, len(audio))] = audio[:length]
         return stem

@@ -14,4 +14,6 @@ def canonical_json(value) -> str:
             return str(obj)
         raise TypeError(f"{type(obj).__name__} is not allowed in a ledger entry")
 
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default
+    )

@@ -77,7 +77,9 @@ class _Web3Chain:
         with self._session(write=True) as w3:
             contract = self._contract(w3, deploy=True)
             try:
-                tx_hash = contract.functions.anchor(tree_size, root, timestamp_ms).transact({"from": w3.eth.accounts[0]})
+                tx_hash = contract.functions.anchor(tree_size, root, timestamp_ms).transact(
+                    {"from": w3.eth.accounts[0]}
+                )
                 receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
             except ChainUnavailable:
                 raise
@@ -85,22 +87,28 @@ class _Web3Chain:
                 raise ChainUnavailable(f"anchor transaction failed: {exc}") from exc
             if receipt.status != 1:
                 raise ChainUnavailable(f"anchor transaction {tx_hash.hex()} reverted")
-            return AnchorReceipt(w3.eth.chain_id, contract.address, "0x" + bytes(tx_hash).hex().removeprefix("0x"),
-                                 receipt.blockNumber)
+            return AnchorReceipt(
+                w3.eth.chain_id, contract.address, "0x" + bytes(tx_hash).hex().removeprefix("0x"), receipt.blockNumber
+            )
 
     def check(self, receipt: AnchorReceipt, tree_size: int, root: bytes) -> AnchorCheck:
         """Is (tree_size, root) recorded by the anchor's transaction on the chain, in the block it names?"""
         try:
             with self._session(write=False) as w3:
                 if w3.eth.chain_id != receipt.chain_id:
-                    return AnchorCheck("unverifiable", f"connected to chain {w3.eth.chain_id}, anchor is on {receipt.chain_id}")
+                    return AnchorCheck(
+                        "unverifiable", f"connected to chain {w3.eth.chain_id}, anchor is on {receipt.chain_id}"
+                    )
                 try:
                     tx_receipt = w3.eth.get_transaction_receipt(receipt.tx_hash)
                 except Exception:
-                    return AnchorCheck("unverifiable", f"transaction {receipt.tx_hash} is not on this chain "
-                                       "(was the chain reset?)")
+                    return AnchorCheck(
+                        "unverifiable", f"transaction {receipt.tx_hash} is not on this chain (was the chain reset?)"
+                    )
                 if tx_receipt.blockNumber != receipt.block_number:
-                    return AnchorCheck("mismatch", f"transaction is in block {tx_receipt.blockNumber}, not {receipt.block_number}")
+                    return AnchorCheck(
+                        "mismatch", f"transaction is in block {tx_receipt.blockNumber}, not {receipt.block_number}"
+                    )
                 abi, _ = contract_interface()
                 contract = w3.eth.contract(address=receipt.contract, abi=abi)
                 events = contract.events.Anchored().process_receipt(tx_receipt)
@@ -108,7 +116,9 @@ class _Web3Chain:
                     return AnchorCheck("mismatch", "transaction emitted no Anchored event")
                 args = events[0]["args"]
                 if args["treeSize"] != tree_size or bytes(args["root"]) != root:
-                    return AnchorCheck("mismatch", f"chain holds size {args['treeSize']} root {bytes(args['root']).hex()}")
+                    return AnchorCheck(
+                        "mismatch", f"chain holds size {args['treeSize']} root {bytes(args['root']).hex()}"
+                    )
                 stored = contract.functions.rootAt(tree_size).call()
                 if bytes(stored) != root:
                     return AnchorCheck("mismatch", "contract storage holds another root for this size")

@@ -67,8 +67,10 @@ class Frontier:
     @classmethod
     def from_bytes(cls, size: int, data: bytes) -> Frontier:
         if size < 0 or len(data) != 32 * size.bit_count():
-            raise ValueError(f"a frontier of a tree of {size} leaves has {size.bit_count()} hashes, not {len(data) / 32:g}")
-        return cls(size, [bytes(data[i:i + 32]) for i in range(0, len(data), 32)])
+            raise ValueError(
+                f"a frontier of a tree of {size} leaves has {size.bit_count()} hashes, not {len(data) / 32:g}"
+            )
+        return cls(size, [bytes(data[i : i + 32]) for i in range(0, len(data), 32)])
 
 
 class MerkleTree:

@@ -51,27 +51,71 @@ class AssetSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Asset
-        fields = ["id", "track", "track_title", "creator", "kind", "stem", "program", "is_drum", "start_bar", "bars",
-                  "key", "tempo_bpm", "time_signature", "duration_s", "method", "sha256", "status", "status_reason",
-                  "offers", "preview_url", "waveform_url", "created_at"]
+        fields = [
+            "id",
+            "track",
+            "track_title",
+            "creator",
+            "kind",
+            "stem",
+            "program",
+            "is_drum",
+            "start_bar",
+            "bars",
+            "key",
+            "tempo_bpm",
+            "time_signature",
+            "duration_s",
+            "method",
+            "sha256",
+            "status",
+            "status_reason",
+            "offers",
+            "preview_url",
+            "waveform_url",
+            "created_at",
+        ]
         read_only_fields = fields
 
     # Plain dicts and one reverse() per list: nested serializers cost ~0.3 ms per row, half a page's budget.
     def get_offers(self, asset: Asset) -> list[dict]:
-        return [{"id": o.pk, "licence_type": o.licence_type, "price": str(o.price), "currency": o.currency,
-                 "active": o.active} for o in asset.offers.all() if o.active]
+        return [
+            {
+                "id": o.pk,
+                "licence_type": o.licence_type,
+                "price": str(o.price),
+                "currency": o.currency,
+                "active": o.active,
+            }
+            for o in asset.offers.all()
+            if o.active
+        ]
 
     def to_representation(self, asset: Asset) -> dict:
         """The declared fields, built in one dict: DRF's field-by-field walk cost ~0.45 ms per asset, most of a
         catalogue page's time under load (same output: `test_asset_representation_is_drfs`)."""
         data = {
-            "id": asset.pk, "track": asset.track_id, "track_title": asset.track.title,
-            "creator": asset.organisation.slug, "kind": asset.kind, "stem": asset.stem, "program": asset.program,
-            "is_drum": asset.is_drum, "start_bar": asset.start_bar, "bars": asset.bars, "key": asset.key,
-            "tempo_bpm": asset.tempo_bpm, "time_signature": asset.time_signature, "duration_s": asset.duration_s,
-            "method": asset.method, "sha256": asset.sha256, "status": asset.status,
-            "status_reason": asset.status_reason, "offers": self.get_offers(asset),
-            "preview_url": self.get_preview_url(asset), "waveform_url": self.get_waveform_url(asset),
+            "id": asset.pk,
+            "track": asset.track_id,
+            "track_title": asset.track.title,
+            "creator": asset.organisation.slug,
+            "kind": asset.kind,
+            "stem": asset.stem,
+            "program": asset.program,
+            "is_drum": asset.is_drum,
+            "start_bar": asset.start_bar,
+            "bars": asset.bars,
+            "key": asset.key,
+            "tempo_bpm": asset.tempo_bpm,
+            "time_signature": asset.time_signature,
+            "duration_s": asset.duration_s,
+            "method": asset.method,
+            "sha256": asset.sha256,
+            "status": asset.status,
+            "status_reason": asset.status_reason,
+            "offers": self.get_offers(asset),
+            "preview_url": self.get_preview_url(asset),
+            "waveform_url": self.get_waveform_url(asset),
             "created_at": _DATETIME.to_representation(asset.created_at),
         }
         for name in self.Meta.fields:  # a field not spelled out above gets DRF's own representation
@@ -99,7 +143,12 @@ class SearchSerializer(serializers.Serializer):
     tempo_min = serializers.FloatField(required=False, min_value=1, max_value=400)
     tempo_max = serializers.FloatField(required=False, min_value=1, max_value=400)
     bars = serializers.CharField(required=False, default="", help_text="comma-separated, e.g. 1,4")
-    instrument = serializers.CharField(required=False, default="", max_length=100, help_text="a GM program's name or number, a GM family (piano, strings, bass), drums, or a stem's name")
+    instrument = serializers.CharField(
+        required=False,
+        default="",
+        max_length=100,
+        help_text="a GM program's name or number, a GM family (piano, strings, bass), drums, or a stem's name",
+    )
     kind = serializers.ChoiceField(choices=AssetKind.choices, required=False, default="")
     creator = serializers.SlugField(required=False, default="")
     licence = serializers.ChoiceField(choices=LicenceType.choices, required=False, default="")
@@ -147,19 +196,32 @@ class AssetViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [AllowAny]
     filter_backends: list = []
     pagination_class = CappedPageNumberPagination
-    active_offers = Prefetch("offers", queryset=LicenceOffer.objects.filter(active=True).order_by("price")
-                             .only("asset_id", "licence_type", "price", "currency", "active"))
+    active_offers = Prefetch(
+        "offers",
+        queryset=LicenceOffer.objects.filter(active=True)
+        .order_by("price")
+        .only("asset_id", "licence_type", "price", "currency", "active"),
+    )
     # What a catalogue page shows: the track's title and the seller's slug, not their JSON and paths.
-    listed_fields = ["track__title", "organisation__slug",
-                     *(name for name in AssetSerializer.Meta.fields if name in {f.name for f in Asset._meta.concrete_fields})]
+    listed_fields = [
+        "track__title",
+        "organisation__slug",
+        *(name for name in AssetSerializer.Meta.fields if name in {f.name for f in Asset._meta.concrete_fields}),
+    ]
 
     def get_queryset(self):
         if self.action == "list":
-            return (selectors.assets_search(search_from_params(self.request.query_params))
-                    .only(*self.listed_fields).prefetch_related(self.active_offers))
+            return (
+                selectors.assets_search(search_from_params(self.request.query_params))
+                .only(*self.listed_fields)
+                .prefetch_related(self.active_offers)
+            )
         # One by one: a sold-exclusive asset is gone for everyone but its seller and its licence holders.
-        return (selectors.assets_visible_to(self.request.user).select_related("track", "organisation")
-                .prefetch_related(self.active_offers))
+        return (
+            selectors.assets_visible_to(self.request.user)
+            .select_related("track", "organisation")
+            .prefetch_related(self.active_offers)
+        )
 
     @extend_schema(parameters=[OpenApiParameter(name, str) for name in SearchSerializer().fields])
     def list(self, request, *args, **kwargs):
@@ -198,9 +260,11 @@ class AssetViewSet(viewsets.ReadOnlyModelViewSet):
 
 class PurchaseSerializer(serializers.Serializer):
     offer = serializers.PrimaryKeyRelatedField(queryset=LicenceOffer.objects.select_related("asset"))
-    idempotency_key = serializers.CharField(required=False, max_length=100,
-                                            help_text="or the Idempotency-Key header; a retry with the same key "
-                                                      "returns the same licence")
+    idempotency_key = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="or the Idempotency-Key header; a retry with the same key returns the same licence",
+    )
     payment_method = serializers.CharField(default="test-card", max_length=100)
     organisation = serializers.SlugField(required=False, help_text="the buyer organisation (default: your first)")
 
@@ -214,14 +278,27 @@ class LicenceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Licence
-        fields = ["id", "licence_type", "terms", "asset", "order", "ledger_index", "certificate_url",
-                  "certificate_pdf_url", "created_at"]
+        fields = [
+            "id",
+            "licence_type",
+            "terms",
+            "asset",
+            "order",
+            "ledger_index",
+            "certificate_url",
+            "certificate_pdf_url",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_order(self, licence: Licence) -> dict:
         order = licence.order
-        return {"id": str(order.pk), "amount": str(order.amount), "currency": order.currency,
-                "paid_at": order.paid_at.isoformat() if order.paid_at else None}
+        return {
+            "id": str(order.pk),
+            "amount": str(order.amount),
+            "currency": order.currency,
+            "paid_at": order.paid_at.isoformat() if order.paid_at else None,
+        }
 
     def get_certificate_url(self, licence: Licence) -> str:
         return reverse("market-licence-certificate", args=[licence.pk])
@@ -244,20 +321,31 @@ def purchase(request):
     if not key:
         raise ValidationError({"idempotency_key": "send an idempotency key (field or Idempotency-Key header)"})
     try:
-        purchase = services.licence_purchase(user=request.user, offer=data["offer"], idempotency_key=key,
-                                            payment_method=data["payment_method"], organisation=data.get("organisation"))
+        purchase = services.licence_purchase(
+            user=request.user,
+            offer=data["offer"],
+            idempotency_key=key,
+            payment_method=data["payment_method"],
+            organisation=data.get("organisation"),
+        )
     except services.PurchaseRefunded as exc:
         order = Order.objects.get(buyer=request.user, idempotency_key=key)
-        return Response({"detail": str(exc), "order": str(order.pk), "refunded": True, "retriable": False},
-                        status=status.HTTP_409_CONFLICT)
+        return Response(
+            {"detail": str(exc), "order": str(order.pk), "refunded": True, "retriable": False},
+            status=status.HTTP_409_CONFLICT,
+        )
     except (services.PurchaseRefused, services.IdempotencyConflict) as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     except PaymentError as exc:
         order = Order.objects.get(buyer=request.user, idempotency_key=key)
-        return Response({"detail": f"payment failed: {exc}", "order": str(order.pk), "retriable": True},
-                        status=status.HTTP_402_PAYMENT_REQUIRED)
-    return Response(LicenceSerializer(purchase.licence).data,
-                    status=status.HTTP_200_OK if purchase.repeated else status.HTTP_201_CREATED)
+        return Response(
+            {"detail": f"payment failed: {exc}", "order": str(order.pk), "retriable": True},
+            status=status.HTTP_402_PAYMENT_REQUIRED,
+        )
+    return Response(
+        LicenceSerializer(purchase.licence).data,
+        status=status.HTTP_200_OK if purchase.repeated else status.HTTP_201_CREATED,
+    )
 
 
 class LicenceViewSet(viewsets.ReadOnlyModelViewSet):
@@ -267,18 +355,22 @@ class LicenceViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Licence.objects.none()  # for the schema; requests use get_queryset
 
     def get_queryset(self):
-        return (Licence.objects.filter(buyer=self.request.user)
-                .select_related("asset", "asset__track", "asset__organisation", "order", "order__organisation",
-                                "ledger_entry")
-                .prefetch_related("asset__offers"))
+        return (
+            Licence.objects.filter(buyer=self.request.user)
+            .select_related(
+                "asset", "asset__track", "asset__organisation", "order", "order__organisation", "ledger_entry"
+            )
+            .prefetch_related("asset__offers")
+        )
 
     @extend_schema(responses={(200, "application/json"): dict})
     @action(detail=True, methods=["get"], url_path="certificate.json", url_name="certificate")
     def certificate(self, request, pk=None):
         """The signed certificate as a file to keep (`tools/verify_proof.py` checks it), not a browsable page."""
         licence = self.get_object()
-        response = HttpResponse(json.dumps(certificate_json(licence), indent=2, ensure_ascii=False),
-                                content_type="application/json")
+        response = HttpResponse(
+            json.dumps(certificate_json(licence), indent=2, ensure_ascii=False), content_type="application/json"
+        )
         response["Content-Disposition"] = f'attachment; filename="ledgerline-licence-{licence.pk}.json"'
         return response
 
@@ -295,8 +387,12 @@ class LicenceViewSet(viewsets.ReadOnlyModelViewSet):
     def download_url(self, request, pk=None):
         """A signed link to the full-quality file that only you can use, valid for LEDGERLINE_DOWNLOAD_TTL_S."""
         token = services.download_token(licence=self.get_object(), user=request.user)
-        return Response({"url": request.build_absolute_uri(reverse("market-download", args=[token])),
-                         "expires_in": settings.LEDGERLINE_DOWNLOAD_TTL_S})
+        return Response(
+            {
+                "url": request.build_absolute_uri(reverse("market-download", args=[token])),
+                "expires_in": settings.LEDGERLINE_DOWNLOAD_TTL_S,
+            }
+        )
 
 
 @extend_schema(responses={(200, "audio/flac"): bytes})
@@ -324,14 +420,20 @@ def track_publish(request, pk: int):
     track = services.track_publish(user=request.user, track=track)
 
     job = selectors.split_job_of(track)
-    return Response({**TrackSerializer(track).data, "split_job": JobSerializer(job).data if job else None},
-                    status=status.HTTP_202_ACCEPTED)
+    return Response(
+        {**TrackSerializer(track).data, "split_job": JobSerializer(job).data if job else None},
+        status=status.HTTP_202_ACCEPTED,
+    )
 
 
-@extend_schema(parameters=[OpenApiParameter("organisation", str, description="slug, or 'platform' (staff)"),
-                           OpenApiParameter("period", str, description="YYYY-MM or YYYY-MM-DD..YYYY-MM-DD"),
-                           OpenApiParameter("output", str, enum=["json", "csv"])],
-               responses={200: dict})
+@extend_schema(
+    parameters=[
+        OpenApiParameter("organisation", str, description="slug, or 'platform' (staff)"),
+        OpenApiParameter("period", str, description="YYYY-MM or YYYY-MM-DD..YYYY-MM-DD"),
+        OpenApiParameter("output", str, enum=["json", "csv"]),
+    ],
+    responses={200: dict},
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def statement(request):
@@ -348,5 +450,12 @@ def statement(request):
         response = HttpResponse(selectors.statement_csv(rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="statement-{name}-{start.date()}.csv"'
         return response
-    return Response({"organisation": name, "start": start.isoformat(), "end": end.isoformat(),
-                     "totals": selectors.statement_totals(shares), "shares": rows})
+    return Response(
+        {
+            "organisation": name,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "totals": selectors.statement_totals(shares),
+            "shares": rows,
+        }
+    )

@@ -33,26 +33,52 @@ def certificate_json(licence: Licence) -> dict:
         "licence_type": licence.licence_type,
         "terms": licence.terms,
         "issued_at": licence.created_at.replace(microsecond=0).isoformat(),
-        "buyer": {"username": licence.buyer.username,
-                  "organisation": order.organisation.slug if order.organisation else None,
-                  "organisation_name": order.organisation.name if order.organisation else None},
+        "buyer": {
+            "username": licence.buyer.username,
+            "organisation": order.organisation.slug if order.organisation else None,
+            "organisation_name": order.organisation.name if order.organisation else None,
+        },
         "seller": {"organisation": asset.organisation.slug, "name": asset.organisation.name},
         "price": {"amount": str(order.amount), "currency": order.currency},
-        "asset": {"id": asset.pk, "sha256": asset.sha256, "kind": asset.kind, "stem": asset.stem,
-                  "start_bar": asset.start_bar, "bars": asset.bars, "key": asset.key,
-                  "tempo_bpm": str(asset.tempo_bpm), "duration_s": str(asset.duration_s),
-                  "instrument": instrument_name(program=asset.program, is_drum=asset.is_drum, stem=asset.stem),
-                  "format": {"container": "FLAC", "sample_rate": asset.sample_rate, "channels": asset.channels,
-                             "bit_depth": asset.bit_depth, "loudness_lufs": asset.loudness_lufs,
-                             "true_peak_dbtp": asset.true_peak_dbtp}},
-        "track": {"id": track.pk, "title": track.title, "content_sha256": track.content_sha256,
-                  "mix_sha256": (track.provenance or {}).get("mix_sha256", "")},
+        "asset": {
+            "id": asset.pk,
+            "sha256": asset.sha256,
+            "kind": asset.kind,
+            "stem": asset.stem,
+            "start_bar": asset.start_bar,
+            "bars": asset.bars,
+            "key": asset.key,
+            "tempo_bpm": str(asset.tempo_bpm),
+            "duration_s": str(asset.duration_s),
+            "instrument": instrument_name(program=asset.program, is_drum=asset.is_drum, stem=asset.stem),
+            "format": {
+                "container": "FLAC",
+                "sample_rate": asset.sample_rate,
+                "channels": asset.channels,
+                "bit_depth": asset.bit_depth,
+                "loudness_lufs": asset.loudness_lufs,
+                "true_peak_dbtp": asset.true_peak_dbtp,
+            },
+        },
+        "track": {
+            "id": track.pk,
+            "title": track.title,
+            "content_sha256": track.content_sha256,
+            "mix_sha256": (track.provenance or {}).get("mix_sha256", ""),
+        },
         "ledger": inclusion_proof_for(licence.ledger_entry) if licence.ledger_entry_id else None,
     }
     key = load_or_create_key(settings.LEDGERLINE_SIGNING_KEY_PATH)
     signature = key.sign(canonical_json(body).encode())
-    return {**body, "signature": {"algorithm": "Ed25519", "over": "canonical JSON of every other field",
-                                  "value": base64.b64encode(signature).decode(), "public_key": public_key_pem(key)}}
+    return {
+        **body,
+        "signature": {
+            "algorithm": "Ed25519",
+            "over": "canonical JSON of every other field",
+            "value": base64.b64encode(signature).decode(),
+            "public_key": public_key_pem(key),
+        },
+    }
 
 
 def _latin1(text: str) -> str:
@@ -102,8 +128,9 @@ def certificate_pdf(certificate: dict) -> bytes:
     asset, track, ledger = certificate["asset"], certificate["track"], certificate["ledger"] or {}
     buyer, seller, price = certificate["buyer"], certificate["seller"], certificate["price"]
     licence_name = dict(LicenceType.choices).get(certificate["licence_type"], certificate["licence_type"])
-    licensee = buyer["username"] + (f" for {buyer.get('organisation_name') or buyer['organisation']}"
-                                    if buyer.get("organisation") else "")
+    licensee = buyer["username"] + (
+        f" for {buyer.get('organisation_name') or buyer['organisation']}" if buyer.get("organisation") else ""
+    )
     bars = f"bars {asset['start_bar'] + 1} to {asset['start_bar'] + asset['bars']}"
     part = asset.get("instrument") or asset["stem"]
     pdf = _Certificate(format="A4")
@@ -111,9 +138,11 @@ def certificate_pdf(certificate: dict) -> bytes:
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 10, _latin1(f"{licence_name} licence"), new_x="LMARGIN", new_y="NEXT")
-    pdf.paragraph(f"{seller['name']} (the licensor) grants {licensee} (the licensee) a {licence_name.lower()} "
-                  f"licence to the audio loop described below, on the terms below, from {_date(certificate['issued_at'])}. "
-                  "The sale is recorded in Ledgerline's signed ledger; the last section says how to check it.")
+    pdf.paragraph(
+        f"{seller['name']} (the licensor) grants {licensee} (the licensee) a {licence_name.lower()} "
+        f"licence to the audio loop described below, on the terms below, from {_date(certificate['issued_at'])}. "
+        "The sale is recorded in Ledgerline's signed ledger; the last section says how to check it."
+    )
     pdf.heading("Parties")
     pdf.row("Licensor", seller["name"])
     pdf.row("Licensee", licensee)
@@ -135,10 +164,13 @@ def certificate_pdf(certificate: dict) -> bytes:
     pdf.heading("Checking this certificate")
     entry, head = ledger.get("entry", {}), ledger.get("tree_head", {})
     if entry:
-        pdf.paragraph(f"The sale is entry {entry.get('index')} of the ledger, leaf hash {entry.get('leaf_hash')}, "
-                      f"included in the signed tree head of size {head.get('tree_size')} with root hash "
-                      f"{head.get('root_hash')}. Run `python3 tools/verify_proof.py certificate.json` on this "
-                      "licence's JSON certificate to check the inclusion proof below with hashlib alone.", size=9)
+        pdf.paragraph(
+            f"The sale is entry {entry.get('index')} of the ledger, leaf hash {entry.get('leaf_hash')}, "
+            f"included in the signed tree head of size {head.get('tree_size')} with root hash "
+            f"{head.get('root_hash')}. Run `python3 tools/verify_proof.py certificate.json` on this "
+            "licence's JSON certificate to check the inclusion proof below with hashlib alone.",
+            size=9,
+        )
     else:
         pdf.paragraph("This licence has no ledger entry.", size=9)
     pdf.set_font("Courier", size=7)

@@ -24,8 +24,12 @@ class Asset(models.Model):
     """One bar-aligned loop of one stem (or of the mix) of a published track: the thing a buyer licenses."""
 
     track = models.ForeignKey("catalogue.Track", on_delete=models.PROTECT, related_name="assets")
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="assets",
-                                     help_text="The creator's organisation (the seller).")
+    organisation = models.ForeignKey(
+        "accounts.Organisation",
+        on_delete=models.PROTECT,
+        related_name="assets",
+        help_text="The creator's organisation (the seller).",
+    )
     kind = models.CharField(max_length=8, choices=AssetKind.choices)
     stem = models.CharField(max_length=100, help_text="Instrument part (melody, bass, ...) or 'mix'.")
     program = models.PositiveSmallIntegerField(null=True, blank=True, help_text="General MIDI program.")
@@ -39,8 +43,9 @@ class Asset(models.Model):
     sample_rate = models.PositiveIntegerField(help_text="Of the file sold (previews and analysis: 22,050 Hz mono).")
     channels = models.PositiveSmallIntegerField(default=1, help_text="Of the file sold: 2 for stereo.")
     bit_depth = models.PositiveSmallIntegerField(default=16, help_text="Of the file sold (FLAC).")
-    loudness_lufs = models.FloatField(null=True, blank=True,
-                                      help_text="Integrated loudness (EBU R128) of the whole stem after normalisation.")
+    loudness_lufs = models.FloatField(
+        null=True, blank=True, help_text="Integrated loudness (EBU R128) of the whole stem after normalisation."
+    )
     true_peak_dbtp = models.FloatField(null=True, blank=True, help_text="True peak of the whole stem, dBTP.")
     method = models.CharField(max_length=64, help_text="How the bar grid and the stem were obtained.")
     path = models.CharField(max_length=300, help_text="Full-quality FLAC; only licence holders download it.")
@@ -57,8 +62,13 @@ class Asset(models.Model):
     price_non_exclusive = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     price_extended = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     price_exclusive = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    from_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
-                                     help_text="The cheapest active offer; empty when nothing is on offer.")
+    from_price = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The cheapest active offer; empty when nothing is on offer.",
+    )
     search_text = models.CharField(max_length=500, blank=True, help_text="Lower-case track title, stem and key.")
     # PostgreSQL: the words of search_text, set by a trigger and GIN-indexed (migration 0004); other databases
     # match search_text instead.
@@ -135,8 +145,9 @@ class Order(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
-    organisation = models.ForeignKey("accounts.Organisation", null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="orders")
+    organisation = models.ForeignKey(
+        "accounts.Organisation", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
     idempotency_key = models.CharField(max_length=100)
     offer = models.ForeignKey(LicenceOffer, on_delete=models.PROTECT, related_name="orders")
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="orders")
@@ -199,8 +210,14 @@ class RevenueShare(models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="shares")
     payee_kind = models.CharField(max_length=16, choices=PayeeKind.choices)
-    organisation = models.ForeignKey("accounts.Organisation", null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="revenue_shares", help_text="Empty for the platform fee.")
+    organisation = models.ForeignKey(
+        "accounts.Organisation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="revenue_shares",
+        help_text="Empty for the platform fee.",
+    )
     dataset = models.ForeignKey("catalogue.Dataset", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)

@@ -40,8 +40,9 @@ class Refund:
 class PaymentProvider(Protocol):
     name: str
 
-    def charge(self, *, amount: Decimal, currency: str, idempotency_key: str, payment_method: str,
-               description: str) -> Charge:
+    def charge(
+        self, *, amount: Decimal, currency: str, idempotency_key: str, payment_method: str, description: str
+    ) -> Charge:
         """Take the money; the same key returns the first charge, or PaymentError once it was refunded."""
         ...
 
@@ -60,8 +61,9 @@ class TestProvider:
     _refunds: dict[str, Refund] = {}
     _lock = threading.Lock()
 
-    def charge(self, *, amount: Decimal, currency: str, idempotency_key: str, payment_method: str,
-               description: str) -> Charge:
+    def charge(
+        self, *, amount: Decimal, currency: str, idempotency_key: str, payment_method: str, description: str
+    ) -> Charge:
         if payment_method == "test-declined":
             raise PaymentError("the card was declined")
         if payment_method == "test-unavailable":
@@ -91,8 +93,12 @@ class TestProvider:
                 raise PaymentError(f"no charge {charge.reference!r} to refund")
             if any(r.charge_reference == charge.reference for r in self._refunds.values()):
                 raise PaymentError(f"charge {charge.reference!r} was already refunded")
-            refund = Refund(reference=f"test_re_{uuid.uuid4().hex[:16]}", charge_reference=charge.reference,
-                            amount=charge.amount, currency=charge.currency)
+            refund = Refund(
+                reference=f"test_re_{uuid.uuid4().hex[:16]}",
+                charge_reference=charge.reference,
+                amount=charge.amount,
+                currency=charge.currency,
+            )
             self._refunds[idempotency_key] = refund
             return refund
 

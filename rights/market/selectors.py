@@ -78,7 +78,9 @@ def assets_search(search: AssetSearch) -> QuerySet[Asset]:
         price_range["lte"] = search.price_max
     if search.licence:
         column = f"price_{search.licence}"
-        assets = assets.filter(**{f"{column}__isnull": False}, **{f"{column}__{op}": v for op, v in price_range.items()})
+        assets = assets.filter(
+            **{f"{column}__isnull": False}, **{f"{column}__{op}": v for op, v in price_range.items()}
+        )
     elif price_range:
         any_offer = Q()
         for column in ("price_non_exclusive", "price_extended", "price_exclusive"):
@@ -96,8 +98,17 @@ def assets_search(search: AssetSearch) -> QuerySet[Asset]:
             assets = assets.filter(search_text__contains=term)
     if search.sort == "relevance" and terms:
         # An exact stem or key match ranks above a word found only in the title.
-        score = sum((Case(When(Q(stem=t) | Q(key__istartswith=t), then=Value(1)), default=Value(0),
-                          output_field=IntegerField()) for t in terms), Value(0))
+        score = sum(
+            (
+                Case(
+                    When(Q(stem=t) | Q(key__istartswith=t), then=Value(1)),
+                    default=Value(0),
+                    output_field=IntegerField(),
+                )
+                for t in terms
+            ),
+            Value(0),
+        )
         return assets.annotate(relevance=score).order_by("-relevance", "-created_at", "-id")
     if search.sort == "price":
         return assets.order_by("from_price", "-id")
@@ -144,7 +155,8 @@ def assets_visible_to(user) -> QuerySet[Asset]:
     visible = Q(status=AssetStatus.AVAILABLE)
     if user.is_authenticated:
         visible |= Q(organisation__in=organisations_for(user)) | Exists(
-            Licence.objects.filter(asset=OuterRef("pk"), buyer=user))
+            Licence.objects.filter(asset=OuterRef("pk"), buyer=user)
+        )
     return Asset.objects.filter(visible)
 
 
@@ -155,6 +167,8 @@ def split_job_of(track) -> Job | None:
 
 # --- statements ---------------------------------------------------------------------------------------
 PERIOD_YEARS = (1970, 9998)  # no share predates the platform; 9998 leaves room for the end bound in any zone
+
+
 def period_bounds(period: str | None) -> tuple[datetime, datetime]:
     """`YYYY-MM` (a calendar month) or `YYYY-MM-DD..YYYY-MM-DD` (inclusive days); default: this month.
     ValueError with the accepted forms for anything else."""
@@ -176,8 +190,10 @@ def period_bounds(period: str | None) -> tuple[datetime, datetime]:
     end = last + timedelta(days=1) if last else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
     if end <= start:
         raise ValueError(f"period {period!r} ends before it starts")
-    return (timezone.make_aware(datetime.combine(start, time.min), tz),
-            timezone.make_aware(datetime.combine(end, time.min), tz))
+    return (
+        timezone.make_aware(datetime.combine(start, time.min), tz),
+        timezone.make_aware(datetime.combine(end, time.min), tz),
+    )
 
 
 def statement_choices(user) -> list[tuple[str, str]]:
@@ -199,7 +215,9 @@ def statement_scope(*, user, slug: str = "") -> tuple[str, dict]:
     return slug, ({"platform": True} if slug == "platform" else {"organisation": Organisation.objects.get(slug=slug)})
 
 
-def statement_shares(*, organisation=None, platform: bool = False, start: datetime, end: datetime) -> QuerySet[RevenueShare]:
+def statement_shares(
+    *, organisation=None, platform: bool = False, start: datetime, end: datetime
+) -> QuerySet[RevenueShare]:
     """An organisation's shares (or the platform fee's when `platform`) in [start, end)."""
     shares = RevenueShare.objects.filter(created_at__gte=start, created_at__lt=end)
     shares = shares.filter(payee_kind="platform") if platform else shares.filter(organisation=organisation)
@@ -207,22 +225,52 @@ def statement_shares(*, organisation=None, platform: bool = False, start: dateti
 
 
 def statement_totals(shares: QuerySet[RevenueShare]) -> list[dict]:
-    rows = shares.order_by().values("payee_kind", "currency").annotate(total=Sum("amount")).order_by("payee_kind", "currency")
-    return [{"payee_kind": r["payee_kind"], "currency": r["currency"], "total": str(Decimal(r["total"]).quantize(CENT))} for r in rows]
+    rows = (
+        shares.order_by()
+        .values("payee_kind", "currency")
+        .annotate(total=Sum("amount"))
+        .order_by("payee_kind", "currency")
+    )
+    return [
+        {"payee_kind": r["payee_kind"], "currency": r["currency"], "total": str(Decimal(r["total"]).quantize(CENT))}
+        for r in rows
+    ]
 
 
-STATEMENT_COLUMNS = ["date", "order", "licence_type", "asset", "track", "stem", "bars", "payee_kind", "dataset",
-                     "sale_amount", "share", "currency"]
+STATEMENT_COLUMNS = [
+    "date",
+    "order",
+    "licence_type",
+    "asset",
+    "track",
+    "stem",
+    "bars",
+    "payee_kind",
+    "dataset",
+    "sale_amount",
+    "share",
+    "currency",
+]
 
 
 def statement_rows(shares: QuerySet[RevenueShare]) -> list[dict]:
-    return [{
-        "date": share.created_at.isoformat(), "order": str(share.order_id), "licence_type": share.order.licence_type,
-        "asset": share.order.asset_id, "track": share.order.asset.track.title, "stem": share.order.asset.stem,
-        "bars": f"{share.order.asset.start_bar + 1}-{share.order.asset.end_bar}", "payee_kind": share.payee_kind,
-        "dataset": share.dataset.name if share.dataset_id else "", "sale_amount": str(share.order.amount),
-        "share": str(share.amount), "currency": share.currency,
-    } for share in shares]
+    return [
+        {
+            "date": share.created_at.isoformat(),
+            "order": str(share.order_id),
+            "licence_type": share.order.licence_type,
+            "asset": share.order.asset_id,
+            "track": share.order.asset.track.title,
+            "stem": share.order.asset.stem,
+            "bars": f"{share.order.asset.start_bar + 1}-{share.order.asset.end_bar}",
+            "payee_kind": share.payee_kind,
+            "dataset": share.dataset.name if share.dataset_id else "",
+            "sale_amount": str(share.order.amount),
+            "share": str(share.amount),
+            "currency": share.currency,
+        }
+        for share in shares
+    ]
 
 
 def statement_csv(rows: list[dict]) -> str:

@@ -35,8 +35,15 @@ def money(value: Decimal | str | int) -> Decimal:
     return amount
 
 
-def revenue_split(amount: Decimal, *, creator: str, platform: str, platform_percent: Decimal,
-                  labels: list[LabelTerm], rights_holders: dict[str, Decimal] | None = None) -> dict[str, Decimal]:
+def revenue_split(
+    amount: Decimal,
+    *,
+    creator: str,
+    platform: str,
+    platform_percent: Decimal,
+    labels: list[LabelTerm],
+    rights_holders: dict[str, Decimal] | None = None,
+) -> dict[str, Decimal]:
     amount = money(amount)
     if not Decimal(0) <= platform_percent <= 100:
         raise ValueError("the platform fee must be between 0 and 100 percent")

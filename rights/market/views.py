@@ -39,15 +39,20 @@ PAYMENT_METHODS = [
     ("test-declined", "Test card: declined (built-in test provider)"),
     ("test-unavailable", "Provider unavailable (built-in test provider)"),
 ]
-_ACTIVE_OFFERS = Prefetch("offers", queryset=LicenceOffer.objects.filter(active=True).order_by("price"),
-                          to_attr="active_offers")
+_ACTIVE_OFFERS = Prefetch(
+    "offers", queryset=LicenceOffer.objects.filter(active=True).order_by("price"), to_attr="active_offers"
+)
 
 
 def _error_text(detail) -> str:
     """A DRF or Django validation error's detail (dict, list or string) as one readable sentence."""
     if isinstance(detail, dict):
-        return "; ".join(_error_text(value) if field in ("non_field_errors", "__all__")
-                         else f"{field.replace('_', ' ')}: {_error_text(value)}" for field, value in detail.items())
+        return "; ".join(
+            _error_text(value)
+            if field in ("non_field_errors", "__all__")
+            else f"{field.replace('_', ' ')}: {_error_text(value)}"
+            for field, value in detail.items()
+        )
     if isinstance(detail, list | tuple):
         return "; ".join(_error_text(item) for item in detail)
     return str(detail).rstrip(".")
@@ -82,8 +87,9 @@ def catalogue(request):
     except ApiValidationError as exc:
         error = f"The filter was not applied: {_error_text(exc.detail)}"
         assets = Asset.objects.none()
-    page = Paginator(assets.annotate(pack_cover=_PACK_COVER).prefetch_related(_ACTIVE_OFFERS),
-                     ASSETS_PER_PAGE).get_page(params.get("page"))
+    page = Paginator(
+        assets.annotate(pack_cover=_PACK_COVER).prefetch_related(_ACTIVE_OFFERS), ASSETS_PER_PAGE
+    ).get_page(params.get("page"))
     context = {
         "page_obj": page,
         "packs": _packs(list(page.object_list)),
@@ -98,8 +104,11 @@ def catalogue(request):
 
 
 # A pack's cover: the waveform of its track's longest mix loop from bar 1, found in the page's own query.
-_PACK_COVER = Subquery(Asset.objects.filter(track_id=OuterRef("track_id"), stem="mix", start_bar=0,
-                                            status=AssetStatus.AVAILABLE).order_by("-bars").values("pk")[:1])
+_PACK_COVER = Subquery(
+    Asset.objects.filter(track_id=OuterRef("track_id"), stem="mix", start_bar=0, status=AssetStatus.AVAILABLE)
+    .order_by("-bars")
+    .values("pk")[:1]
+)
 
 
 def _packs(assets: list[Asset]) -> list[dict]:
@@ -107,8 +116,10 @@ def _packs(assets: list[Asset]) -> list[dict]:
     packs: dict[int, dict] = {}
     for asset in assets:
         asset.instrument = instrument_name(program=asset.program, is_drum=asset.is_drum, stem=asset.stem)
-        packs.setdefault(asset.track_id, {"track": asset.track, "organisation": asset.organisation,
-                                          "cover": asset.pack_cover, "assets": []})["assets"].append(asset)
+        packs.setdefault(
+            asset.track_id,
+            {"track": asset.track, "organisation": asset.organisation, "cover": asset.pack_cover, "assets": []},
+        )["assets"].append(asset)
     return list(packs.values())
 
 
@@ -141,17 +152,29 @@ def _price_rows(asset: Asset) -> list[dict]:
     for value, label in LicenceType.choices:
         bounds = settings.LEDGERLINE_OFFER_PRICES[value]
         offer = offers.get(value)
-        rows.append({"licence_type": value, "label": label, "offer": offer,
-                     "price": offer.price if offer else Decimal(bounds["default"]),
-                     "active": offer.active if offer else False, "min": bounds["min"], "max": bounds["max"]})
+        rows.append(
+            {
+                "licence_type": value,
+                "label": label,
+                "offer": offer,
+                "price": offer.price if offer else Decimal(bounds["default"]),
+                "active": offer.active if offer else False,
+                "min": bounds["min"],
+                "max": bounds["max"],
+            }
+        )
     return rows
 
 
 def _offer_terms(asset: Asset, offers) -> list[dict]:
     """Each offer with its licence's terms in plain words, as the licence will record them."""
-    return [{"offer": offer, "clauses": terms_in_words(services.licence_terms_for(licence_type=offer.licence_type,
-                                                                               track=asset.track))}
-            for offer in offers]
+    return [
+        {
+            "offer": offer,
+            "clauses": terms_in_words(services.licence_terms_for(licence_type=offer.licence_type, track=asset.track)),
+        }
+        for offer in offers
+    ]
 
 
 def _sale_format(asset: Asset) -> str:
@@ -159,8 +182,10 @@ def _sale_format(asset: Asset) -> str:
     channels = {1: "mono", 2: "stereo"}.get(asset.channels, f"{asset.channels} channels")
     text = f"FLAC, {asset.sample_rate / 1000:g} kHz {channels}, {asset.bit_depth}-bit"
     if asset.loudness_lufs is not None:
-        text += (f"; the {'mix' if asset.kind == AssetKind.MIX else 'stem'} is loudness-normalised to "
-                 f"{asset.loudness_lufs:.1f} LUFS integrated (EBU R128; target {sale_audio.TARGET_LUFS:g} LUFS)")
+        text += (
+            f"; the {'mix' if asset.kind == AssetKind.MIX else 'stem'} is loudness-normalised to "
+            f"{asset.loudness_lufs:.1f} LUFS integrated (EBU R128; target {sale_audio.TARGET_LUFS:g} LUFS)"
+        )
         if asset.true_peak_dbtp is not None:
             text += f", true peak {asset.true_peak_dbtp:.1f} dBTP (ceiling {sale_audio.TRUE_PEAK_CEILING_DBTP:g} dBTP)"
     if asset.method.startswith("beat-tracking"):
@@ -199,11 +224,17 @@ def asset_confirm(request, pk: int):
     if not _is_buyer(request.user):
         raise PermissionDenied("Only buyers may purchase licences.")
     offer_id = request.GET.get("offer", "")
-    offer = (asset.offers.filter(pk=int(offer_id), active=True).first()
-             if offer_id.isascii() and offer_id.isdigit() and len(offer_id) <= 12 else None)
+    offer = (
+        asset.offers.filter(pk=int(offer_id), active=True).first()
+        if offer_id.isascii() and offer_id.isdigit() and len(offer_id) <= 12
+        else None
+    )
     if offer is None or asset.status != AssetStatus.AVAILABLE:
-        reason = ("this asset is no longer for sale" if asset.status != AssetStatus.AVAILABLE
-                  else "choose one of the licences on sale for this asset")
+        reason = (
+            "this asset is no longer for sale"
+            if asset.status != AssetStatus.AVAILABLE
+            else "choose one of the licences on sale for this asset"
+        )
         return render(request, "market/confirm.html", {"asset": asset, "error": reason}, status=400)
     key = request.GET.get("idempotency_key", "").strip()[:100] or f"{uuid.uuid4().hex}-{offer.pk}"
     context = {
@@ -232,9 +263,13 @@ def asset_buy(request, pk: int):
     data = form.cleaned_data
     key = data["idempotency_key"]
     try:
-        purchase = services.licence_purchase(user=request.user, offer=data["offer"], idempotency_key=key,
-                                            payment_method=data["payment_method"],
-                                            organisation=data["organisation"] or None)
+        purchase = services.licence_purchase(
+            user=request.user,
+            offer=data["offer"],
+            idempotency_key=key,
+            payment_method=data["payment_method"],
+            organisation=data["organisation"] or None,
+        )
     except (services.PurchaseRefused, services.IdempotencyConflict) as exc:
         messages.error(request, f"The purchase was refused: {exc}")
     except services.RefundPending as exc:
@@ -265,8 +300,13 @@ def asset_offer(request, pk: int):
         return redirect("market:asset", pk=asset.pk)
     data = form.cleaned_data
     try:
-        offer = services.offer_set(user=request.user, asset=asset, licence_type=data["licence_type"],
-                                   price=data["price"], active=data["active"])
+        offer = services.offer_set(
+            user=request.user,
+            asset=asset,
+            licence_type=data["licence_type"],
+            price=data["price"],
+            active=data["active"],
+        )
     except ValidationError as exc:
         messages.error(request, f"The price was not changed: {'; '.join(exc.messages)}")
     else:
@@ -278,9 +318,11 @@ def asset_offer(request, pk: int):
 # --- licences -------------------------------------------------------------------------------------------
 @login_required
 def licence_list(request):
-    licences = (Licence.objects.filter(buyer=request.user)
-                .select_related("asset", "asset__track", "asset__organisation", "order", "ledger_entry")
-                .order_by("-created_at"))
+    licences = (
+        Licence.objects.filter(buyer=request.user)
+        .select_related("asset", "asset__track", "asset__organisation", "order", "ledger_entry")
+        .order_by("-created_at")
+    )
     page = Paginator(licences, 50).get_page(request.GET.get("page"))
     return render(request, "market/licence_list.html", {"page_obj": page, "licences": page.object_list})
 
@@ -288,9 +330,19 @@ def licence_list(request):
 @login_required
 def licence_receipt(request, pk: uuid.UUID):
     """The receipt of a purchase: order, payment, parties, asset, terms in words, total; the holder's only."""
-    licence = get_object_or_404(Licence.objects.select_related("asset", "asset__track", "asset__track__model",
-                                                               "asset__organisation", "order", "order__organisation",
-                                                               "ledger_entry"), pk=pk, buyer=request.user)
+    licence = get_object_or_404(
+        Licence.objects.select_related(
+            "asset",
+            "asset__track",
+            "asset__track__model",
+            "asset__organisation",
+            "order",
+            "order__organisation",
+            "ledger_entry",
+        ),
+        pk=pk,
+        buyer=request.user,
+    )
     asset = licence.asset
     context = {
         "licence": licence,
@@ -319,16 +371,27 @@ def statement(request):
     choices = selectors.statement_choices(request.user)
     slug, scope = selectors.statement_scope(user=request.user, slug=request.GET.get("organisation", "").strip())
     period = request.GET.get("period", "").strip() or timezone.localdate().strftime("%Y-%m")
-    context = {"choices": choices, "slug": slug, "period": period, "totals": [], "rows": [], "error": "",
-               "is_creator": slug != "platform" and has_role(request.user, scope.get("organisation"), Role.CREATOR)}
+    context = {
+        "choices": choices,
+        "slug": slug,
+        "period": period,
+        "totals": [],
+        "rows": [],
+        "error": "",
+        "is_creator": slug != "platform" and has_role(request.user, scope.get("organisation"), Role.CREATOR),
+    }
     try:
         start, end = selectors.period_bounds(period)
     except ValueError as exc:
         context["error"] = str(exc)
     else:
         shares = selectors.statement_shares(start=start, end=end, **scope)
-        context.update(start=start, last_day=(end - timedelta(days=1)).date(), totals=selectors.statement_totals(shares),
-                       rows=selectors.statement_rows(shares),
-                       csv_url=f"{reverse('market-statement')}?"
-                               + urlencode({"output": "csv", "period": period, "organisation": slug}))
+        context.update(
+            start=start,
+            last_day=(end - timedelta(days=1)).date(),
+            totals=selectors.statement_totals(shares),
+            rows=selectors.statement_rows(shares),
+            csv_url=f"{reverse('market-statement')}?"
+            + urlencode({"output": "csv", "period": period, "organisation": slug}),
+        )
     return render(request, "market/statement.html", context)

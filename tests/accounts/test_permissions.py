@@ -34,7 +34,9 @@ def test_me_endpoint_lists_roles_and_requires_login(api_client):
 
 def test_token_auth_works_for_api_clients(api_client):
     user = factories.user_with_role("buyer")
-    token = api_client.post("/api/auth/token/", {"username": user.username, "password": factories.PASSWORD}).json()["token"]
+    token = api_client.post("/api/auth/token/", {"username": user.username, "password": factories.PASSWORD}).json()[
+        "token"
+    ]
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert api_client.get("/api/me/").json()["username"] == user.username
 

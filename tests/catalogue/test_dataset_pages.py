@@ -26,11 +26,22 @@ pytestmark = pytest.mark.django_db
 
 
 def _items(dataset: Dataset, count: int, **fields) -> list[CorpusItem]:
-    return CorpusItem.objects.bulk_create([
-        CorpusItem(dataset=dataset, sha256=f"{dataset.pk:08x}{n:056x}", original_name=f"piece{n:03d}.mxl",
-                   format="mxl", kind="symbolic", title=f"Chorale {n:03d}", composer="J.S. Bach", source_path="x",
-                   **fields)
-        for n in range(count)])
+    return CorpusItem.objects.bulk_create(
+        [
+            CorpusItem(
+                dataset=dataset,
+                sha256=f"{dataset.pk:08x}{n:056x}",
+                original_name=f"piece{n:03d}.mxl",
+                format="mxl",
+                kind="symbolic",
+                title=f"Chorale {n:03d}",
+                composer="J.S. Bach",
+                source_path="x",
+                **fields,
+            )
+            for n in range(count)
+        ]
+    )
 
 
 @pytest.fixture
@@ -55,8 +66,16 @@ def test_dataset_page_shows_50_items_a_page_and_links_the_next_page(client, labe
 def test_dataset_search_matches_title_or_composer_and_keeps_the_query_in_page_links(client, label_world):
     _, label, dataset = label_world
     _items(dataset, 60)
-    CorpusItem.objects.create(dataset=dataset, sha256="f" * 64, original_name="t.mid", format="midi",
-                              kind="symbolic", title="Greensleeves", composer="Anonymous", source_path="x")
+    CorpusItem.objects.create(
+        dataset=dataset,
+        sha256="f" * 64,
+        original_name="t.mid",
+        format="midi",
+        kind="symbolic",
+        title="Greensleeves",
+        composer="Anonymous",
+        source_path="x",
+    )
     client.force_login(label)
     body = client.get(f"/datasets/{dataset.pk}/", {"q": "anonym"}).content.decode()
     assert body.count('<tr class="item">') == 1 and "Greensleeves" in body and "1 item match" in body
@@ -96,11 +115,25 @@ def _used(dataset: Dataset, creator_org) -> dict:
     screening = Screening.objects.create(organisation=creator_org, track=track, verdict="flag")
     SimilarityFlag.objects.create(screening=screening, track=track, corpus_item=item, level="symbolic", score=0.91)
     offer = asset.offers.get(licence_type="non_exclusive")
-    order = Order.objects.create(buyer=factories.user_with_role("buyer"), idempotency_key=str(uuid.uuid4()),
-                                 offer=offer, asset=asset, licence_type=offer.licence_type, amount=offer.price,
-                                 currency="EUR", status=OrderStatus.PAID)
-    RevenueShare.objects.create(order=order, payee_kind=PayeeKind.LABEL, organisation=dataset.organisation,
-                                dataset=dataset, amount=Decimal("0.50"), currency="EUR", created_at=order.created_at)
+    order = Order.objects.create(
+        buyer=factories.user_with_role("buyer"),
+        idempotency_key=str(uuid.uuid4()),
+        offer=offer,
+        asset=asset,
+        licence_type=offer.licence_type,
+        amount=offer.price,
+        currency="EUR",
+        status=OrderStatus.PAID,
+    )
+    RevenueShare.objects.create(
+        order=order,
+        payee_kind=PayeeKind.LABEL,
+        organisation=dataset.organisation,
+        dataset=dataset,
+        amount=Decimal("0.50"),
+        currency="EUR",
+        created_at=order.created_at,
+    )
     return {"model": model, "track": track}
 
 
@@ -121,7 +154,7 @@ def test_usage_page_is_404_for_a_creator_and_for_another_label(client, label_wor
     org, _, dataset = label_world
     dataset.is_public = True
     dataset.save()
-    user = (factories.user_with_role("creator", org) if who == "creator" else factories.user_with_role("label"))
+    user = factories.user_with_role("creator", org) if who == "creator" else factories.user_with_role("label")
     client.force_login(user)
     assert client.get(f"/datasets/{dataset.pk}/usage/").status_code == 404
     assert client.post(f"/datasets/{dataset.pk}/withdraw/", {"confirm": "on"}).status_code == 404
@@ -129,8 +162,13 @@ def test_usage_page_is_404_for_a_creator_and_for_another_label(client, label_wor
     assert dataset.withdrawn_at is None
 
 
-TERMS = {"licence_name": "v2", "training_allowed": "on", "generation_allowed": "on", "revenue_share_percent": "20",
-         "territory": "EU"}
+TERMS = {
+    "licence_name": "v2",
+    "training_allowed": "on",
+    "generation_allowed": "on",
+    "revenue_share_percent": "20",
+    "territory": "EU",
+}
 
 
 def test_editing_terms_records_them_in_the_ledger_and_leaves_trained_models_terms(client, label_world):
@@ -153,12 +191,13 @@ def test_a_share_too_large_is_refused_with_the_reason_and_nothing_is_written(cli
     response = client.post(f"/datasets/{dataset.pk}/terms/", {**TERMS, "revenue_share_percent": "90"})
     assert response.status_code == 400 and "at most 75" in response.content.decode()
     dataset.refresh_from_db()
-    assert dataset.revenue_share_percent == Decimal("10") and not LedgerEntry.objects.filter(
-        event="dataset.terms_set").exists()
+    assert (
+        dataset.revenue_share_percent == Decimal("10")
+        and not LedgerEntry.objects.filter(event="dataset.terms_set").exists()
+    )
 
 
-def test_withdrawn_dataset_is_in_the_ledger_and_refused_for_training_with_a_clear_400(client, api_client,
-                                                                                    label_world):
+def test_withdrawn_dataset_is_in_the_ledger_and_refused_for_training_with_a_clear_400(client, api_client, label_world):
     org, label, dataset = label_world
     dataset.is_public = True
     dataset.save()
@@ -175,8 +214,11 @@ def test_withdrawn_dataset_is_in_the_ledger_and_refused_for_training_with_a_clea
 
     creator = factories.user_with_role("creator")
     api_client.force_authenticate(creator)
-    response = api_client.post("/api/models/", {"name": "late-model", "arch": "markov", "datasets": [dataset.pk],
-                                                "size": "debug"}, format="json")
+    response = api_client.post(
+        "/api/models/",
+        {"name": "late-model", "arch": "markov", "datasets": [dataset.pk], "size": "debug"},
+        format="json",
+    )
     assert response.status_code == 400 and "was withdrawn from training" in str(response.json())
     assert not TrainedModel.objects.filter(name="late-model").exists()
     client.force_login(creator)

@@ -11,9 +11,7 @@ pytestmark = pytest.mark.django_db
 
 def _create(api_client, user, org, **extra):
     api_client.force_authenticate(user)
-    return api_client.post(
-        "/api/datasets/", {"organisation": org.slug, "name": "Chorales", **extra}, format="json"
-    )
+    return api_client.post("/api/datasets/", {"organisation": org.slug, "name": "Chorales", **extra}, format="json")
 
 
 def test_label_creates_dataset_with_terms_and_ledger_records_it(api_client):

@@ -12,10 +12,15 @@ def test_load_demo_creates_every_role_and_ingests_chorales_and_is_idempotent(set
     call_command("load_demo", "--chorales", "2", "--quiet")
     call_command("load_demo", "--chorales", "2", "--quiet")
     assert set(Membership.objects.values_list("user__username", "role")) == {
-        ("label", "label"), ("creator", "creator"), ("reviewer", "reviewer"), ("buyer", "buyer")
+        ("label", "label"),
+        ("creator", "creator"),
+        ("reviewer", "reviewer"),
+        ("buyer", "buyer"),
     }
     # The reviewer may decide flags on the label's chorales: it reviews for the rights holder.
-    assert Membership.objects.filter(user__username="reviewer", organisation__slug="demo-label", role="reviewer").exists()
+    assert Membership.objects.filter(
+        user__username="reviewer", organisation__slug="demo-label", role="reviewer"
+    ).exists()
     dataset = Dataset.objects.get(name="Bach chorales")
     assert dataset.status == "ready" and dataset.items.count() == 2 and dataset.uploads.count() == 2
     item = dataset.items.first()
@@ -35,7 +40,11 @@ def test_load_demo_in_the_background_returns_in_seconds_with_users_created_and_i
     assert {"label", "creator", "reviewer", "buyer"} <= set(Membership.objects.values_list("user__username", flat=True))
     stage = Job.objects.get(kind="demo")
     assert (stage.status, stage.task, stage.params["stage"], stage.params["chorales"]) == (
-        "queued", demo_stage_task.name, "first-chorales", 2)
+        "queued",
+        demo_stage_task.name,
+        "first-chorales",
+        2,
+    )
     assert not Job.objects.exclude(kind="demo").exists()  # nothing heavy ran in the command
     assert Dataset.objects.get(name="Bach chorales").items.count() == 0
 
@@ -80,7 +89,8 @@ def test_the_dashboard_shows_the_demo_stages_with_the_progress_of_the_job_each_w
 
 @pytest.mark.django_db(transaction=True)  # the ingest's indexing starts when its transaction commits
 def test_the_background_demo_runs_its_stages_in_order_to_a_screened_markov_track_then_a_converged_lstm(
-        client, monkeypatch):
+    client, monkeypatch
+):
     """The whole chain, on the eager runner (each stage runs as it is queued): two chorales first, then the
     other two in batches of one."""
     from django.contrib.auth import get_user_model
@@ -95,7 +105,8 @@ def test_the_background_demo_runs_its_stages_in_order_to_a_screened_markov_track
     demo.demo_background_start(chorales=4)
     stages = list(Job.objects.filter(kind="demo").order_by("created_at"))
     assert [(j.params["stage"], j.status) for j in stages] == [
-        (name, "succeeded") for name in ("first-chorales", "markov", "track", "chorales", "chorales", "lstm", "anchor")]
+        (name, "succeeded") for name in ("first-chorales", "markov", "track", "chorales", "chorales", "lstm", "anchor")
+    ]
     assert all(later.params["caused_by"] == str(earlier.pk) for earlier, later in zip(stages, stages[1:], strict=False))
     track = Track.objects.get(title="Demo chorale fantasy")
     assert track.model.name == "demo-markov" and track.status in {"clear", "flagged"}  # screened, not "screening"
@@ -119,14 +130,16 @@ def test_an_lstm_stopped_by_its_time_budget_is_not_put_in_front_of_a_user_the_ma
     demo_background_start(chorales=2, send=False)
     studio = Organisation.objects.get(slug="demo-studio")
     TrainedModel.objects.create(name="demo-markov", arch="markov", organisation=studio, status="ready")
-    lstm = TrainedModel.objects.create(name="demo-lstm", arch="lstm", organisation=studio, status="ready",
-                                       metrics={"stopped": "budget", "steps": 30})
+    lstm = TrainedModel.objects.create(
+        name="demo-lstm", arch="lstm", organisation=studio, status="ready", metrics={"stopped": "budget", "steps": 30}
+    )
     assert demo_model().name == "demo-markov"
     client.force_login(get_user_model().objects.get(username="creator"))
     panel = client.get("/", {"panel": "demo"}).content.decode()
     assert "generates with <strong>demo-markov</strong>" in panel and "reached its time budget" in panel
 
-    TrainedModel.objects.filter(pk=lstm.pk).update(metrics={"stopped": "patience", "steps": 120,
-                                                            "held_out_nll_per_token": 1.9})
+    TrainedModel.objects.filter(pk=lstm.pk).update(
+        metrics={"stopped": "patience", "steps": 120, "held_out_nll_per_token": 1.9}
+    )
     assert demo_model().name == "demo-lstm"
     assert "generates with <strong>demo-lstm</strong>" in client.get("/", {"panel": "demo"}).content.decode()

@@ -30,8 +30,11 @@ ABC = b"X:1\nT:Little Scale\nC:Trad.\nM:4/4\nL:1/4\nK:G\nGABc|dedc|BAG2|\n"
 def midi_bytes(pitches=(60, 62, 64, 65)) -> bytes:
     rows = [(p, i, 1) for i, p in enumerate(pitches)]
     bass = make_notes([(36, 0, 4)], track=1, program=32)
-    score = Score(notes=np.concatenate([make_notes(rows, program=0), bass]),
-                  tracks=[TrackInfo("Piano", 0), TrackInfo("Bass", 32)], tempo_bpm=120)
+    score = Score(
+        notes=np.concatenate([make_notes(rows, program=0), bass]),
+        tracks=[TrackInfo("Piano", 0), TrackInfo("Bass", 32)],
+        tempo_bpm=120,
+    )
     return with_seconds(score).to_midi_bytes()
 
 
@@ -126,10 +129,16 @@ def test_bad_files_are_rejected_with_a_reason_and_write_nothing(tmp_path, label_
 
 def test_archive_with_bad_members_keeps_the_good_ones_and_names_each_rejection(tmp_path, label_dataset):
     user, dataset = label_dataset
-    archive = zip_bytes({
-        "good/one.mid": midi_bytes(), "good/two.abc": ABC, "../escape.mid": midi_bytes((70, 71)),
-        "bad/empty.mid": b"", "bad/text.txt": b"hello", "nested.zip": zip_bytes({"x.abc": ABC}),
-    })
+    archive = zip_bytes(
+        {
+            "good/one.mid": midi_bytes(),
+            "good/two.abc": ABC,
+            "../escape.mid": midi_bytes((70, 71)),
+            "bad/empty.mid": b"",
+            "bad/text.txt": b"hello",
+            "nested.zip": zip_bytes({"x.abc": ABC}),
+        }
+    )
     result = ingest(tmp_path, user, dataset, {"batch.zip": archive})
     assert result["items_ingested"] == 2
     got = reasons(result)
@@ -137,7 +146,10 @@ def test_archive_with_bad_members_keeps_the_good_ones_and_names_each_rejection(t
     assert "empty" in got["batch.zip/bad/empty.mid"]
     assert "unknown format" in got["batch.zip/bad/text.txt"]
     assert "inside archives" in got["batch.zip/nested.zip"]
-    assert sorted(CorpusItem.objects.values_list("original_name", flat=True)) == ["batch.zip/good/one.mid", "batch.zip/good/two.abc"]
+    assert sorted(CorpusItem.objects.values_list("original_name", flat=True)) == [
+        "batch.zip/good/one.mid",
+        "batch.zip/good/two.abc",
+    ]
 
 
 def test_tar_with_symlink_and_absolute_member_is_refused_member_by_member(tmp_path, label_dataset):
@@ -186,8 +198,11 @@ def test_ingest_command_prints_a_json_summary(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("terms", "message"),
-    [({"revenue_share_percent": "150"}, "between 0 and 100"), ({"revenue_share_percent": -3}, "between 0 and 100"),
-     ("not json", "not valid JSON")],
+    [
+        ({"revenue_share_percent": "150"}, "between 0 and 100"),
+        ({"revenue_share_percent": -3}, "between 0 and 100"),
+        ("not json", "not valid JSON"),
+    ],
 )
 def test_ingest_command_refuses_bad_terms_with_exit_2_and_creates_nothing(tmp_path, terms, message):
     org = factories.OrganisationFactory(slug="cmd-label")
@@ -195,7 +210,9 @@ def test_ingest_command_refuses_bad_terms_with_exit_2_and_creates_nothing(tmp_pa
     terms_file = tmp_path / "terms.json"
     terms_file.write_text(terms if isinstance(terms, str) else json.dumps(terms))
     with pytest.raises(CommandError, match=message) as raised:
-        call_command("ingest_dataset", str(tmp_path / "tune.abc"), "--org", org.slug, "--name", "X", "--terms", str(terms_file))
+        call_command(
+            "ingest_dataset", str(tmp_path / "tune.abc"), "--org", org.slug, "--name", "X", "--terms", str(terms_file)
+        )
     assert raised.value.returncode == 2
     assert not Dataset.objects.exists()
 
@@ -210,8 +227,9 @@ def test_ingest_command_refuses_an_unknown_organisation(tmp_path):
 def test_pieces_longer_than_the_limit_are_rejected_before_decoding_or_rendering(tmp_path, label_dataset, settings):
     settings.LEDGERLINE_MAX_DURATION_S = 60
     user, dataset = label_dataset
-    result = ingest(tmp_path, user, dataset, {"long.flac": silent_flac(120), "days.mid": midi_lasting_days(),
-                                              "ok.abc": ABC})
+    result = ingest(
+        tmp_path, user, dataset, {"long.flac": silent_flac(120), "days.mid": midi_lasting_days(), "ok.abc": ABC}
+    )
     assert result["items_ingested"] == 1
     got = reasons(result)
     assert got["long.flac"] == "the piece lasts 2 min, longer than the limit of 60.0 s"
@@ -219,8 +237,9 @@ def test_pieces_longer_than_the_limit_are_rejected_before_decoding_or_rendering(
     assert list(CorpusItem.objects.values_list("original_name", flat=True)) == ["ok.abc"]
 
 
-def test_an_upload_of_which_nothing_is_usable_is_dropped_once(tmp_path, label_dataset, settings,
-                                                             django_capture_on_commit_callbacks):
+def test_an_upload_of_which_nothing_is_usable_is_dropped_once(
+    tmp_path, label_dataset, settings, django_capture_on_commit_callbacks
+):
     user, dataset = label_dataset
     with django_capture_on_commit_callbacks(execute=True):
         result = ingest(tmp_path, user, dataset, {"noise.txt": b"not music", "long.mid": midi_lasting_days()})
@@ -240,7 +259,8 @@ def test_a_zip_of_many_bad_members_lists_the_first_hundred_and_counts_the_rest_b
     assert len(result["items_rejected"]) == 100 and result["items_rejected_total"] == 151
     assert result["rejected_by_reason"] == {
         "unknown format (not MIDI, MusicXML, ABC, Humdrum, WAV, FLAC, OGG, MP3, ZIP or TAR)": 150,
-        "the file is empty (0 bytes)": 1}
+        "the file is empty (0 bytes)": 1,
+    }
 
 
 def test_a_zip_of_more_members_than_the_limit_is_refused_in_one_line(tmp_path, label_dataset):
@@ -251,5 +271,6 @@ def test_a_zip_of_more_members_than_the_limit_is_refused_in_one_line(tmp_path, l
             archive.writestr(f"{index}.txt", b"x")
     result = ingest(tmp_path, user, dataset, {"many.zip": buffer.getvalue()})
     assert result["items_rejected"] == [
-        {"name": "many.zip", "reason": "archive refused: archive has 10050 members, more than the limit of 10000"}]
+        {"name": "many.zip", "reason": "archive refused: archive has 10050 members, more than the limit of 10000"}
+    ]
     assert result["items_rejected_total"] == 1 and not CorpusItem.objects.exists()

@@ -1,6 +1,5 @@
 """The first real pipeline through a Celery worker on Redis and PostgreSQL: upload -> ingest job -> items."""
 
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 

@@ -26,10 +26,17 @@ def test_dashboard_shows_a_panel_per_role(client):
 def test_label_creates_a_dataset_through_the_form(client):
     org = factories.OrganisationFactory()
     client.force_login(factories.user_with_role("label", org))
-    response = client.post("/datasets/new/", {
-        "organisation": org.slug, "name": "Folk tunes", "training_allowed": "on", "generation_allowed": "on",
-        "revenue_share_percent": "7.5", "territory": "EU",
-    })
+    response = client.post(
+        "/datasets/new/",
+        {
+            "organisation": org.slug,
+            "name": "Folk tunes",
+            "training_allowed": "on",
+            "generation_allowed": "on",
+            "revenue_share_percent": "7.5",
+            "territory": "EU",
+        },
+    )
     dataset = Dataset.objects.get(name="Folk tunes")
     assert response.status_code == 302 and response["Location"] == f"/datasets/{dataset.pk}/"
     assert str(dataset.revenue_share_percent) == "7.50" and dataset.territory == "EU"

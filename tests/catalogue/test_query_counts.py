@@ -18,9 +18,19 @@ def _datasets(organisation, count: int) -> None:
     for n in range(count):
         job = Job.objects.create(kind="ingest", organisation=organisation)
         dataset = factories.DatasetFactory(organisation=organisation, is_public=True, ingest_job=job)
-        CorpusItem.objects.bulk_create([
-            CorpusItem(dataset=dataset, sha256=f"{n:032x}{i:032x}", original_name=f"{i}.mid", format="midi",
-                       kind="symbolic", source_path="x") for i in range(n % 3 + 1)])
+        CorpusItem.objects.bulk_create(
+            [
+                CorpusItem(
+                    dataset=dataset,
+                    sha256=f"{n:032x}{i:032x}",
+                    original_name=f"{i}.mid",
+                    format="midi",
+                    kind="symbolic",
+                    source_path="x",
+                )
+                for i in range(n % 3 + 1)
+            ]
+        )
 
 
 def _tracks(organisation, count: int) -> None:

@@ -31,8 +31,9 @@ def _step(body: str, name: str) -> str:
 def generating():
     studio = factories.OrganisationFactory(slug="studio")
     creator = factories.user_with_role("creator", studio)
-    track = factories.TrackFactory(organisation=studio, created_by=creator, title="Fresh piece",
-                                   status=TrackStatus.DRAFT)
+    track = factories.TrackFactory(
+        organisation=studio, created_by=creator, title="Fresh piece", status=TrackStatus.DRAFT
+    )
     job = Job.objects.create(kind="generate", organisation=studio, params={"track": track.pk})
     track.provenance = {"job": str(job.pk)}
     track.save()
@@ -60,9 +61,14 @@ def test_the_track_page_follows_generation_rendering_and_screening_until_the_ver
     track.preview_path, track.audio_path, track.content_sha256 = "p.ogg", "m.flac", "a" * 64
     track.save()
     screening = Screening.objects.create(organisation=track.organisation, track=track)
-    screening_job = Job.objects.create(kind="screening", organisation=track.organisation,
-                                       params={"screening": screening.pk, "caused_by": str(job.pk)},
-                                       status="running", progress=0.6, message="searching the indexes")
+    screening_job = Job.objects.create(
+        kind="screening",
+        organisation=track.organisation,
+        params={"screening": screening.pk, "caused_by": str(job.pk)},
+        status="running",
+        progress=0.6,
+        message="searching the indexes",
+    )
     screening.job = screening_job
     screening.save()
     body = client.get(f"/tracks/{track.pk}/live/").content.decode()
@@ -103,10 +109,18 @@ def test_a_finished_generation_that_failed_stops_the_polling_and_shows_the_error
 def test_jobs_another_track_owes_to_the_same_cause_are_not_shown(client, generating):
     track, job = generating["track"], generating["job"]
     other = factories.TrackFactory(organisation=generating["studio"])
-    Job.objects.create(kind="generate", params={"track": other.pk, "caused_by": str(job.pk)}, status="running",
-                       message="a secret of the other track")
-    mine = Job.objects.create(kind="generate", params={"track": track.pk, "caused_by": str(job.pk)},
-                              status="running", message="retrying the rendering")
+    Job.objects.create(
+        kind="generate",
+        params={"track": other.pk, "caused_by": str(job.pk)},
+        status="running",
+        message="a secret of the other track",
+    )
+    mine = Job.objects.create(
+        kind="generate",
+        params={"track": track.pk, "caused_by": str(job.pk)},
+        status="running",
+        message="retrying the rendering",
+    )
     client.force_login(generating["creator"])
     body = client.get(f"/tracks/{track.pk}/live/").content.decode()
     assert "a secret of the other track" not in body and mine.message in body
@@ -116,17 +130,35 @@ def test_the_creator_sees_what_matched_and_where_in_bars(client):
     studio = factories.OrganisationFactory()
     creator = factories.user_with_role("creator", studio)
     dataset = factories.DatasetFactory(name="Label chorales")
-    item = CorpusItem.objects.create(dataset=dataset, sha256="b" * 64, original_name="bwv67.7.mid", format="midi",
-                                     kind="symbolic", title="BWV 67.7", composer="J. S. Bach", source_path="x")
+    item = CorpusItem.objects.create(
+        dataset=dataset,
+        sha256="b" * 64,
+        original_name="bwv67.7.mid",
+        format="midi",
+        kind="symbolic",
+        title="BWV 67.7",
+        composer="J. S. Bach",
+        source_path="x",
+    )
     track = factories.TrackFactory(organisation=studio, title="Too close", status=TrackStatus.FLAGGED)
     screening = Screening.objects.create(organisation=studio, track=track, verdict="flag")
-    match = {"level": "symbolic", "score": 0.91, "query_start": 4.0, "query_end": 16.0, "match_start": 0.0,
-             "match_end": 12.0, "query_bars": [3.0, 9.0], "match_bars": [1.0, 7.0], "transpose": 5}
-    flag = SimilarityFlag.objects.create(screening=screening, track=track, corpus_item=item, level="symbolic",
-                                         score=0.91, evidence={"matches": [match]})
+    match = {
+        "level": "symbolic",
+        "score": 0.91,
+        "query_start": 4.0,
+        "query_end": 16.0,
+        "match_start": 0.0,
+        "match_end": 12.0,
+        "query_bars": [3.0, 9.0],
+        "match_bars": [1.0, 7.0],
+        "transpose": 5,
+    }
+    flag = SimilarityFlag.objects.create(
+        screening=screening, track=track, corpus_item=item, level="symbolic", score=0.91, evidence={"matches": [match]}
+    )
     client.force_login(creator)
     body = client.get(f"/tracks/{track.pk}/").content.decode()
-    summary = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body[body.index('id="flags"'):]))
+    summary = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body[body.index('id="flags"') :]))
     assert "“BWV 67.7” by J. S. Bach in the dataset Label chorales" in summary
     assert "bars 3–9 of this track ↔ bars 1–7 (+5 semitones)" in summary
     assert f'href="/fingerprint/flags/{flag.pk}/"' in body and "held for review" in _step(body, "Screening")
@@ -158,8 +190,12 @@ def test_nobody_else_opens_a_flagged_track_that_is_not_published(client, who):
     world = flag_world()
     track = world.on_corpus.track
     client.force_login(world.users[who])
-    for url in (f"/tracks/{track.pk}/", f"/tracks/{track.pk}/live/", f"/rights/tracks/{track.pk}/provenance/",
-                f"/tracks/{track.pk}/preview/"):
+    for url in (
+        f"/tracks/{track.pk}/",
+        f"/tracks/{track.pk}/live/",
+        f"/rights/tracks/{track.pk}/provenance/",
+        f"/tracks/{track.pk}/preview/",
+    ):
         response = client.get(url)
         assert response.status_code == 404, url
         assert "Suspicious piece" not in response.content.decode()
@@ -190,8 +226,9 @@ def test_the_reviewers_track_page_and_provenance_links_on_a_flag_open(client):
 def test_the_generation_page_follows_a_tracks_status_through_its_fragment(client, generating):
     from generation.models import TrainedModel
 
-    model = TrainedModel.objects.create(name="live-model", arch="markov", organisation=generating["studio"],
-                                        status="ready")
+    model = TrainedModel.objects.create(
+        name="live-model", arch="markov", organisation=generating["studio"], status="ready"
+    )
     track = generating["track"]
     track.model = model
     track.save()
@@ -229,8 +266,9 @@ def browser_page(monkeypatch):
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
         try:
             yield browser.new_page(viewport={"width": 390, "height": 844})
         finally:
@@ -245,14 +283,16 @@ def test_in_a_browser_the_track_page_shows_the_verdict_without_a_reload(live_ser
     studio = factories.OrganisationFactory(slug="browser-studio")
     creator = factories.user_with_role("creator", studio)
     track = factories.TrackFactory(organisation=studio, title="Watched piece", status=TrackStatus.DRAFT)
-    job = Job.objects.create(kind="generate", organisation=studio, params={"track": track.pk}, status="running",
-                             message="composing")
+    job = Job.objects.create(
+        kind="generate", organisation=studio, params={"track": track.pk}, status="running", message="composing"
+    )
     track.provenance = {"job": str(job.pk)}
     track.save()
     client.force_login(creator)
     page = browser_page
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                               "url": live_server.url}])
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
     page.goto(f"{live_server.url}/tracks/{track.pk}/")
     assert page.inner_text("#track-status") == "Draft"
     # The header keeps to two lines on a 390 px screen: brand and account, then the menu.
@@ -264,8 +304,7 @@ def test_in_a_browser_the_track_page_shows_the_verdict_without_a_reload(live_ser
     Screening.objects.create(organisation=studio, track=track, verdict="clear", job=screening_job)
     track.mark_screened("clear")
 
-    page.wait_for_function("document.getElementById('track-status').textContent === 'Screened clear'",
-                           timeout=15_000)
+    page.wait_for_function("document.getElementById('track-status').textContent === 'Screened clear'", timeout=15_000)
     assert page.evaluate("window.notReloaded") is True
     assert "Screened clear: no near-copy" in page.inner_text("#progress")
     assert page.locator(f'form[action="/tracks/{track.pk}/publish/"]').count() == 1

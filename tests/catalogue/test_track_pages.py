@@ -77,9 +77,13 @@ def test_buyers_and_other_organisations_cannot_publish(client, market):
 
 
 def test_a_flagged_track_shows_its_flags_and_the_refusal_and_stays_unpublished(client, market):
-    track = factories.TrackFactory(organisation=market.studio, title="Too close", status=TrackStatus.FLAGGED,
-                                   status_reason="Screening found a possible near-copy; awaiting review.",
-                                   provenance={"model": "markov-7", "seed": 42, "datasets": [{"id": 1, "name": "Chorales"}]})
+    track = factories.TrackFactory(
+        organisation=market.studio,
+        title="Too close",
+        status=TrackStatus.FLAGGED,
+        status_reason="Screening found a possible near-copy; awaiting review.",
+        provenance={"model": "markov-7", "seed": 42, "datasets": [{"id": 1, "name": "Chorales"}]},
+    )
     screening = Screening.objects.create(organisation=market.studio, track=track, verdict="flag")
     SimilarityFlag.objects.create(screening=screening, track=track, level="melody", score=0.93)
     client.force_login(market.creator)

@@ -63,12 +63,15 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("broken.wav", b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 8, "could not be read"),
-    ("notes.txt", b"just some text, not music", "notes.txt"),
-    ("bundle.zip", None, "one piece at a time"),
-    ("empty.mid", b"", "empty"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("broken.wav", b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 8, "could not be read"),
+        ("notes.txt", b"just some text, not music", "notes.txt"),
+        ("bundle.zip", None, "one piece at a time"),
+        ("empty.mid", b"", "empty"),
+    ],
+)
 def test_bad_uploads_are_refused_and_nothing_is_written(market, api_client, name, data, message):
     response = _upload(api_client, market.creator, name, _zip() if data is None else data)
     assert response.status_code == 400 and message in str(response.json())
@@ -80,12 +83,20 @@ def test_only_creators_upload(market, api_client):
     assert response.status_code == 403 and not Track.objects.exists()
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("ten-minutes.flac", silent_flac(600), "ten-minutes.flac: the piece lasts 10 min, longer than the limit of 5 min"),
-    ("days.mid", midi_lasting_days(), "longer than the limit of 5 min"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        (
+            "ten-minutes.flac",
+            silent_flac(600),
+            "ten-minutes.flac: the piece lasts 10 min, longer than the limit of 5 min",
+        ),
+        ("days.mid", midi_lasting_days(), "longer than the limit of 5 min"),
+    ],
+)
 def test_a_piece_longer_than_the_limit_is_refused_from_its_header_and_nothing_is_written(
-        market, api_client, settings, name, data, message):
+    market, api_client, settings, name, data, message
+):
     settings.LEDGERLINE_MAX_DURATION_S = 300
     response = _upload(api_client, market.creator, name, data)
     assert response.status_code == 400 and message in str(response.json())

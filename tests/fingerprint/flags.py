@@ -19,16 +19,25 @@ def flag_world() -> FlagWorld:
     label, publisher = factories.OrganisationFactory(slug="label"), factories.OrganisationFactory(slug="publisher")
     studio, uploader = factories.OrganisationFactory(slug="studio"), factories.OrganisationFactory(slug="uploader")
     dataset = factories.DatasetFactory(organisation=label, name="Label chorales")
-    item = CorpusItem.objects.create(dataset=dataset, sha256="a" * 64, original_name="bwv67.7.mid", format="midi",
-                                     kind="symbolic", title="BWV 67.7", source_path="x")
+    item = CorpusItem.objects.create(
+        dataset=dataset,
+        sha256="a" * 64,
+        original_name="bwv67.7.mid",
+        format="midi",
+        kind="symbolic",
+        title="BWV 67.7",
+        source_path="x",
+    )
     published = factories.TrackFactory(organisation=publisher, title="Publisher's hit", status="published")
     track = factories.TrackFactory(organisation=studio, title="Suspicious piece", status="flagged")
     screening = Screening.objects.create(organisation=studio, track=track, verdict="flag")
     upload = Screening.objects.create(organisation=uploader, verdict="flag", original_name="upload.mid")
-    on_corpus = SimilarityFlag.objects.create(screening=screening, track=track, corpus_item=item, level="symbolic",
-                                              score=0.9)
-    on_track = SimilarityFlag.objects.create(screening=screening, track=track, matched_track=published,
-                                             level="chroma", score=0.8)
+    on_corpus = SimilarityFlag.objects.create(
+        screening=screening, track=track, corpus_item=item, level="symbolic", score=0.9
+    )
+    on_track = SimilarityFlag.objects.create(
+        screening=screening, track=track, matched_track=published, level="chroma", score=0.8
+    )
     on_upload = SimilarityFlag.objects.create(screening=upload, corpus_item=item, level="symbolic", score=0.95)
     both = factories.user_with_role("reviewer", label)
     factories.MembershipFactory(user=both, organisation=studio, role="reviewer")

@@ -32,12 +32,25 @@ def labelled(tmp_path):
     return positives, negatives
 
 
-def test_calibration_writes_the_thresholds_the_screener_then_uses_curves_and_a_ledger_entry(labelled, tmp_path,
-                                                                                            settings, capsys):
+def test_calibration_writes_the_thresholds_the_screener_then_uses_curves_and_a_ledger_entry(
+    labelled, tmp_path, settings, capsys
+):
     positives, negatives = labelled
-    call_command("calibrate_screening", "--positives", str(positives), "--negatives", str(negatives),
-                 "--target-fpr", "0.01", "--json", "--report", str(tmp_path / "report"), "--symbolic-only",
-                 "--workers", "2")
+    call_command(
+        "calibrate_screening",
+        "--positives",
+        str(positives),
+        "--negatives",
+        str(negatives),
+        "--target-fpr",
+        "0.01",
+        "--json",
+        "--report",
+        str(tmp_path / "report"),
+        "--symbolic-only",
+        "--workers",
+        "2",
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["recall"] == 1.0 and out["false_flags"] == 0 and out["positives"] == 3 and out["negatives"] == 3
     written = json.loads((settings.LEDGERLINE_DATA_DIR / screen.THRESHOLDS_FILE).read_text())
@@ -59,8 +72,16 @@ def test_calibration_over_every_level_renders_the_files_as_the_platform_does(lab
     for extra in list(negatives.iterdir())[1:]:
         extra.unlink()
     (negatives / "random.mid").write_bytes(transforms.transpose(chorale(NAMES[5]), 1).to_midi_bytes())
-    call_command("calibrate_screening", "--positives", str(positives), "--negatives", str(negatives), "--json",
-                 "--report", str(tmp_path / "report"))
+    call_command(
+        "calibrate_screening",
+        "--positives",
+        str(positives),
+        "--negatives",
+        str(negatives),
+        "--json",
+        "--report",
+        str(tmp_path / "report"),
+    )
     out = json.loads(capsys.readouterr().out)
     assert set(out["thresholds"]) == {f"{level}_score" for level in screen.MATCH_LEVELS}
     assert out["recall"] == 1.0
@@ -77,14 +98,18 @@ def _keep_one_negative(positives, negatives) -> dict:
     return {}
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda p, n: {"--positives": str(p / "missing")}, "no such folder"),
-    (_drop_a_b_file, "needs a.<ext>"),
-    (_keep_one_negative, "fewer than 2 music files"),
-    (lambda p, n: {"--target-fpr": "1.5"}, "--target-fpr"),
-])
-def test_bad_labelled_data_exits_2_with_one_line_and_writes_nothing(labelled, tmp_path, settings, capsys, change,
-                                                                    message):
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda p, n: {"--positives": str(p / "missing")}, "no such folder"),
+        (_drop_a_b_file, "needs a.<ext>"),
+        (_keep_one_negative, "fewer than 2 music files"),
+        (lambda p, n: {"--target-fpr": "1.5"}, "--target-fpr"),
+    ],
+)
+def test_bad_labelled_data_exits_2_with_one_line_and_writes_nothing(
+    labelled, tmp_path, settings, capsys, change, message
+):
     positives, negatives = labelled
     args = {"--positives": str(positives), "--negatives": str(negatives), "--report": str(tmp_path / "report")}
     args |= change(positives, negatives)

@@ -51,18 +51,27 @@ def _env(settings, runner: str) -> dict[str, str]:
     env = dict(os.environ)
     db = settings.DATABASES["default"]
     if db["ENGINE"] == "django.db.backends.postgresql":
-        env["DATABASE_URL"] = (f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:"
-                               f"{db.get('PORT') or 5432}/{db['NAME']}")
+        env["DATABASE_URL"] = (
+            f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:"
+            f"{db.get('PORT') or 5432}/{db['NAME']}"
+        )
     else:
         env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    env.update(LEDGERLINE_DATA_DIR=str(settings.LEDGERLINE_DATA_DIR), LEDGERLINE_TASK_RUNNER=runner,
-               PYTHONUNBUFFERED="1")
+    env.update(
+        LEDGERLINE_DATA_DIR=str(settings.LEDGERLINE_DATA_DIR), LEDGERLINE_TASK_RUNNER=runner, PYTHONUNBUFFERED="1"
+    )
     return env
 
 
 def manage(settings, runner: str, *args: str, **popen) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "manage.py", *args], cwd=REPO, env=_env(settings, runner),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=_env(settings, runner),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
 
 
 # --- eager (the tests' runner) ------------------------------------------------------------------------------
@@ -79,7 +88,9 @@ def test_ingest_command_then_screen_flags_the_ingested_file_eager(transactional_
 
 
 @pytest.mark.django_db
-def test_unindexed_item_makes_the_verdict_incomplete_until_the_sweep(tmp_path, capsys, django_capture_on_commit_callbacks):
+def test_unindexed_item_makes_the_verdict_incomplete_until_the_sweep(
+    tmp_path, capsys, django_capture_on_commit_callbacks
+):
     """An item whose fingerprint work died is named; the verdict is never clear; the sweep then indexes it."""
     factories.OrganisationFactory(slug="crash-label")
     folder = write_pieces(tmp_path / "pieces")
@@ -109,7 +120,8 @@ def test_unindexed_item_makes_the_verdict_incomplete_until_the_sweep(tmp_path, c
 
 @pytest.mark.django_db
 def test_a_track_screened_incomplete_stays_screening_and_is_rescreened_after_indexing(
-        tmp_path, django_capture_on_commit_callbacks):
+    tmp_path, django_capture_on_commit_callbacks
+):
     from fingerprint.services import track_screen_start
     from fingerprint.sweep import index_sweep
     from generation.services import render_track_score
@@ -120,9 +132,14 @@ def test_a_track_screened_incomplete_stays_screening_and_is_rescreened_after_ind
         call_command("ingest_dataset", str(folder), "--org", "t-label", "--name", "t", "--json")
     Fingerprint.objects.filter(corpus_item=CorpusItem.objects.first()).update(indexed=False)
     blobs = render_track_score(chorale("bach/bwv145.5"))
-    track = factories.TrackFactory(organisation=org, midi_path=blobs["midi"].relpath,
-                                   events_path=blobs["events"].relpath, audio_path=blobs["mix"].relpath,
-                                   preview_path=blobs["preview"].relpath, stems=blobs["stems"])
+    track = factories.TrackFactory(
+        organisation=org,
+        midi_path=blobs["midi"].relpath,
+        events_path=blobs["events"].relpath,
+        audio_path=blobs["mix"].relpath,
+        preview_path=blobs["preview"].relpath,
+        stems=blobs["stems"],
+    )
     track_screen_start(track=track)
     track.refresh_from_db()
     assert Screening.objects.get(track=track).verdict == "incomplete"
@@ -133,7 +150,9 @@ def test_a_track_screened_incomplete_stays_screening_and_is_rescreened_after_ind
     track.refresh_from_db()
     assert track.status == "clear"
     assert list(Screening.objects.filter(track=track).order_by("id").values_list("verdict", flat=True)) == [
-        "incomplete", "clear"]
+        "incomplete",
+        "clear",
+    ]
 
 
 @pytest.mark.django_db
@@ -158,14 +177,14 @@ def test_screen_refuses_silent_and_too_short_queries(tmp_path, capsys):
 # --- the embedded defaults: thread runner, a separate process as a user runs it ------------------------------
 @pytest.mark.slow
 def test_ingest_command_on_the_thread_runner_waits_for_indexing_and_a_kill_gives_incomplete(
-        transactional_db, settings, tmp_path, capsys):
+    transactional_db, settings, tmp_path, capsys
+):
     """As reported: `ingest_dataset` then `screen` on the embedded defaults. Then a kill mid-fingerprinting."""
     if connection.vendor != "postgresql":
         pytest.skip("a second process needs a shared database (PostgreSQL)")
     factories.OrganisationFactory(slug="thread-label")
     folder = write_pieces(tmp_path / "pieces")
-    proc = manage(settings, "thread", "ingest_dataset", str(folder), "--org", "thread-label", "--name", "t",
-                  "--json")
+    proc = manage(settings, "thread", "ingest_dataset", str(folder), "--org", "thread-label", "--name", "t", "--json")
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"can't register atexit" not in err
@@ -179,8 +198,9 @@ def test_ingest_command_on_the_thread_runner_waits_for_indexing_and_a_kill_gives
     more.mkdir()
     for name in NAMES[3:6]:
         (more / (name.replace("/", "-") + ".mid")).write_bytes(chorale(name).to_midi_bytes())
-    proc = manage(settings, "thread", "ingest_dataset", str(more), "--org", "thread-label", "--name", "u",
-                  start_new_session=True)
+    proc = manage(
+        settings, "thread", "ingest_dataset", str(more), "--org", "thread-label", "--name", "u", start_new_session=True
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         if Job.objects.filter(kind="fingerprint", status__in=["queued", "running"]).exists():

@@ -25,7 +25,7 @@ def rendered():
 def test_chromaprint_finds_an_excerpt_inside_the_longer_item_at_its_offset(rendered):
     full = identity.raw_fingerprint(rendered, SAMPLE_RATE)
     start_s = 6.0
-    excerpt = identity.raw_fingerprint(rendered[int(start_s * SAMPLE_RATE): int(14 * SAMPLE_RATE)], SAMPLE_RATE)
+    excerpt = identity.raw_fingerprint(rendered[int(start_s * SAMPLE_RATE) : int(14 * SAMPLE_RATE)], SAMPLE_RATE)
     align = identity.best_alignment(excerpt, full)
     assert align.ber < 0.1
     assert align.match_span_s()[0] == pytest.approx(start_s, abs=0.5)
@@ -33,15 +33,19 @@ def test_chromaprint_finds_an_excerpt_inside_the_longer_item_at_its_offset(rende
 
 def test_chromaprint_of_unrelated_audio_is_at_chance(rendered):
     other = render_midi(chorale(NAMES[3]).to_midi_bytes(), soundfont=SOUNDFONT)
-    align = identity.best_alignment(identity.raw_fingerprint(other, SAMPLE_RATE),
-                                    identity.raw_fingerprint(rendered, SAMPLE_RATE))
+    align = identity.best_alignment(
+        identity.raw_fingerprint(other, SAMPLE_RATE), identity.raw_fingerprint(rendered, SAMPLE_RATE)
+    )
     assert align.ber > 0.3 and align.score < 0.4
 
 
-@pytest.mark.parametrize("audio, message", [
-    (np.zeros(SAMPLE_RATE * 10, np.float32), "silent"),
-    (0.3 * np.sin(np.arange(SAMPLE_RATE) / SAMPLE_RATE * 2 * np.pi * 440).astype(np.float32), "too short"),
-])
+@pytest.mark.parametrize(
+    "audio, message",
+    [
+        (np.zeros(SAMPLE_RATE * 10, np.float32), "silent"),
+        (0.3 * np.sin(np.arange(SAMPLE_RATE) / SAMPLE_RATE * 2 * np.pi * 440).astype(np.float32), "too short"),
+    ],
+)
 def test_silence_and_too_short_audio_are_refused_with_a_message(audio, message):
     with pytest.raises(identity.TooShort, match=message):
         identity.raw_fingerprint(audio, SAMPLE_RATE)
@@ -69,8 +73,9 @@ def test_melody_windows_are_invariant_to_transposition_and_tempo():
 def test_local_alignment_finds_a_quote_and_its_position():
     host = melody.melody_line(chorale(NAMES[2]).notes)
     source = melody.melody_line(chorale(NAMES[4]).notes)
-    quoted = melody.melody_line(transforms.embed_quote(chorale(NAMES[2]), transforms.bars(chorale(NAMES[4]), 2, 4),
-                                                        at_bar=3).notes)
+    quoted = melody.melody_line(
+        transforms.embed_quote(chorale(NAMES[2]), transforms.bars(chorale(NAMES[4]), 2, 4), at_bar=3).notes
+    )
     found = melody.local_alignment(quoted, source)
     assert found.matched >= 12 and found.score > 0.8
     unrelated = melody.local_alignment(host, source)
@@ -165,20 +170,34 @@ def test_large_chromaprint_indexes_use_multi_hash_exact_within_two_bits(tmp_path
     assert (hashed.search(codes[:10] ^ np.uint8(0xFF), k=1).keys[:, 0] == 99_999).all()
 
 
-@pytest.mark.parametrize("spec", [IndexSpec("grow", 16, "l2", ivf_threshold=2000, gpu_flat_limit=0),
-                                  IndexSpec("grow", 32, "hamming", ivf_threshold=2000)], ids=["vectors", "codes"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        IndexSpec("grow", 16, "l2", ivf_threshold=2000, gpu_flat_limit=0),
+        IndexSpec("grow", 32, "hamming", ivf_threshold=2000),
+    ],
+    ids=["vectors", "codes"],
+)
 def test_an_index_grown_past_the_threshold_by_adds_becomes_approximate_and_keeps_every_live_item(tmp_path, spec):
     rng = np.random.default_rng(4)
+
     def make(n):
-        return (rng.integers(0, 256, size=(n, 4), dtype=np.uint8) if spec.binary
-                else rng.normal(size=(n, 16)).astype(np.float32))
+        return (
+            rng.integers(0, 256, size=(n, 4), dtype=np.uint8)
+            if spec.binary
+            else rng.normal(size=(n, 16)).astype(np.float32)
+        )
+
     first, second = make(1500), make(1000)
     index = VersionedIndex(tmp_path, spec)
     index.rebuild(first, np.stack([np.arange(1500) // 10 * 2, np.arange(1500) % 10], 1))
     assert '"kind": "flat"' in (tmp_path / "grow" / "v000001" / "manifest.json").read_text()
     # Key 0's vectors are replaced by this add: they must not come back after the conversion.
-    index.add(second, np.stack([np.concatenate([[0] * 10, 10_000 + np.arange(990) // 10 * 2]),
-                                np.arange(1000) % 10], 1), replace_keys={0})
+    index.add(
+        second,
+        np.stack([np.concatenate([[0] * 10, 10_000 + np.arange(990) // 10 * 2]), np.arange(1000) % 10], 1),
+        replace_keys={0},
+    )
     manifest = (tmp_path / "grow" / "v000002" / "manifest.json").read_text()
     assert ('"kind": "multihash"' if spec.binary else '"kind": "ivfpq"') in manifest
     assert len(index) == 1500 - 10 + 1000
@@ -200,8 +219,13 @@ def _melody_screener(tmp_path, names, thresholds=None) -> screen.Screener:
     indexes = {level: VersionedIndex(tmp_path, screen.level_spec(level)) for level in screen.LEVELS}
     for level, index in indexes.items():
         index.rebuild(*screen.level_vectors(items, level))
-    return screen.Screener(audio=indexes["audio"], chroma=indexes["chroma"], symbolic=indexes["symbolic"],
-                           load=items.get, thresholds=thresholds or screen.Thresholds())
+    return screen.Screener(
+        audio=indexes["audio"],
+        chroma=indexes["chroma"],
+        symbolic=indexes["symbolic"],
+        load=items.get,
+        thresholds=thresholds or screen.Thresholds(),
+    )
 
 
 def test_the_skyline_leaves_out_an_inner_voice_moving_under_a_held_melody_note():

@@ -78,7 +78,9 @@ def test_a_second_appeal_is_refused_and_the_first_stays(api_client, client, worl
 def test_a_decided_flag_cannot_be_appealed(api_client, client, world):
     flag = world.on_corpus
     api_client.force_authenticate(world.users["label reviewer"])
-    assert api_client.post(f"/api/flags/{flag.pk}/decide/", {"decision": "block", "reason": "a copy"}).status_code == 200
+    assert (
+        api_client.post(f"/api/flags/{flag.pk}/decide/", {"decision": "block", "reason": "a copy"}).status_code == 200
+    )
     api_client.force_authenticate(world.users["studio creator"])
     response = api_client.post(f"/api/flags/{flag.pk}/appeal/", {"note": NOTE})
     assert response.status_code == 400 and "already decided" in str(response.json())
@@ -90,10 +92,15 @@ def test_a_decided_flag_cannot_be_appealed(api_client, client, world):
     assert_not_appealed(flag)
 
 
-@pytest.mark.parametrize("note, message", [
-    ("", "write the appeal"), ("   \n ", "write the appeal"), ("x" * 2001, "at most 2000"),
-    ("a\x00b", "NUL"),
-])
+@pytest.mark.parametrize(
+    "note, message",
+    [
+        ("", "write the appeal"),
+        ("   \n ", "write the appeal"),
+        ("x" * 2001, "at most 2000"),
+        ("a\x00b", "NUL"),
+    ],
+)
 def test_a_blank_too_long_or_nul_note_is_refused(api_client, client, world, note, message):
     flag = world.on_corpus
     api_client.force_authenticate(world.users["studio creator"])

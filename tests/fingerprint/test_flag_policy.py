@@ -85,4 +85,3 @@ def test_an_uploader_sees_the_flag_on_its_upload_but_may_not_decide_it(api_clien
     assert [f["id"] for f in api_client.get("/api/flags/").json()["results"]] == [world.on_upload.pk]
     assert api_client.post(f"/api/flags/{world.on_upload.pk}/decide/", DECISION).status_code == 403
     assert_undecided(world.on_upload)
-

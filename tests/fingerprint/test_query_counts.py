@@ -16,12 +16,20 @@ def _reviewer_with_flags(count: int):
     label = factories.OrganisationFactory()
     dataset = factories.DatasetFactory(organisation=label)
     for n in range(count):
-        item = CorpusItem.objects.create(dataset=dataset, sha256=f"{n:064x}", original_name=f"{n}.mid", format="midi",
-                                         kind="symbolic", title=f"BWV {n}", source_path="x")
+        item = CorpusItem.objects.create(
+            dataset=dataset,
+            sha256=f"{n:064x}",
+            original_name=f"{n}.mid",
+            format="midi",
+            kind="symbolic",
+            title=f"BWV {n}",
+            source_path="x",
+        )
         track = factories.TrackFactory(status="flagged")
         screening = Screening.objects.create(organisation=track.organisation, track=track, verdict="flag")
-        SimilarityFlag.objects.create(screening=screening, track=track, corpus_item=item, level="symbolic",
-                                      score=0.5 + n / 100)
+        SimilarityFlag.objects.create(
+            screening=screening, track=track, corpus_item=item, level="symbolic", score=0.5 + n / 100
+        )
     return factories.user_with_role("reviewer", label)
 
 

@@ -67,8 +67,16 @@ def test_a_match_on_a_corpus_item_may_still_require_a_licence(client, world):
 
 def test_evidence_plots_are_shown_large_and_open_full_size(client, world):
     flag = world.on_corpus
-    match = {"key": 2, "level": "symbolic", "score": 0.9, "query_start": 0.0, "query_end": 8.0, "match_start": 0.0,
-             "match_end": 8.0, "passed": True}
+    match = {
+        "key": 2,
+        "level": "symbolic",
+        "score": 0.9,
+        "query_start": 0.0,
+        "query_end": 8.0,
+        "match_start": 0.0,
+        "match_end": 8.0,
+        "passed": True,
+    }
     flag.evidence = {"matches": [match]}
     flag.save()
     flag.screening.result = {"matches": [match]}

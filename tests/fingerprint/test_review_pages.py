@@ -44,26 +44,44 @@ def flagged(tmp_path, django_capture_on_commit_callbacks):
     creator = factories.user_with_role("creator", studio)
     events, mix, preview = copy_blobs()
     track = factories.TrackFactory(
-        organisation=studio, created_by=creator, title="Suspicious chorale",
-        events_path=store_bytes(events, suffix=".npz").relpath, audio_path=store_bytes(mix, suffix=".flac").relpath,
-        preview_path=store_bytes(preview, suffix=".ogg").relpath)
+        organisation=studio,
+        created_by=creator,
+        title="Suspicious chorale",
+        events_path=store_bytes(events, suffix=".npz").relpath,
+        audio_path=store_bytes(mix, suffix=".flac").relpath,
+        preview_path=store_bytes(preview, suffix=".ogg").relpath,
+    )
     track_screen_start(track=track, user=creator)
     track.refresh_from_db()
     assert track.status == "flagged"
-    return {"flag": SimilarityFlag.objects.get(track=track), "track": track, "creator": creator, "dataset": dataset,
-            "reviewer": factories.user_with_role("reviewer", label_org)}
+    return {
+        "flag": SimilarityFlag.objects.get(track=track),
+        "track": track,
+        "creator": creator,
+        "dataset": dataset,
+        "reviewer": factories.user_with_role("reviewer", label_org),
+    }
 
 
 def test_reviewer_sees_open_flags_first_and_filters_by_status(client, flagged):
     flag = flagged["flag"]
-    decided = SimilarityFlag.objects.create(screening=flag.screening, track=flag.track, corpus_item=flag.corpus_item,
-                                            level="audio", score=1.0, status="cleared", reason="earlier decision")
+    decided = SimilarityFlag.objects.create(
+        screening=flag.screening,
+        track=flag.track,
+        corpus_item=flag.corpus_item,
+        level="audio",
+        score=1.0,
+        status="cleared",
+        reason="earlier decision",
+    )
     client.force_login(flagged["reviewer"])
     body = client.get("/fingerprint/").content.decode()
     assert "Suspicious chorale" in body and "Chorales" in body
     assert body.index(f'href="/fingerprint/flags/{flag.pk}/"') < body.index(f'href="/fingerprint/flags/{decided.pk}/"')
     cleared = client.get("/fingerprint/?status=cleared").content.decode()
-    assert f'href="/fingerprint/flags/{decided.pk}/"' in cleared and f'href="/fingerprint/flags/{flag.pk}/"' not in cleared
+    assert (
+        f'href="/fingerprint/flags/{decided.pk}/"' in cleared and f'href="/fingerprint/flags/{flag.pk}/"' not in cleared
+    )
 
 
 @pytest.mark.parametrize("role", ["creator", "buyer", "label"])
@@ -116,8 +134,9 @@ def test_audio_streams_with_byte_ranges_only_to_those_who_may_hear_it(client, fl
 def test_reviewer_decision_with_a_reason_decides_the_flag_and_moves_the_track_on(client, flagged):
     flag, track = flagged["flag"], flagged["track"]
     client.force_login(flagged["reviewer"])
-    response = client.post(f"/fingerprint/flags/{flag.pk}/",
-                           {"decision": "require_licence", "reason": "quotes bwv67.7 throughout"})
+    response = client.post(
+        f"/fingerprint/flags/{flag.pk}/", {"decision": "require_licence", "reason": "quotes bwv67.7 throughout"}
+    )
     assert response.status_code == 302 and response["Location"] == "/fingerprint/"
     flag.refresh_from_db()
     track.refresh_from_db()
@@ -153,4 +172,3 @@ def test_neither_the_flagged_studio_nor_other_reviewers_decide_and_nothing_chang
     flag.refresh_from_db()
     assert flag.status == "open" and flag.decided_by is None
     assert not LedgerEntry.objects.filter(event="flag.decided").exists()
-

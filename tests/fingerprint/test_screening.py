@@ -22,8 +22,19 @@ from tests import factories
 from tests.fingerprint.chorales import NAMES, UNRELATED, chorale
 
 pytestmark = pytest.mark.django_db
-JSON_KEYS = {"corpus_item", "title", "dataset", "level", "score", "query_start", "query_end", "match_start",
-             "match_end", "transpose", "tempo_ratio"}
+JSON_KEYS = {
+    "corpus_item",
+    "title",
+    "dataset",
+    "level",
+    "score",
+    "query_start",
+    "query_end",
+    "match_start",
+    "match_end",
+    "transpose",
+    "tempo_ratio",
+}
 
 
 @pytest.fixture
@@ -51,7 +62,9 @@ def screen_json(path: Path, capsys, *extra) -> dict:
 
 
 def disguised_copy(tmp_path) -> Path:
-    copy = transforms.reinstrument(transforms.change_tempo(transforms.transpose(chorale(NAMES[2]), 5), 0.85), [40, 41, 42, 71])
+    copy = transforms.reinstrument(
+        transforms.change_tempo(transforms.transpose(chorale(NAMES[2]), 5), 0.85), [40, 41, 42, 71]
+    )
     path = tmp_path / "copy.mid"
     path.write_bytes(copy.to_midi_bytes())
     return path
@@ -84,7 +97,7 @@ def test_audio_level_finds_an_excerpt_of_a_corpus_recording(corpus, tmp_path, ca
 
     audio = read_audio_bytes(read_blob(item.audio_path), suffix=".flac")
     path = tmp_path / "excerpt.wav"
-    path.write_bytes(write_wav(transforms.add_noise(audio[5 * SAMPLE_RATE: 17 * SAMPLE_RATE], snr_db=25)))
+    path.write_bytes(write_wav(transforms.add_noise(audio[5 * SAMPLE_RATE : 17 * SAMPLE_RATE], snr_db=25)))
     result = screen_json(path, capsys)
     audio_match = next(m for m in result["matches"] if m["level"] == "audio")
     assert audio_match["corpus_item"] == item.pk and audio_match["match_start"] == pytest.approx(5.0, abs=0.6)
@@ -95,13 +108,16 @@ def test_against_published_ignores_the_training_corpus(corpus, tmp_path, capsys)
     assert screen_json(disguised_copy(tmp_path), capsys, "--against", "published")["verdict"] == "clear"
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("empty.mid", b"", "empty"),
-    ("broken.mid", b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\xff\xff", "MIDI"),
-    ("noise.bin", b"\x00\x01\x02 definitely not music" * 20, "format"),
-    ("silence.wav", write_wav(np.zeros(SAMPLE_RATE * 5, np.float32)), "silent"),
-    ("blip.wav", write_wav(0.3 * np.sin(np.arange(SAMPLE_RATE) / 20).astype(np.float32)), "too short"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("empty.mid", b"", "empty"),
+        ("broken.mid", b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\xff\xff", "MIDI"),
+        ("noise.bin", b"\x00\x01\x02 definitely not music" * 20, "format"),
+        ("silence.wav", write_wav(np.zeros(SAMPLE_RATE * 5, np.float32)), "silent"),
+        ("blip.wav", write_wav(0.3 * np.sin(np.arange(SAMPLE_RATE) / 20).astype(np.float32)), "too short"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(corpus, tmp_path, capsys, name, data, message):
     path = tmp_path / name
     path.write_bytes(data)
@@ -162,8 +178,11 @@ def test_only_reviewers_decide_flags_once_with_a_reason(corpus, tmp_path, api_cl
     creator = factories.user_with_role("creator", org)
     reviewer = factories.user_with_role("reviewer", corpus.organisation)  # of the label whose chorale matched
     api_client.force_authenticate(creator)
-    api_client.post("/api/screenings/", {"file": SimpleUploadedFile("c.mid", disguised_copy(tmp_path).read_bytes())},
-                    format="multipart")
+    api_client.post(
+        "/api/screenings/",
+        {"file": SimpleUploadedFile("c.mid", disguised_copy(tmp_path).read_bytes())},
+        format="multipart",
+    )
     flag = SimilarityFlag.objects.get()
     url = f"/api/flags/{flag.pk}/decide/"
     assert api_client.post(url, {"decision": "clear", "reason": "mine"}).status_code == 403

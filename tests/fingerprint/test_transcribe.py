@@ -55,12 +55,15 @@ def test_audio_at_another_sample_rate_is_resampled_for_the_model():
     assert max(notes, key=lambda n: n.offset_s - n.onset_s).pitch == 69  # A4
 
 
-@pytest.mark.parametrize(("audio", "reason"), [
-    (np.zeros(5 * SAMPLE_RATE, np.float32), "silent"),
-    (np.zeros(0, np.float32), "no audio"),
-    (np.full(SAMPLE_RATE, np.nan, np.float32), "non-finite"),
-    (np.full(100, 0.5, np.float32), "too short"),
-])
+@pytest.mark.parametrize(
+    ("audio", "reason"),
+    [
+        (np.zeros(5 * SAMPLE_RATE, np.float32), "silent"),
+        (np.zeros(0, np.float32), "no audio"),
+        (np.full(SAMPLE_RATE, np.nan, np.float32), "non-finite"),
+        (np.full(100, 0.5, np.float32), "too short"),
+    ],
+)
 def test_audio_without_notes_raises_transcription_error(audio, reason):
     with pytest.raises(transcribe.TranscriptionError, match=reason):
         transcribe.transcribe(audio, SAMPLE_RATE)
@@ -91,7 +94,8 @@ def test_transcribed_score_holds_every_transcribed_note_in_one_track(rendered):
 
 @pytest.mark.django_db
 def test_an_audio_only_chorale_is_flagged_when_a_recording_of_a_transposed_copy_is_screened(
-        tmp_path, capsys, django_capture_on_commit_callbacks):
+    tmp_path, capsys, django_capture_on_commit_callbacks
+):
     org = factories.OrganisationFactory(slug="recordings-label")
     user = factories.user_with_role("label", org)
     dataset = factories.DatasetFactory(organisation=org, name="Recordings", licence_name="CC-BY-4.0")
@@ -109,8 +113,9 @@ def test_an_audio_only_chorale_is_flagged_when_a_recording_of_a_transposed_copy_
     assert len(fingerprints) == 2 and all(f.melody_windows > 0 for f in fingerprints)  # transcribed melodies
 
     copy = tmp_path / "copy.wav"
-    copy.write_bytes(write_wav(render_midi(transforms.transpose(chorale(NAMES[2]), 3).to_midi_bytes(),
-                                           soundfont=SOUNDFONT)))
+    copy.write_bytes(
+        write_wav(render_midi(transforms.transpose(chorale(NAMES[2]), 3).to_midi_bytes(), soundfont=SOUNDFONT))
+    )
     capsys.readouterr()
     call_command("screen", str(copy), "--json")
     result = json.loads(capsys.readouterr().out)

@@ -131,8 +131,16 @@ def test_training_reduces_loss() -> None:
     sequences = [_toy_sequence()] * 4
     before = evaluate_nll(model, sequences, seq_len=32)
     seen: list[int] = []
-    result = train(model, sequences, epochs=15, batch_size=4, lr=1e-2, seq_len=32, seed=0,
-                   on_step=lambda step, total, loss: seen.append(step))
+    result = train(
+        model,
+        sequences,
+        epochs=15,
+        batch_size=4,
+        lr=1e-2,
+        seq_len=32,
+        seed=0,
+        on_step=lambda step, total, loss: seen.append(step),
+    )
     after = evaluate_nll(model, sequences, seq_len=32)
     assert after < before * 0.7
     assert result.losses[-1] < result.losses[0]
@@ -143,12 +151,27 @@ def test_resume_continues_step_count(tmp_path: Path) -> None:
     sequences = [_toy_sequence()] * 8  # 54 tokens -> 2 windows each -> 16 windows -> 4 steps per epoch
     path = tmp_path / "ckpt.pt"
     torch.manual_seed(5)
-    first = train(get_model("lstm", {"size": "debug"}, VOCAB.size), sequences, epochs=1, batch_size=4,
-                  seq_len=32, seed=1, checkpoint_path=path, checkpoint_every=1)
+    first = train(
+        get_model("lstm", {"size": "debug"}, VOCAB.size),
+        sequences,
+        epochs=1,
+        batch_size=4,
+        seq_len=32,
+        seed=1,
+        checkpoint_path=path,
+        checkpoint_every=1,
+    )
     assert first.steps == 4 and path.exists()
     # Same data, one more epoch: the run resumes at step 4 and only does the remaining steps.
-    second = train(get_model("lstm", {"size": "debug"}, VOCAB.size), sequences, epochs=2, batch_size=4,
-                   seq_len=32, seed=1, checkpoint_path=path)
+    second = train(
+        get_model("lstm", {"size": "debug"}, VOCAB.size),
+        sequences,
+        epochs=2,
+        batch_size=4,
+        seq_len=32,
+        seed=1,
+        checkpoint_path=path,
+    )
     assert second.resumed_from == 4 and second.steps == 8 and len(second.losses) == 4
     assert torch.load(path, weights_only=False)["step"] == 8
     assert not path.with_name(path.name + ".tmp").exists()
@@ -174,13 +197,16 @@ def test_sampling_is_seeded() -> None:
     assert a != c
 
 
-@pytest.mark.parametrize(("temperature", "top_k", "top_p", "message"), [
-    (0.0, 0, 1.0, "temperature"),
-    (-1.0, 0, 1.0, "temperature"),
-    (1.0, -1, 1.0, "top_k"),
-    (1.0, 0, 0.0, "top_p"),
-    (1.0, 0, 1.5, "top_p"),
-])
+@pytest.mark.parametrize(
+    ("temperature", "top_k", "top_p", "message"),
+    [
+        (0.0, 0, 1.0, "temperature"),
+        (-1.0, 0, 1.0, "temperature"),
+        (1.0, -1, 1.0, "top_k"),
+        (1.0, 0, 0.0, "top_p"),
+        (1.0, 0, 1.5, "top_p"),
+    ],
+)
 def test_bad_sampling_parameters(temperature: float, top_k: int, top_p: float, message: str) -> None:
     model = get_model("lstm", {"size": "debug"}, VOCAB.size)
     with pytest.raises(ValueError, match=message):
@@ -236,8 +262,10 @@ def test_markov_on_chorales(chorales: list[Score]) -> None:
     key = parse_key(chorale.key)
     seen = extract_chords(chorale)[:8]
     rng = np.random.default_rng(0)
-    random = [Chord(int(r), str(q)) for r, q in zip(rng.integers(0, 12, 8), rng.choice(["maj", "min", "dim", "7"], 8),
-                                                     strict=True)]
+    random = [
+        Chord(int(r), str(q))
+        for r, q in zip(rng.integers(0, 12, 8), rng.choice(["maj", "min", "dim", "7"], 8), strict=True)
+    ]
     assert model.log_prob(seen, key) > model.log_prob(random, key)
 
     restored = MarkovHarmony.from_json(model.to_json())
@@ -247,7 +275,9 @@ def test_markov_on_chorales(chorales: list[Score]) -> None:
 
 
 def test_harmonise_follows_melody() -> None:
-    model = MarkovHarmony(k=0.1)  # light smoothing: 16 training chords are a toy corpus (the default k=1 suits real ones)
+    model = MarkovHarmony(
+        k=0.1
+    )  # light smoothing: 16 training chords are a toy corpus (the default k=1 suits real ones)
     model.add_sequence(["0:maj", "5:maj", "7:maj", "0:maj"] * 4, "major")
     chords = model.harmonise([[60, 64, 67], [65, 69, 72], [67, 71, 74], [72, 76]], np.random.default_rng(0), "C")
     assert [c.name for c in chords] == ["C", "F", "G", "C"]
@@ -275,29 +305,65 @@ def test_generate_piece(use_model: bool, bars: int, key: str) -> None:
     torch.manual_seed(0)
     model = get_model("lstm", {"size": "debug"}, VOCAB.size) if use_model else None
     programs = {"melody": 0, "harmony": 48, "bass": 33, "drums": 0}
-    score, stats = generate_piece(model, VOCAB, markov, bars=bars, tempo=96, key=key, programs=programs,
-                                  temperature=1.0, top_k=0, top_p=0.95, seed=3, guard=None)
+    score, stats = generate_piece(
+        model,
+        VOCAB,
+        markov,
+        bars=bars,
+        tempo=96,
+        key=key,
+        programs=programs,
+        temperature=1.0,
+        top_k=0,
+        top_p=0.95,
+        seed=3,
+        guard=None,
+    )
     assert len(score.tracks) == 4
     assert math.ceil(score.duration_beats / score.bar_beats - 1e-9) == bars
     assert score.duration_beats <= bars * score.bar_beats + 1e-9
     assert all(np.any(score.notes["track"] == t) for t in range(4))
     assert len(stats["chords"]) == bars
-    again, _ = generate_piece(model, VOCAB, markov, bars=bars, tempo=96, key=key, programs=programs,
-                              temperature=1.0, top_k=0, top_p=0.95, seed=3, guard=None)
+    again, _ = generate_piece(
+        model,
+        VOCAB,
+        markov,
+        bars=bars,
+        tempo=96,
+        key=key,
+        programs=programs,
+        temperature=1.0,
+        top_k=0,
+        top_p=0.95,
+        seed=3,
+        guard=None,
+    )
     assert again.to_midi_bytes() == score.to_midi_bytes()
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"key": "H"}, "'H'"),
-    ({"key": "Cmaj7"}, "Cmaj7"),
-    ({"bars": 0}, "bars"),
-    ({"bars": 257}, "bars"),
-    ({"tempo": 10}, "tempo"),
-    ({"programs": {"melody": 128}}, "program"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"key": "H"}, "'H'"),
+        ({"key": "Cmaj7"}, "Cmaj7"),
+        ({"bars": 0}, "bars"),
+        ({"bars": 257}, "bars"),
+        ({"tempo": 10}, "tempo"),
+        ({"programs": {"melody": 128}}, "program"),
+    ],
+)
 def test_generate_piece_validation(kwargs: dict, message: str) -> None:
-    args = {"bars": 4, "tempo": 120, "key": "C", "programs": None, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
-            "seed": 0, "guard": None} | kwargs
+    args = {
+        "bars": 4,
+        "tempo": 120,
+        "key": "C",
+        "programs": None,
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "seed": 0,
+        "guard": None,
+    } | kwargs
     with pytest.raises(ValueError, match=message):
         generate_piece(None, VOCAB, MarkovHarmony(), **args)
 

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def studio(tmp_path):
     label_org = factories.OrganisationFactory(slug="label")
-    dataset = factories.ingested_chorales(tmp_path, organisation=label_org, count=4, name="Chorales", is_public=True,
-                                          licence_name="CC-BY")
+    dataset = factories.ingested_chorales(
+        tmp_path, organisation=label_org, count=4, name="Chorales", is_public=True, licence_name="CC-BY"
+    )
     creator_org = factories.OrganisationFactory(slug="studio")
     creator = factories.user_with_role("creator", creator_org)
     return {"dataset": dataset, "creator": creator, "label_org": label_org}
@@ -39,20 +40,74 @@ def refused(capsys, *args) -> str:
 
 def test_train_generate_is_deterministic_screened_and_recorded(studio, tmp_path, capsys):
     dataset = studio["dataset"]
-    trained = run(capsys, "train_model", "--name", "tiny", "--arch", "lstm", "--datasets", str(dataset.pk),
-                  "--epochs", "2", "--size", "debug")
+    trained = run(
+        capsys,
+        "train_model",
+        "--name",
+        "tiny",
+        "--arch",
+        "lstm",
+        "--datasets",
+        str(dataset.pk),
+        "--epochs",
+        "2",
+        "--size",
+        "debug",
+    )
     assert trained["status"] == "ready" and len(trained["checkpoint_sha256"]) == 64
     assert trained["metrics"]["held_out_nll_per_token"] > 0 and trained["metrics"]["steps"] > 0
     model = TrainedModel.objects.get(name="tiny")
     assert {i["sha256"] for i in model.training_items} == set(dataset.items.values_list("sha256", flat=True))
     assert LedgerEntry.objects.filter(event="model.trained", subject_id=str(model.pk)).exists()
 
-    first = run(capsys, "generate", "--model", "tiny", "--bars", "4", "--tempo", "110", "--key", "G", "--seed", "7",
-                "--out", str(tmp_path / "a"))
-    again = run(capsys, "generate", "--model", "tiny", "--bars", "4", "--tempo", "110", "--key", "G", "--seed", "7",
-                "--out", str(tmp_path / "b"))
-    other = run(capsys, "generate", "--model", "tiny", "--bars", "4", "--tempo", "110", "--key", "G", "--seed", "8",
-                "--out", str(tmp_path / "c"))
+    first = run(
+        capsys,
+        "generate",
+        "--model",
+        "tiny",
+        "--bars",
+        "4",
+        "--tempo",
+        "110",
+        "--key",
+        "G",
+        "--seed",
+        "7",
+        "--out",
+        str(tmp_path / "a"),
+    )
+    again = run(
+        capsys,
+        "generate",
+        "--model",
+        "tiny",
+        "--bars",
+        "4",
+        "--tempo",
+        "110",
+        "--key",
+        "G",
+        "--seed",
+        "7",
+        "--out",
+        str(tmp_path / "b"),
+    )
+    other = run(
+        capsys,
+        "generate",
+        "--model",
+        "tiny",
+        "--bars",
+        "4",
+        "--tempo",
+        "110",
+        "--key",
+        "G",
+        "--seed",
+        "8",
+        "--out",
+        str(tmp_path / "c"),
+    )
     # Every file of a generation, not only the MIDI, is byte-identical for the same model, request and seed.
     made = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert made == sorted(p.name for p in (tmp_path / "b").iterdir()) and "mix.ogg" in made
@@ -81,14 +136,17 @@ def test_a_dataset_whose_licence_forbids_training_is_refused_by_name(studio, cap
     assert not TrainedModel.objects.exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--bars", "0"], "bars"),
-    (["--tempo", "0"], "tempo"),
-    (["--tempo", "1000"], "tempo"),
-    (["--temperature", "0"], "temperature"),
-    (["--key", "H"], "key"),
-    (["--program", "melody=200"], "program"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bars", "0"], "bars"),
+        (["--tempo", "0"], "tempo"),
+        (["--tempo", "1000"], "tempo"),
+        (["--temperature", "0"], "temperature"),
+        (["--key", "H"], "key"),
+        (["--program", "melody=200"], "program"),
+    ],
+)
 def test_impossible_parameters_are_refused_and_nothing_is_made(studio, tmp_path, capsys, args, message):
     run(capsys, "train_model", "--name", "harmony", "--arch", "markov", "--datasets", str(studio["dataset"].pk))
     err = refused(capsys, "generate", "--model", "harmony", *args, "--out", str(tmp_path / "x"))
@@ -98,8 +156,12 @@ def test_impossible_parameters_are_refused_and_nothing_is_made(studio, tmp_path,
 
 def test_unknown_and_untrained_models_are_refused(studio, tmp_path, capsys):
     assert "unknown model" in refused(capsys, "generate", "--model", "ghost", "--out", str(tmp_path))
-    TrainedModel.objects.create(name="later", arch="lstm", organisation=studio["creator"].memberships.first().organisation,
-                                created_by=studio["creator"])
+    TrainedModel.objects.create(
+        name="later",
+        arch="lstm",
+        organisation=studio["creator"].memberships.first().organisation,
+        created_by=studio["creator"],
+    )
     assert "not trained yet" in refused(capsys, "generate", "--model", "later", "--out", str(tmp_path))
 
 
@@ -108,18 +170,23 @@ def test_buyers_and_labels_may_not_train_or_generate_through_the_api(studio, api
 
     buyer = factories.user_with_role("buyer")
     api_client.force_authenticate(buyer)
-    response = api_client.post("/api/models/", {"name": "b", "arch": "markov", "datasets": [studio["dataset"].pk]},
-                               format="json")
+    response = api_client.post(
+        "/api/models/", {"name": "b", "arch": "markov", "datasets": [studio["dataset"].pk]}, format="json"
+    )
     assert response.status_code == 403
     assert not TrainedModel.objects.exists()
 
 
-def test_load_demo_trains_demo_models_a_newcomer_can_generate_with(settings, tmp_path, capsys,
-                                                                   django_capture_on_commit_callbacks):
+def test_load_demo_trains_demo_models_a_newcomer_can_generate_with(
+    settings, tmp_path, capsys, django_capture_on_commit_callbacks
+):
     settings.LEDGERLINE_DEMO_STEPS = ["ledgerline.catalogue.demo.load", "generation.demo.load"]
     with django_capture_on_commit_callbacks(execute=True):  # the ingest's indexing runs once it commits
         call_command("load_demo", "--chorales", "3", "--quiet")
-    assert set(TrainedModel.objects.filter(status="ready").values_list("name", flat=True)) == {"demo-markov", "demo-lstm"}
+    assert set(TrainedModel.objects.filter(status="ready").values_list("name", flat=True)) == {
+        "demo-markov",
+        "demo-lstm",
+    }
     demo_track = Track.objects.get(title="Demo chorale fantasy")  # waiting for the newcomer to publish it
     assert demo_track.status in {"clear", "flagged"} and len(demo_track.stems) == 4
     result = run(capsys, "generate", "--model", "demo-lstm", "--bars", "2", "--out", str(tmp_path / "demo"))
@@ -131,9 +198,16 @@ def test_a_training_job_that_fails_marks_its_model_failed(studio):
     from ledgerline.catalogue.models import CorpusItem
 
     audio_only = factories.DatasetFactory(organisation=studio["label_org"], name="Recordings", is_public=True)
-    CorpusItem.objects.create(dataset=audio_only, sha256="a" * 64, original_name="take.wav", format="wav",
-                              kind="audio", source_path="x")
-    model = model_train_start(user=studio["creator"], organisation=studio["creator"].memberships.first().organisation,
-                              name="no-scores", arch="markov", dataset_ids=[audio_only.pk], epochs=1)
+    CorpusItem.objects.create(
+        dataset=audio_only, sha256="a" * 64, original_name="take.wav", format="wav", kind="audio", source_path="x"
+    )
+    model = model_train_start(
+        user=studio["creator"],
+        organisation=studio["creator"].memberships.first().organisation,
+        name="no-scores",
+        arch="markov",
+        dataset_ids=[audio_only.pk],
+        epochs=1,
+    )
     model.refresh_from_db()
     assert model.status == "failed" and "no symbolic items" in model.job.error

@@ -14,8 +14,14 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def dataset(tmp_path):
     """A public dataset of two ingested chorales."""
-    return factories.ingested_chorales(tmp_path, organisation=factories.OrganisationFactory(slug="label"), count=2,
-                                       name="Chorales", is_public=True, licence_name="CC-BY")
+    return factories.ingested_chorales(
+        tmp_path,
+        organisation=factories.OrganisationFactory(slug="label"),
+        count=2,
+        name="Chorales",
+        is_public=True,
+        licence_name="CC-BY",
+    )
 
 
 @pytest.fixture
@@ -24,8 +30,14 @@ def creator(db):
 
 
 def train(client, dataset, **fields) -> object:
-    data = {"organisation": "studio", "name": "harmony", "arch": "markov", "datasets": [dataset.pk], "epochs": 1,
-            "size": "debug"} | fields
+    data = {
+        "organisation": "studio",
+        "name": "harmony",
+        "arch": "markov",
+        "datasets": [dataset.pk],
+        "epochs": 1,
+        "size": "debug",
+    } | fields
     return client.post("/generation/train/", data)
 
 
@@ -71,12 +83,24 @@ def test_impossible_generation_parameters_show_the_services_message(client, crea
     client.force_login(creator)
     train(client, dataset)
     model = TrainedModel.objects.get(name="harmony")
-    response = client.post(f"/generation/models/{model.pk}/generate/", {"bars": 0, "tempo": 100, "key": "C", "seed": 1,
-                                                                         "temperature": 1, "top_k": 0, "top_p": 0.9})
+    response = client.post(
+        f"/generation/models/{model.pk}/generate/",
+        {"bars": 0, "tempo": 100, "key": "C", "seed": 1, "temperature": 1, "top_k": 0, "top_p": 0.9},
+    )
     assert response.status_code == 200 and "bars must be an integer in 1.." in response.content.decode()
-    response = client.post(f"/generation/models/{model.pk}/generate/", {"bars": 2, "tempo": 100, "key": "C", "seed": 1,
-                                                                         "temperature": 1, "top_k": 0, "top_p": 0.9,
-                                                                         "programs": "lead=40"})
+    response = client.post(
+        f"/generation/models/{model.pk}/generate/",
+        {
+            "bars": 2,
+            "tempo": 100,
+            "key": "C",
+            "seed": 1,
+            "temperature": 1,
+            "top_k": 0,
+            "top_p": 0.9,
+            "programs": "lead=40",
+        },
+    )
     assert "unknown part(s) [&#x27;lead&#x27;]" in response.content.decode()
     assert not Track.objects.exists()
 
@@ -85,9 +109,21 @@ def test_generating_redirects_to_the_track_and_the_page_shows_its_job(client, cr
     client.force_login(creator)
     train(client, dataset)
     model = TrainedModel.objects.get(name="harmony")
-    response = client.post(f"/generation/models/{model.pk}/generate/", {
-        "title": "Page piece", "bars": 2, "tempo": 110, "key": "G", "seed": 3, "temperature": 1, "top_k": 0,
-        "top_p": 0.9, "anti_copy": "on", "programs": "melody=40"})
+    response = client.post(
+        f"/generation/models/{model.pk}/generate/",
+        {
+            "title": "Page piece",
+            "bars": 2,
+            "tempo": 110,
+            "key": "G",
+            "seed": 3,
+            "temperature": 1,
+            "top_k": 0,
+            "top_p": 0.9,
+            "anti_copy": "on",
+            "programs": "melody=40",
+        },
+    )
     track = Track.objects.get(title="Page piece")
     assert response.status_code == 302 and response["Location"] == f"/tracks/{track.pk}/"
     assert track.generation_params["programs"] == {"melody": 40} and track.status in {"clear", "flagged"}

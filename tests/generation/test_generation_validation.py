@@ -43,8 +43,9 @@ def model(db):
     """A ready model (never run here: every request below must be refused before a job could start)."""
     studio = factories.OrganisationFactory(slug="studio")
     creator = factories.user_with_role("creator", studio)
-    model = TrainedModel.objects.create(name="tiny", arch="markov", organisation=studio, created_by=creator,
-                                        status="ready")
+    model = TrainedModel.objects.create(
+        name="tiny", arch="markov", organisation=studio, created_by=creator, status="ready"
+    )
     model.datasets.set([factories.DatasetFactory(is_public=True)])
     return model
 
@@ -56,8 +57,9 @@ def assert_nothing_written() -> None:
 
 
 @pytest.mark.parametrize("field, value, message", BAD)
-def test_the_api_refuses_an_out_of_range_parameter_with_400_and_writes_nothing(api_client, model, field, value,
-                                                                                message):
+def test_the_api_refuses_an_out_of_range_parameter_with_400_and_writes_nothing(
+    api_client, model, field, value, message
+):
     api_client.force_authenticate(model.created_by)
     response = api_client.post(f"/api/models/{model.pk}/generate/", GOOD | {field: value}, format="json")
     assert response.status_code == 400
@@ -67,8 +69,9 @@ def test_the_api_refuses_an_out_of_range_parameter_with_400_and_writes_nothing(a
 
 def test_the_api_names_every_bad_parameter_at_once(api_client, model):
     api_client.force_authenticate(model.created_by)
-    response = api_client.post(f"/api/models/{model.pk}/generate/", GOOD | {"seed": -5, "top_p": 2, "bars": 0},
-                               format="json")
+    response = api_client.post(
+        f"/api/models/{model.pk}/generate/", GOOD | {"seed": -5, "top_p": 2, "bars": 0}, format="json"
+    )
     detail = " ".join(response.json()["detail"])
     assert response.status_code == 400 and "seed" in detail and "top_p" in detail and "bars" in detail
     assert_nothing_written()
@@ -92,14 +95,17 @@ def test_the_page_shows_the_message_next_to_the_field_and_writes_nothing(client,
     assert_nothing_written()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--seed", "-1"], "seed must be an integer in 0..4294967295, got -1"),
-    (["--seed", str(2**40)], "seed must be an integer in 0..4294967295"),
-    (["--temperature", "inf"], "temperature must be a number in 0.01..100"),
-    (["--temperature", "nan"], "temperature must be a number in 0.01..100"),
-    (["--top-k", "-3"], "top_k must be an integer in 0.."),
-    (["--top-p", "0"], "top_p must be a number in 0.01..1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seed", "-1"], "seed must be an integer in 0..4294967295, got -1"),
+        (["--seed", str(2**40)], "seed must be an integer in 0..4294967295"),
+        (["--temperature", "inf"], "temperature must be a number in 0.01..100"),
+        (["--temperature", "nan"], "temperature must be a number in 0.01..100"),
+        (["--top-k", "-3"], "top_k must be an integer in 0.."),
+        (["--top-p", "0"], "top_p must be a number in 0.01..1"),
+    ],
+)
 def test_the_generate_command_exits_2_with_one_line_and_writes_nothing(model, capsys, tmp_path, args, message):
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:

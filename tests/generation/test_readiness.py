@@ -16,8 +16,7 @@ from rights.models import LedgerEntry
 from tests import factories
 from tests.rights.market import market_people, screened_track
 
-WORSE = {"held_out_nll_per_token": 3.2, "baseline_nll_per_token": 2.5,
-         **readiness_metrics(3.2, 2.5)}
+WORSE = {"held_out_nll_per_token": 3.2, "baseline_nll_per_token": 2.5, **readiness_metrics(3.2, 2.5)}
 
 
 # --- the baseline, pure -----------------------------------------------------------------------------------
@@ -33,12 +32,18 @@ def test_the_first_order_baseline_is_add_one_smoothed_counts_over_the_same_targe
 def test_every_baseline_distribution_sums_to_one_and_unseen_contexts_back_off():
     training = [[1, 2, 3, 2, 1], [1, 3, 3, 2]]
     for order in (0, 1, 2):
-        total = sum(math.exp(-markov_baseline_nll(training, [[1, 3, t]], 5, order=order)
-                             * 2 + markov_baseline_nll(training, [[1, 3]], 5, order=order)) for t in range(5))
+        total = sum(
+            math.exp(
+                -markov_baseline_nll(training, [[1, 3, t]], 5, order=order) * 2
+                + markov_baseline_nll(training, [[1, 3]], 5, order=order)
+            )
+            for t in range(5)
+        )
         assert total == pytest.approx(1.0)
     # context (4, 4) never seen: order 2 falls back to order 1's (4,) (also unseen) and then to the unigram.
     assert markov_baseline_nll(training, [[4, 4, 2]], 5, order=2) == pytest.approx(
-        markov_baseline_nll(training, [[4, 4, 2]], 5, order=0))
+        markov_baseline_nll(training, [[4, 4, 2]], 5, order=0)
+    )
 
 
 def test_the_baseline_refuses_held_out_melodies_with_nothing_to_score():
@@ -49,7 +54,8 @@ def test_the_baseline_refuses_held_out_melodies_with_nothing_to_score():
 def test_readiness_needs_a_lower_nll_than_the_baseline_and_markov_models_are_always_ready():
     assert readiness_metrics(2.0, 2.5) == {"ready": True}
     assert readiness("lstm", readiness_metrics(2.5, 2.5)) == (
-        "held-out NLL 2.5000 is not better than the Markov baseline's 2.5000 nats/token")
+        "held-out NLL 2.5000 is not better than the Markov baseline's 2.5000 nats/token"
+    )
     assert "no held-out pieces" in readiness("transformer", readiness_metrics(None, 2.5))
     assert readiness("markov", {"ready": False}) is None
     assert readiness("lstm", {}) is None  # trained before readiness was measured
@@ -58,11 +64,29 @@ def test_readiness_needs_a_lower_nll_than_the_baseline_and_markov_models_are_alw
 # --- training records it ----------------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_training_a_network_stores_the_baseline_nll_and_its_readiness(tmp_path, capsys):
-    dataset = factories.ingested_chorales(tmp_path, organisation=factories.OrganisationFactory(slug="label"),
-                                          count=4, name="Chorales", is_public=True, licence_name="CC-BY")
+    dataset = factories.ingested_chorales(
+        tmp_path,
+        organisation=factories.OrganisationFactory(slug="label"),
+        count=4,
+        name="Chorales",
+        is_public=True,
+        licence_name="CC-BY",
+    )
     factories.user_with_role("creator", factories.OrganisationFactory(slug="studio"))
-    call_command("train_model", "--name", "tiny", "--arch", "lstm", "--datasets", str(dataset.pk), "--epochs", "1",
-                 "--size", "debug", "--json")
+    call_command(
+        "train_model",
+        "--name",
+        "tiny",
+        "--arch",
+        "lstm",
+        "--datasets",
+        str(dataset.pk),
+        "--epochs",
+        "1",
+        "--size",
+        "debug",
+        "--json",
+    )
     metrics = TrainedModel.objects.get(name="tiny").metrics
     assert metrics["baseline_nll_per_token"] > 0 and metrics["held_out_nll_per_token"] > 0
     assert metrics["ready"] is (metrics["held_out_nll_per_token"] < metrics["baseline_nll_per_token"])
@@ -124,8 +148,9 @@ def test_the_demo_generates_with_the_markov_model_while_its_converged_lstm_is_no
 
     studio = factories.OrganisationFactory(slug="demo-studio")
     TrainedModel.objects.create(name="demo-markov", arch="markov", organisation=studio, status="ready")
-    lstm = TrainedModel.objects.create(name="demo-lstm", arch="lstm", organisation=studio, status="ready",
-                                       metrics={"stopped": "patience", **WORSE})
+    lstm = TrainedModel.objects.create(
+        name="demo-lstm", arch="lstm", organisation=studio, status="ready", metrics={"stopped": "patience", **WORSE}
+    )
     assert demo_model().name == "demo-markov"
     TrainedModel.objects.filter(pk=lstm.pk).update(metrics={"stopped": "patience", **readiness_metrics(2.1, 2.5)})
     assert demo_model().name == "demo-lstm"

@@ -22,8 +22,12 @@ from ledgerline.jobs.tasks import worker_selftest_task
 def _job_left_by_a_dead_worker(*, status=JobStatus.RUNNING, lease_s: float = -1.0) -> Job:
     job = job_create(kind="selftest", params={"queue": "cpu", "seconds": 0})
     Job.objects.filter(pk=job.pk).update(
-        status=status, worker="dead-worker" if status == JobStatus.RUNNING else "", attempts=1,
-        task=worker_selftest_task.name, queue="cpu", lease_expires_at=timezone.now() + timedelta(seconds=lease_s),
+        status=status,
+        worker="dead-worker" if status == JobStatus.RUNNING else "",
+        attempts=1,
+        task=worker_selftest_task.name,
+        queue="cpu",
+        lease_expires_at=timezone.now() + timedelta(seconds=lease_s),
     )
     return Job.objects.get(pk=job.pk)
 
@@ -52,8 +56,12 @@ def test_the_sweep_sends_again_the_jobs_whose_lease_expired_and_leaves_the_other
     for job in (stale_running, stale_queued):
         job.refresh_from_db()
         assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
-    for job, status in ((held, JobStatus.RUNNING), (waiting, JobStatus.QUEUED), (finished, JobStatus.SUCCEEDED),
-                        (untracked, JobStatus.RUNNING)):
+    for job, status in (
+        (held, JobStatus.RUNNING),
+        (waiting, JobStatus.QUEUED),
+        (finished, JobStatus.SUCCEEDED),
+        (untracked, JobStatus.RUNNING),
+    ):
         assert Job.objects.get(pk=job.pk).status == status
 
 

@@ -20,5 +20,9 @@ def test_waiting_on_a_chain_names_every_stage_in_lines_without_redraws(capsys):
     assert [job.kind for job in finished] == ["train", "generate", "fingerprint", "screening"]
     err = capsys.readouterr().err  # not a terminal here, as in a log or CI
     assert "\r" not in err
-    assert err.splitlines() == ["training: succeeded 100% (storing the model)", "generating: succeeded 100%",
-                                "fingerprinting and indexing: failed 50%", "screening: succeeded 100%"]
+    assert err.splitlines() == [
+        "training: succeeded 100% (storing the model)",
+        "generating: succeeded 100%",
+        "fingerprinting and indexing: failed 50%",
+        "screening: succeeded 100%",
+    ]

@@ -77,7 +77,9 @@ def test_musicxml_that_is_broken_xml_is_corrupt():
 def test_truncated_midi_is_corrupt():
     from ledgerline.music.events import Score, TrackInfo, make_notes, with_seconds
 
-    good = with_seconds(Score(notes=make_notes([(60, 0, 1), (62, 1, 1)]), tracks=[TrackInfo("Piano", 0)])).to_midi_bytes()
+    good = with_seconds(
+        Score(notes=make_notes([(60, 0, 1), (62, 1, 1)]), tracks=[TrackInfo("Piano", 0)])
+    ).to_midi_bytes()
     assert len(parse_symbolic(good, Format.MIDI).notes) == 2
     with pytest.raises(CorruptFile):
         parse_symbolic(good[:30], Format.MIDI)
@@ -119,10 +121,20 @@ def test_zip_bomb_stops_at_the_ratio_limit_without_unpacking_it():
 
 def test_archive_total_size_limit():
     with pytest.raises(ArchiveError, match="more than"):
-        list(iter_archive(_zip({f"{i}.abc": ABC * 100 for i in range(5)}, zipfile.ZIP_STORED), Format.ZIP,
-                          ArchiveLimits(max_total_bytes=5000), ArchiveReport()))
+        list(
+            iter_archive(
+                _zip({f"{i}.abc": ABC * 100 for i in range(5)}, zipfile.ZIP_STORED),
+                Format.ZIP,
+                ArchiveLimits(max_total_bytes=5000),
+                ArchiveReport(),
+            )
+        )
 
 
 def test_archive_member_count_limit():
     with pytest.raises(ArchiveError, match="members"):
-        list(iter_archive(_zip({f"{i}.abc": ABC for i in range(6)}), Format.ZIP, ArchiveLimits(max_members=5), ArchiveReport()))
+        list(
+            iter_archive(
+                _zip({f"{i}.abc": ABC for i in range(6)}), Format.ZIP, ArchiveLimits(max_members=5), ArchiveReport()
+            )
+        )

@@ -7,9 +7,15 @@ from ledgerline.music.events import NOTE_DTYPE, Score, TrackInfo, make_notes, wi
 def _two_track_score() -> Score:
     melody = make_notes([(72, 0, 1), (74, 1, 1), (76, 2, 2)], track=0, program=73)
     bass = make_notes([(48, 0, 4)], track=1, program=32)
-    score = Score(notes=np.concatenate([melody, bass]), tracks=[TrackInfo("Flute", 73), TrackInfo("Bass", 32)],
-                  tempo_bpm=90, tempo_map=[(0.0, 90.0), (2.0, 180.0)], time_signature=(3, 4), key="C major",
-                  title="Test")
+    score = Score(
+        notes=np.concatenate([melody, bass]),
+        tracks=[TrackInfo("Flute", 73), TrackInfo("Bass", 32)],
+        tempo_bpm=90,
+        tempo_map=[(0.0, 90.0), (2.0, 180.0)],
+        time_signature=(3, 4),
+        key="C major",
+        title="Test",
+    )
     return with_seconds(score)
 
 

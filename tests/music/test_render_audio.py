@@ -11,8 +11,11 @@ from ledgerline.music.render import mix, render_stems
 def score():
     melody = make_notes([(72, 0, 1), (74, 1, 1), (76, 2, 2)], track=0, program=0)
     bass = make_notes([(48, 0, 4)], track=1, program=32)
-    return with_seconds(Score(notes=np.concatenate([melody, bass]), tracks=[TrackInfo("Piano", 0), TrackInfo("Bass", 32)],
-                              tempo_bpm=120))
+    return with_seconds(
+        Score(
+            notes=np.concatenate([melody, bass]), tracks=[TrackInfo("Piano", 0), TrackInfo("Bass", 32)], tempo_bpm=120
+        )
+    )
 
 
 def test_stems_sum_exactly_to_the_mix(score):

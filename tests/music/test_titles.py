@@ -19,8 +19,10 @@ def midi_with_sequence_name(name: str | None, *, conductor: bool = True) -> byte
         midi.tracks.append(head)
     notes = mido.MidiTrack([mido.MetaMessage("track_name", name="Piano")])
     for pitch in (60, 62, 64, 65, 67):
-        notes += [mido.Message("note_on", note=pitch, velocity=80, time=0),
-                  mido.Message("note_off", note=pitch, velocity=0, time=480)]
+        notes += [
+            mido.Message("note_on", note=pitch, velocity=80, time=0),
+            mido.Message("note_off", note=pitch, velocity=0, time=480),
+        ]
     midi.tracks.append(notes)
     out = io.BytesIO()
     midi.save(file=out)

@@ -18,19 +18,40 @@ def four_part_score(bars: int = 4, tempo: float = 120.0, seed: int = 0) -> Score
     """A melody, chords, bass and drums over `bars` bars of 4/4, different for each seed."""
     rng = np.random.default_rng(seed)
     scale = [60, 62, 64, 65, 67, 69, 71, 72]
-    melody = make_notes([(int(rng.choice(scale)) + 12, b * 4 + q, 1.0) for b in range(bars) for q in range(4)],
-                        track=0, program=73)
+    melody = make_notes(
+        [(int(rng.choice(scale)) + 12, b * 4 + q, 1.0) for b in range(bars) for q in range(4)], track=0, program=73
+    )
     roots = [48, 53, 55, 48]
-    chords = make_notes([(roots[b % 4] + 12 + step, b * 4, 4.0) for b in range(bars) for step in (0, 4, 7)],
-                        track=1, program=0, velocity=70)
-    bass = make_notes([(roots[b % 4] - 12, b * 4 + half, 2.0) for b in range(bars) for half in (0, 2)],
-                      track=2, program=33)
-    drums = make_notes([(36 if q % 2 == 0 else 38, b * 4 + q, 0.5) for b in range(bars) for q in range(4)],
-                       track=3, program=0, is_drum=True)
-    return with_seconds(Score(notes=np.concatenate([melody, chords, bass, drums]),
-                              tracks=[TrackInfo("melody", 73), TrackInfo("harmony", 0), TrackInfo("bass", 33),
-                                      TrackInfo("drums", 0, is_drum=True)],
-                              tempo_bpm=tempo, time_signature=(4, 4), key="C major", title=f"Market piece {seed}"))
+    chords = make_notes(
+        [(roots[b % 4] + 12 + step, b * 4, 4.0) for b in range(bars) for step in (0, 4, 7)],
+        track=1,
+        program=0,
+        velocity=70,
+    )
+    bass = make_notes(
+        [(roots[b % 4] - 12, b * 4 + half, 2.0) for b in range(bars) for half in (0, 2)], track=2, program=33
+    )
+    drums = make_notes(
+        [(36 if q % 2 == 0 else 38, b * 4 + q, 0.5) for b in range(bars) for q in range(4)],
+        track=3,
+        program=0,
+        is_drum=True,
+    )
+    return with_seconds(
+        Score(
+            notes=np.concatenate([melody, chords, bass, drums]),
+            tracks=[
+                TrackInfo("melody", 73),
+                TrackInfo("harmony", 0),
+                TrackInfo("bass", 33),
+                TrackInfo("drums", 0, is_drum=True),
+            ],
+            tempo_bpm=tempo,
+            time_signature=(4, 4),
+            key="C major",
+            title=f"Market piece {seed}",
+        )
+    )
 
 
 @dataclass
@@ -50,31 +71,61 @@ class Market:
 def market_people(prefix: str = "") -> Market:
     label_a_org = factories.OrganisationFactory(slug=f"{prefix}label-a")
     label_b_org = factories.OrganisationFactory(slug=f"{prefix}label-b")
-    dataset_a = factories.DatasetFactory(organisation=label_a_org, name="Chorales", revenue_share_percent="10.00",
-                                         attribution="J. S. Bach chorales, Label A")
+    dataset_a = factories.DatasetFactory(
+        organisation=label_a_org,
+        name="Chorales",
+        revenue_share_percent="10.00",
+        attribution="J. S. Bach chorales, Label A",
+    )
     dataset_b = factories.DatasetFactory(organisation=label_b_org, name="Folk", revenue_share_percent="20.00")
     studio = factories.OrganisationFactory(slug=f"{prefix}studio")
     creator = factories.user_with_role("creator", studio)
     model = TrainedModel.objects.create(
-        name=f"{prefix}market-model", arch="markov", organisation=studio, status=ModelStatus.READY,
+        name=f"{prefix}market-model",
+        arch="markov",
+        organisation=studio,
+        status=ModelStatus.READY,
         training_items=[{"corpus_item": i, "dataset": dataset_a.pk, "sha256": f"{i:064x}"} for i in range(3)]
-        + [{"corpus_item": 9, "dataset": dataset_b.pk, "sha256": f"{9:064x}"}])
+        + [{"corpus_item": 9, "dataset": dataset_b.pk, "sha256": f"{9:064x}"}],
+    )
     model.datasets.set([dataset_a, dataset_b])
     model_terms_snapshot(model=model, datasets=[dataset_a, dataset_b])  # as `model_train_start` does
-    return Market(label_a=factories.user_with_role("label", label_a_org), label_b=factories.user_with_role("label", label_b_org),
-                  dataset_a=dataset_a, dataset_b=dataset_b, creator=creator, studio=studio, model=model,
-                  buyer=factories.user_with_role("buyer"), other_buyer=factories.user_with_role("buyer"),
-                  reviewer=factories.user_with_role("reviewer"))
+    return Market(
+        label_a=factories.user_with_role("label", label_a_org),
+        label_b=factories.user_with_role("label", label_b_org),
+        dataset_a=dataset_a,
+        dataset_b=dataset_b,
+        creator=creator,
+        studio=studio,
+        model=model,
+        buyer=factories.user_with_role("buyer"),
+        other_buyer=factories.user_with_role("buyer"),
+        reviewer=factories.user_with_role("reviewer"),
+    )
 
 
-def screened_track(market: Market, *, bars: int = 4, tempo: float = 120.0, seed: int = 0,
-                   status: str = TrackStatus.CLEAR) -> Track:
+def screened_track(
+    market: Market, *, bars: int = 4, tempo: float = 120.0, seed: int = 0, status: str = TrackStatus.CLEAR
+) -> Track:
     """A rendered track (MIDI, four FLAC stems, mix) as generation leaves it, with a screening status."""
     score = four_part_score(bars=bars, tempo=tempo, seed=seed)
     blobs = render_track_score(score)
     return Track.objects.create(
-        organisation=market.studio, created_by=market.creator, title=score.title, model=market.model,
-        status=status, midi_path=blobs["midi"].relpath, events_path=blobs["events"].relpath,
-        audio_path=blobs["mix"].relpath, preview_path=blobs["preview"].relpath, stems=blobs["stems"],
-        tempo_bpm=tempo, key="C major", time_signature="4/4", bars=bars, duration_s=round(score.duration_s, 3),
-        content_sha256=blobs["midi"].sha256, provenance={"mix_sha256": blobs["mix"].sha256})
+        organisation=market.studio,
+        created_by=market.creator,
+        title=score.title,
+        model=market.model,
+        status=status,
+        midi_path=blobs["midi"].relpath,
+        events_path=blobs["events"].relpath,
+        audio_path=blobs["mix"].relpath,
+        preview_path=blobs["preview"].relpath,
+        stems=blobs["stems"],
+        tempo_bpm=tempo,
+        key="C major",
+        time_signature="4/4",
+        bars=bars,
+        duration_s=round(score.duration_s, 3),
+        content_sha256=blobs["midi"].sha256,
+        provenance={"mix_sha256": blobs["mix"].sha256},
+    )

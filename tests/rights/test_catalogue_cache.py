@@ -30,8 +30,7 @@ def _search(client, **params) -> dict:
     return response.json()
 
 
-def test_a_repeated_search_is_served_from_the_cache_without_queries(cached, api_client,
-                                                                    django_assert_num_queries):
+def test_a_repeated_search_is_served_from_the_cache_without_queries(cached, api_client, django_assert_num_queries):
     assets_for_sale(3)
     api_client.force_authenticate(factories.user_with_role("buyer"))
     first = _search(api_client, instrument="bass", sort="price")
@@ -52,8 +51,9 @@ def test_a_price_change_shows_in_the_next_search(cached, api_client, django_capt
     assert after[asset.pk] == "3.50"
 
 
-def test_an_asset_sold_exclusively_leaves_the_cached_search_at_once(cached, api_client,
-                                                                   django_capture_on_commit_callbacks):
+def test_an_asset_sold_exclusively_leaves_the_cached_search_at_once(
+    cached, api_client, django_capture_on_commit_callbacks
+):
     asset = assets_for_sale(2)[0]
     buyer = factories.user_with_role("buyer")
     api_client.force_authenticate(buyer)

@@ -25,8 +25,11 @@ def _free_port() -> int:
 
 
 def _answers(url: str) -> bool:
-    request = urllib.request.Request(url, data=json.dumps({"jsonrpc": "2.0", "method": "eth_chainId", "params": [],
-                                                           "id": 1}).encode(), headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"jsonrpc": "2.0", "method": "eth_chainId", "params": [], "id": 1}).encode(),
+        headers={"content-type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=1) as response:
             return "result" in json.loads(response.read())
@@ -39,8 +42,11 @@ def rpc_node():
     if not GANACHE.exists():
         pytest.skip("ganache is not installed (scripts/setup.sh dev installs it with npm)")
     port = _free_port()
-    node = subprocess.Popen([str(GANACHE), "--port", str(port), "--wallet.deterministic", "--logging.quiet",
-                             "--chain.chainId", "1337"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = subprocess.Popen(
+        [str(GANACHE), "--port", str(port), "--wallet.deterministic", "--logging.quiet", "--chain.chainId", "1337"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while not _answers(url):

@@ -49,8 +49,11 @@ def published(market, api_client):
 def _buy(api_client, market, asset: Asset) -> Licence:
     api_client.force_authenticate(market.buyer)
     offer = asset.offers.get(licence_type="non_exclusive")
-    response = api_client.post("/api/market/purchases/", {"offer": offer.pk, "idempotency_key": f"c2pa-{asset.pk}",
-                                                          "payment_method": "test-card"}, format="json")
+    response = api_client.post(
+        "/api/market/purchases/",
+        {"offer": offer.pk, "idempotency_key": f"c2pa-{asset.pk}", "payment_method": "test-card"},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     return Licence.objects.get(pk=response.json()["id"])
 
@@ -90,8 +93,9 @@ def _run_on(tmp_path: Path, name: str, data: bytes, *args: str) -> tuple[int, st
     return _run(str(path), *args)
 
 
-def test_a_downloaded_loop_shows_its_origin_licence_and_ledger_proof_to_plain_c2pa_python(downloaded, api_client,
-                                                                                          tmp_path):
+def test_a_downloaded_loop_shows_its_origin_licence_and_ledger_proof_to_plain_c2pa_python(
+    downloaded, api_client, tmp_path
+):
     licence, data = downloaded
     api_client.force_authenticate(None)
     published_ca = api_client.get("/api/credentials/ca.pem")  # anyone may fetch the trust anchor
@@ -115,8 +119,9 @@ def test_a_downloaded_loop_shows_its_origin_licence_and_ledger_proof_to_plain_c2
     assert assertions["cawg.training-mining"]["entries"]["cawg.ai_generative_training"]["use"] == "allowed"
     proof = tmp_path / "proof.json"
     proof.write_text(json.dumps(provenance["ledger"]))
-    checked = subprocess.run([sys.executable, str(REPO / "tools" / "verify_proof.py"), str(proof)],
-                             capture_output=True, text=True)
+    checked = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "verify_proof.py"), str(proof)], capture_output=True, text=True
+    )
     assert checked.returncode == 0 and "OK" in checked.stdout, checked
     assert provenance["ledger"]["entry"]["index"] == licence.ledger_entry.index
     # The audio is the licensed asset's, sample for sample.
@@ -153,7 +158,7 @@ def _flac_audio_offset(data: bytes) -> int:
         offset += 10 + sum((byte & 0x7F) << (7 * (3 - i)) for i, byte in enumerate(data[6:10]))
     while True:
         header = data[offset]
-        offset += 4 + int.from_bytes(data[offset + 1:offset + 4], "big")
+        offset += 4 + int.from_bytes(data[offset + 1 : offset + 4], "big")
         if header & 0x80:
             return offset
 
@@ -162,7 +167,7 @@ def test_changing_one_sample_of_a_signed_flac_makes_it_invalid_naming_the_failur
     _, data = downloaded
     edited = _transcoded(data, nudge_one_sample=True)
     # The signed file's metadata (its manifest included) in front of the re-encoded audio: one sample differs.
-    tampered = data[:_flac_audio_offset(data)] + edited[_flac_audio_offset(edited):]
+    tampered = data[: _flac_audio_offset(data)] + edited[_flac_audio_offset(edited) :]
     assert np.count_nonzero(_samples(tampered) != _samples(data)) == 1
     report = credentials_read(tampered)
     assert report.state == "Invalid" and not report.trusted
@@ -194,8 +199,12 @@ def test_a_stripped_file_too_short_to_fingerprint_says_so_in_one_line(downloaded
 
 def test_a_manifest_signed_by_another_ca_is_untrusted(downloaded, tmp_path):
     licence, _ = downloaded
-    forged = file_sign(data=blob_path(licence.asset.path).read_bytes(), mime="audio/flac",
-                       manifest=licence_manifest(licence, title="forged.flac"), identity=identity_create(common_name="Not us"))
+    forged = file_sign(
+        data=blob_path(licence.asset.path).read_bytes(),
+        mime="audio/flac",
+        manifest=licence_manifest(licence, title="forged.flac"),
+        identity=identity_create(common_name="Not us"),
+    )
     report = credentials_read(forged)
     assert report.state == "Valid" and not report.trusted
     assert "signingCredential.untrusted" in {f["code"] for f in report.failures}
@@ -208,8 +217,9 @@ def test_a_ledger_proof_that_does_not_verify_is_reported_even_under_a_trusted_si
     manifest = licence_manifest(licence, title="bad-proof.flac")
     provenance = next(a["data"] for a in manifest["assertions"] if a["label"] == "org.ledgerline.provenance")
     provenance["ledger"]["tree_head"]["root_hash"] = "00" * 32
-    report = credentials_read(file_sign(data=blob_path(licence.asset.path).read_bytes(), mime="audio/flac",
-                                        manifest=manifest))
+    report = credentials_read(
+        file_sign(data=blob_path(licence.asset.path).read_bytes(), mime="audio/flac", manifest=manifest)
+    )
     assert report.state == "Trusted" and report.ledger_ok is False and not report.trusted
     assert "is not in the tree" in report.ledger_problem
 
@@ -237,10 +247,12 @@ def test_the_signing_identity_is_created_once_and_a_partial_one_is_refused(setti
 def test_training_and_mining_are_not_allowed_when_a_datasets_terms_forbid_training():
     from rights.credentials import _training_mining
 
-    entries = _training_mining([{"training_allowed": True, "generation_allowed": True},
-                                {"training_allowed": False, "generation_allowed": True}])["entries"]
+    entries = _training_mining(
+        [
+            {"training_allowed": True, "generation_allowed": True},
+            {"training_allowed": False, "generation_allowed": True},
+        ]
+    )["entries"]
     assert entries["cawg.ai_generative_training"] == {"use": "notAllowed"}
     assert entries["cawg.ai_training"] == {"use": "notAllowed"} and entries["cawg.ai_inference"] == {"use": "allowed"}
     assert _training_mining([])["entries"]["cawg.ai_generative_training"] == {"use": "notAllowed"}
-
-

@@ -40,8 +40,17 @@ def _fresh_tree_cache():
 
 
 def append_many(n, org=None, private=False):
-    return [ledger_append(event="test.event", subject_type="thing", subject_id=i, payload={"i": i, "price": "9.99"},
-                          organisation=org, private=private) for i in range(n)]
+    return [
+        ledger_append(
+            event="test.event",
+            subject_type="thing",
+            subject_id=i,
+            payload={"i": i, "price": "9.99"},
+            organisation=org,
+            private=private,
+        )
+        for i in range(n)
+    ]
 
 
 def test_appends_are_numbered_and_verify():
@@ -77,8 +86,9 @@ def rewrite_with_its_hash(index, price="0.01"):
     body = json.loads(entry.canonical)
     body["payload"]["price"] = price
     canonical = canonical_json(body)
-    LedgerEntry.objects.filter(pk=entry.pk).update(payload=body["payload"], canonical=canonical,
-                                                   leaf_hash=leaf_hash(canonical.encode()).hex())
+    LedgerEntry.objects.filter(pk=entry.pk).update(
+        payload=body["payload"], canonical=canonical, leaf_hash=leaf_hash(canonical.encode()).hex()
+    )
 
 
 def test_every_append_transaction_commits_a_signed_head_that_covers_it():
@@ -94,8 +104,9 @@ def test_every_append_transaction_commits_a_signed_head_that_covers_it():
     assert sizes == [1, 2, 3, 7, 8, 9]
     tree = ledger_tree()
     for head in TreeHead.objects.all():
-        sth = SignedTreeHead(head.tree_size, bytes.fromhex(head.root_hash), head.timestamp_ms,
-                             base64.b64decode(head.signature))
+        sth = SignedTreeHead(
+            head.tree_size, bytes.fromhex(head.root_hash), head.timestamp_ms, base64.b64decode(head.signature)
+        )
         assert verify_tree_head(head.public_key, sth) and sth.root_hash == tree.root(head.tree_size)
     assert tree_head_sign().tree_size == 9 and TreeHead.objects.count() == 6  # nothing left to sign
 
@@ -111,8 +122,9 @@ def test_an_older_entry_rewritten_with_its_hash_is_named_not_bracketed():
     rewrite_with_its_hash(2)
     report = ledger_verify(check_chain=False)
     assert not report.ok and report.first_bad_entry == 2
-    assert report.problems == ["entry 2: rewritten together with its stored hash (its leaf is not the one signed in "
-                               "the tree head of size 3)"]
+    assert report.problems == [
+        "entry 2: rewritten together with its stored hash (its leaf is not the one signed in the tree head of size 3)"
+    ]
 
 
 def test_an_entry_inside_a_batch_rewritten_with_its_hash_is_named():
@@ -142,7 +154,11 @@ def test_entries_written_around_the_service_fail_verify_and_stop_appends():
     forged.leaf_hash = leaf_hash(forged.canonical.encode()).hex()
     forged.save()
     report = ledger_verify(check_chain=False)
-    assert not report.ok and report.first_bad_entry == 3 and "entries 3..3 are in no signed tree head" in report.problems[0]
+    assert (
+        not report.ok
+        and report.first_bad_entry == 3
+        and "entries 3..3 are in no signed tree head" in report.problems[0]
+    )
     _verify_fails("first bad entry 3")
     with pytest.raises(LedgerIntegrityError, match="entries 3..3 are in no signed tree head"):
         append_many(1)
@@ -247,8 +263,9 @@ def test_anchor_on_the_dev_chain_survives_a_new_process_and_verify_checks_it():
     assert second.block_number > anchor.block_number
     # `ledger verify` in another process reads the persisted dev chain.
     env = {**__import__("os").environ, "DATABASE_URL": _db_url(), "LEDGERLINE_DATA_DIR": str(_data_dir())}
-    out = subprocess.run([sys.executable, "manage.py", "ledger", "verify", "--json"], cwd=REPO, env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "manage.py", "ledger", "verify", "--json"], cwd=REPO, env=env, capture_output=True, text=True
+    )
     report = json.loads(out.stdout)
     assert out.returncode == 0, out.stderr
     assert report["anchors_verified"] == 2 and report["anchors_unverifiable"] == []
@@ -290,7 +307,9 @@ def test_inclusion_proof_checks_with_the_hashlib_script(tmp_path, capsys):
     doc = json.loads(proof.read_text())
     doc["entry"]["canonical"] = doc["entry"]["canonical"].replace("9.99", "0.01")
     proof.write_text(json.dumps(doc))
-    bad = subprocess.run([sys.executable, "tools/verify_proof.py", str(proof)], cwd=REPO, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "tools/verify_proof.py", str(proof)], cwd=REPO, capture_output=True, text=True
+    )
     assert bad.returncode != 0 and "FAIL" in bad.stderr
 
 
@@ -320,7 +339,9 @@ def _db_url():
     s = connection.settings_dict
     if s["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{s['NAME']}"
-    return f"postgres://{s.get('USER') or 'postgres'}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+    return (
+        f"postgres://{s.get('USER') or 'postgres'}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+    )
 
 
 def _data_dir():

@@ -15,14 +15,41 @@ def ledger():
     buyers, label = factories.OrganisationFactory(slug="buyers"), factories.OrganisationFactory(slug="label")
     track = factories.TrackFactory(title="Public piece", status="published")
     dataset = factories.DatasetFactory(organisation=label, is_public=False)
-    sales = [ledger_append(event="licence.purchased", subject_type="licence", subject_id=900 + i, organisation=buyers,
-                           private=True, payload={"track": track.pk, "price": "30.00"}) for i in range(2)]
-    private_dataset = ledger_append(event="dataset.created", subject_type="dataset", subject_id=dataset.pk,
-                                    organisation=label, private=True, payload={"name": "secret"})
-    published = ledger_append(event="track.published", subject_type="track", subject_id=track.pk,
-                              organisation=track.organisation, payload={"title": track.title})
-    return {"buyers": buyers, "label": label, "track": track, "dataset": dataset, "sales": sales,
-            "private_dataset": private_dataset, "published": published}
+    sales = [
+        ledger_append(
+            event="licence.purchased",
+            subject_type="licence",
+            subject_id=900 + i,
+            organisation=buyers,
+            private=True,
+            payload={"track": track.pk, "price": "30.00"},
+        )
+        for i in range(2)
+    ]
+    private_dataset = ledger_append(
+        event="dataset.created",
+        subject_type="dataset",
+        subject_id=dataset.pk,
+        organisation=label,
+        private=True,
+        payload={"name": "secret"},
+    )
+    published = ledger_append(
+        event="track.published",
+        subject_type="track",
+        subject_id=track.pk,
+        organisation=track.organisation,
+        payload={"title": track.title},
+    )
+    return {
+        "buyers": buyers,
+        "label": label,
+        "track": track,
+        "dataset": dataset,
+        "sales": sales,
+        "private_dataset": private_dataset,
+        "published": published,
+    }
 
 
 def indexes(response) -> list[int]:
@@ -45,7 +72,10 @@ def test_a_private_datasets_id_cannot_be_probed(api_client, ledger):
     api_client.force_authenticate(factories.user_with_role("label"))
     probe = f"/api/ledger/entries/?subject_type=dataset&subject_id={ledger['dataset'].pk}"
     assert indexes(api_client.get(probe)) == []
-    assert indexes(api_client.get(f"/api/ledger/entries/?subject_type=dataset&subject_id={ledger['dataset'].pk + 1}")) == []
+    assert (
+        indexes(api_client.get(f"/api/ledger/entries/?subject_type=dataset&subject_id={ledger['dataset'].pk + 1}"))
+        == []
+    )
 
 
 def test_a_single_entry_with_a_filter_answers_alike_whatever_its_hidden_event(api_client, ledger):
@@ -54,13 +84,17 @@ def test_a_single_entry_with_a_filter_answers_alike_whatever_its_hidden_event(ap
     wrong = api_client.get(f"/api/ledger/entries/{index}/?event=dataset.created")
     assert right.status_code == wrong.status_code == 404
     assert api_client.get(f"/api/ledger/entries/{index}/").json() == {
-        "index": index, "private": True, "leaf_hash": ledger["sales"][0].leaf_hash}
+        "index": index,
+        "private": True,
+        "leaf_hash": ledger["sales"][0].leaf_hash,
+    }
 
 
 def test_public_entries_match_filters_for_everyone(api_client, ledger):
     assert indexes(api_client.get("/api/ledger/entries/?event=track.published")) == [ledger["published"].index]
     assert indexes(api_client.get(f"/api/ledger/entries/?subject_type=track&subject_id={ledger['track'].pk}")) == [
-        ledger["published"].index]
+        ledger["published"].index
+    ]
 
 
 def test_the_owning_organisation_and_staff_filter_their_private_entries(api_client, ledger):
@@ -71,7 +105,8 @@ def test_the_owning_organisation_and_staff_filter_their_private_entries(api_clie
     assert indexes(api_client.get("/api/ledger/entries/?subject_type=dataset")) == []
     api_client.force_authenticate(factories.user_with_role("label", ledger["label"]))
     assert indexes(api_client.get(f"/api/ledger/entries/?subject_type=dataset&subject_id={ledger['dataset'].pk}")) == [
-        ledger["private_dataset"].index]
+        ledger["private_dataset"].index
+    ]
     api_client.force_authenticate(factories.UserFactory(is_staff=True))
     assert indexes(api_client.get("/api/ledger/entries/?event=licence.purchased")) == sales
 

@@ -26,9 +26,13 @@ def test_four_parallel_writers_produce_one_gapless_signed_log(settings):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (DATABASE_URL)")
     s = connection.settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ledgerline.settings", "N": "150",
-           "LEDGERLINE_DATA_DIR": str(settings.LEDGERLINE_DATA_DIR),  # the test's signing key
-           "DATABASE_URL": f"postgres://{s.get('USER') or 'postgres'}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "ledgerline.settings",
+        "N": "150",
+        "LEDGERLINE_DATA_DIR": str(settings.LEDGERLINE_DATA_DIR),  # the test's signing key
+        "DATABASE_URL": f"postgres://{s.get('USER') or 'postgres'}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}",
+    }
     writers = [subprocess.Popen([sys.executable, "-c", WRITER], cwd=REPO, env={**env, "W": str(w)}) for w in range(4)]
     # Verifying while they append sees one consistent log: every entry inside a signed head, no head past the log.
     while any(w.poll() is None for w in writers):

@@ -31,11 +31,25 @@ CROSSFADE = round(0.010 * SR)  # cut_loops' default 10 ms
 needs_fluidsynth = pytest.mark.skipif(not Path(SOUNDFONT).is_file(), reason="the GM soundfont is not installed")
 
 
-def score_of(rows: list[tuple[int, float, float]], *, bpm: float = 100.0, time_signature=(4, 4), tempo_map=None,
-             program: int = 0, is_drum: bool = False) -> Score:
+def score_of(
+    rows: list[tuple[int, float, float]],
+    *,
+    bpm: float = 100.0,
+    time_signature=(4, 4),
+    tempo_map=None,
+    program: int = 0,
+    is_drum: bool = False,
+) -> Score:
     notes = make_notes(rows, program=program, is_drum=is_drum)
-    return with_seconds(Score(notes=notes, tracks=[TrackInfo("Track", program, is_drum)], tempo_bpm=bpm,
-                              tempo_map=tempo_map or [], time_signature=time_signature))
+    return with_seconds(
+        Score(
+            notes=notes,
+            tracks=[TrackInfo("Track", program, is_drum)],
+            tempo_bpm=bpm,
+            tempo_map=tempo_map or [],
+            time_signature=time_signature,
+        )
+    )
 
 
 def sine(freq: float, seconds: float, amplitude: float = 0.5) -> np.ndarray:
@@ -47,11 +61,14 @@ def bar_grid(bar_s: float, bars: int) -> BarGrid:
 
 
 # --- grids from the score ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("time_signature, bpm, bar_s", [((4, 4), 100.0, 2.4), ((3, 4), 120.0, 1.5), ((6, 8), 90.0, 2.0)])
+@pytest.mark.parametrize(
+    "time_signature, bpm, bar_s", [((4, 4), 100.0, 2.4), ((3, 4), 120.0, 1.5), ((6, 8), 90.0, 2.0)]
+)
 def test_score_bar_lines_fall_every_bar_exactly(time_signature, bpm, bar_s):
     beats_per_bar = time_signature[0] * 4 / time_signature[1]
-    score = score_of([(60 + beat % 12, beat, 1.0) for beat in range(int(8 * beats_per_bar))], bpm=bpm,
-                     time_signature=time_signature)
+    score = score_of(
+        [(60 + beat % 12, beat, 1.0) for beat in range(int(8 * beats_per_bar))], bpm=bpm, time_signature=time_signature
+    )
     grid = grid_from_score(score)
     assert grid.n_bars == 8 and grid.method == "score" and grid.beats_per_bar == beats_per_bar
     np.testing.assert_allclose(grid.bar_lines_s, np.arange(9) * bar_s, rtol=0, atol=1e-12)
@@ -82,8 +99,11 @@ def rendered() -> tuple[Score, np.ndarray]:
     """8 bars at 97 bpm (a bar is 54556.7 samples, so rounding the bar lines matters): piano and bass."""
     piano = make_notes([(60 + (beat * 5) % 12, beat, 0.9) for beat in range(32)], track=0, program=0)
     bass = make_notes([(36 + bar % 5, bar * 4.0, 3.5) for bar in range(8)], track=1, program=33)
-    score = with_seconds(Score(notes=np.concatenate([piano, bass]), tracks=[TrackInfo("Piano", 0), TrackInfo("Bass", 33)],
-                               tempo_bpm=97.0))
+    score = with_seconds(
+        Score(
+            notes=np.concatenate([piano, bass]), tracks=[TrackInfo("Piano", 0), TrackInfo("Bass", 33)], tempo_bpm=97.0
+        )
+    )
     _stems, total = mix(render_stems(score, soundfont=SOUNDFONT))
     return score, total
 
@@ -200,7 +220,9 @@ def test_hpss_puts_the_sine_in_the_harmonic_stem_and_the_clicks_in_the_percussiv
         return float(np.dot(stem, source) / np.dot(source, source))
 
     assert share(stems["harmonic"], tone) > 0.8 and share(stems["percussive"], tone) < 0.2
-    assert share(stems["percussive"], clicks) > 0.5 and share(stems["percussive"], clicks) > share(stems["harmonic"], clicks)
+    assert share(stems["percussive"], clicks) > 0.5 and share(stems["percussive"], clicks) > share(
+        stems["harmonic"], clicks
+    )
 
 
 def test_nmf_components_keep_the_length_and_sum_back_to_the_mixture():

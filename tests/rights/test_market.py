@@ -55,8 +55,9 @@ def _asset(track, stem: str, start_bar: int, bars: int) -> Asset:
 
 def _buy(client, user, offer: LicenceOffer, key: str, method: str = "test-card"):
     client.force_authenticate(user)
-    return client.post("/api/market/purchases/", {"offer": offer.pk, "idempotency_key": key, "payment_method": method},
-                       format="json")
+    return client.post(
+        "/api/market/purchases/", {"offer": offer.pk, "idempotency_key": key, "payment_method": method}, format="json"
+    )
 
 
 def _offer(asset: Asset, licence_type: str) -> LicenceOffer:
@@ -80,7 +81,9 @@ def test_publishing_cuts_bar_aligned_loops_per_stem_and_for_the_mix(published):
     assert open(_blob(four.preview_path), "rb").read(4) == b"OggS"
     assert set(four.offers.values_list("licence_type", flat=True)) == {"non_exclusive", "extended", "exclusive"}
     assert published.status == TrackStatus.PUBLISHED and published.published_at is not None
-    events = list(LedgerEntry.objects.filter(subject_type="track", subject_id=str(published.pk)).values_list("event", flat=True))
+    events = list(
+        LedgerEntry.objects.filter(subject_type="track", subject_id=str(published.pk)).values_list("event", flat=True)
+    )
     assert "track.published" in events and "track.split" in events
     split = LedgerEntry.objects.get(event="track.split", subject_id=str(published.pk))
     assert {row[4] for row in split.payload["assets"]} == set(assets.values_list("sha256", flat=True))
@@ -101,11 +104,14 @@ def test_a_redelivered_split_job_adds_no_duplicates(published):
     assert Asset.objects.filter(track=published).count() == before
 
 
-@pytest.mark.parametrize("status, reason", [
-    (TrackStatus.FLAGGED, "a rights reviewer has to decide first"),
-    (TrackStatus.BLOCKED, "a rights reviewer blocked the track"),
-    (TrackStatus.SCREENING, "screening has not finished"),
-])
+@pytest.mark.parametrize(
+    "status, reason",
+    [
+        (TrackStatus.FLAGGED, "a rights reviewer has to decide first"),
+        (TrackStatus.BLOCKED, "a rights reviewer blocked the track"),
+        (TrackStatus.SCREENING, "screening has not finished"),
+    ],
+)
 def test_a_track_that_is_not_cleared_cannot_be_published(market, api_client, status, reason):
     track = screened_track(market, status=status)
     api_client.force_authenticate(market.creator)
@@ -180,15 +186,24 @@ def test_previews_stream_without_purchase_but_the_full_file_is_never_exposed(pub
 
 
 # --- offers -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("price, message", [
-    ("0", "positive"), ("-3.00", "positive"), ("4.999", "2 decimals"), ("abc", "price"), ("0.50", "between"), ("100.00", "between"),
-    ("NaN", "positive"),
-])
+@pytest.mark.parametrize(
+    "price, message",
+    [
+        ("0", "positive"),
+        ("-3.00", "positive"),
+        ("4.999", "2 decimals"),
+        ("abc", "price"),
+        ("0.50", "between"),
+        ("100.00", "between"),
+        ("NaN", "positive"),
+    ],
+)
 def test_bad_prices_are_refused_and_nothing_changes(published, market, api_client, price, message):
     asset = _asset(published, "melody", 0, 1)
     api_client.force_authenticate(market.creator)
-    response = api_client.post(f"/api/market/assets/{asset.pk}/offers/", {"licence_type": "non_exclusive", "price": price},
-                               format="json")
+    response = api_client.post(
+        f"/api/market/assets/{asset.pk}/offers/", {"licence_type": "non_exclusive", "price": price}, format="json"
+    )
     assert response.status_code == 400 and message in str(response.json())
     assert _offer(asset, "non_exclusive").price == Decimal("4.99")
 
@@ -196,11 +211,16 @@ def test_bad_prices_are_refused_and_nothing_changes(published, market, api_clien
 def test_only_the_seller_sets_prices(published, market, api_client):
     asset = _asset(published, "melody", 0, 1)
     api_client.force_authenticate(market.buyer)
-    assert api_client.post(f"/api/market/assets/{asset.pk}/offers/", {"licence_type": "extended", "price": "10.00"},
-                           format="json").status_code == 403
+    assert (
+        api_client.post(
+            f"/api/market/assets/{asset.pk}/offers/", {"licence_type": "extended", "price": "10.00"}, format="json"
+        ).status_code
+        == 403
+    )
     api_client.force_authenticate(market.creator)
-    response = api_client.post(f"/api/market/assets/{asset.pk}/offers/", {"licence_type": "extended", "price": "49.50"},
-                               format="json")
+    response = api_client.post(
+        f"/api/market/assets/{asset.pk}/offers/", {"licence_type": "extended", "price": "49.50"}, format="json"
+    )
     assert response.status_code == 200 and response.json()["price"] == "49.50"
 
 
@@ -212,15 +232,19 @@ def test_a_purchase_is_idempotent_and_split_exactly(published, market, api_clien
     again = _buy(api_client, market.buyer, offer, "order-1")
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     assert Order.objects.count() == 1 and Licence.objects.count() == 1
-    shares = {(s.payee_kind, s.organisation.slug if s.organisation else None): s.amount for s in RevenueShare.objects.all()}
+    shares = {
+        (s.payee_kind, s.organisation.slug if s.organisation else None): s.amount for s in RevenueShare.objects.all()
+    }
     assert sum(shares.values()) == Decimal("4.99")
     # platform 15 %; label A 10 % x 3/4 of the training data; label B 20 % x 1/4; the creator the rest.
     assert shares[("platform", None)] == Decimal("0.75") and shares[("label", "label-a")] == Decimal("0.37")
     assert shares[("label", "label-b")] == Decimal("0.25") and shares[("creator", "studio")] == Decimal("3.62")
     entries = LedgerEntry.objects.filter(subject_type="licence", subject_id=first.json()["id"])
     assert set(entries.values_list("event", flat=True)) == {"licence.purchased", "revenue.split"}
-    assert _buy(api_client, market.buyer, _offer(_asset(published, "bass", 0, 4), "non_exclusive"),
-                "order-1").status_code == 409  # the key names another purchase
+    assert (
+        _buy(api_client, market.buyer, _offer(_asset(published, "bass", 0, 4), "non_exclusive"), "order-1").status_code
+        == 409
+    )  # the key names another purchase
 
 
 def test_an_exclusive_withdraws_every_loop_of_the_same_stem_over_its_bars(published, market, api_client):
@@ -261,11 +285,24 @@ def test_only_buyers_buy(published, market, api_client):
 
 def test_a_licence_cleared_flag_pays_the_matched_works_rights_holder(market, api_client):
     track = screened_track(market, status=TrackStatus.LICENSED)
-    item = CorpusItem.objects.create(dataset=market.dataset_b, sha256="f" * 64, original_name="folk.mid", format="midi",
-                                     kind="symbolic", source_path="x")
+    item = CorpusItem.objects.create(
+        dataset=market.dataset_b,
+        sha256="f" * 64,
+        original_name="folk.mid",
+        format="midi",
+        kind="symbolic",
+        source_path="x",
+    )
     screening = Screening.objects.create(organisation=market.studio, track=track, verdict="flag")
-    SimilarityFlag.objects.create(screening=screening, track=track, corpus_item=item, level="symbolic", score=0.9,
-                                  status="licence_required", reason="quotes the folk tune")
+    SimilarityFlag.objects.create(
+        screening=screening,
+        track=track,
+        corpus_item=item,
+        level="symbolic",
+        score=0.9,
+        status="licence_required",
+        reason="quotes the folk tune",
+    )
     api_client.force_authenticate(market.creator)
     assert api_client.post(f"/api/tracks/{track.pk}/publish/").status_code == 202
     response = _buy(api_client, market.buyer, _offer(_asset(track, "mix", 0, 4), "non_exclusive"), "holder")
@@ -292,12 +329,18 @@ def test_the_certificate_carries_a_proof_that_verifies_with_hashlib(licence, mar
     leaf = leaf_hash(ledger["entry"]["canonical"].encode())
     assert leaf.hex() == ledger["entry"]["leaf_hash"]
     head = ledger["tree_head"]
-    assert verify_inclusion(leaf, ledger["entry"]["index"], head["tree_size"],
-                            [bytes.fromhex(n) for n in ledger["inclusion_proof"]], bytes.fromhex(head["root_hash"]))
+    assert verify_inclusion(
+        leaf,
+        ledger["entry"]["index"],
+        head["tree_size"],
+        [bytes.fromhex(n) for n in ledger["inclusion_proof"]],
+        bytes.fromhex(head["root_hash"]),
+    )
     path = tmp_path / "certificate.json"
     path.write_text(json.dumps(certificate))
-    checked = subprocess.run([sys.executable, str(REPO / "tools" / "verify_proof.py"), str(path)], capture_output=True,
-                             text=True)
+    checked = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "verify_proof.py"), str(path)], capture_output=True, text=True
+    )
     assert checked.returncode == 0 and "OK" in checked.stdout, checked
     signature = certificate.pop("signature")
     public = serialization.load_pem_public_key(signature["public_key"].encode())
@@ -335,7 +378,9 @@ def test_statements_show_each_payees_shares_and_nobody_elses(licence, market, ap
     statement = api_client.get("/api/market/statements/").json()
     assert statement["organisation"] == "label-a"
     assert statement["totals"] == [{"payee_kind": "label", "currency": "EUR", "total": "14.92"}]  # 7.5 % of 199.00
-    rows = list(csv.DictReader(io.StringIO(api_client.get("/api/market/statements/", {"output": "csv"}).content.decode())))
+    rows = list(
+        csv.DictReader(io.StringIO(api_client.get("/api/market/statements/", {"output": "csv"}).content.decode()))
+    )
     assert len(rows) == 1 and rows[0]["share"] == "14.92" and rows[0]["dataset"] == "Chorales"
     assert api_client.get("/api/market/statements/", {"organisation": "label-b"}).status_code == 403
     assert api_client.get("/api/market/statements/", {"organisation": "platform"}).status_code == 403
@@ -376,9 +421,12 @@ def test_a_large_result_reports_a_capped_count(published, api_client, monkeypatc
 def test_withdrawn_and_repriced_offers_update_the_catalogue_prices(published, market, api_client):
     asset = _asset(published, "bass", 0, 1)
     api_client.force_authenticate(market.creator)
-    api_client.post(f"/api/market/assets/{asset.pk}/offers/", {"licence_type": "non_exclusive", "active": False},
-                    format="json")
+    api_client.post(
+        f"/api/market/assets/{asset.pk}/offers/", {"licence_type": "non_exclusive", "active": False}, format="json"
+    )
     asset.refresh_from_db()
     assert asset.price_non_exclusive is None and asset.from_price == Decimal("29.00")
-    listed = api_client.get("/api/market/assets/", {"licence": "non_exclusive", "instrument": "bass", "bars": "1"}).json()
+    listed = api_client.get(
+        "/api/market/assets/", {"licence": "non_exclusive", "instrument": "bass", "bars": "1"}
+    ).json()
     assert asset.pk not in {row["id"] for row in listed["results"]}

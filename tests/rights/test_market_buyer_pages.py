@@ -30,20 +30,49 @@ def market():
 
 
 def _track(market, title: str, key: str = "C major"):
-    return factories.TrackFactory(title=title, organisation=market.studio, model=market.model, status="published",
-                                  key=key)
+    return factories.TrackFactory(
+        title=title, organisation=market.studio, model=market.model, status="published", key=key
+    )
 
 
-def _asset(track, stem: str, *, program: int | None, is_drum: bool = False, bars: int = 4, start_bar: int = 0,
-           key: str | None = None) -> Asset:
+def _asset(
+    track,
+    stem: str,
+    *,
+    program: int | None,
+    is_drum: bool = False,
+    bars: int = 4,
+    start_bar: int = 0,
+    key: str | None = None,
+) -> Asset:
     kind = AssetKind.MIX if stem == "mix" else AssetKind.STEM
     n = Asset.objects.count()
     asset = Asset.objects.create(
-        track=track, organisation=track.organisation, kind=kind, stem=stem, program=program, is_drum=is_drum,
-        start_bar=start_bar, bars=bars, key=key or track.key, tempo_bpm=120.0, time_signature="4/4",
-        duration_s=2.0 * bars, sample_rate=44100, channels=2, bit_depth=24, loudness_lufs=-16.0, true_peak_dbtp=-1.4,
-        method="score-grid+rendered-stems", path="x", sha256=f"{n:064x}", size=1, preview_path="x",
-        waveform_path="x", search_text=Asset.search_text_for(title=track.title, stem=stem, key=key or track.key))
+        track=track,
+        organisation=track.organisation,
+        kind=kind,
+        stem=stem,
+        program=program,
+        is_drum=is_drum,
+        start_bar=start_bar,
+        bars=bars,
+        key=key or track.key,
+        tempo_bpm=120.0,
+        time_signature="4/4",
+        duration_s=2.0 * bars,
+        sample_rate=44100,
+        channels=2,
+        bit_depth=24,
+        loudness_lufs=-16.0,
+        true_peak_dbtp=-1.4,
+        method="score-grid+rendered-stems",
+        path="x",
+        sha256=f"{n:064x}",
+        size=1,
+        preview_path="x",
+        waveform_path="x",
+        search_text=Asset.search_text_for(title=track.title, stem=stem, key=key or track.key),
+    )
     offers_create(assets=[asset])
     return asset
 
@@ -55,9 +84,13 @@ def packs(market):
     rows = {}
     for track in (one, two):
         rows[track.title] = {
-            "melody": _asset(track, "melody", program=73), "harmony": _asset(track, "harmony", program=0),
-            "violin": _asset(track, "violin", program=40), "drums": _asset(track, "drums", program=0, is_drum=True),
-            "mix": _asset(track, "mix", program=None), "mix-1": _asset(track, "mix", program=None, bars=1)}
+            "melody": _asset(track, "melody", program=73),
+            "harmony": _asset(track, "harmony", program=0),
+            "violin": _asset(track, "violin", program=40),
+            "drums": _asset(track, "drums", program=0, is_drum=True),
+            "mix": _asset(track, "mix", program=None),
+            "mix-1": _asset(track, "mix", program=None, bars=1),
+        }
     return rows
 
 
@@ -87,7 +120,7 @@ def test_the_catalogue_is_a_list_grouped_by_pack_with_one_player(client, market,
 
 
 def test_the_catalogue_page_and_api_accept_keys_as_buyers_write_them(client, api_client, market, packs):
-    """"G" (stored by the generator) and "G major" are the same key, and "Gm" / "G minor" the minor one."""
+    """ "G" (stored by the generator) and "G major" are the same key, and "Gm" / "G minor" the minor one."""
     g_minor = _asset(_track(market, "Dark pack", key="G minor"), "melody", program=73)
     evening = {a.pk for a in packs["Evening pack"].values()}
     client.force_login(market.buyer)
@@ -97,7 +130,9 @@ def test_the_catalogue_page_and_api_accept_keys_as_buyers_write_them(client, api
         assert ids == evening, words
         assert "6 assets for sale" in _body(client.get("/market/", {"key": words})), words
     for words in ("Gm", "G minor", "g min"):
-        assert [r["id"] for r in api_client.get("/api/market/assets/", {"key": words}).json()["results"]] == [g_minor.pk]
+        assert [r["id"] for r in api_client.get("/api/market/assets/", {"key": words}).json()["results"]] == [
+            g_minor.pk
+        ]
         assert "1 asset for sale" in _body(client.get("/market/", {"key": words}))
     assert key_spellings("A#m")[1] == ["A# minor", "Bb minor", "A#m", "Bbm", "A# min", "Bb min"]
 
@@ -111,17 +146,30 @@ def test_a_key_that_is_no_key_is_refused_with_the_forms_accepted(client, api_cli
     assert "The filter was not applied" in body and "unknown key 'H dorian'" in body
 
 
-@pytest.mark.parametrize("words, stems", [
-    ("piano", {"harmony"}), ("Piano", {"harmony"}), ("strings", {"violin"}), ("violin", {"violin"}),
-    ("flute", {"melody"}), ("pipe", {"melody"}), ("73", {"melody"}), ("drums", {"drums"}), ("bass", set()),
-    ("acoustic grand piano", {"harmony"}), ("mix", {"mix"}),
-])
+@pytest.mark.parametrize(
+    "words, stems",
+    [
+        ("piano", {"harmony"}),
+        ("Piano", {"harmony"}),
+        ("strings", {"violin"}),
+        ("violin", {"violin"}),
+        ("flute", {"melody"}),
+        ("pipe", {"melody"}),
+        ("73", {"melody"}),
+        ("drums", {"drums"}),
+        ("bass", set()),
+        ("acoustic grand piano", {"harmony"}),
+        ("mix", {"mix"}),
+    ],
+)
 def test_the_instrument_filter_takes_general_midi_names_and_families(client, api_client, market, packs, words, stems):
     api_client.force_authenticate(market.buyer)
     rows = api_client.get("/api/market/assets/", {"instrument": words}).json()["results"]
     assert {row["stem"] for row in rows} == stems
     client.force_login(market.buyer)
-    assert f"{len(rows)} asset{'s' if len(rows) != 1 else ''} for sale" in _body(client.get("/market/", {"instrument": words}))
+    assert f"{len(rows)} asset{'s' if len(rows) != 1 else ''} for sale" in _body(
+        client.get("/market/", {"instrument": words})
+    )
 
 
 def test_a_drum_part_is_not_a_piano_although_its_program_is_zero():
@@ -158,8 +206,9 @@ def test_the_confirmation_step_shows_summary_terms_and_total_then_pays_and_shows
     offer = asset.offers.get(licence_type=LicenceType.EXTENDED)
     client.force_login(market.buyer)
     page = _body(client.get(f"/market/assets/{asset.pk}/"))
-    key = re.search(rf'name="offer" value="{offer.pk}">\s*<input type="hidden" name="idempotency_key" value="([^"]+)"',
-                    page).group(1)
+    key = re.search(
+        rf'name="offer" value="{offer.pk}">\s*<input type="hidden" name="idempotency_key" value="([^"]+)"', page
+    ).group(1)
     confirm = client.get(f"/market/assets/{asset.pk}/confirm/", {"offer": offer.pk, "idempotency_key": key})
     body = _body(confirm)
     assert confirm.status_code == 200 and not Order.objects.exists()  # nothing is bought by looking
@@ -168,8 +217,9 @@ def test_the_confirmation_step_shows_summary_terms_and_total_then_pays_and_shows
     assert f'name="idempotency_key" value="{key}"' in body and f'action="/market/assets/{asset.pk}/buy/"' in body
     assert "Confirm and pay 29.00 EUR" in body
 
-    paid = client.post(f"/market/assets/{asset.pk}/buy/", {"offer": offer.pk, "idempotency_key": key,
-                                                           "payment_method": "test-card"})
+    paid = client.post(
+        f"/market/assets/{asset.pk}/buy/", {"offer": offer.pk, "idempotency_key": key, "payment_method": "test-card"}
+    )
     licence = Licence.objects.get(buyer=market.buyer)
     assert paid.status_code == 302 and paid["Location"] == f"/market/licences/{licence.pk}/receipt/"
     receipt = _body(client.get(paid["Location"]))
@@ -221,8 +271,9 @@ def _pdf_text(pdf: bytes) -> str:
 
 def test_the_certificate_pdf_reads_like_a_licence_and_the_json_downloads_as_a_file(client, market, packs):
     asset = packs["Morning pack"]["drums"]
-    licence = licence_purchase(user=market.buyer, offer=asset.offers.get(licence_type=LicenceType.NON_EXCLUSIVE),
-                               idempotency_key="cert").licence
+    licence = licence_purchase(
+        user=market.buyer, offer=asset.offers.get(licence_type=LicenceType.NON_EXCLUSIVE), idempotency_key="cert"
+    ).licence
     client.force_login(market.buyer)
     response = client.get(f"/api/market/licences/{licence.pk}/certificate.json/", HTTP_ACCEPT="text/html")
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
@@ -248,7 +299,11 @@ def test_the_certificate_pdf_reads_like_a_licence_and_the_json_downloads_as_a_fi
 
 
 def test_terms_in_words_write_numbers_for_people_and_say_when_no_credit_is_due():
-    clauses = {c.title: c.text for c in terms_in_words({"max_distributed_copies": 10_000, "exclusive": False,
-                                                        "attribution": [], "dataset_licences": []})}
+    clauses = {
+        c.title: c.text
+        for c in terms_in_words(
+            {"max_distributed_copies": 10_000, "exclusive": False, "attribution": [], "dataset_licences": []}
+        )
+    }
     assert "10,000" in clauses["Copies"] and clauses["Credit"] == "No credit required."
     assert "not made by a model trained on licensed data" in clauses["Training data"]

@@ -32,7 +32,9 @@ def test_two_buyers_racing_for_one_exclusive_get_one_licence_and_one_refusal():
         client.force_authenticate(user)
         start.wait()
         try:
-            response = client.post("/api/market/purchases/", {"offer": offer.pk, "idempotency_key": "race"}, format="json")
+            response = client.post(
+                "/api/market/purchases/", {"offer": offer.pk, "idempotency_key": "race"}, format="json"
+            )
             results[user.username] = (response.status_code, response.json())
         finally:
             connection.close()

@@ -59,13 +59,19 @@ def offer(track):
 
 def _buy(client, user, offer, key: str):
     client.force_authenticate(user)
-    return client.post("/api/market/purchases/", {"offer": offer.pk, "idempotency_key": key,
-                                                  "payment_method": "test-card"}, format="json")
+    return client.post(
+        "/api/market/purchases/",
+        {"offer": offer.pk, "idempotency_key": key, "payment_method": "test-card"},
+        format="json",
+    )
 
 
 def _nothing_sold():
-    return (not Licence.objects.exists() and not RevenueShare.objects.exists()
-            and not LedgerEntry.objects.filter(event__in=["licence.purchased", "revenue.split"]).exists())
+    return (
+        not Licence.objects.exists()
+        and not RevenueShare.objects.exists()
+        and not LedgerEntry.objects.filter(event__in=["licence.purchased", "revenue.split"]).exists()
+    )
 
 
 # --- the split is checked before the charge -------------------------------------------------------------
@@ -139,8 +145,11 @@ def test_a_refund_that_fails_is_finished_by_a_retry_with_the_same_key(market, of
 def test_the_buy_page_says_a_failed_purchase_was_refunded(market, offer, client, settings):
     settings.LEDGERLINE_PAYMENT_PROVIDER = f"{PROVIDERS}.OverlongReferenceProvider"
     client.force_login(market.buyer)
-    response = client.post(f"/market/assets/{offer.asset_id}/buy/", {
-        "offer": offer.pk, "idempotency_key": "page", "payment_method": "test-card"}, follow=True)
+    response = client.post(
+        f"/market/assets/{offer.asset_id}/buy/",
+        {"offer": offer.pk, "idempotency_key": "page", "payment_method": "test-card"},
+        follow=True,
+    )
     body = response.content.decode()
     assert response.status_code == 200 and "29.00 EUR charged were refunded" in body and "nothing was licensed" in body
     assert Order.objects.get().status == "refunded" and _nothing_sold()
@@ -149,9 +158,11 @@ def test_the_buy_page_says_a_failed_purchase_was_refunded(market, offer, client,
 # --- shares are fixed when the model is trained ---------------------------------------------------------
 def test_a_label_raising_its_share_does_not_reach_tracks_of_models_trained_before(market, offer, api_client):
     api_client.force_authenticate(market.label_a)
-    response = api_client.patch(f"/api/datasets/{market.dataset_a.pk}/",
-                                {"terms": {"revenue_share_percent": "50", "attribution": "Label A, renamed"}},
-                                format="json")
+    response = api_client.patch(
+        f"/api/datasets/{market.dataset_a.pk}/",
+        {"terms": {"revenue_share_percent": "50", "attribution": "Label A, renamed"}},
+        format="json",
+    )
     assert response.status_code == 200, response.content
     change = LedgerEntry.objects.get(event="dataset.terms_set", subject_id=str(market.dataset_a.pk))
     assert change.payload["changed"]["revenue_share_percent"] == {"from": "10.00", "to": "50.00"}
@@ -159,8 +170,13 @@ def test_a_label_raising_its_share_does_not_reach_tracks_of_models_trained_befor
     response = _buy(api_client, market.buyer, offer, "after-the-change")
     assert response.status_code == 201, response.content
     a, b = f"label:{market.dataset_a.pk}", f"label:{market.dataset_b.pk}"  # the service's payee names (ties)
-    expected = revenue_split(Decimal("29.00"), creator="creator", platform="platform", platform_percent=Decimal(15),
-                             labels=[LabelTerm(a, Decimal(10), Decimal(3)), LabelTerm(b, Decimal(20), Decimal(1))])
+    expected = revenue_split(
+        Decimal("29.00"),
+        creator="creator",
+        platform="platform",
+        platform_percent=Decimal(15),
+        labels=[LabelTerm(a, Decimal(10), Decimal(3)), LabelTerm(b, Decimal(20), Decimal(1))],
+    )
     shares = {s.dataset_id: s.amount for s in RevenueShare.objects.filter(payee_kind="label")}
     assert shares == {market.dataset_a.pk: expected[a], market.dataset_b.pk: expected[b]}
     assert sum(RevenueShare.objects.values_list("amount", flat=True)) == Decimal("29.00")
@@ -175,22 +191,34 @@ def test_a_label_raising_its_share_does_not_reach_tracks_of_models_trained_befor
 
 def test_training_snapshots_the_datasets_terms_in_the_models_provenance_and_the_ledger(tmp_path, api_client):
     label_org = factories.OrganisationFactory(slug="snap-label")
-    dataset = factories.ingested_chorales(tmp_path, organisation=label_org, count=2, name="Chorales", is_public=True,
-                                          licence_name="CC-BY", revenue_share_percent="12.50")
+    dataset = factories.ingested_chorales(
+        tmp_path,
+        organisation=label_org,
+        count=2,
+        name="Chorales",
+        is_public=True,
+        licence_name="CC-BY",
+        revenue_share_percent="12.50",
+    )
     studio = factories.OrganisationFactory(slug="snap-studio")
     creator = factories.user_with_role("creator", studio)
     model = model_train_start(user=creator, organisation=studio, name="snap", arch="markov", dataset_ids=[dataset.pk])
     model.refresh_from_db()
     snapshot = model.provenance["licence_terms"]
-    assert snapshot["datasets"] == [{"id": dataset.pk, "name": "Chorales", "organisation": "snap-label",
-                                     "terms": dataset.terms()}]
+    assert snapshot["datasets"] == [
+        {"id": dataset.pk, "name": "Chorales", "organisation": "snap-label", "terms": dataset.terms()}
+    ]
     entry = LedgerEntry.objects.get(event="model.terms_snapshot", subject_id=str(model.pk))
     assert entry.index == snapshot["ledger_index"] and entry.payload["datasets"] == snapshot["datasets"]
     assert entry.index < LedgerEntry.objects.get(event="model.trained", subject_id=str(model.pk)).index
 
     api_client.force_authenticate(factories.user_with_role("label", label_org))
-    assert api_client.patch(f"/api/datasets/{dataset.pk}/", {"terms": {"revenue_share_percent": "40"}},
-                            format="json").status_code == 200
+    assert (
+        api_client.patch(
+            f"/api/datasets/{dataset.pk}/", {"terms": {"revenue_share_percent": "40"}}, format="json"
+        ).status_code
+        == 200
+    )
     model.refresh_from_db()
     assert model.licence_terms()[dataset.pk]["revenue_share_percent"] == "12.50"
 
@@ -203,8 +231,9 @@ def test_a_sale_of_a_model_without_recorded_terms_is_refused_before_the_charge(m
 
 
 # --- statements -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("period", ["9999-12", "0001-01-01..9999-12-31", "0001-01", "2026-01-01..9999-12-31",
-                                    "1969-12"])
+@pytest.mark.parametrize(
+    "period", ["9999-12", "0001-01-01..9999-12-31", "0001-01", "2026-01-01..9999-12-31", "1969-12"]
+)
 def test_a_statement_period_out_of_range_is_refused_with_the_years_covered(market, api_client, client, period):
     api_client.force_authenticate(market.label_a)
     response = api_client.get("/api/market/statements/", {"period": period})

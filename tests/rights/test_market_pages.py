@@ -41,8 +41,9 @@ def _buy_form(client, asset: Asset, licence_type: str = "non_exclusive") -> dict
     """The Buy form's fields for one offer, as the asset page rendered them."""
     offer = asset.offers.get(licence_type=licence_type)
     body = _body(client.get(f"/market/assets/{asset.pk}/"))
-    key = re.search(rf'name="offer" value="{offer.pk}">\s*<input type="hidden" name="idempotency_key" value="([^"]+)"',
-                    body)
+    key = re.search(
+        rf'name="offer" value="{offer.pk}">\s*<input type="hidden" name="idempotency_key" value="([^"]+)"', body
+    )
     assert key, "no Buy form for the offer"
     return {"offer": offer.pk, "idempotency_key": key.group(1), "payment_method": "test-card"}
 
@@ -63,12 +64,15 @@ def test_catalogue_lists_assets_and_filters_them(client, market, published):
     assert "0 assets for sale" in _body(client.get("/market/", {"track": published.pk + 1}))
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"tempo_min": "150", "tempo_max": "90"}, "min above max"),
-    ({"bars": "four"}, "bars are integers"),
-    ({"sort": "loudest"}, "is not a valid choice"),
-    ({"track": "x"}, "a track id is a whole number"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"tempo_min": "150", "tempo_max": "90"}, "min above max"),
+        ({"bars": "four"}, "bars are integers"),
+        ({"sort": "loudest"}, "is not a valid choice"),
+        ({"track": "x"}, "a track id is a whole number"),
+    ],
+)
 def test_a_bad_catalogue_filter_shows_its_message(client, market, params, message):
     client.force_login(market.buyer)
     response = client.get("/market/", params)
@@ -117,28 +121,44 @@ def test_only_buyers_buy_and_only_the_sellers_creators_set_prices(client, market
     assert str(offer.price) == "4.99"
 
     client.force_login(market.creator)
-    body = _body(client.post(f"/market/assets/{asset.pk}/offers/",
-                             {"licence_type": "non_exclusive", "price": "500", "active": "on"}, follow=True))
+    body = _body(
+        client.post(
+            f"/market/assets/{asset.pk}/offers/",
+            {"licence_type": "non_exclusive", "price": "500", "active": "on"},
+            follow=True,
+        )
+    )
     assert "costs between 0.99 and 99.00 EUR" in body
     offer.refresh_from_db()
     assert str(offer.price) == "4.99"
-    client.post(f"/market/assets/{asset.pk}/offers/", {"licence_type": "non_exclusive", "price": "7.50", "active": "on"})
+    client.post(
+        f"/market/assets/{asset.pk}/offers/", {"licence_type": "non_exclusive", "price": "7.50", "active": "on"}
+    )
     client.post(f"/market/assets/{asset.pk}/offers/", {"licence_type": "exclusive", "price": "199.00"})  # off sale
     assert {(o.licence_type, str(o.price), o.active) for o in LicenceOffer.objects.filter(asset=asset)} == {
-        ("non_exclusive", "7.50", True), ("extended", "29.00", True), ("exclusive", "199.00", False)}
+        ("non_exclusive", "7.50", True),
+        ("extended", "29.00", True),
+        ("exclusive", "199.00", False),
+    }
 
 
 def test_a_sold_exclusive_asset_says_so_to_its_licence_holders_and_offers_no_buy(client, market, asset):
     client.force_login(market.buyer)
     client.post(f"/market/assets/{asset.pk}/buy/", _buy_form(client, asset))  # an earlier non-exclusive licence
-    exclusive = licence_purchase(user=market.other_buyer, offer=asset.offers.get(licence_type="exclusive"),
-                                 idempotency_key="exclusive").licence
+    exclusive = licence_purchase(
+        user=market.other_buyer, offer=asset.offers.get(licence_type="exclusive"), idempotency_key="exclusive"
+    ).licence
     body = _body(client.get(f"/market/assets/{asset.pk}/"))
     assert "no longer for sale" in body and "sold exclusively" in body and "/buy/" not in body
     assert str(exclusive.pk) not in body  # another buyer's licence
     offer = asset.offers.get(licence_type="non_exclusive")
-    body = _body(client.post(f"/market/assets/{asset.pk}/buy/",
-                             {"offer": offer.pk, "idempotency_key": "late", "payment_method": "test-card"}, follow=True))
+    body = _body(
+        client.post(
+            f"/market/assets/{asset.pk}/buy/",
+            {"offer": offer.pk, "idempotency_key": "late", "payment_method": "test-card"},
+            follow=True,
+        )
+    )
     assert "The purchase was refused: this asset is no longer for sale" in body
     assert Licence.objects.count() == 2
 
@@ -151,8 +171,11 @@ def test_a_sold_exclusive_asset_is_gone_for_everyone_but_its_seller_and_buyer(cl
         assert client.get(f"/api/market/assets/{asset.pk}/").status_code == status, user
         assert client.get(f"/api/market/assets/{asset.pk}/preview.ogg/").status_code == status, user
     client.logout()
-    for url in (f"/api/market/assets/{asset.pk}/", f"/api/market/assets/{asset.pk}/preview.ogg/",
-                f"/api/market/assets/{asset.pk}/waveform.png/"):
+    for url in (
+        f"/api/market/assets/{asset.pk}/",
+        f"/api/market/assets/{asset.pk}/preview.ogg/",
+        f"/api/market/assets/{asset.pk}/waveform.png/",
+    ):
         assert client.get(url).status_code == 404, url
     assert asset.pk not in {a["id"] for a in client.get("/api/market/assets/", {"kind": "mix"}).json()["results"]}
 

@@ -1,6 +1,5 @@
 """The market through a real Celery worker on Redis and PostgreSQL: publish -> split job -> catalogue -> sale."""
 
-
 import pytest
 
 from rights.market.models import Asset, RevenueShare

@@ -25,29 +25,82 @@ def custody():
     track = factories.TrackFactory(organisation=studio, title="Chain piece", model=model, status="published")
     other = factories.TrackFactory(organisation=studio, title="Other piece", status="published")
     screening = Screening.objects.create(organisation=studio, track=track, verdict="flag")
-    flag = SimilarityFlag.objects.create(screening=screening, track=track, level="symbolic", score=0.9,
-                                         status="cleared", reason="common cadence")
+    flag = SimilarityFlag.objects.create(
+        screening=screening, track=track, level="symbolic", score=0.9, status="cleared", reason="common cadence"
+    )
     append = ledger_append
     entries = [
-        append(event="dataset.created", subject_type="dataset", subject_id=dataset.pk, organisation=label_org,
-               private=True, payload={"name": dataset.name, "terms": dataset.terms(), "public": False}),
-        append(event="model.trained", subject_type="model", subject_id=model.pk, organisation=studio, private=True,
-               payload={"name": "harmony", "datasets": [dataset.pk]}),
-        append(event="track.generated", subject_type="track", subject_id=track.pk, organisation=studio, private=True,
-               payload={"model": "harmony", "seed": 3}),
-        append(event="screening.completed", subject_type="track", subject_id=track.pk, organisation=studio,
-               private=True, payload={"screening": screening.pk, "verdict": "flag"}),
-        append(event="flag.decided", subject_type="similarity_flag", subject_id=flag.pk, organisation=studio,
-               private=True, payload={"decision": "clear", "reason": "common cadence", "track": track.pk}),
-        append(event="track.published", subject_type="track", subject_id=track.pk, organisation=studio,
-               payload={"title": track.title}),
-        append(event="licence.purchased", subject_type="licence", subject_id=41, organisation=buyers, private=True,
-               payload={"track": track.pk, "price": "30.00", "currency": "EUR"}),
-        append(event="revenue.split", subject_type="licence", subject_id=41, organisation=buyers, private=True,
-               payload={"amount": "30.00"}),
+        append(
+            event="dataset.created",
+            subject_type="dataset",
+            subject_id=dataset.pk,
+            organisation=label_org,
+            private=True,
+            payload={"name": dataset.name, "terms": dataset.terms(), "public": False},
+        ),
+        append(
+            event="model.trained",
+            subject_type="model",
+            subject_id=model.pk,
+            organisation=studio,
+            private=True,
+            payload={"name": "harmony", "datasets": [dataset.pk]},
+        ),
+        append(
+            event="track.generated",
+            subject_type="track",
+            subject_id=track.pk,
+            organisation=studio,
+            private=True,
+            payload={"model": "harmony", "seed": 3},
+        ),
+        append(
+            event="screening.completed",
+            subject_type="track",
+            subject_id=track.pk,
+            organisation=studio,
+            private=True,
+            payload={"screening": screening.pk, "verdict": "flag"},
+        ),
+        append(
+            event="flag.decided",
+            subject_type="similarity_flag",
+            subject_id=flag.pk,
+            organisation=studio,
+            private=True,
+            payload={"decision": "clear", "reason": "common cadence", "track": track.pk},
+        ),
+        append(
+            event="track.published",
+            subject_type="track",
+            subject_id=track.pk,
+            organisation=studio,
+            payload={"title": track.title},
+        ),
+        append(
+            event="licence.purchased",
+            subject_type="licence",
+            subject_id=41,
+            organisation=buyers,
+            private=True,
+            payload={"track": track.pk, "price": "30.00", "currency": "EUR"},
+        ),
+        append(
+            event="revenue.split",
+            subject_type="licence",
+            subject_id=41,
+            organisation=buyers,
+            private=True,
+            payload={"amount": "30.00"},
+        ),
     ]
-    unrelated = append(event="track.published", subject_type="track", subject_id=other.pk, organisation=studio,
-                       payload={"title": other.title})
+    unrelated = append(
+        event="track.published",
+        subject_type="track",
+        subject_id=other.pk,
+        organisation=studio,
+        payload={"title": other.title},
+    )
     return {"track": track, "entries": entries, "unrelated": unrelated, "studio": studio, "buyers": buyers}
 
 

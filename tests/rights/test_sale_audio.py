@@ -29,9 +29,16 @@ def _sparse_score() -> Score:
     """The market's four-part piece plus a fifth part, a woodblock that knocks once in four bars."""
     piece = four_part_score(bars=4)
     knock = make_notes([(76, 0.0, 0.25)], track=4, program=115, velocity=100)
-    return with_seconds(Score(notes=np.concatenate([piece.notes, knock]),
-                              tracks=[*piece.tracks, TrackInfo("woodblock", 115)],
-                              tempo_bpm=120.0, time_signature=(4, 4), key="C major", title="Sparse piece"))
+    return with_seconds(
+        Score(
+            notes=np.concatenate([piece.notes, knock]),
+            tracks=[*piece.tracks, TrackInfo("woodblock", 115)],
+            tempo_bpm=120.0,
+            time_signature=(4, 4),
+            key="C major",
+            title="Sparse piece",
+        )
+    )
 
 
 @pytest.fixture
@@ -40,11 +47,24 @@ def split(db):
     score = _sparse_score()
     blobs = render_track_score(score)
     track = Track.objects.create(
-        organisation=market.studio, created_by=market.creator, title=score.title, model=market.model,
-        status=TrackStatus.CLEAR, midi_path=blobs["midi"].relpath, events_path=blobs["events"].relpath,
-        audio_path=blobs["mix"].relpath, preview_path=blobs["preview"].relpath, stems=blobs["stems"], tempo_bpm=120.0,
-        key="C major", time_signature="4/4", bars=4, duration_s=round(score.duration_s, 3),
-        content_sha256=blobs["midi"].sha256, provenance={"mix_sha256": blobs["mix"].sha256})
+        organisation=market.studio,
+        created_by=market.creator,
+        title=score.title,
+        model=market.model,
+        status=TrackStatus.CLEAR,
+        midi_path=blobs["midi"].relpath,
+        events_path=blobs["events"].relpath,
+        audio_path=blobs["mix"].relpath,
+        preview_path=blobs["preview"].relpath,
+        stems=blobs["stems"],
+        tempo_bpm=120.0,
+        key="C major",
+        time_signature="4/4",
+        bars=4,
+        duration_s=round(score.duration_s, 3),
+        content_sha256=blobs["midi"].sha256,
+        provenance={"mix_sha256": blobs["mix"].sha256},
+    )
     return track_publish(user=market.creator, track=track)
 
 
@@ -66,7 +86,8 @@ def test_loops_are_sold_as_loud_stereo_24_bit_flac_at_44_1_khz_and_never_mostly_
         peak = sale_audio.true_peak_dbtp(audio.astype(np.float32))
         assert peak <= sale_audio.TRUE_PEAK_CEILING_DBTP + 0.1, stem
         assert loudness == pytest.approx(sale_audio.TARGET_LUFS, abs=0.5) or (
-            loudness < sale_audio.TARGET_LUFS and peak > sale_audio.TRUE_PEAK_CEILING_DBTP - 0.3), (stem, loudness, peak)
+            loudness < sale_audio.TARGET_LUFS and peak > sale_audio.TRUE_PEAK_CEILING_DBTP - 0.3
+        ), (stem, loudness, peak)
         assert loudness > -20.0, stem  # not the −25 dBFS-peak stems this replaced
         assert asset.loudness_lufs == pytest.approx(loudness, abs=0.5)
         assert asset.true_peak_dbtp == pytest.approx(peak, abs=0.3)
@@ -95,7 +116,8 @@ def test_loudness_is_pyloudnorms():
     audio = _tone(6.0, 0.3)
     audio[: SR * 2] *= 0.001  # a quiet stretch the gates must leave out
     assert sale_audio.integrated_loudness(audio, SR) == pytest.approx(
-        pyloudnorm.Meter(SR).integrated_loudness(audio.astype(np.float64)), abs=1e-6)
+        pyloudnorm.Meter(SR).integrated_loudness(audio.astype(np.float64)), abs=1e-6
+    )
     assert sale_audio.integrated_loudness(np.zeros((SR * 2, 2), dtype=np.float32), SR) == float("-inf")
 
 
@@ -122,7 +144,7 @@ def test_the_true_peak_sees_the_peak_between_samples():
 
 def test_sounding_fraction_counts_the_time_above_near_silence():
     audio = np.zeros((SR * 4, 2), dtype=np.float32)
-    audio[: SR] = _tone(1.0, 0.3)
+    audio[:SR] = _tone(1.0, 0.3)
     assert sale_audio.sounding_fraction(audio, SR) == pytest.approx(0.25, abs=0.02)
     assert sale_audio.is_mostly_silent(audio, SR) and not sale_audio.is_mostly_silent(_tone(4.0, 0.3), SR)
 

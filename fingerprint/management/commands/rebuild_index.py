@@ -23,15 +23,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true")
         parser.add_argument("--refingerprint", action="store_true", help="recompute every item's features first")
-        parser.add_argument("--missing", action="store_true",
-                            help="only fingerprint and index the items that are not in the live indexes")
+        parser.add_argument(
+            "--missing",
+            action="store_true",
+            help="only fingerprint and index the items that are not in the live indexes",
+        )
 
     def handle(self, *args, **options):
         if options["missing"] and options["refingerprint"]:
             raise CommandError("--missing and --refingerprint exclude each other", returncode=2)
         if options["missing"]:
             return self._missing(as_json=options["json"])
-        items = CorpusItem.objects.all() if options["refingerprint"] else CorpusItem.objects.filter(fingerprint__isnull=True)
+        items = (
+            CorpusItem.objects.all()
+            if options["refingerprint"]
+            else CorpusItem.objects.filter(fingerprint__isnull=True)
+        )
         failed = []
         for item in tqdm(list(items), desc="fingerprint", unit="item", disable=not items.exists()):
             try:
@@ -59,8 +66,12 @@ class Command(BaseCommand):
             Fingerprint.objects.filter(indexed=True).update(indexed=False)
         item_ids = list(corpus_items_missing().values_list("pk", flat=True))
         track_ids = list(published_tracks_missing().values_list("pk", flat=True))
-        bar = tqdm(total=100, desc="fingerprinting and indexing", disable=as_json or not (item_ids or track_ids),
-                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}")
+        bar = tqdm(
+            total=100,
+            desc="fingerprinting and indexing",
+            disable=as_json or not (item_ids or track_ids),
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}",
+        )
 
         def progress(fraction, message):
             bar.n = round(fraction * 100)
@@ -73,8 +84,10 @@ class Command(BaseCommand):
         if as_json:
             self.stdout.write(json.dumps(result))
         else:
-            self.stdout.write(f"indexed {result['fingerprinted']} of {len(item_ids)} corpus items and "
-                              f"{len(track_ids)} tracks; {len(result['failed'])} failed; "
-                              f"{result['rescreened']} tracks screened again")
+            self.stdout.write(
+                f"indexed {result['fingerprinted']} of {len(item_ids)} corpus items and "
+                f"{len(track_ids)} tracks; {len(result['failed'])} failed; "
+                f"{result['rescreened']} tracks screened again"
+            )
             for line in result["failed"]:
                 self.stdout.write(f"failed: {line}")

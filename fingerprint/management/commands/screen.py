@@ -32,12 +32,29 @@ class Command(BaseCommand):
             sys.stderr.write(f"screen: {path}: {exc}\n")
             sys.exit(2)
         if options["json"]:
-            keys = ("corpus_item", "title", "dataset", "level", "score", "query_start", "query_end", "match_start",
-                    "match_end", "transpose", "tempo_ratio")
-            out = {"verdict": result["verdict"],
-                   "matches": [{k: m[k] for k in keys} | {"track": m["track"], "query_bars": m["query_bars"],
-                                                            "match_bars": m["match_bars"]} for m in result["matches"]],
-                   "coverage": result["coverage"], "problems": result["problems"]}
+            keys = (
+                "corpus_item",
+                "title",
+                "dataset",
+                "level",
+                "score",
+                "query_start",
+                "query_end",
+                "match_start",
+                "match_end",
+                "transpose",
+                "tempo_ratio",
+            )
+            out = {
+                "verdict": result["verdict"],
+                "matches": [
+                    {k: m[k] for k in keys}
+                    | {"track": m["track"], "query_bars": m["query_bars"], "match_bars": m["match_bars"]}
+                    for m in result["matches"]
+                ],
+                "coverage": result["coverage"],
+                "problems": result["problems"],
+            }
             self.stdout.write(json.dumps(out))
             self._exit(result)
             return
@@ -47,7 +64,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {m['level']:<8} {m['score']:.2f}  {what} {m['title']!r} ({m['dataset'] or 'published'})  "
                 f"query {m['query_start']:.1f}-{m['query_end']:.1f} s ~ match {m['match_start']:.1f}-{m['match_end']:.1f} s  "
-                f"transpose {m['transpose']:+d}, tempo x{m['tempo_ratio']:.2f}")
+                f"transpose {m['transpose']:+d}, tempo x{m['tempo_ratio']:.2f}"
+            )
         for problem in result["problems"]:
             self.stdout.write(f"  note: {problem}")
         self._exit(result)

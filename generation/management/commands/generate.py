@@ -33,8 +33,13 @@ class Command(BaseCommand):
         parser.add_argument("--temperature", type=float, default=1.0)
         parser.add_argument("--top-k", type=int, default=0)
         parser.add_argument("--top-p", type=float, default=0.95)
-        parser.add_argument("--program", action="append", default=[], metavar="PART=PROGRAM",
-                            help="GM program for a part (melody, harmony, bass, drums), e.g. melody=73")
+        parser.add_argument(
+            "--program",
+            action="append",
+            default=[],
+            metavar="PART=PROGRAM",
+            help="GM program for a part (melody, harmony, bass, drums), e.g. melody=73",
+        )
         parser.add_argument("--no-anti-copy", action="store_true")
         parser.add_argument("--out", required=True)
         parser.add_argument("--json", action="store_true")
@@ -56,9 +61,17 @@ class Command(BaseCommand):
         user = model.created_by
         if user is None:
             fail(f"model {model.name!r} has no creator to generate as")
-        params = {"bars": options["bars"], "tempo": options["tempo"], "key": options["key"], "seed": options["seed"],
-                  "temperature": options["temperature"], "top_k": options["top_k"], "top_p": options["top_p"],
-                  "programs": programs, "anti_copy": not options["no_anti_copy"]}
+        params = {
+            "bars": options["bars"],
+            "tempo": options["tempo"],
+            "key": options["key"],
+            "seed": options["seed"],
+            "temperature": options["temperature"],
+            "top_k": options["top_k"],
+            "top_p": options["top_p"],
+            "programs": programs,
+            "anti_copy": not options["no_anti_copy"],
+        }
         try:
             track = generation_start(user=user, model=model, params=params)
         except ValidationError as exc:
@@ -74,16 +87,25 @@ class Command(BaseCommand):
         track = Track.objects.get(pk=track.pk)
         out = Path(options["out"])
         out.mkdir(parents=True, exist_ok=True)
-        files = {"midi": str(shutil.copyfile(blob_path(track.midi_path), out / "piece.mid")),
-                 "mix": str(shutil.copyfile(blob_path(track.audio_path), out / "mix.flac")),
-                 "preview": str(shutil.copyfile(blob_path(track.preview_path), out / "mix.ogg")),
-                 "stems": [str(shutil.copyfile(blob_path(s["path"]), out / f"stem-{i}-{s['name'].lower().replace(' ', '-')}.flac"))
-                           for i, s in enumerate(track.stems)]}
-        result = {"track": track.pk, "job": str(job.pk), "status": track.status,
-                  "screening": screening.pk if screening else None,
-                  "verdict": screening.verdict if screening else None,
-                  "midi_sha256": track.provenance.get("midi_sha256"), "files": files,
-                  "interventions": Job.objects.get(pk=job.pk).result.get("interventions", 0)}
+        files = {
+            "midi": str(shutil.copyfile(blob_path(track.midi_path), out / "piece.mid")),
+            "mix": str(shutil.copyfile(blob_path(track.audio_path), out / "mix.flac")),
+            "preview": str(shutil.copyfile(blob_path(track.preview_path), out / "mix.ogg")),
+            "stems": [
+                str(shutil.copyfile(blob_path(s["path"]), out / f"stem-{i}-{s['name'].lower().replace(' ', '-')}.flac"))
+                for i, s in enumerate(track.stems)
+            ],
+        }
+        result = {
+            "track": track.pk,
+            "job": str(job.pk),
+            "status": track.status,
+            "screening": screening.pk if screening else None,
+            "verdict": screening.verdict if screening else None,
+            "midi_sha256": track.provenance.get("midi_sha256"),
+            "files": files,
+            "interventions": Job.objects.get(pk=job.pk).result.get("interventions", 0),
+        }
         if options["json"]:
             self.stdout.write(json.dumps(result))
         else:

@@ -39,8 +39,12 @@ class Command(BaseCommand):
             fail(f"unknown model {options['model']!r}")
         if not 1 <= options["samples"] <= MAX_SAMPLES:
             fail(f"--samples must be in 1..{MAX_SAMPLES}, got {options['samples']}")
-        params = {"bars": options["bars"], "key": options["key"], "temperature": options["temperature"],
-                  "top_p": options["top_p"]}
+        params = {
+            "bars": options["bars"],
+            "key": options["key"],
+            "temperature": options["temperature"],
+            "top_p": options["top_p"],
+        }
         try:
             result = model_melody_summary(model=model, samples=options["samples"], params=params)
         except ValidationError as exc:
@@ -49,14 +53,20 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(result))
             return
         summary = result["summary"]
-        self.stdout.write(f"{model.name} ({model.arch}): {summary['samples']} samples against "
-                          f"{summary['reference_pieces']} held-out pieces")
+        self.stdout.write(
+            f"{model.name} ({model.arch}): {summary['samples']} samples against "
+            f"{summary['reference_pieces']} held-out pieces"
+        )
         if not summary["statistics"]:
             self.stdout.write("  no held-out pieces to compare with")
             return
         self.stdout.write(f"  {'measure':<42} {'mean':>8} {'median':>8} {'p5':>8} {'p95':>8} {'inside':>7}")
         for row in summary["statistics"].values():
-            self.stdout.write(f"  {row['label']:<42} {row['mean']:>8.3f} {row['median']:>8.3f} {row['p5']:>8.3f} "
-                              f"{row['p95']:>8.3f} {row['inside_share']:>7.0%}")
-        self.stdout.write(f"  pooled interval histogram distance {summary['pooled_interval_distance']:.3f}; "
-                          f"all measures inside in {summary['all_inside_share']:.0%} of samples")
+            self.stdout.write(
+                f"  {row['label']:<42} {row['mean']:>8.3f} {row['median']:>8.3f} {row['p5']:>8.3f} "
+                f"{row['p95']:>8.3f} {row['inside_share']:>7.0%}"
+            )
+        self.stdout.write(
+            f"  pooled interval histogram distance {summary['pooled_interval_distance']:.3f}; "
+            f"all measures inside in {summary['all_inside_share']:.0%} of samples"
+        )

@@ -27,8 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--arch", required=True, choices=ARCHS)
         parser.add_argument("--datasets", required=True, help="dataset ids, comma-separated")
         parser.add_argument("--epochs", type=int, default=2)
-        parser.add_argument("--size", choices=["debug", "default"], default="default",
-                            help="network size; debug trains in seconds on a CPU")
+        parser.add_argument(
+            "--size",
+            choices=["debug", "default"],
+            default="default",
+            help="network size; debug trains in seconds on a CPU",
+        )
         parser.add_argument("--user", default=None, help="creator username (default: the first creator)")
         parser.add_argument("--json", action="store_true")
 
@@ -42,22 +46,39 @@ class Command(BaseCommand):
             memberships = memberships.filter(user__username=options["user"])
         membership = memberships.order_by("id").first()
         if membership is None:
-            fail("no creator account found (create one, or run load_demo)" if not options["user"] else
-                 f"{options['user']!r} is not a creator" if get_user_model().objects.filter(username=options["user"]).exists()
-                 else f"no user {options['user']!r}")
+            fail(
+                "no creator account found (create one, or run load_demo)"
+                if not options["user"]
+                else f"{options['user']!r} is not a creator"
+                if get_user_model().objects.filter(username=options["user"]).exists()
+                else f"no user {options['user']!r}"
+            )
         try:
-            model = model_train_start(user=membership.user, organisation=membership.organisation, name=options["name"],
-                                      arch=options["arch"], dataset_ids=dataset_ids_parse(options["datasets"]),
-                                      epochs=options["epochs"],
-                                      config={"size": "debug"} if options["size"] == "debug" else None)
+            model = model_train_start(
+                user=membership.user,
+                organisation=membership.organisation,
+                name=options["name"],
+                arch=options["arch"],
+                dataset_ids=dataset_ids_parse(options["datasets"]),
+                epochs=options["epochs"],
+                config={"size": "debug"} if options["size"] == "debug" else None,
+            )
         except ValidationError as exc:
             fail(_message(exc))
         except PermissionDenied as exc:
             fail(str(exc))
         job = wait_for_job(model.job_id, json_mode=options["json"])
         model = TrainedModel.objects.get(pk=model.pk)
-        out = {"model": model.name, "id": model.pk, "arch": model.arch, "status": model.status, "job": str(job.pk),
-               "checkpoint_sha256": model.checkpoint_sha256, "metrics": model.metrics, "error": job.error or None}
+        out = {
+            "model": model.name,
+            "id": model.pk,
+            "arch": model.arch,
+            "status": model.status,
+            "job": str(job.pk),
+            "checkpoint_sha256": model.checkpoint_sha256,
+            "metrics": model.metrics,
+            "error": job.error or None,
+        }
         if options["json"]:
             self.stdout.write(json.dumps(out))
         else:

@@ -37,8 +37,10 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report.as_json(), indent=2, default=str))
         else:
             signer = report.manifest.get("signature_info", {})
-            self.stdout.write(f"{file}: Content Credentials {report.state}, signed by "
-                              f"{signer.get('common_name', '?')} ({signer.get('issuer', '?')})")
+            self.stdout.write(
+                f"{file}: Content Credentials {report.state}, signed by "
+                f"{signer.get('common_name', '?')} ({signer.get('issuer', '?')})"
+            )
             for line in credentials_describe(report):
                 self.stdout.write("  " + line)
         if report.failures:
@@ -53,14 +55,23 @@ class Command(BaseCommand):
         try:
             found = credentials_identify(data, name=name)
         except BadQuery as exc:
-            raise CommandError(f"{name}: no Content Credentials, and it cannot be fingerprinted: {exc}",
-                               returncode=1) from None
+            raise CommandError(
+                f"{name}: no Content Credentials, and it cannot be fingerprinted: {exc}", returncode=1
+            ) from None
         best = found["best"]
         if as_json:
             self.stdout.write(json.dumps({"state": "missing", "trusted": False, "fingerprint": found}, indent=2))
         elif best:
-            what = f"track #{best['track']}" if best["track"] else f"corpus item #{best['corpus_item']} of {best['dataset']!r}"
-            self.stdout.write(f"{name}: no Content Credentials; by its fingerprint it is most likely {best['title']!r} "
-                              f"({what}), score {best['score']:.3f} ({best['level']})")
-        raise CommandError(f"{name}: no Content Credentials" + ("" if best else ", and no match in the fingerprint index"),
-                           returncode=1)
+            what = (
+                f"track #{best['track']}"
+                if best["track"]
+                else f"corpus item #{best['corpus_item']} of {best['dataset']!r}"
+            )
+            self.stdout.write(
+                f"{name}: no Content Credentials; by its fingerprint it is most likely {best['title']!r} "
+                f"({what}), score {best['score']:.3f} ({best['level']})"
+            )
+        raise CommandError(
+            f"{name}: no Content Credentials" + ("" if best else ", and no match in the fingerprint index"),
+            returncode=1,
+        )

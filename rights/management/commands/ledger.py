@@ -16,14 +16,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
-        verify = sub.add_parser("verify", help="recompute every leaf, check it against the signed tree heads, and the "
-                                "anchors; an entry outside every signed head fails")
+        verify = sub.add_parser(
+            "verify",
+            help="recompute every leaf, check it against the signed tree heads, and the "
+            "anchors; an entry outside every signed head fails",
+        )
         verify.add_argument("--json", action="store_true", dest="as_json")
         verify.add_argument("--no-chain", action="store_true", help="skip checking anchors on the chain")
         proof = sub.add_parser("proof", help="inclusion proof of one entry in the latest signed tree head")
         proof.add_argument("entry_id", type=int, help="the entry's index in the log")
         sub.add_parser("anchor", help="anchor the latest signed tree head on the chain now")
-        sub.add_parser("head", help="print the latest signed tree head (signing one over entries older than heads per append)")
+        sub.add_parser(
+            "head", help="print the latest signed tree head (signing one over entries older than heads per append)"
+        )
 
     def handle(self, *args, action: str, **options):
         try:
@@ -45,8 +50,16 @@ class Command(BaseCommand):
             head = tree_head_sign()
             if head is None:
                 raise CommandError("the ledger is empty", returncode=2)
-            self.stdout.write(json.dumps({"tree_size": head.tree_size, "root_hash": head.root_hash,
-                                          "timestamp_ms": head.timestamp_ms, "signature": head.signature}))
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "tree_size": head.tree_size,
+                        "root_hash": head.root_hash,
+                        "timestamp_ms": head.timestamp_ms,
+                        "signature": head.signature,
+                    }
+                )
+            )
             return None
         anchor = ledger_anchor()
         if anchor is None:
@@ -69,16 +82,19 @@ class Command(BaseCommand):
         if as_json:
             self.stdout.write(json.dumps(report.as_json(), indent=2))
         else:
-            self.stdout.write(f"entries: {report.entries}, signed tree heads: {report.tree_heads}, "
-                              f"anchors verified on chain: {report.anchors_verified}, pending: {report.anchors_pending}")
+            self.stdout.write(
+                f"entries: {report.entries}, signed tree heads: {report.tree_heads}, "
+                f"anchors verified on chain: {report.anchors_verified}, pending: {report.anchors_pending}"
+            )
             for item in report.anchors_unverifiable:
                 self.stdout.write(f"anchor of tree size {item['tree_size']} could NOT be checked: {item['reason']}")
             for problem in report.problems:
                 self.stdout.write(f"FAIL {problem}")
         if not report.ok:
             first = report.first_bad_entry
-            raise CommandError("ledger verification failed" + (f": first bad entry {first}" if first is not None else ""),
-                               returncode=1)
+            raise CommandError(
+                "ledger verification failed" + (f": first bad entry {first}" if first is not None else ""), returncode=1
+            )
         if report.anchors_unverifiable:
             raise CommandError(f"{len(report.anchors_unverifiable)} anchor(s) could not be checked", returncode=3)
         if not as_json:

@@ -86,22 +86,31 @@ def grid_from_audio(audio: np.ndarray, sample_rate: int, *, beats_per_bar: int =
     """
     y = np.asarray(audio, dtype=np.float32)
     envelope = librosa.onset.onset_strength(y=y, sr=sample_rate, hop_length=HOP_LENGTH)
-    tempo, beats = librosa.beat.beat_track(onset_envelope=envelope, sr=sample_rate, hop_length=HOP_LENGTH,
-                                           units="frames", trim=False)
+    tempo, beats = librosa.beat.beat_track(
+        onset_envelope=envelope, sr=sample_rate, hop_length=HOP_LENGTH, units="frames", trim=False
+    )
     beats = np.asarray(beats, dtype=np.int64)
     downbeats = beats[:0]
     if len(beats) > beats_per_bar:
         # A beat frame may sit a frame or two beside the envelope's peak: a beat's strength is the peak within 25 ms.
         peaks = maximum_filter1d(envelope, size=2 * round(0.025 * sample_rate / HOP_LENGTH) + 1)
         strength = [float(np.mean(peaks[beats[phase::beats_per_bar]])) for phase in range(beats_per_bar)]
-        downbeats = beats[int(np.argmax(strength))::beats_per_bar]
+        downbeats = beats[int(np.argmax(strength)) :: beats_per_bar]
     lines = librosa.frames_to_time(downbeats, sr=sample_rate, hop_length=HOP_LENGTH).astype(np.float64)
     if len(lines) < 2:
-        return BarGrid(bar_lines_s=np.zeros(1), beats_per_bar=float(beats_per_bar),
-                       tempo_bpm=float(np.atleast_1d(tempo)[0]), method="beat-tracking")
+        return BarGrid(
+            bar_lines_s=np.zeros(1),
+            beats_per_bar=float(beats_per_bar),
+            tempo_bpm=float(np.atleast_1d(tempo)[0]),
+            method="beat-tracking",
+        )
     # The tracker's own tempo is quantised to tempogram bins; the mean over the bar lines is not.
-    return BarGrid(bar_lines_s=lines, beats_per_bar=float(beats_per_bar),
-                   tempo_bpm=_mean_tempo(lines, beats_per_bar), method="beat-tracking")
+    return BarGrid(
+        bar_lines_s=lines,
+        beats_per_bar=float(beats_per_bar),
+        tempo_bpm=_mean_tempo(lines, beats_per_bar),
+        method="beat-tracking",
+    )
 
 
 @dataclass(frozen=True)
@@ -141,8 +150,10 @@ def make_seamless(segment: np.ndarray, pre_roll: np.ndarray, *, crossfade: int) 
     if crossfade <= 0:
         return out
     if crossfade > len(out) or crossfade > len(pre_roll):
-        raise ValueError(f"a cross-fade of {crossfade} samples needs that many samples of segment and pre-roll "
-                         f"(have {len(out)} and {len(pre_roll)})")
+        raise ValueError(
+            f"a cross-fade of {crossfade} samples needs that many samples of segment and pre-roll "
+            f"(have {len(out)} and {len(pre_roll)})"
+        )
     # Ends at exactly 1, so the last sample is pure pre-roll.
     fade_in = np.arange(1, crossfade + 1, dtype=np.float64) / crossfade
     if out.ndim == 2:
@@ -168,8 +179,15 @@ def wrap_discontinuity(loop_audio: np.ndarray) -> float:
     return step / motion if motion > 0 else float("inf")
 
 
-def cut_loops(audio: np.ndarray, sample_rate: int, grid: BarGrid, *, lengths: Iterable[int] = LOOP_LENGTHS,
-              crossfade_ms: float = 10.0, silence_dbfs: float = -50.0) -> list[Loop]:
+def cut_loops(
+    audio: np.ndarray,
+    sample_rate: int,
+    grid: BarGrid,
+    *,
+    lengths: Iterable[int] = LOOP_LENGTHS,
+    crossfade_ms: float = 10.0,
+    silence_dbfs: float = -50.0,
+) -> list[Loop]:
     """Every whole, non-silent loop of each length in `lengths` (bars) in `audio` [samples] (or
     [samples, channels]) on `grid`.
 
@@ -184,7 +202,9 @@ def cut_loops(audio: np.ndarray, sample_rate: int, grid: BarGrid, *, lengths: It
     duration_s = len(y) / sample_rate
     if grid.n_bars == 0 and grid.tempo_bpm <= 0:
         raise TooShort(f"no beat was found in the track ({duration_s:.2f} s)")
-    bar_s = float(grid.bar_lines_s[1] - grid.bar_lines_s[0]) if grid.n_bars else 60.0 * grid.beats_per_bar / grid.tempo_bpm
+    bar_s = (
+        float(grid.bar_lines_s[1] - grid.bar_lines_s[0]) if grid.n_bars else 60.0 * grid.beats_per_bar / grid.tempo_bpm
+    )
     if grid.n_bars == 0 or duration_s < bar_s:
         raise TooShort(f"the track is shorter than one bar ({duration_s:.2f} s; a bar lasts {bar_s:.2f} s)")
     padded = np.zeros((max(len(y), int(lines[-1])), *y.shape[1:]), dtype=np.float32)
@@ -201,10 +221,18 @@ def cut_loops(audio: np.ndarray, sample_rate: int, grid: BarGrid, *, lengths: It
                 continue
             fade = min(crossfade, len(segment))
             pre_roll = np.zeros((fade, *y.shape[1:]), dtype=np.float32)
-            available = padded[max(0, start - fade):start]
-            pre_roll[fade - len(available):] = available
-            loops.append(Loop(start_bar=start_bar, bars=bars, start_sample=start, end_sample=end,
-                              audio=make_seamless(segment, pre_roll, crossfade=fade), sample_rate=sample_rate))
+            available = padded[max(0, start - fade) : start]
+            pre_roll[fade - len(available) :] = available
+            loops.append(
+                Loop(
+                    start_bar=start_bar,
+                    bars=bars,
+                    start_sample=start,
+                    end_sample=end,
+                    audio=make_seamless(segment, pre_roll, crossfade=fade),
+                    sample_rate=sample_rate,
+                )
+            )
     return loops
 
 
@@ -226,12 +254,14 @@ def separate_nmf(audio: np.ndarray, sample_rate: int, *, n_components: int = 3) 
     y = np.asarray(audio, dtype=np.float32)
     stft = librosa.stft(y)
     # sort=True orders the components by their peak frequency: stable names from run to run.
-    components, activations = librosa.decompose.decompose(np.abs(stft), n_components=n_components, sort=True,
-                                                          random_state=0, max_iter=400)
+    components, activations = librosa.decompose.decompose(
+        np.abs(stft), n_components=n_components, sort=True, random_state=0, max_iter=400
+    )
     models = [np.outer(components[:, k], activations[k]) for k in range(n_components)]
     total = np.sum(models, axis=0) + np.finfo(np.float32).tiny
-    return {f"component-{k + 1}": librosa.istft(stft * (model / total), length=len(y))
-            for k, model in enumerate(models)}
+    return {
+        f"component-{k + 1}": librosa.istft(stft * (model / total), length=len(y)) for k, model in enumerate(models)
+    }
 
 
 SEPARATORS: dict[str, Separator] = {"hpss": separate_hpss, "nmf": separate_nmf}

@@ -35,8 +35,10 @@ NEAR_SILENCE_DBFS = -60.0  # a frame quieter than this (RMS, after normalisation
 # A loop is for sale when at least a third of its time sounds: a drum part of short hits on every beat sounds for
 # about 60 % of its frames, a melody that plays one note in four bars for under 10 %.
 MIN_SOUNDING_FRACTION = 1 / 3
-SALE_FORMAT = (f"FLAC, {SALE_SAMPLE_RATE / 1000:g} kHz stereo, 24-bit, loudness-normalised per stem to "
-               f"{TARGET_LUFS:g} LUFS integrated (EBU R128) with true peaks at or below {TRUE_PEAK_CEILING_DBTP:g} dBTP")
+SALE_FORMAT = (
+    f"FLAC, {SALE_SAMPLE_RATE / 1000:g} kHz stereo, 24-bit, loudness-normalised per stem to "
+    f"{TARGET_LUFS:g} LUFS integrated (EBU R128) with true peaks at or below {TRUE_PEAK_CEILING_DBTP:g} dBTP"
+)
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,13 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
         return float(-0.691 + 10.0 * np.log10(z[gated].mean(axis=0) @ weights))
 
 
-def loudness_normalise(audio: np.ndarray, sample_rate: int, *, target_lufs: float = TARGET_LUFS,
-                       ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP) -> Normalised:
+def loudness_normalise(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    target_lufs: float = TARGET_LUFS,
+    ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP,
+) -> Normalised:
     """`audio` [samples, channels] with one gain: `target_lufs`, or less where the true-peak ceiling stops it."""
     loudness = integrated_loudness(audio, sample_rate)
     peak = true_peak_dbtp(audio)
@@ -128,7 +135,7 @@ def sounding_fraction(audio: np.ndarray, sample_rate: int, *, near_silence_dbfs:
     energy = list(np.einsum("ij,ij->i", rows, rows)) if whole else []
     lengths = [frame] * whole
     if len(y) > whole * frame:
-        rest = y[whole * frame:].ravel()
+        rest = y[whole * frame :].ravel()
         energy.append(float(np.dot(rest, rest)))
         lengths.append(len(y) - whole * frame)
     power = np.asarray(energy, dtype=np.float64) / (np.asarray(lengths) * y.shape[1])
@@ -144,8 +151,9 @@ def sale_flac(audio: np.ndarray, sample_rate: int = SALE_SAMPLE_RATE) -> bytes:
     """24-bit FLAC bytes of `audio` [samples, channels]."""
     # Quantised here, to 24 bits in the top of an int32 as libsndfile expects: its own float conversion cost a
     # fifth of the encoding. The lowest compression level: 5 % larger files, a quarter less encoding time.
-    pcm = np.left_shift(np.rint(np.clip(audio, -1.0, 1.0) * (2 ** (SALE_BIT_DEPTH - 1) - 1)).astype(np.int32),
-                        32 - SALE_BIT_DEPTH)
+    pcm = np.left_shift(
+        np.rint(np.clip(audio, -1.0, 1.0) * (2 ** (SALE_BIT_DEPTH - 1) - 1)).astype(np.int32), 32 - SALE_BIT_DEPTH
+    )
     buffer = io.BytesIO()
     sf.write(buffer, pcm, sample_rate, format="FLAC", subtype=SALE_SUBTYPE, compression_level=0.0)
     return buffer.getvalue()

@@ -43,8 +43,9 @@ class Command(BaseCommand):
         try:
             dataset = Dataset.objects.filter(organisation=organisation, name=name).first()
             if dataset is None:
-                dataset = dataset_create(organisation=organisation, user=actor, name=name, terms=terms_data,
-                                         is_public=public)
+                dataset = dataset_create(
+                    organisation=organisation, user=actor, name=name, terms=terms_data, is_public=public
+                )
             elif terms_data:
                 dataset_update(dataset=dataset, user=actor, terms=terms_data)
         except ValidationError as exc:
@@ -56,8 +57,12 @@ class Command(BaseCommand):
             try:
                 dataset_upload_add(dataset=dataset, user=actor, path=file)
             except ValidationError as exc:
-                refused.append({"name": str(file.relative_to(path) if path.is_dir() else file.name),
-                                "reason": "; ".join(exc.messages)})
+                refused.append(
+                    {
+                        "name": str(file.relative_to(path) if path.is_dir() else file.name),
+                        "reason": "; ".join(exc.messages),
+                    }
+                )
         job = dataset_ingest_start(dataset=dataset, user=actor)
         # The ingest causes fingerprinting and indexing: the command returns when the new items can be screened.
         done, *follow_ups = wait_for_chain(job.pk, json_mode=as_json)

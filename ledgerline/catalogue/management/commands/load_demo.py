@@ -19,16 +19,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--chorales", type=int, default=CHORALES, help="how many of the 371 chorales to ingest")
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
-        parser.add_argument("--background", action="store_true",
-                            help="create the users now and leave the rest to jobs the web server runs")
+        parser.add_argument(
+            "--background",
+            action="store_true",
+            help="create the users now and leave the rest to jobs the web server runs",
+        )
 
     def handle(self, *args, **options):
         if not 1 <= options["chorales"] <= CHORALES:
             raise CommandError(f"--chorales must be between 1 and {CHORALES}", returncode=2)
         if options["background"]:
             # On the embedded runner this process exits before the jobs would run: the web process sends them.
-            job = demo_background_start(chorales=options["chorales"],
-                                        send=settings.LEDGERLINE_TASK_RUNNER != "thread")
+            job = demo_background_start(chorales=options["chorales"], send=settings.LEDGERLINE_TASK_RUNNER != "thread")
             stages = ", ".join(title for _, title, _ in BACKGROUND_STAGES)
             self.stdout.write(f"demo: users created; queued in the background (job {job.pk}): {stages}")
             self.stdout.write(self.style.SUCCESS(f"demo loading: {READY}; the dashboard shows its progress"))
