@@ -1,6 +1,8 @@
-"""Autoregressive token models: a stacked LSTM (seed §3.1) and a decoder-only Transformer.
+"""Autoregressive token models: a stacked LSTM (seed §3.1) and a decoder-only Transformer; and the builder that also
+makes the melody VAE (`vae.py`, seed §4.2).
 
-Both map tokens [batch, time] (int64) to next-token logits [batch, time, vocab]; position t sees tokens 0..t only.
+The two autoregressive models map tokens [batch, time] (int64) to next-token logits [batch, time, vocab]; position
+t sees tokens 0..t only.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .vae import ARCH as VAE_ARCH
+from .vae import VAEConfig, build_vae
 
 ARCHITECTURES = ("lstm", "transformer")
 
@@ -137,11 +142,18 @@ class TransformerModel(nn.Module):
         return self.head(self.norm(hidden))
 
 
-def get_model(name: str, config: dict[str, Any] | ModelConfig | None, vocab_size: int) -> nn.Module:
+def get_model(name: str, config: dict[str, Any] | ModelConfig | VAEConfig | None, vocab_size: int) -> nn.Module:
     """Build an untrained model. `config` overrides the fields of `DEFAULT_CONFIGS[name]`; pass
-    `{"size": "debug"}` (or any dict with size=debug) to start from `DEBUG_CONFIGS[name]` instead."""
+    `{"size": "debug"}` (or any dict with size=debug) to start from `DEBUG_CONFIGS[name]` instead.
+    `name="vae"` builds the melody VAE from `vae.DEFAULT_CONFIG` / `vae.DEBUG_CONFIG` the same way."""
+    if name == VAE_ARCH:
+        if isinstance(config, ModelConfig):
+            raise ValueError("the VAE takes a VAEConfig or a dict, not a ModelConfig")
+        return build_vae(config, vocab_size)
+    if isinstance(config, VAEConfig):
+        raise ValueError(f"config is for 'vae', asked for {name!r}")
     if name not in ARCHITECTURES:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join((*ARCHITECTURES, VAE_ARCH))}")
     if isinstance(config, ModelConfig):
         resolved = config
     else:
