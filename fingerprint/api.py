@@ -14,14 +14,8 @@ from . import services
 from .engine import plots
 from .engine.features import Features
 from .models import Screening
-from .selectors import flags_visible_to, screening_match_visible, screenings_visible_to
-from .serializers import (
-    FlagAppealSerializer,
-    FlagDecisionSerializer,
-    FlagSerializer,
-    ScreeningCreateSerializer,
-    ScreeningSerializer,
-)
+from .selectors import screening_match_visible, screenings_visible_to
+from .serializers import ScreeningCreateSerializer, ScreeningSerializer
 
 
 def _organisation_of(user, slug: str | None) -> Organisation:
@@ -83,31 +77,3 @@ class ScreeningViewSet(
             raise Http404("the matched item has no stored features any more")
         image = plots.RENDERERS[kind](query, item, matches[index], fmt=fmt)
         return HttpResponse(image, content_type="image/png" if fmt == "png" else "image/svg+xml")
-
-
-class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Similarity flags: the matched work's rights holder's reviewers and staff see and decide them; the flagged
-    piece's organisation sees its own; nobody else sees them."""
-
-    serializer_class = FlagSerializer
-    filterset_fields = ["status", "level", "track"]
-
-    def get_queryset(self):
-        return flags_visible_to(self.request.user)
-
-    @extend_schema(request=FlagDecisionSerializer, responses={200: FlagSerializer})
-    @action(detail=True, methods=["post"])
-    def decide(self, request, pk=None):
-        """Clear, block or require a licence, with a reason (the rights holder's reviewers and staff only)."""
-        payload = FlagDecisionSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        flag = services.flag_decide(flag=self.get_object(), user=request.user, **payload.validated_data)
-        return Response(FlagSerializer(flag).data)
-
-    @extend_schema(request=FlagAppealSerializer, responses={200: FlagSerializer})
-    @action(detail=True, methods=["post"])
-    def appeal(self, request, pk=None):
-        """The flagged track's creator answers an open flag with one note, which the reviewer sees."""
-        flag = self.get_object()
-        flag = services.flag_appeal(flag=flag, user=request.user, note=str(request.data.get("note", "")))
-        return Response(FlagSerializer(flag).data)

@@ -3,11 +3,10 @@
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
-from .api import FlagViewSet, ScreeningViewSet
+from .api import ScreeningViewSet
 
 router = SimpleRouter()
 router.register("screenings", ScreeningViewSet, basename="screening")
-router.register("flags", FlagViewSet, basename="flag")
 urlpatterns = [
     # Plot files end in .png/.svg, not in the router's trailing slash.
     # Out of the schema (schema=None): it documents the same action once, at the router's path.

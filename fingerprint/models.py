@@ -94,9 +94,6 @@ class FlagStatus(models.TextChoices):
     LICENCE_REQUIRED = "licence_required", "Licence required"
 
 
-DECISIONS = {"clear": FlagStatus.CLEARED, "block": FlagStatus.BLOCKED, "require_licence": FlagStatus.LICENCE_REQUIRED}
-
-
 class SimilarityFlag(models.Model):
     """A `flag` verdict's match, waiting for the rights team."""
 
@@ -130,10 +127,13 @@ class SimilarityFlag(models.Model):
     def __str__(self) -> str:
         return f"flag {self.pk} ({self.level} {self.score:.2f}, {self.status})"
 
-    def decide(self, *, decision: str, reason: str, user) -> None:
+    def decide(self, *, status: FlagStatus, reason: str, user) -> None:
+        """Record a reviewer's decision (`tracks.lifecycle.Decision.flag_status`) on this open flag."""
         if self.status != FlagStatus.OPEN:
             raise ValueError(f"flag {self.pk} was already decided ({self.get_status_display().lower()})")
-        self.status = DECISIONS[decision]
+        if status == FlagStatus.OPEN:
+            raise ValueError("a decision cannot reopen a flag")
+        self.status = status
         self.reason = reason
         self.decided_by = user
         self.decided_at = timezone.now()

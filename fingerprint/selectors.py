@@ -14,7 +14,7 @@ from ledgerline.accounts.permissions import organisations_for, roles_of
 from ledgerline.catalogue.models import Track
 from ledgerline.catalogue.selectors import tracks_visible_to
 
-from .models import DECISIONS, Screening, SimilarityFlag
+from .models import Screening, SimilarityFlag
 
 
 def is_reviewer(user) -> bool:
@@ -53,14 +53,6 @@ def tracks_readable_by(user) -> QuerySet[Track]:
     """The tracks whose page and provenance `user` may read: those of `tracks_visible_to`, and the flagged tracks
     of the flags they may see (a reviewer must open what they review; nobody else gains access)."""
     return tracks_visible_to(user) | Track.objects.filter(pk__in=flags_visible_to(user).values("track_id"))
-
-
-def flag_decisions(flag: SimilarityFlag) -> tuple[str, ...]:
-    """The decisions that apply to `flag`: requiring a licence needs the matched corpus item's dataset licence
-    (a published track has none to offer)."""
-    return (
-        tuple(DECISIONS) if flag.corpus_item_id is not None else tuple(d for d in DECISIONS if d != "require_licence")
-    )
 
 
 def flag_may_decide(user, flag: SimilarityFlag) -> bool:

@@ -13,7 +13,6 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role
@@ -34,8 +33,7 @@ from .engine import melody as melody_mod
 from .engine import screen as screen_mod
 from .engine.features import Features, extract
 from .engine.index import IndexCorrupt, VersionedIndex
-from .models import DECISIONS, Against, Fingerprint, Screening, SimilarityFlag, Verdict, key_for
-from .selectors import flag_decisions, flag_may_decide
+from .models import Against, Fingerprint, Screening, SimilarityFlag, Verdict, key_for
 from .transcription import recording_features
 
 logger = logging.getLogger(__name__)
@@ -575,105 +573,3 @@ def screening_record(*, screening: Screening, result: dict, query: Query) -> Scr
         private=True,
     )
     return screening
-
-
-# --- review -------------------------------------------------------------------------------------------
-def flag_decide(*, flag: SimilarityFlag, user, decision: str, reason: str) -> SimilarityFlag:
-    """Record a decision; only a reviewer of the matched work's rights holder or platform staff may make it, and
-    never a member of the organisation whose piece was flagged (`selectors.flags_decidable_q`)."""
-    if not flag_may_decide(user, flag):
-        raise PermissionDenied(
-            "Only a reviewer of the rights holder whose work was matched, or platform staff, "
-            "may decide this flag; never a member of the flagged piece's organisation."
-        )
-    if decision not in DECISIONS:
-        raise ValidationError({"decision": f"must be one of {', '.join(DECISIONS)}"})
-    if decision not in flag_decisions(flag):
-        raise ValidationError(
-            {
-                "decision": "a licence can be required only when the match is a corpus item: "
-                "a published track has no dataset licence"
-            }
-        )
-    if not reason.strip():
-        raise ValidationError({"reason": "give a reason for the decision"})
-    with transaction.atomic():
-        flag = SimilarityFlag.objects.select_for_update().get(pk=flag.pk)
-        try:
-            flag.decide(decision=decision, reason=reason.strip(), user=user)
-        except ValueError as exc:
-            raise ValidationError({"decision": str(exc)}) from None
-        track = flag.track
-        if track is not None and not track.flags.filter(status="open").exists():
-            decisions = set(track.flags.values_list("status", flat=True))
-            overall = (
-                "block" if "blocked" in decisions else "require_licence" if "licence_required" in decisions else "clear"
-            )
-            track.mark_reviewed(overall, reason.strip())
-        ledger_append(
-            event="flag.decided",
-            subject_type="similarity_flag",
-            subject_id=flag.pk,
-            payload={
-                "decision": decision,
-                "reason": reason.strip(),
-                "track": flag.track_id,
-                "corpus_item": flag.corpus_item_id,
-                "by": user.username,
-            },
-            organisation=flag.screening.organisation,
-            private=True,
-        )
-    return flag
-
-
-APPEAL_MAX_CHARS = 2000
-
-
-def track_may_appeal(user, track: Track | None) -> bool:
-    """A creator of the flagged track's organisation, or a platform staff member of it, may answer its flags (never
-    a reviewer alone, nor a rights holder, nor another organisation)."""
-    if track is None or not user.is_authenticated:
-        return False
-    if has_role(user, track.organisation_id, Role.CREATOR):
-        return True
-    return user.is_staff and track.organisation.memberships.filter(user=user).exists()
-
-
-def flag_may_appeal(user, flag: SimilarityFlag) -> bool:
-    return track_may_appeal(user, flag.track)
-
-
-def flag_appeal(*, flag: SimilarityFlag, user, note: str) -> SimilarityFlag:
-    """Record the flagged track's organisation's one answer (an appeal) to an open flag, for the reviewer."""
-    if not flag_may_appeal(user, flag):
-        raise PermissionDenied("Only a creator of the flagged track's organisation may appeal this flag.")
-    note = (note or "").strip()
-    if not note:
-        raise ValidationError({"note": "write the appeal: what the reviewer should know"})
-    if "\x00" in note:
-        raise ValidationError({"note": "the note may not contain NUL characters"})
-    if len(note) > APPEAL_MAX_CHARS:
-        raise ValidationError({"note": f"at most {APPEAL_MAX_CHARS} characters (this one has {len(note)})"})
-    with transaction.atomic():
-        flag = SimilarityFlag.objects.select_for_update().get(pk=flag.pk)
-        if flag.status != "open":
-            raise ValidationError(
-                {
-                    "note": f"flag {flag.pk} was already decided "
-                    f"({flag.get_status_display().lower()}): it can no longer be appealed"
-                }
-            )
-        if flag.appealed_at is not None:
-            raise ValidationError({"note": f"flag {flag.pk} was already appealed: one appeal per flag"})
-        flag.appeal, flag.appealed_by, flag.appealed_at = note, user, timezone.now()
-        flag.save(update_fields=["appeal", "appealed_by", "appealed_at"])
-        ledger_append(
-            event="flag.appealed",
-            subject_type="similarity_flag",
-            subject_id=flag.pk,
-            payload={"note": note, "track": flag.track_id, "by": user.username},
-            organisation=flag.track.organisation,
-            private=True,
-        )
-    return flag

@@ -136,6 +136,7 @@ INSTALLED_APPS = [
     "ledgerline.catalogue",
     "generation",
     "fingerprint",
+    "tracks",
     "rights",
     "rights.market",
 ]

@@ -59,7 +59,7 @@ EVENT_WORDS = {
     "order.refunded": "Order refunded",
 }
 # Payload keys naming another row, and the page that shows it.
-LINKED = {"track": "tracks:detail", "dataset": "datasets:detail", "similarity_flag": "fingerprint:flag"}
+LINKED = {"track": "tracks:detail", "dataset": "datasets:detail", "similarity_flag": "review:flag"}
 
 
 @dataclass

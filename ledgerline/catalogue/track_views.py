@@ -20,13 +20,13 @@ from django.views.decorators.http import require_POST
 
 from fingerprint.models import Verdict
 from fingerprint.selectors import flags_visible_to, tracks_readable_by
-from fingerprint.services import track_may_appeal
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role
 from ledgerline.jobs.models import Job, JobStatus
 from ledgerline.storage import blob_path
 from rights.market.selectors import split_job_of
 from rights.market.services import track_publish
+from rights.review.services import track_may_appeal
 
 from .models import Track, TrackSource, TrackStatus
 from .selectors import tracks_visible_to

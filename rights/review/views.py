@@ -1,7 +1,7 @@
 """Rights reviewer pages: the similarity-flag queue and the side-by-side review of one flag.
 
 A reviewer sees the flags on their organisations' works (and those on their own organisations' pieces, which
-they may not decide); staff see every flag (`selectors.flags_decidable_q`)."""
+they may not decide); staff see every flag (`fingerprint.selectors.flags_decidable_q`)."""
 
 from __future__ import annotations
 
@@ -18,24 +18,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from fingerprint.models import FlagStatus, SimilarityFlag
+from fingerprint.selectors import flag_may_decide, flags_visible_to, is_reviewer
 from ledgerline.accounts.permissions import organisations_for
 from ledgerline.music.detect import AUDIO, SUFFIX, UnsupportedFormat, detect_format
 from ledgerline.storage import blob_path
+from tracks.lifecycle import Decision
 
 from . import services
-from .models import FlagStatus, SimilarityFlag
-from .selectors import flag_decisions, flag_may_decide, flags_visible_to, is_reviewer
+from .policy import flag_decisions
 
 PLOT_KINDS = (("chroma", "Aligned chromagrams"), ("dtw", "DTW path"), ("pianoroll", "Piano roll overlay"))
 AUDIO_TYPES = {".ogg": "audio/ogg", ".flac": "audio/flac", ".wav": "audio/wav", ".mp3": "audio/mpeg"}
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-DECISION_LABELS = {
-    "clear": "Clear: not a near-copy, or allowed",
-    "block": "Block: a near-copy that may not be published",
-    "require_licence": "Require a licence: publish under the dataset's licence",
-}
 
 
 class FlagDecisionForm(forms.Form):
@@ -45,10 +40,10 @@ class FlagDecisionForm(forms.Form):
         required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "required": True})
     )
 
-    def __init__(self, *args, decisions: tuple[str, ...], **kwargs):
-        """Only the `decisions` that apply to the flag are offered (`selectors.flag_decisions`)."""
+    def __init__(self, *args, decisions: tuple[Decision, ...], **kwargs):
+        """Only the `decisions` that apply to the flag are offered (`policy.flag_decisions`)."""
         super().__init__(*args, **kwargs)
-        self.fields["decision"].choices = [(d, DECISION_LABELS[d]) for d in decisions]
+        self.fields["decision"].choices = [(d.value, d.label) for d in decisions]
 
 
 @login_required
@@ -72,7 +67,7 @@ def flag_queue(request):
     filters += [{"value": value, "label": label, "count": counts.get(value, 0)} for value, label in FlagStatus.choices]
     if status:
         flags = flags.filter(status=status)
-    return render(request, "fingerprint/flag_queue.html", {"flags": flags[:500], "status": status, "filters": filters})
+    return render(request, "review/flag_queue.html", {"flags": flags[:500], "status": status, "filters": filters})
 
 
 @dataclass
@@ -118,7 +113,7 @@ def flag_detail(request, pk: int):
     form = FlagDecisionForm(request.POST or None, decisions=decisions)
     status = 200
     if request.method == "POST":
-        if request.POST.get("decision") in DECISION_LABELS and request.POST["decision"] not in decisions:
+        if request.POST.get("decision") in Decision.values and request.POST["decision"] not in decisions:
             # An inapplicable decision is refused, not shown as a form to correct (the service says the same).
             if not flag_may_decide(request.user, flag):
                 raise PermissionDenied(
@@ -150,7 +145,7 @@ def flag_detail(request, pk: int):
                     track.refresh_from_db()
                 note = f" Track “{track.title}” is now {track.get_status_display().lower()}." if track else ""
                 messages.success(request, f"Flag {flag.pk}: {flag.get_status_display().lower()}.{note}")
-                return redirect("fingerprint:queue")
+                return redirect("review:queue")
     dataset = flag.corpus_item.dataset if flag.corpus_item else None
     context = {
         "flag": flag,
@@ -162,7 +157,7 @@ def flag_detail(request, pk: int):
         "dataset": dataset,
         "terms": dataset.terms() if dataset else None,
     }
-    return render(request, "fingerprint/flag_detail.html", context, status=status)
+    return render(request, "review/flag_detail.html", context, status=status)
 
 
 @login_required
@@ -211,7 +206,7 @@ def _audio_of(flag: SimilarityFlag, side: str) -> tuple[str, int] | None:
 
 
 def _audio_url(flag: SimilarityFlag, side: str) -> str | None:
-    return reverse("fingerprint:flag-audio", kwargs={"pk": flag.pk, "side": side}) if _audio_of(flag, side) else None
+    return reverse("review:flag-audio", kwargs={"pk": flag.pk, "side": side}) if _audio_of(flag, side) else None
 
 
 def _content_type(relpath: str) -> str:

@@ -1,10 +1,10 @@
-"""Pages of this app: the rights reviewers' queue and side-by-side review."""
+"""Pages of rights review: the reviewers' queue and side-by-side review (mounted at /fingerprint/)."""
 
 from django.urls import path, re_path
 
 from . import views
 
-app_name = "fingerprint"
+app_name = "review"
 
 urlpatterns = [
     path("", views.flag_queue, name="queue"),
