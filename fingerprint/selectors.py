@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from ledgerline.accounts.models import Role
-from ledgerline.accounts.permissions import organisations_for, roles_of
+from ledgerline.accounts.permissions import has_role_anywhere, organisations_for
 from ledgerline.catalogue.models import Track
 from ledgerline.catalogue.selectors import tracks_visible_to
 
@@ -18,7 +18,7 @@ from .models import Screening, SimilarityFlag
 
 
 def is_reviewer(user) -> bool:
-    return user.is_staff or Role.REVIEWER in roles_of(user)
+    return has_role_anywhere(user, Role.REVIEWER)
 
 
 def _flagged_q(organisations) -> Q:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
 from ledgerline.accounts.models import Role
-from ledgerline.accounts.permissions import has_role
+from ledgerline.accounts.permissions import require_role
 from ledgerline.catalogue.models import CorpusItem, Track
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.progress import caused_by
@@ -457,10 +457,12 @@ def screen_bytes(data: bytes, *, name: str = "", against: str = Against.ALL) -> 
 
 
 def _check_may_screen(user, organisation) -> None:
-    if user.is_staff:
-        return
-    if not any(has_role(user, organisation, role) for role in SCREENING_ROLES):
-        raise PermissionDenied("Only labels, creators and rights reviewers of this organisation may screen music.")
+    require_role(
+        user,
+        organisation,
+        *SCREENING_ROLES,
+        message="Only labels, creators and rights reviewers of this organisation may screen music.",
+    )
 
 
 def screening_start(*, user, organisation, uploaded_file, against: str = Against.ALL) -> Screening:

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from ledgerline.accounts.models import Role
-from ledgerline.accounts.permissions import has_role
+from ledgerline.accounts.permissions import require_role
 from ledgerline.catalogue.models import CorpusItem, Dataset, Track, TrackSource
 from ledgerline.catalogue.selectors import datasets_visible_to
 from ledgerline.jobs.models import Job
@@ -69,8 +69,7 @@ def code_version() -> str:
 
 # --- training -----------------------------------------------------------------------------------------
 def _require_creator(user, organisation) -> None:
-    if not (user.is_staff or has_role(user, organisation, Role.CREATOR)):
-        raise PermissionDenied("Only creators of this organisation may train and generate.")
+    require_role(user, organisation, Role.CREATOR, message="Only creators of this organisation may train and generate.")
 
 
 @transaction.atomic

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from ledgerline.accounts.models import Organisation, Role
-from ledgerline.accounts.permissions import organisations_for
+from ledgerline.accounts.permissions import organisations_acting_as, require_role_anywhere
 from ledgerline.catalogue.models import Dataset, Track
 from ledgerline.catalogue.selectors import datasets_visible_to
 from ledgerline.jobs.api import jobs_visible_to
@@ -24,12 +24,11 @@ from .selectors import models_visible_to
 
 
 def creator_organisations(user) -> QuerySet[Organisation]:
-    return Organisation.objects.all() if user.is_staff else organisations_for(user, Role.CREATOR)
+    return organisations_acting_as(user, Role.CREATOR)
 
 
 def _check_creator(user) -> None:
-    if not (user.is_staff or organisations_for(user, Role.CREATOR).exists()):
-        raise PermissionDenied("Only creators may train models and generate music.")
+    require_role_anywhere(user, Role.CREATOR, message="Only creators may train models and generate music.")
 
 
 class TrainForm(forms.Form):

@@ -7,12 +7,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from ledgerline.accounts.models import Organisation, Role
-from ledgerline.accounts.permissions import has_role
+from ledgerline.accounts.permissions import require_role
 from ledgerline.storage import StoredBlob, UploadTooLarge, blob_delete, safe_suffix, store_file, store_upload
 from rights.services import ledger_append
 
@@ -103,8 +103,12 @@ def terms_parse(raw: dict) -> dict:
 
 
 def _require_label(user, organisation: Organisation) -> None:
-    if not (user.is_staff or has_role(user, organisation, Role.LABEL)):
-        raise PermissionDenied(f"Only members of {organisation.slug} with the label role may manage its datasets.")
+    require_role(
+        user,
+        organisation,
+        Role.LABEL,
+        message=f"Only members of {organisation.slug} with the label role may manage its datasets.",
+    )
 
 
 @transaction.atomic

@@ -173,7 +173,7 @@ def _poll_interval_ms(track: Track, jobs: list[Job]) -> int:
 
 
 def _track_context(request, track: Track) -> dict:
-    is_creator = request.user.is_staff or has_role(request.user, track.organisation, Role.CREATOR)
+    is_creator = has_role(request.user, track.organisation, Role.CREATOR)
     screening = track.screenings.select_related("job").order_by("-created_at", "-id").first()
     jobs = track_jobs(track)
     split_job = split_job_of(track)

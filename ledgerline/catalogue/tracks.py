@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from ledgerline.accounts.models import Role
-from ledgerline.accounts.permissions import has_role
+from ledgerline.accounts.permissions import require_role
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
 from ledgerline.music.audio import CorruptFile, DurationError, encode_preview, read_audio_bytes, write_flac
@@ -110,8 +110,7 @@ def track_upload(*, user, organisation, uploaded_file, title: str = "") -> Track
 
     Returns the track as a draft; its `track_upload` job (id in `track.provenance["job"]`) fills it in.
     """
-    if not (user.is_staff or has_role(user, organisation, Role.CREATOR)):
-        raise PermissionDenied("Only creators of this organisation may upload tracks.")
+    require_role(user, organisation, Role.CREATOR, message="Only creators of this organisation may upload tracks.")
     data = _upload_bytes(uploaded_file)
     name = uploaded_file.name or "upload"
     try:

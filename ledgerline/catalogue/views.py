@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from ledgerline.accounts.models import Role
-from ledgerline.accounts.permissions import has_role, organisations_for
+from ledgerline.accounts.permissions import has_role, has_role_anywhere, organisations_for, require_role_anywhere
 from ledgerline.storage import blob_path
 
 from . import services
@@ -24,15 +24,14 @@ ITEMS_PER_PAGE = 50
 @login_required
 def dataset_list(request):
     datasets = datasets_with_item_counts(datasets_visible_to(request.user).select_related("organisation", "ingest_job"))
-    can_create = request.user.is_staff or organisations_for(request.user, Role.LABEL).exists()
+    can_create = has_role_anywhere(request.user, Role.LABEL)
     return render(request, "catalogue/dataset_list.html", {"datasets": datasets, "can_create": can_create})
 
 
 @login_required
 def dataset_create_view(request):
     organisations = organisations_for(request.user, Role.LABEL)
-    if not organisations.exists() and not request.user.is_staff:
-        raise PermissionDenied("Only labels may create datasets.")
+    require_role_anywhere(request.user, Role.LABEL, message="Only labels may create datasets.")
     form = DatasetForm(request.POST or None, organisations=organisations)
     if request.method == "POST" and form.is_valid():
         try:
@@ -55,7 +54,7 @@ def dataset_create_view(request):
 @login_required
 def dataset_detail(request, pk: int):
     dataset = get_object_or_404(datasets_visible_to(request.user).select_related("organisation"), pk=pk)
-    can_upload = request.user.is_staff or has_role(request.user, dataset.organisation, Role.LABEL)
+    can_upload = has_role(request.user, dataset.organisation, Role.LABEL)
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
         if not can_upload:

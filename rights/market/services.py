@@ -21,7 +21,7 @@ from fingerprint.engine.identity import TooShort as FingerprintTooShort
 from fingerprint.engine.identity import raw_fingerprint
 from generation.engine.baseline import readiness
 from ledgerline.accounts.models import Organisation, Role
-from ledgerline.accounts.permissions import has_any_role, has_role, organisations_for
+from ledgerline.accounts.permissions import organisations_for, require_role, require_role_anywhere
 from ledgerline.catalogue.models import Track, TrackStatus
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
@@ -107,8 +107,12 @@ class RefundPending(PaymentError):
 
 # --- publishing -----------------------------------------------------------------------------------------
 def _require_creator(user, organisation) -> None:
-    if not (user.is_staff or has_role(user, organisation, Role.CREATOR)):
-        raise PermissionDenied("Only creators of the track's organisation may publish it or price its loops.")
+    require_role(
+        user,
+        organisation,
+        Role.CREATOR,
+        message="Only creators of the track's organisation may publish it or price its loops.",
+    )
 
 
 def _bar_seconds(track: Track) -> float | None:
@@ -521,8 +525,7 @@ def licence_purchase(
        order ends `refunded`, or stays `failed` if the refund itself failed, so that a retry with the same key
        finishes the purchase or the refund.
     """
-    if not (user.is_staff or has_any_role(user, Role.BUYER)):
-        raise PermissionDenied("Only buyers may purchase licences.")
+    require_role_anywhere(user, Role.BUYER, message="Only buyers may purchase licences.")
     key = (idempotency_key or "").strip()
     if not key or len(key) > 100:
         raise ValidationError({"idempotency_key": "send an idempotency key of 1 to 100 characters"})

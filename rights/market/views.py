@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from ledgerline.accounts.models import Role
-from ledgerline.accounts.permissions import has_any_role, has_role, organisations_for
+from ledgerline.accounts.permissions import has_role, has_role_anywhere, holds_role, organisations_for
 
 from . import selectors, services
 from .api import search_from_params
@@ -63,11 +63,11 @@ def _form_errors(form: forms.Form) -> str:
 
 
 def _is_buyer(user) -> bool:
-    return user.is_staff or has_any_role(user, Role.BUYER)
+    return has_role_anywhere(user, Role.BUYER)
 
 
 def _is_seller(user, asset: Asset) -> bool:
-    return user.is_staff or has_role(user, asset.organisation, Role.CREATOR)
+    return has_role(user, asset.organisation, Role.CREATOR)
 
 
 # --- catalogue ------------------------------------------------------------------------------------------
@@ -378,7 +378,7 @@ def statement(request):
         "totals": [],
         "rows": [],
         "error": "",
-        "is_creator": slug != "platform" and has_role(request.user, scope.get("organisation"), Role.CREATOR),
+        "is_creator": slug != "platform" and holds_role(request.user, scope.get("organisation"), Role.CREATOR),
     }
     try:
         start, end = selectors.period_bounds(period)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from fingerprint.models import FlagStatus, SimilarityFlag
 from fingerprint.selectors import flag_may_decide
 from ledgerline.accounts.models import Role
-from ledgerline.accounts.permissions import has_role
+from ledgerline.accounts.permissions import holds_role
 from ledgerline.catalogue.models import Track
 from rights.services import ledger_append
 from tracks.lifecycle import Decision
@@ -75,9 +75,9 @@ def track_may_appeal(user, track: Track | None) -> bool:
     a reviewer alone, nor a rights holder, nor another organisation)."""
     if track is None or not user.is_authenticated:
         return False
-    if has_role(user, track.organisation_id, Role.CREATOR):
+    if holds_role(user, track.organisation_id, Role.CREATOR):
         return True
-    return user.is_staff and track.organisation.memberships.filter(user=user).exists()
+    return user.is_staff and holds_role(user, track.organisation_id, *Role.values)
 
 
 def flag_may_appeal(user, flag: SimilarityFlag) -> bool:
