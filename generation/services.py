@@ -47,8 +47,9 @@ def _set_threads() -> None:
 
 
 def device() -> str:
+    """The torch device of every training and generation path (`LEDGERLINE_DEVICE`)."""
     _set_threads()
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return settings.LEDGERLINE_DEVICE
 
 
 def code_version() -> str:
@@ -483,7 +484,7 @@ def compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
         top_p=params["top_p"],
         seed=params["seed"],
         guard=guard,
-        device="cpu",
+        device=device(),
         title=params.get("title") or None,
     )
 

@@ -32,6 +32,8 @@ from torch import nn
 
 from ledgerline.music.events import Score
 
+from .train import autocast_dtype
+
 LOWEST_PITCH = 21  # A0
 PITCHES = 88  # A0..C8
 
@@ -151,10 +153,13 @@ def _batch(rolls: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, tor
     return inputs, targets, mask
 
 
-def _nll_sum(model: nn.Module, rolls: Sequence[np.ndarray]) -> tuple[torch.Tensor, int]:
-    """Summed NLL in nats over every frame of `rolls` (88 BCEs per frame), and the frame count."""
-    inputs, targets, mask = _batch(rolls)
-    logits = model(inputs, targets)
+def _nll_sum(model: nn.Module, rolls: Sequence[np.ndarray], device: torch.device) -> tuple[torch.Tensor, int]:
+    """Summed NLL in nats over every frame of `rolls` (88 BCEs per frame), and the frame count. On CUDA the
+    network runs under autocast (bf16) and the loss in float32."""
+    inputs, targets, mask = (t.to(device) for t in _batch(rolls))
+    amp_dtype = autocast_dtype(device)
+    with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        logits = model(inputs, targets).float()
     bce = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
     return (bce * mask).sum(), int(mask.sum())
 
@@ -184,6 +189,7 @@ def train_frames(
     patience: int = 8,
     min_epochs: int = 40,
     on_epoch: Callable[[int, float], None] | None = None,
+    device: str | torch.device = "cpu",
 ) -> FrameTrainResult:
     """AdamW (Adam when `weight_decay` is 0) on the summed-BCE-per-frame loss. Each epoch shuffles the pieces
     (seeded).
@@ -197,9 +203,13 @@ def train_frames(
 
     `transpose` > 0 augments every batch with a random shift in -transpose..+transpose semitones (the roll
     is rolled along the pitch axis; keys pushed past A0/C8 are dropped), a common JSB regulariser.
+
+    The model is moved to `device` and stays there; on CUDA the forward pass runs under bf16 autocast.
     """
     if not rolls:
         raise ValueError("no pieces to train on")
+    dev = torch.device(device)
+    model.to(dev)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -216,7 +226,7 @@ def train_frames(
             batch = [rolls[i] for i in order[begin : begin + batch_size]]
             if transpose:
                 batch = [_shift(r, int(rng.integers(-transpose, transpose + 1))) for r in batch]
-            total, count = _nll_sum(model, batch)
+            total, count = _nll_sum(model, batch, dev)
             loss = total / count
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -228,7 +238,7 @@ def train_frames(
         if valid is None:
             result.best_epoch = epoch
             continue
-        result.valid_nll.append(frame_nll(model, valid))
+        result.valid_nll.append(frame_nll(model, valid, device=dev))
         if on_epoch is not None:
             on_epoch(epoch, result.valid_nll[-1])
         if result.valid_nll[-1] < best:
@@ -259,13 +269,18 @@ def _shift(roll: np.ndarray, semitones: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def frame_nll(model: nn.Module, rolls: Sequence[np.ndarray], *, batch_size: int = 32) -> float:
-    """Mean NLL in nats per frame (sum of the 88 binary cross-entropies) over every frame of `rolls`."""
+def frame_nll(
+    model: nn.Module, rolls: Sequence[np.ndarray], *, batch_size: int = 32, device: str | torch.device | None = None
+) -> float:
+    """Mean NLL in nats per frame (sum of the 88 binary cross-entropies) over every frame of `rolls`; on
+    `device` (default: where the model's parameters are)."""
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(dev)
     model.eval()
     total, count = 0.0, 0
     rolls = [r for r in rolls if len(r)]
     for begin in range(0, len(rolls), batch_size):
-        batch_total, batch_count = _nll_sum(model, rolls[begin : begin + batch_size])
+        batch_total, batch_count = _nll_sum(model, rolls[begin : begin + batch_size], dev)
         total += float(batch_total)
         count += batch_count
     return total / max(count, 1)
@@ -277,3 +292,198 @@ def independent_bernoulli_nll(train_rolls: Sequence[np.ndarray], test_rolls: Seq
     p = np.clip((train.sum(0) + 0.5) / (len(train) + 1.0), 1e-6, 1 - 1e-6)
     test = np.concatenate(test_rolls).astype(np.float64)
     return float(-(test * np.log(p) + (1 - test) * np.log(1 - p)).sum(1).mean())
+
+
+# --- sampling and four-part harmonisation ---------------------------------------------------------------
+VOICES = ("soprano", "alto", "tenor", "bass")
+#: The lowest and highest key the harmoniser writes (C2, C6): a chorale's bass and soprano stay inside.
+LOWEST_VOICE, HIGHEST_VOICE = 36, 84
+#: Inclusive MIDI ranges of the lower voices, a little wider than the textbook ones (alto G3-D5, tenor C3-G4,
+#: bass E2-C4) so that the model's own choices are rarely overruled.
+VOICE_RANGES: dict[str, tuple[int, int]] = {"alto": (53, 77), "tenor": (45, 69), "bass": (36, 62)}
+PERFECT = (0, 7)  # interval classes (mod 12) of octaves/unisons and fifths
+
+
+@dataclass
+class FrameHarmony:
+    """Four voices per frame: `voices` [frames, 4] MIDI pitches, soprano, alto, tenor, bass (high to low).
+    The soprano is the given melody wherever it sounds at the frame's time; elsewhere the model's top key."""
+
+    voices: np.ndarray
+    frames_per_beat: int = 1
+    parallels: int = 0  # parallel fifths/octaves between adjacent frames (any two voices moving in parallel)
+
+
+def melody_frames(notes: np.ndarray, frames: int, *, frames_per_beat: int = 1) -> list[int | None]:
+    """The melody pitch sounding at each frame's time (the highest, if several), None where it rests.
+    `notes` is a NOTE_DTYPE array (start and duration in beats)."""
+    result: list[int | None] = []
+    for index in range(frames):
+        time_ = index / frames_per_beat
+        sounding = notes[(notes["start"] <= time_ + 1e-9) & (notes["start"] + notes["duration"] > time_ + 1e-9)]
+        result.append(int(sounding["pitch"].max()) if len(sounding) else None)
+    return result
+
+
+def count_parallels(previous: np.ndarray, current: np.ndarray) -> int:
+    """Parallel fifths and octaves (unisons included) from one chord to the next: a pair of voices a perfect
+    interval apart (mod 12) in both chords, both voices moving, in the same direction. Chords [voices],
+    high to low."""
+    count = 0
+    for upper in range(len(current)):
+        for lower in range(upper + 1, len(current)):
+            before = (int(previous[upper]) - int(previous[lower])) % 12
+            after = (int(current[upper]) - int(current[lower])) % 12
+            moves = (int(current[upper]) - int(previous[upper]), int(current[lower]) - int(previous[lower]))
+            if before == after and after in PERFECT and moves[0] and moves[1] and (moves[0] > 0) == (moves[1] > 0):
+                count += 1
+    return count
+
+
+def _voicing_ok(chord: np.ndarray) -> bool:
+    """chord [4] high to low: the lower voices in range, at most an octave between adjacent upper voices."""
+    soprano, alto, tenor, bass = (int(p) for p in chord)
+    in_range = all(lo <= p <= hi for p, (lo, hi) in zip((alto, tenor, bass), VOICE_RANGES.values(), strict=True))
+    return in_range and soprano - alto <= 12 and alto - tenor <= 12
+
+
+class _KeySampler:
+    """Draws the 88 keys of `candidates` frames at once, key by key from low to high, through the frame model's
+    output (the MADE when it has one, else independent sigmoids), on the CPU in float32.
+
+    The MADE's hidden pre-activation is kept and updated as each key is decided (its input layer is linear),
+    so deciding key k costs O(hidden), not a full MADE pass. Keys can be forced on or off; the log-probability
+    the model gives the forced values is summed per candidate: it is the importance weight that turns the
+    constrained draws into samples of the model conditioned on the constraints (sampling-importance-resampling).
+    """
+
+    def __init__(self, head: nn.Module) -> None:
+        self.made = isinstance(head, KeyMADE)
+        if isinstance(head, KeyMADE):
+            self.context_in = (head.context_in.weight.float().cpu(), head.context_in.bias.float().cpu())
+            self.context_out = (head.context_out.weight.float().cpu(), head.context_out.bias.float().cpu())
+            self.keys_in = (head.keys_in.weight * head.keys_in.mask).float().cpu()  # [hidden, 88]
+            self.hidden_out = (head.hidden_out.weight * head.hidden_out.mask).float().cpu()  # [88, hidden]
+            self.direct = (head.direct.weight * head.direct.mask).float().cpu()  # [88, 88]
+        else:
+            assert isinstance(head, nn.Linear)
+            self.context_out = (head.weight.float().cpu(), head.bias.float().cpu())
+
+    def draw(
+        self,
+        context: torch.Tensor,
+        uniforms: torch.Tensor,
+        *,
+        temperature: float,
+        top: int | None,
+        need: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """context [K, hidden], uniforms [K, 88] -> (keys [K, 88] 0/1, log-weight [K], logits [K, 88]), the
+        logits being the ones each key was decided by (before the temperature).
+
+        Keys below LOWEST_VOICE are off. With `top` (a key index: the melody), key `top` is on, the keys above
+        it are off and exactly `need` keys sound between LOWEST_VOICE and `top`; without, exactly `need` keys
+        sound between LOWEST_VOICE and HIGHEST_VOICE.
+        """
+        count = context.shape[0]
+        low = LOWEST_VOICE - LOWEST_PITCH
+        region_end = (top - 1) if top is not None else HIGHEST_VOICE - LOWEST_PITCH
+        base = nn.functional.linear(context, *self.context_out)  # [K, 88]
+        pre = nn.functional.linear(context, *self.context_in) if self.made else None  # [K, hidden]
+        keys = torch.zeros(count, PITCHES)
+        placed = torch.zeros(count)
+        log_weight = torch.zeros(count)
+        logits = torch.zeros(count, PITCHES)
+        for k in range(PITCHES):
+            logit = base[:, k]
+            if pre is not None:
+                logit = logit + torch.relu(pre) @ self.hidden_out[k] + keys @ self.direct[k]
+            logits[:, k] = logit
+            logit = logit / temperature
+            if k < low or k > region_end + (1 if top is not None else 0):
+                forced_on, forced_off = torch.zeros(count, dtype=torch.bool), torch.ones(count, dtype=torch.bool)
+            elif top is not None and k == top:
+                forced_on, forced_off = torch.ones(count, dtype=torch.bool), torch.zeros(count, dtype=torch.bool)
+            else:
+                forced_off = placed >= need
+                forced_on = ~forced_off & (need - placed >= region_end - k + 1)
+            drawn = uniforms[:, k] < torch.sigmoid(logit)
+            value = torch.where(forced_on, True, torch.where(forced_off, False, drawn)).float()
+            forced = forced_on | forced_off
+            # log p(value) = logsigmoid(logit) when on, logsigmoid(-logit) when off.
+            log_weight += torch.where(forced, nn.functional.logsigmoid((2 * value - 1) * logit), 0.0)
+            keys[:, k] = value
+            if low <= k <= region_end:
+                placed += value
+            if pre is not None:
+                pre += value[:, None] * self.keys_in[:, k][None, :]
+        return keys, log_weight, logits
+
+
+@torch.no_grad()
+def harmonise(
+    model: FrameLSTM,
+    melody: Sequence[int | None],
+    *,
+    seed: int = 0,
+    temperature: float = 1.0,
+    candidates: int = 32,
+    parallel_penalty: float = 0.05,
+    device: str | torch.device = "cpu",
+) -> FrameHarmony:
+    """Four voices for each frame of `melody` (a MIDI pitch per frame, None where the melody rests).
+
+    For each frame, in order:
+    1. the LSTM state (on `device`) gives the context of the frame; it moves to the CPU once;
+    2. `candidates` frames are drawn key by key, low to high (`_KeySampler`): the melody key on, nothing
+       above it, exactly three keys between C2 and the melody (four keys between C2 and C6 where the melody
+       rests);
+    3. each candidate's weight is the model's probability of the forced keys (the melody key on, the keys
+       above it off, and any key the count forced), times `parallel_penalty` for each parallel fifth or
+       octave it makes with the previous frame; a voicing out of `VOICE_RANGES` or with more than an octave
+       between soprano and alto or alto and tenor weighs nothing (unless every candidate is such);
+    4. one candidate is drawn by weight and fed to the LSTM as the next input.
+    All draws come from one CPU generator seeded with `seed`, so a seed gives the same voices on any device.
+    """
+    if not melody:
+        return FrameHarmony(np.zeros((0, 4), dtype=np.int64))
+    if not temperature > 0 or candidates < 1 or not 0.0 < parallel_penalty <= 1.0:
+        raise ValueError("temperature must be > 0, candidates >= 1 and parallel_penalty in (0, 1]")
+    for pitch in melody:
+        if pitch is not None and not LOWEST_VOICE + 3 <= pitch <= HIGHEST_VOICE:
+            raise ValueError(f"melody pitch {pitch} outside {LOWEST_VOICE + 3}..{HIGHEST_VOICE}")
+    dev = torch.device(device)
+    model.to(dev)
+    model.eval()
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    sampler = _KeySampler(model.head)
+    state = None
+    frame = torch.zeros(1, 1, PITCHES, device=dev)  # the first frame is predicted from an all-zero input
+    voices = np.zeros((len(melody), 4), dtype=np.int64)
+    parallels = 0
+    for index, pitch in enumerate(melody):
+        hidden, state = model.lstm(frame, state)
+        context = model.drop(hidden)[0, -1].float().cpu().expand(candidates, -1)
+        uniforms = torch.rand(candidates, PITCHES, generator=generator)
+        top = None if pitch is None else pitch - LOWEST_PITCH
+        keys, log_weight, _ = sampler.draw(context, uniforms, temperature=temperature, top=top, need=3 if top else 4)
+        chords = [np.sort(np.nonzero(row.numpy())[0] + LOWEST_PITCH)[::-1][:4] for row in keys]
+        ok = torch.tensor([len(c) == 4 and _voicing_ok(c) for c in chords])
+        if index:
+            log_weight += torch.tensor(
+                [
+                    count_parallels(voices[index - 1], c) * math.log(parallel_penalty) if len(c) == 4 else 0.0
+                    for c in chords
+                ]
+            )
+        if ok.any():
+            log_weight = torch.where(ok, log_weight, float("-inf"))
+        choice = int(torch.multinomial(torch.softmax(log_weight, dim=0), 1, generator=generator))
+        chord = chords[choice]
+        if len(chord) < 4:  # only when the count could not be met (a melody key too low): double the bass
+            chord = np.concatenate([chord, np.repeat(chord[-1:], 4 - len(chord))])
+        voices[index] = chord
+        if index:
+            parallels += count_parallels(voices[index - 1], chord)
+        frame = keys[choice].to(dev)[None, None, :]
+    return FrameHarmony(voices=voices, parallels=parallels)

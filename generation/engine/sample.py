@@ -78,12 +78,14 @@ def sample(
     Each step: logits / temperature (seed §3.1.3: < 1 sharpens, > 1 flattens), the guard masks melody PITCH
     tokens that would copy a training n-gram, then top-k and top-p keep the likely tokens, then one draw.
     With `max_bars`, EOS is masked until that many bars exist and sampling stops before the BAR token that
-    would open one bar too many. The model is put in eval mode; context is cropped to its `config.max_len`.
+    would open one bar too many. The model is moved to `device` and put in eval mode; it runs in float32
+    there (no autocast: bf16 logits would change the draws); context is cropped to its `config.max_len`.
     """
     validate_sampling(temperature, top_k, top_p)
     if max_tokens < 0:
         raise ValueError("max_tokens must be >= 0")
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    model.to(device)  # in place; a no-op when the model is there already
     model.eval()
     tokens = [int(t) for t in prompt] or [vocab.bos]
     max_len = int(getattr(getattr(model, "config", None), "max_len", 1024))

@@ -4,6 +4,12 @@ Batching. Every sequence is cut into windows of `seq_len + 1` tokens (stride `se
 with PAD). Epoch e visits the windows in the order of a permutation drawn from a CPU generator seeded with
 (seed, e), so step s always sees the same batch, and a resumed run sees exactly the batches the interrupted
 run would have seen.
+
+Learning rate. The base rate `lr` is scaled at every step by `lr_factor`: a linear warm-up over `warmup_steps`,
+then constant, a cosine decay to `min_lr_ratio * lr` at the last step of the run's `epochs`, or an inverse
+square root (no horizon: suits runs that end by early stopping). The factor is a pure function of the step, so
+a resumed run continues on the same curve. Weight decay (AdamW) applies to matrices only, never to biases,
+norm gains or embeddings (decaying an embedding row pulls rare tokens toward zero).
 """
 
 from __future__ import annotations
@@ -20,6 +26,40 @@ import torch
 from torch import nn
 
 PAD_ID = 0
+SCHEDULES = ("constant", "cosine", "inverse_sqrt")
+
+
+def lr_factor(step: int, *, total: int, warmup: int = 0, schedule: str = "constant", min_ratio: float = 0.0) -> float:
+    """Multiplier of the base learning rate for 0-based `step` of a run of `total` steps.
+
+    1. Warm-up: (step + 1) / warmup for the first `warmup` steps (reaches 1 at step warmup - 1).
+    2. Then "constant": 1; "cosine": from 1 down to `min_ratio` at step total - 1; "inverse_sqrt":
+       sqrt(warmup / (step + 1)), continuous with the warm-up.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if warmup < 0 or not 0.0 <= min_ratio <= 1.0:
+        raise ValueError("warmup must be >= 0 and min_ratio in [0, 1]")
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "cosine":
+        progress = min((step - warmup) / max(total - 1 - warmup, 1), 1.0)
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if schedule == "inverse_sqrt":
+        return math.sqrt(max(warmup, 1) / (step + 1))
+    return 1.0
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on weight matrices, none on biases, norm gains and embedding tables."""
+    no_decay = {id(module.weight) for module in model.modules() if isinstance(module, (nn.Embedding, nn.LayerNorm))}
+    decay: list[nn.Parameter] = []
+    keep: list[nn.Parameter] = []
+    for parameter in model.parameters():
+        if not parameter.requires_grad:
+            continue
+        (keep if parameter.ndim < 2 or id(parameter) in no_decay else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": keep, "weight_decay": 0.0}]
 
 
 @dataclass
@@ -69,7 +109,7 @@ def _epoch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(count, generator=generator)
 
 
-def _autocast_dtype(device: torch.device) -> torch.dtype | None:
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """bf16 where the GPU supports it (no loss scaling needed), else fp16; None (full precision) off CUDA."""
     if device.type != "cuda":
         return None
@@ -107,16 +147,20 @@ def train(
     weight_decay: float = 0.01,
     pad_id: int = PAD_ID,
     early_stopping: EarlyStopping | None = None,
+    warmup_steps: int = 0,
+    schedule: str = "constant",
+    min_lr_ratio: float = 0.0,
 ) -> TrainResult:
     """Train `model` (tokens [batch, time] -> logits [batch, time, vocab]) to predict the next token.
 
-    AdamW with gradient-norm clipping; on CUDA, autocast (bf16, or fp16 with a GradScaler). Saves model,
+    AdamW with gradient-norm clipping and the learning-rate schedule of `lr_factor`; on CUDA, autocast (bf16, or fp16 with a GradScaler). Saves model,
     optimiser, step and RNG state every `checkpoint_every` steps and at the end; with `resume` and an existing
     checkpoint, continues from its step. `on_step(step, total_steps, loss)` is called after each step.
     With `early_stopping`, the run ends early (see `EarlyStopping`) with the best evaluated weights.
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError("epochs and batch_size must be >= 1")
+    lr_factor(0, total=1, warmup=warmup_steps, schedule=schedule, min_ratio=min_lr_ratio)  # refuse bad values early
     dev = torch.device(device)
     torch.manual_seed(int(seed))  # dropout masks and fresh parameters follow the seed too
     windows = make_windows(sequences, seq_len, pad_id)
@@ -124,8 +168,8 @@ def train(
     total = epochs * steps_per_epoch
 
     model.to(dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    amp_dtype = _autocast_dtype(dev)
+    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr)
+    amp_dtype = autocast_dtype(dev)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     loss_fn = nn.CrossEntropyLoss(ignore_index=pad_id)
 
@@ -133,7 +177,10 @@ def train(
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
         state = load_checkpoint(checkpoint_path)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+        except ValueError:  # saved before the decay/no-decay groups: keep the weights, restart Adam's moments
+            pass
         if "scaler" in state and scaler.is_enabled():
             scaler.load_state_dict(state["scaler"])
         step = int(state["step"])
@@ -168,6 +215,9 @@ def train(
         with torch.autocast(device_type=dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             logits = model(inputs)
             loss = loss_fn(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        rate = lr * lr_factor(step, total=total, warmup=warmup_steps, schedule=schedule, min_ratio=min_lr_ratio)
+        for group in optimizer.param_groups:
+            group["lr"] = rate
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones

@@ -197,6 +197,17 @@ def test_sampling_is_seeded() -> None:
     assert a != c
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+def test_sampling_on_the_gpu_draws_the_cpu_tokens(arch: str) -> None:
+    # The generator and the draw stay on the CPU; the model runs in float32 on either device.
+    torch.manual_seed(0)
+    model = get_model(arch, {"size": "debug"}, VOCAB.size)
+    on_cpu = sample(model, VOCAB, [VOCAB.bos], 60, 1.0, 0, 0.95, seed=7, device="cpu").tokens
+    on_gpu = sample(model, VOCAB, [VOCAB.bos], 60, 1.0, 0, 0.95, seed=7, device="cuda").tokens
+    assert on_cpu == on_gpu
+
+
 @pytest.mark.parametrize(
     ("temperature", "top_k", "top_p", "message"),
     [

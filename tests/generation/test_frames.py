@@ -6,13 +6,18 @@ import torch
 
 from generation.engine.frames import (
     LOWEST_PITCH,
+    LOWEST_VOICE,
     PITCHES,
     FrameConfig,
     FrameLSTM,
     KeyMADE,
+    _KeySampler,
+    count_parallels,
     frame_nll,
     frames_from_score,
+    harmonise,
     independent_bernoulli_nll,
+    melody_frames,
     train_frames,
 )
 from ledgerline.music.events import NOTE_DTYPE, Score, TrackInfo
@@ -119,3 +124,75 @@ def test_independent_bernoulli_baseline_counts_88_keys_per_frame():
     roll = np.zeros((200, PITCHES), dtype=np.uint8)
     roll[:, 39] = 1  # one key always on: the baseline is nearly certain of every key
     assert independent_bernoulli_nll([roll], [roll]) < 0.5
+
+
+def _made_model(seed: int = 0) -> FrameLSTM:
+    torch.manual_seed(seed)
+    model = FrameLSTM(FrameConfig(hidden=24, layers=1, dropout=0.0, made_hidden=24))
+    torch.nn.init.normal_(model.head.direct.weight, std=0.3)  # zero at start; make the key-to-key path count
+    return model.eval()
+
+
+def test_key_by_key_sampling_uses_the_same_logits_as_the_full_made_pass():
+    model = _made_model()
+    sampler = _KeySampler(model.head)
+    context = torch.randn(5, 24)
+    keys, _, logits = sampler.draw(context, torch.rand(5, PITCHES), temperature=1.0, top=72 - LOWEST_PITCH, need=3)
+    torch.testing.assert_close(logits, model.head(context, keys), atol=1e-4, rtol=1e-4)
+
+
+def test_each_candidate_keeps_the_melody_on_top_with_three_keys_below():
+    model = _made_model()
+    keys, log_weight, _ = _KeySampler(model.head).draw(
+        torch.randn(8, 24), torch.rand(8, PITCHES), temperature=1.0, top=70 - LOWEST_PITCH, need=3
+    )
+    for row in keys:
+        on = np.nonzero(row.numpy())[0] + LOWEST_PITCH
+        assert on.max() == 70 and len(on) == 4 and on.min() >= LOWEST_VOICE
+    assert torch.all(log_weight < 0)  # the forced keys have probability < 1
+
+
+def test_harmonising_is_deterministic_for_a_seed_and_keeps_the_melody_as_soprano():
+    model = _made_model()
+    melody = [67, 67, 69, None, 71, 72, 71, 69]
+    first = harmonise(model, melody, seed=3)
+    again = harmonise(model, melody, seed=3)
+    other = harmonise(model, melody, seed=4)
+    assert first.voices.shape == (8, 4)
+    np.testing.assert_array_equal(first.voices, again.voices)
+    assert not np.array_equal(first.voices, other.voices)
+    sounding = [i for i, p in enumerate(melody) if p is not None]
+    assert first.voices[sounding, 0].tolist() == [p for p in melody if p is not None]
+    assert np.all(np.diff(first.voices, axis=1) < 0)  # four distinct voices, high to low
+    assert first.parallels == sum(count_parallels(a, b) for a, b in zip(first.voices, first.voices[1:], strict=False))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_harmonising_on_the_gpu_gives_the_cpu_voices():
+    melody = [67, 67, 69, None, 71, 72, 71, 69]
+    cpu = harmonise(_made_model(), melody, seed=3, device="cpu")
+    gpu = harmonise(_made_model(), melody, seed=3, device="cuda")
+    np.testing.assert_array_equal(cpu.voices, gpu.voices)
+
+
+def test_parallel_fifths_and_octaves_are_counted_only_when_both_voices_move_together():
+    assert count_parallels(np.array([67, 60]), np.array([69, 62])) == 1  # fifth to fifth, both up
+    assert count_parallels(np.array([72, 60]), np.array([74, 62])) == 1  # octave to octave
+    assert count_parallels(np.array([67, 60]), np.array([67, 60])) == 0  # repeated chord: no motion
+    assert count_parallels(np.array([67, 60]), np.array([74, 67])) == 1
+    assert count_parallels(np.array([67, 60]), np.array([69, 65])) == 0  # fifth to third
+
+
+def test_melody_frames_sample_the_sounding_pitch_at_each_beat():
+    notes = np.array(
+        [(60, 90, 0, False, 0, 0.0, 1.5, 0.0, 0.0), (62, 90, 0, False, 0, 1.5, 0.5, 0.0, 0.0)], dtype=NOTE_DTYPE
+    )
+    assert melody_frames(notes, 3) == [60, 60, None]
+
+
+def test_training_and_scoring_run_on_the_given_device():
+    rolls = [np.eye(PITCHES, dtype=np.uint8)[[40, 44, 47, 52] * 3]] * 2
+    model = _made_model()
+    result = train_frames(model, rolls, epochs=2, batch_size=2, device="cpu")
+    assert result.steps == 2
+    assert frame_nll(model, rolls, device="cpu") > 0
