@@ -116,6 +116,9 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+_autocast_dtype = autocast_dtype  # the name vae.py imports
+
+
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a checkpoint."""
     target = Path(path)
