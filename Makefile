@@ -25,14 +25,20 @@ setup-dev:
 run: setup
 	$(PY) manage.py serve_demo 127.0.0.1:8000
 
+# The static checks, in the order `make test` runs them (and .pre-commit-config.yaml): lint, format, the import
+# rules of pyproject.toml ([tool.importlinter]), then types ([tool.mypy]: strict on the engines).
 lint: setup-dev
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
+	.venv/bin/mypy
 
 test: setup-dev
 	scripts/services.sh
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
+	.venv/bin/mypy
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) .venv/bin/pytest -q $(PYTEST_ARGS)
 
 schema: setup

@@ -29,7 +29,7 @@ class BeatChroma:
 
     @property
     def beats(self) -> int:
-        return self.chroma.shape[1]
+        return int(self.chroma.shape[1])
 
 
 def frame_chroma(audio: np.ndarray, sample_rate: int, *, tuning: float | None = None) -> np.ndarray:

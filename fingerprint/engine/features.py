@@ -46,7 +46,8 @@ class Features:
             "problems": self.problems,
         }
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, meta=np.array(json.dumps(meta)), **arrays)
+        # numpy's stub types **kwds as if a key could be its allow_pickle flag: these keys are array names.
+        np.savez_compressed(buffer, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
         return buffer.getvalue()
 
     @classmethod

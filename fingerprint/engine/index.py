@@ -30,6 +30,9 @@ import numpy as np
 KEEP_VERSIONS = 2
 log = logging.getLogger(__name__)
 
+#: A float-vector index (Flat, IVF-PQ, maybe on a GPU) or a binary-code one (Flat, multi-hash).
+AnyIndex = faiss.Index | faiss.IndexBinary
+
 
 class IndexCorrupt(RuntimeError):
     """The index on disk is missing or does not match its manifest."""
@@ -107,7 +110,7 @@ class IndexSpec:
         refine = f",Refine({self.refine})" if self.refine else ""
         return f"IVF{nlist},{self.pq_codes()}{refine}"
 
-    def make(self, vectors: np.ndarray) -> faiss.Index:
+    def make(self, vectors: np.ndarray) -> AnyIndex:
         count = len(vectors)
         if self.binary:
             if not self.approximate(count):
@@ -115,9 +118,9 @@ class IndexSpec:
             # Two hash tables on the code's halves, each probed at up to radius // 2 flipped bits: any code
             # within `hamming_radius` bits has a half within that many flips, so the search is exact to that
             # radius (at 10^6 codes: 111 ms for a 3-minute query's codes against 830 ms for Flat).
-            index = faiss.IndexBinaryMultiHash(self.dim, 2, self.dim // 2)
-            index.nflip = self.hamming_radius // 2
-            return index
+            multihash = faiss.IndexBinaryMultiHash(self.dim, 2, self.dim // 2)
+            multihash.nflip = self.hamming_radius // 2
+            return multihash
         index = faiss.index_factory(self.dim, self.factory(count), self.faiss_metric)
         if not index.is_trained:
             sample = vectors[
@@ -128,23 +131,25 @@ class IndexSpec:
             index.train(np.ascontiguousarray(sample, dtype=np.float32))
         return index
 
-    def tune(self, index) -> None:
+    def tune(self, index: AnyIndex) -> None:
         """Apply the search-time parameters (they are not a property of the stored index)."""
-        if is_ivf(index):
+        if isinstance(index, faiss.Index) and is_ivf(index):
             faiss.extract_index_ivf(index).nprobe = self.nprobe
         if isinstance(index, faiss.IndexRefine):
             index.k_factor = float(self.k_factor)
 
 
-def kind_of(index) -> str:
+def kind_of(index: AnyIndex) -> str:
     """The manifest's name for an index's structure."""
     if isinstance(index, faiss.IndexBinaryMultiHash):
         return "multihash"
     return "ivfpq" if is_ivf(index) else "flat"
 
 
-def is_ivf(index) -> bool:
+def is_ivf(index: AnyIndex) -> bool:
     """Whether `index` is, or wraps, an inverted-file index."""
+    if not isinstance(index, faiss.Index):  # binary codes are never IVF here (flat or multi-hash)
+        return False
     try:
         faiss.extract_index_ivf(index)
     except (RuntimeError, TypeError):
@@ -163,7 +168,7 @@ class VersionedIndex:
     def __init__(self, root: Path, spec: IndexSpec) -> None:
         self.spec = spec
         self.folder = Path(root) / spec.name
-        self._loaded: tuple[str, faiss.Index, np.ndarray] | None = None
+        self._loaded: tuple[str, AnyIndex, np.ndarray] | None = None
         self._load_lock = threading.Lock()
 
     # --- reading ---------------------------------------------------------------------------------------
@@ -173,7 +178,7 @@ class VersionedIndex:
         except FileNotFoundError:
             return None
 
-    def _load(self, version: str, *, to_gpu: bool = True) -> tuple[faiss.Index, np.ndarray]:
+    def _load(self, version: str, *, to_gpu: bool = True) -> tuple[AnyIndex, np.ndarray]:
         folder = self.folder / version
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
@@ -181,8 +186,8 @@ class VersionedIndex:
                 if _sha256(folder / name) != manifest["sha256"][name]:
                     raise IndexCorrupt(f"{self.spec.name} index {version}: {name} does not match its manifest")
             read = faiss.read_index_binary if self.spec.binary else faiss.read_index
-            index = read(str(folder / "index.faiss"))
-            keys = np.load(folder / "keys.npy", allow_pickle=False)
+            index: AnyIndex = read(str(folder / "index.faiss"))
+            keys: np.ndarray = np.load(folder / "keys.npy", allow_pickle=False)  # int64 [n, 2]
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             if isinstance(exc, IndexCorrupt):
                 raise
@@ -191,14 +196,14 @@ class VersionedIndex:
             raise IndexCorrupt(f"{self.spec.name} index {version}: {index.ntotal} vectors but {len(keys)} keys")
         if not self.spec.binary:
             self.spec.tune(index)
-        if to_gpu and gpu_count() > 0 and not self.spec.binary:
+        if to_gpu and gpu_count() > 0 and isinstance(index, faiss.Index):  # binary indexes stay on the CPU
             try:
                 index = faiss.index_cpu_to_all_gpus(index)
             except RuntimeError as exc:  # e.g. a fast-scan IVF-PQ written on a CPU machine: served on the CPU
                 log.warning("%s index %s stays on the CPU: %s", self.spec.name, version, str(exc).splitlines()[0])
         return index, keys
 
-    def reader(self) -> tuple[str, faiss.Index, np.ndarray] | None:
+    def reader(self) -> tuple[str, AnyIndex, np.ndarray] | None:
         """The live (version, index, keys), reloaded when a writer swapped versions. None: no index yet."""
         version = self.current_version()
         if version is None:
@@ -244,14 +249,14 @@ class VersionedIndex:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _publish(self, index: faiss.Index, keys: np.ndarray, *, kind: str) -> str:
+    def _publish(self, index: AnyIndex, keys: np.ndarray, *, kind: str) -> str:
         versions = sorted(p.name for p in self.folder.glob("v[0-9]*") if p.is_dir())
         number = int(versions[-1][1:]) + 1 if versions else 1
         version = f"v{number:06d}"
         tmp = self.folder / f".{version}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        if self.spec.binary:
+        if isinstance(index, faiss.IndexBinary):
             faiss.write_index_binary(index, str(tmp / "index.faiss"))
         else:
             if gpu_count() > 0:

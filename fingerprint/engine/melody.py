@@ -52,7 +52,8 @@ class Melody:
     def ratios(self) -> np.ndarray:
         """Quantised to quarter octaves so performance jitter does not break exact n-grams. [notes - 1]"""
         raw = np.log2(np.maximum(self.iois[1:], 1e-3) / np.maximum(self.iois[:-1], 1e-3))
-        return np.clip(np.round(raw * 4) / 4, -3, 3)
+        quantised: np.ndarray = np.clip(np.round(raw * 4) / 4, -3, 3)
+        return quantised
 
 
 def melody_line(notes: np.ndarray) -> Melody:
@@ -147,8 +148,8 @@ def local_alignment(query: Melody, match: Melody, *, gap: float = 1.0, mismatch:
                 row[j - 1] = left
         H[i, 1:] = row
         T[i, 1:] = np.where(row == 0, 0, np.where(row == diag, 1, np.where(row == up, 2, 3)))
-    i, j = np.unravel_index(int(np.argmax(H)), H.shape)
-    end = (int(i), int(j))
+    i, j = divmod(int(np.argmax(H)), m + 1)  # the best cell of H [n + 1, m + 1]
+    end = (i, j)
     path: list[tuple[int, int]] = []
     matches = 0
     while i > 0 and j > 0 and T[i, j] != 0:
@@ -204,7 +205,8 @@ def beat_seconds(melody: Melody, beats: np.ndarray) -> np.ndarray:
     end_beats = melody.onsets[-1] + melody.iois[-1]
     last_rate = (melody.onsets_s[-1] - melody.onsets_s[-2]) / max(melody.onsets[-1] - melody.onsets[-2], 1e-3)
     end_s = melody.onsets_s[-1] + melody.iois[-1] * last_rate
-    return np.interp(beats, np.append(melody.onsets, end_beats), np.append(melody.onsets_s, end_s))
+    seconds: np.ndarray = np.interp(beats, np.append(melody.onsets, end_beats), np.append(melody.onsets_s, end_s))
+    return seconds
 
 
 def beat_windows(line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +225,9 @@ def beat_windows(line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True)
-def _beat_smith_waterman(query: np.ndarray, match: np.ndarray, gap: float, mismatch: float):
+def _beat_smith_waterman(
+    query: np.ndarray, match: np.ndarray, gap: float, mismatch: float
+) -> tuple[int, int, int, int, int]:
     n, m = len(query), len(match)
     H = np.zeros((n + 1, m + 1))
     best, bi, bj = 0.0, 0, 0

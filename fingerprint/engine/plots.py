@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from . import chroma as chroma_mod  # noqa: E402
 from .features import Features  # noqa: E402
@@ -17,21 +20,21 @@ PITCH_CLASSES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"
 KINDS = ("chroma", "dtw", "pianoroll")
 
 
-def _render(fig, fmt: str) -> bytes:
+def _render(fig: Figure, fmt: str) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
 
 
-def _beat_range(features: Features, start_s: float, end_s: float) -> tuple[int, int]:
-    times = features.chroma.beat_times
+def _beat_range(chroma: chroma_mod.BeatChroma, start_s: float, end_s: float) -> tuple[int, int]:
+    times = chroma.beat_times
     a = int(np.searchsorted(times, start_s, side="right") - 1)
     b = int(np.searchsorted(times, end_s, side="left"))
-    return max(a, 0), min(max(b, a + 1), features.chroma.beats)
+    return max(a, 0), min(max(b, a + 1), chroma.beats)
 
 
-def chromagrams(query: Features, match: Features, m: dict, fmt: str = "png") -> bytes:
+def chromagrams(query: Features, match: Features, m: Mapping[str, Any], fmt: str = "png") -> bytes:
     """Query (rotated by the transposition found) above the match, over the matched beats."""
     fig, axes = plt.subplots(2, 1, figsize=(8, 4.5), sharex=False)
     for ax, features, (start, end), label in (
@@ -41,7 +44,7 @@ def chromagrams(query: Features, match: Features, m: dict, fmt: str = "png") -> 
         if features.chroma is None:
             ax.text(0.5, 0.5, "no audio features", ha="center")
             continue
-        a, b = _beat_range(features, start, end)
+        a, b = _beat_range(features.chroma, start, end)
         data = features.chroma.chroma[:, a:b]
         if features is query:
             data = np.roll(data, -m["transpose"] % 12, axis=0)
@@ -53,14 +56,14 @@ def chromagrams(query: Features, match: Features, m: dict, fmt: str = "png") -> 
     return _render(fig, fmt)
 
 
-def dtw_path(query: Features, match: Features, m: dict, fmt: str = "png") -> bytes:
+def dtw_path(query: Features, match: Features, m: Mapping[str, Any], fmt: str = "png") -> bytes:
     """The chroma-DTW cost matrix over the matched passage and its optimal path (seed §5.3)."""
     fig, ax = plt.subplots(figsize=(5, 5))
     if query.chroma is None or match.chroma is None:
         ax.text(0.5, 0.5, "no audio features", ha="center")
         return _render(fig, fmt)
-    qa, qb = _beat_range(query, m["query_start"], m["query_end"])
-    ma, mb = _beat_range(match, m["match_start"], m["match_end"])
+    qa, qb = _beat_range(query.chroma, m["query_start"], m["query_end"])
+    ma, mb = _beat_range(match.chroma, m["match_start"], m["match_end"])
     q = np.roll(query.chroma.chroma[:, qa:qb], -m["transpose"] % 12, axis=0)
     r = match.chroma.chroma[:, ma:mb]
     result = chroma_mod.dtw_similarity(q, r)
@@ -77,7 +80,7 @@ def dtw_path(query: Features, match: Features, m: dict, fmt: str = "png") -> byt
     return _render(fig, fmt)
 
 
-def piano_roll(query: Features, match: Features, m: dict, fmt: str = "png") -> bytes:
+def piano_roll(query: Features, match: Features, m: Mapping[str, Any], fmt: str = "png") -> bytes:
     """Melody of the matched passage: the match in grey, the query moved back by the transposition in red,
     both on the match's time axis (tempo ratio applied)."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -85,11 +88,10 @@ def piano_roll(query: Features, match: Features, m: dict, fmt: str = "png") -> b
         ax.text(0.5, 0.5, "no score for one of the pieces", ha="center")
         return _render(fig, fmt)
     ratio = m.get("tempo_ratio") or 1.0
-    for features, (start, end), color, shift, scale, label in (
-        (match, (m["match_start"], m["match_end"]), "0.5", 0, 1.0, "match"),
-        (query, (m["query_start"], m["query_end"]), "tab:red", -m["transpose"], ratio, "query"),
+    for mel, (start, end), color, shift, scale, label in (
+        (match.melody, (m["match_start"], m["match_end"]), "0.5", 0, 1.0, "match"),
+        (query.melody, (m["query_start"], m["query_end"]), "tab:red", -m["transpose"], ratio, "query"),
     ):
-        mel = features.melody
         inside = (mel.onsets_s >= start - 1e-6) & (mel.onsets_s < end - 1e-6)
         onsets = (mel.onsets_s[inside] - start) * scale
         durations = np.append(np.diff(mel.onsets_s[inside]), 0.3) * scale

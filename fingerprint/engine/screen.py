@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class Thresholds:
     support: float | None = None
 
     @classmethod
-    def from_dict(cls, values: dict) -> Thresholds:
+    def from_dict(cls, values: Mapping[str, Any]) -> Thresholds:
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -85,7 +86,7 @@ class Thresholds:
 THRESHOLDS_FILE = "screening-thresholds.json"  # a deployment's fitted thresholds, in its data folder
 
 
-def deployed_thresholds(data_dir: Path) -> dict:
+def deployed_thresholds(data_dir: Path) -> dict[str, Any]:
     """The thresholds `calibrate_screening` fitted for this deployment ({} when it has not been run); the
     platform merges them over its settings. A damaged file is reported and ignored, not half-applied."""
     path = Path(data_dir) / THRESHOLDS_FILE
@@ -113,9 +114,9 @@ class Match:
     passed: bool = False  # over this level's own threshold
     query_beats: tuple[float, float] | None = None
     match_beats: tuple[float, float] | None = None
-    evidence: dict = field(default_factory=dict)  # level-specific detail (alignment path, votes)
+    evidence: dict[str, Any] = field(default_factory=dict)  # level-specific detail (alignment path, votes)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("evidence")
         return data

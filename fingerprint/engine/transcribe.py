@@ -21,13 +21,17 @@ import logging
 import threading
 import warnings
 from pathlib import Path
-from typing import NamedTuple
+from types import ModuleType
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from ledgerline.music.events import NOTE_DTYPE
 
 from .features import Features, extract
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 MODEL_SAMPLE_RATE = 22050  # Basic Pitch's AUDIO_SAMPLE_RATE
 FFT_HOP = 256
@@ -76,7 +80,7 @@ _session_lock = threading.Lock()
 
 
 @functools.cache
-def _session(threads: int):
+def _session(threads: int) -> onnxruntime.InferenceSession:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -86,14 +90,14 @@ def _session(threads: int):
     return ort.InferenceSession(str(model_path()), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def session(threads: int = 1):
+def session(threads: int = 1) -> onnxruntime.InferenceSession:
     """The cached onnxruntime session (loaded once per thread count; sessions are safe to share for `run`)."""
     with _session_lock:
         return _session(threads)
 
 
 @functools.cache
-def _note_creation():
+def _note_creation() -> ModuleType:
     """Basic Pitch's note decoding. Its package __init__ logs a warning for every backend it does not find, and
     resampy warns that pkg_resources is deprecated: neither concerns us."""
     root = logging.getLogger()
@@ -105,7 +109,8 @@ def _note_creation():
             from basic_pitch import note_creation
     finally:
         root.setLevel(level)
-    return note_creation
+    module: ModuleType = note_creation  # basic_pitch is untyped
+    return module
 
 
 def _checked_audio(audio: np.ndarray, sr: int) -> np.ndarray:

@@ -13,26 +13,36 @@ import numpy as np
 from ledgerline.music.events import Score, TrackInfo, with_seconds
 
 
-def _copy(score: Score, notes: np.ndarray, **changes) -> Score:
-    fields = {
-        "notes": notes,
-        "tracks": list(score.tracks),
-        "tempo_bpm": score.tempo_bpm,
-        "tempo_map": list(score.tempo_map),
-        "time_signature": score.time_signature,
-        "key": score.key,
-        "title": score.title,
-        "composer": score.composer,
-    }
-    fields.update(changes)
-    return with_seconds(Score(**fields))
+def _copy(
+    score: Score,
+    notes: np.ndarray,
+    *,
+    tracks: list[TrackInfo] | None = None,
+    tempo_bpm: float | None = None,
+    tempo_map: list[tuple[float, float]] | None = None,
+    drop_key: bool = False,
+) -> Score:
+    """`score` with these notes (NOTE_DTYPE) and the given fields changed (None: kept); `drop_key` forgets the
+    written key (the notes no longer are in it)."""
+    return with_seconds(
+        Score(
+            notes=notes,
+            tracks=list(score.tracks) if tracks is None else tracks,
+            tempo_bpm=score.tempo_bpm if tempo_bpm is None else tempo_bpm,
+            tempo_map=list(score.tempo_map) if tempo_map is None else tempo_map,
+            time_signature=score.time_signature,
+            key=None if drop_key else score.key,
+            title=score.title,
+            composer=score.composer,
+        )
+    )
 
 
 def transpose(score: Score, semitones: int) -> Score:
     notes = score.notes.copy()
     pitched = ~notes["is_drum"]
     notes["pitch"][pitched] = np.clip(notes["pitch"][pitched].astype(int) + semitones, 0, 127)
-    return _copy(score, notes, key=None)
+    return _copy(score, notes, drop_key=True)
 
 
 def change_tempo(score: Score, ratio: float) -> Score:
@@ -79,7 +89,7 @@ def embed_quote(host: Score, quote: Score, *, at_bar: int) -> Score:
     for index in range(len(host.tracks)):
         middle["program"][middle["track"] == index] = host.tracks[index].program
     tracks = list(host.tracks) or [TrackInfo("Quote", 0)]
-    return _copy(host, np.concatenate([before, middle, after]), tracks=tracks, key=None)
+    return _copy(host, np.concatenate([before, middle, after]), tracks=tracks, drop_key=True)
 
 
 def add_noise(audio: np.ndarray, *, snr_db: float, seed: int = 0) -> np.ndarray:

@@ -50,11 +50,11 @@ def markov_baseline_nll(
     for tokens in held_out:
         for i in range(1, len(tokens)):
             target = int(tokens[i])
-            p = None
-            for ctx in _contexts(tokens, i, order):
+            p = 0.0
+            for n, ctx in enumerate(_contexts(tokens, i, order)):
                 seen = counts.get(ctx)
-                if p is None:  # order 0
-                    p = ((seen or {}).get(target, 0) + k) / (totals.get(ctx, 0) + kv)
+                if n == 0:  # order 0
+                    p = ((seen.get(target, 0) if seen else 0) + k) / (totals.get(ctx, 0) + kv)
                 elif seen is not None:  # an unseen context keeps the lower order
                     p = (seen.get(target, 0) + kv * p) / (totals[ctx] + kv)
             total -= math.log(p)
@@ -64,7 +64,7 @@ def markov_baseline_nll(
     return total / targets
 
 
-def readiness(arch: str, metrics: Mapping | None) -> str | None:
+def readiness(arch: str, metrics: Mapping[str, object] | None) -> str | None:
     """Why a model may not generate for publishing, or None when it may. Markov models are always ready; a
     neural model is not ready when training recorded it so (its held-out NLL did not beat the baseline)."""
     if arch == "markov" or not metrics or metrics.get("ready", True):
@@ -72,7 +72,7 @@ def readiness(arch: str, metrics: Mapping | None) -> str | None:
     return str(metrics.get("not_ready_reason") or "its held-out NLL is not better than the Markov baseline")
 
 
-def readiness_metrics(model_nll: float | None, baseline_nll: float | None) -> dict:
+def readiness_metrics(model_nll: float | None, baseline_nll: float | None) -> dict[str, bool | str]:
     """The readiness entries of a neural model's metrics from its held-out NLL and the baseline's."""
     if model_nll is None or baseline_nll is None:
         return {"ready": False, "not_ready_reason": "no held-out pieces to measure it against the Markov baseline"}

@@ -105,7 +105,8 @@ class KeyMADE(nn.Module):
 
     def forward(self, context: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         hidden = torch.relu(self.keys_in(keys) + self.context_in(context))
-        return self.context_out(context) + self.hidden_out(hidden) + self.direct(keys)
+        logits: torch.Tensor = self.context_out(context) + self.hidden_out(hidden) + self.direct(keys)
+        return logits
 
 
 class FrameLSTM(nn.Module):
@@ -136,8 +137,10 @@ class FrameLSTM(nn.Module):
         if isinstance(self.head, KeyMADE):
             if next_frames is None:
                 raise ValueError("the MADE output needs next_frames, the frames it predicts")
-            return self.head(hidden, next_frames)
-        return self.head(hidden)
+            logits: torch.Tensor = self.head(hidden, next_frames)
+        else:
+            logits = self.head(hidden)
+        return logits  # [batch, time, 88]
 
 
 def _batch(rolls: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ledgerline.music.events import NOTE_DTYPE, Score, TrackInfo, with_seconds
+from ledgerline.music.events import NOTE_DTYPE, NoteRow, Score, TrackInfo, with_seconds
 
 from .tokens import DEFAULT_PROGRAMS, ROLE_NAMES
 
@@ -320,7 +320,7 @@ def _smooth(counts: Counter[str] | None, lower: np.ndarray, kv: float) -> np.nda
     if not counts:
         return lower
     vector = np.array([counts.get(label, 0) for label in ALL_LABELS], dtype=np.float64)
-    return (vector + kv * lower) / (vector.sum() + kv)
+    return (vector + kv * lower) / (float(vector.sum()) + kv)
 
 
 # --- arrangement ---------------------------------------------------------------------------------------
@@ -372,7 +372,7 @@ def arrange(
     melody["duration"] = np.minimum(melody["duration"], end - melody["start"])
     melody["track"], melody["program"], melody["is_drum"] = 0, progs["melody"], False
 
-    rows: list[tuple] = []
+    rows: list[NoteRow] = []
     half = bar_beats / 2.0
     for bar in range(bars):
         chord = chords[min(bar, len(chords) - 1)]

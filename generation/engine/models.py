@@ -83,7 +83,8 @@ class LSTMModel(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [batch, time] -> logits [batch, time, vocab]."""
         hidden, _ = self.lstm(self.embed(tokens))
-        return self.head(self.drop(hidden))
+        logits: torch.Tensor = self.head(self.drop(hidden))
+        return logits
 
     def step(
         self, tokens: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -109,6 +110,8 @@ def sinusoidal_positions(max_len: int, dim: int) -> torch.Tensor:
 
 class TransformerModel(nn.Module):
     """Decoder-only Transformer: self-attention layers under a causal mask, sinusoidal positions, pre-norm."""
+
+    positions: torch.Tensor  # [max_len, dim], a buffer
 
     def __init__(self, config: ModelConfig, vocab_size: int) -> None:
         super().__init__()
@@ -139,7 +142,8 @@ class TransformerModel(nn.Module):
         x = self.embed(tokens) * math.sqrt(self.config.dim) + self.positions[:length]
         mask = nn.Transformer.generate_square_subsequent_mask(length, device=tokens.device, dtype=x.dtype)
         hidden = self.blocks(self.drop(x), mask=mask, is_causal=True)
-        return self.head(self.norm(hidden))
+        logits: torch.Tensor = self.head(self.norm(hidden))
+        return logits
 
 
 def get_model(name: str, config: dict[str, Any] | ModelConfig | VAEConfig | None, vocab_size: int) -> nn.Module:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import nn
 
-from ledgerline.music.events import NOTE_DTYPE, Score
+from ledgerline.music.events import NOTE_DTYPE, NoteRow, Score
 
 from .anticopy import NgramGuard
 from .markov import Chord, Key, MarkovHarmony, arrange, estimate_key, parse_key
@@ -24,6 +24,15 @@ from .tokens import DEFAULT_PROGRAMS, ROLE_NAMES, Vocab, decode, steps_per_bar
 MAX_BARS = 256
 MIN_TEMPO, MAX_TEMPO = 20.0, 400.0
 MELODY_LOW, MELODY_HIGH = 60, 84  # C4..C6: where the generated tune is placed after transposition
+
+
+@runtime_checkable
+class IncrementalModel(Protocol):
+    """A recurrent model that carries its state between calls (`TokenLSTM.step`)."""
+
+    def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """tokens [batch, time] after `state` -> (logits [batch, time, vocab], new state)."""
+        ...
 
 
 @dataclass
@@ -101,12 +110,12 @@ def sample(
     stopped = "max_tokens"
     pitch_ids = torch.tensor(list(vocab.pitch_ids))
     # Recurrent models with a `step` method carry their state; others re-read the (cropped) context each step.
-    incremental = callable(getattr(model, "step", None))
+    incremental = model if isinstance(model, IncrementalModel) else None
     state: Any = None
     pending = tokens
     for _ in range(max_tokens):
-        if incremental:
-            step_logits, state = model.step(torch.tensor([pending], dtype=torch.long, device=device), state)
+        if incremental is not None:
+            step_logits, state = incremental.step(torch.tensor([pending], dtype=torch.long, device=device), state)
             raw = step_logits[0, -1]
         else:
             raw = model(torch.tensor([tokens[-max_len:]], dtype=torch.long, device=device))[0, -1]
@@ -186,7 +195,7 @@ def random_walk_melody(
     step_weights = np.array([0.05, 0.15, 0.3, 0.05, 0.3, 0.1, 0.05])
     degree = 7  # tonic one octave above the base (degrees 0..13 span two octaves)
     base = 60 + key.tonic if key.tonic < 6 else 48 + key.tonic
-    rows: list[tuple] = []
+    rows: list[NoteRow] = []
     beat = 0.0
     end = bars * bar_beats
     while beat < end - 1e-9:

@@ -7,7 +7,8 @@ each measure whether a melody lies inside the corpus's 5-95 % range. `summarise`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,11 @@ from ledgerline.music.events import Score
 
 from . import tokens as tok
 from .markov import Key, estimate_key, parse_key, score_key
+
+#: The JSON documents this module makes (stored in a model's metrics and shown on its page): one melody's
+#: measures (`melody_stats`), a corpus reference (`corpus_reference`), a comparison (`compare`) and a summary of
+#: many samples (`summarise`). Their keys are listed in each function's docstring.
+StatsDoc = dict[str, Any]
 
 HARMONIC_MINOR_EXTRA = (9, 11)  # raised 6th and 7th of the minor mode count as in key
 MAX_INTERVAL = 12  # intervals beyond an octave fall into the edge bins of the histogram
@@ -67,9 +73,9 @@ def tv_distance(a: Sequence[float], b: Sequence[float]) -> float:
     return float(0.5 * np.abs(p - q).sum())
 
 
-def _share_repeating(signatures: list[tuple | None]) -> float:
+def _share_repeating(signatures: Sequence[Hashable | None]) -> float:
     """Share of the bars with a signature whose signature appeared in an earlier bar."""
-    seen: set[tuple] = set()
+    seen: set[Hashable] = set()
     counted = repeated = 0
     for signature in signatures:
         if signature is None:
@@ -80,7 +86,7 @@ def _share_repeating(signatures: list[tuple | None]) -> float:
     return repeated / counted if counted else 0.0
 
 
-def melody_stats(notes: np.ndarray, *, key: Key | str | None, bar_beats: float) -> dict:
+def melody_stats(notes: np.ndarray, *, key: Key | str | None, bar_beats: float) -> StatsDoc:
     """The measures of one melody (NOTE_DTYPE; beats from 0). `key` None: estimated from the notes.
 
     pitch_range: highest minus lowest pitch; note_density: notes per bar over the bars the melody spans;
@@ -97,7 +103,7 @@ def melody_stats(notes: np.ndarray, *, key: Key | str | None, bar_beats: float) 
         key = parse_key(key)
     if key is None:
         key = estimate_key(pitches, notes["duration"])
-    result: dict = {
+    result: StatsDoc = {
         "notes": int(len(notes)),
         "key": key.name,
         "bars": 0,
@@ -117,8 +123,8 @@ def melody_stats(notes: np.ndarray, *, key: Key | str | None, bar_beats: float) 
     bars = max(int(np.ceil(float(ends.max()) / bar_beats - 1e-9)), 1)
     covered = np.maximum.accumulate(np.concatenate([[0.0], ends[:-1]]))  # where sound has reached so far
     rests = np.maximum(starts - covered, 0.0)
-    rhythms: list[tuple | None] = [None] * bars
-    contours: list[tuple | None] = [None] * bars
+    rhythms: list[tuple[tuple[int, int], ...] | None] = [None] * bars  # per bar: (onset, duration) on the grid
+    contours: list[tuple[int, ...] | None] = [None] * bars  # per bar: signs of the successive intervals
     bar_of = np.minimum((starts // bar_beats).astype(np.int64), bars - 1)
     for bar in range(bars):
         inside = notes[bar_of == bar]
@@ -143,14 +149,14 @@ def melody_stats(notes: np.ndarray, *, key: Key | str | None, bar_beats: float) 
     return result
 
 
-def corpus_melody_stats(score: Score) -> dict:
+def corpus_melody_stats(score: Score) -> StatsDoc:
     """The measures of a corpus piece's melody as the models see it: its top voice through the tokeniser, in
     the piece's written (else estimated) key."""
     melody = tok.decode(tok.encode_melody(score), time_signature=score.time_signature)
     return melody_stats(melody.notes[melody.notes["track"] == 0], key=score_key(score), bar_beats=score.bar_beats)
 
 
-def corpus_reference(melodies: Sequence[dict]) -> dict:
+def corpus_reference(melodies: Sequence[StatsDoc]) -> StatsDoc:
     """The reference of a corpus from the `melody_stats` of its melodies: the pooled interval histogram
     (normalised) and the 5th/50th/95th percentile of each measure (interval_distance: each melody's distance
     to the pooled histogram). An empty corpus gives an empty reference (`pieces` 0)."""
@@ -170,13 +176,13 @@ def corpus_reference(melodies: Sequence[dict]) -> dict:
     }
 
 
-def _inside(value: float, band: dict, side: str) -> bool:
+def _inside(value: float, band: dict[str, float], side: str) -> bool:
     low_ok = side == "high" or value >= band["p5"] - 1e-9
     high_ok = side == "low" or value <= band["p95"] + 1e-9
     return bool(low_ok and high_ok)
 
 
-def compare(stats: dict, reference: dict) -> dict:
+def compare(stats: StatsDoc, reference: StatsDoc) -> StatsDoc:
     """For each measure of `stats`: its value, the corpus's p5/p50/p95 and whether it is inside the corpus's
     5-95 % range (one-sided for in-key ratio and longest rest, see STATISTICS); plus the interval histogram's
     total variation distance to the corpus's. `inside`/`total` count the measures inside."""
@@ -202,11 +208,11 @@ def compare(stats: dict, reference: dict) -> dict:
     }
 
 
-def summarise(samples: Sequence[dict], reference: dict) -> dict:
+def summarise(samples: Sequence[StatsDoc], reference: StatsDoc) -> StatsDoc:
     """Over many melodies' `melody_stats`: per measure the mean, the median and the share of samples inside the
     corpus's range; plus the distance of the samples' pooled interval histogram to the corpus's."""
     comparisons = [compare(s, reference) for s in samples]
-    result: dict = {"samples": len(samples), "reference_pieces": reference.get("pieces", 0), "statistics": {}}
+    result: StatsDoc = {"samples": len(samples), "reference_pieces": reference.get("pieces", 0), "statistics": {}}
     if not samples or not reference.get("pieces"):
         return result
     for name in STATISTICS:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ledgerline.music.events import NOTE_DTYPE, Score, TrackInfo, with_seconds
+from ledgerline.music.events import NOTE_DTYPE, NoteRow, Score, TrackInfo, with_seconds
 
 STEPS_PER_BEAT = 4  # 16th-note grid: four steps per quarter-note beat
 MAX_POSITIONS = 16
@@ -309,7 +309,7 @@ def decode(
     program_list = _program_list(programs)
     bar_steps = steps_per_bar(time_signature)
     step_beats = 1.0 / STEPS_PER_BEAT
-    rows: list[tuple] = []
+    rows: list[NoteRow] = []
     bar, pos, role = -1, 0, 0
     pending: int | None = None
 

@@ -129,7 +129,8 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    return torch.load(Path(path), map_location="cpu", weights_only=False)
+    state: dict[str, Any] = torch.load(Path(path), map_location="cpu", weights_only=False)
+    return state
 
 
 def train(

@@ -475,7 +475,7 @@ def train_vae(
             logits, mu, logvar = model(batch)
         loss, _, _ = vae_loss(logits, batch, mu, logvar, kl_weight(config, step), config.free_nats)
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
         nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         scaler.step(optimizer)

@@ -13,6 +13,7 @@ import tarfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import IO
 
 from .detect import Format
 
@@ -79,7 +80,7 @@ def _count(report: ArchiveReport, limits: ArchiveLimits) -> None:
         raise ArchiveError(f"archive has more than {limits.max_members} members")
 
 
-def _read_bounded(stream, name: str, compressed: int, limits: ArchiveLimits, report: ArchiveReport) -> bytes:
+def _read_bounded(stream: IO[bytes], name: str, compressed: int, limits: ArchiveLimits, report: ArchiveReport) -> bytes:
     out = io.BytesIO()
     member_bytes = 0
     while chunk := stream.read(_CHUNK):

@@ -43,7 +43,8 @@ def _resample(audio: np.ndarray, sr: int, target: int) -> np.ndarray:
         return audio.astype(np.float32)
     import soxr
 
-    return soxr.resample(audio, sr, target).astype(np.float32)
+    resampled: np.ndarray = soxr.resample(audio, sr, target)  # soxr is untyped: [samples] or [samples, channels]
+    return resampled.astype(np.float32)
 
 
 def _decode_with_ffmpeg(path: Path, sample_rate: int, max_s: float | None) -> np.ndarray:

@@ -53,9 +53,11 @@ def audio_duration_s(data: bytes, fmt: Format) -> float:
         if fmt == Format.MP3:
             return _ffprobe_duration_s(data, fmt)
         raise CorruptFile(f"cannot decode audio: {exc}") from exc
-    if info.samplerate <= 0:
-        raise CorruptFile(f"audio header declares a sample rate of {info.samplerate} Hz")
-    return max(info.frames, 0) / info.samplerate
+    samplerate: int = info.samplerate
+    frames: int = info.frames
+    if samplerate <= 0:
+        raise CorruptFile(f"audio header declares a sample rate of {samplerate} Hz")
+    return max(frames, 0) / samplerate
 
 
 def check_duration(data: bytes, fmt: Format, max_s: float, *, min_s: float = 0.0, score: Score | None = None) -> float:

@@ -29,6 +29,10 @@ NOTE_DTYPE = np.dtype(
     ]
 )
 
+# One NOTE_DTYPE record as a tuple, in field order: pitch, velocity, program, is_drum, track, start, duration,
+# start_s, duration_s (`np.array(rows, dtype=NOTE_DTYPE)` builds the notes array from a list of them).
+NoteRow = tuple[int, int, int, bool, int, float, float, float, float]
+
 DEFAULT_TPQ = 480
 
 
@@ -110,11 +114,11 @@ class Score:
             composer=self.composer,
         )
 
-    def instruments(self) -> list[dict]:
+    def instruments(self) -> list[dict[str, object]]:
         return [{"name": t.name, "program": t.program, "is_drum": t.is_drum} for t in self.tracks]
 
     # --- serialisation ---------------------------------------------------------------------------------
-    def _meta(self) -> dict:
+    def _meta(self) -> dict[str, object]:
         return {
             "tracks": self.instruments(),
             "tempo_bpm": self.tempo_bpm,
@@ -148,29 +152,29 @@ class Score:
 
     def to_midi_bytes(self, tpq: int = DEFAULT_TPQ) -> bytes:
         """A type-1 MIDI file: one MIDI track per Score track, channel 9 for drums."""
-        import symusic
+        from symusic.core import NoteTick, ScoreTick, TempoTick, TimeSignatureTick, TrackTick
 
-        score = symusic.Score(tpq)
+        score = ScoreTick(tpq)
         for beat, bpm in self.tempo_map:
-            score.tempos.append(symusic.Tempo(int(round(beat * tpq)), float(bpm)))
+            score.tempos.append(TempoTick(int(round(beat * tpq)), float(bpm)))
         num, den = self.time_signature
-        score.time_signatures.append(symusic.TimeSignature(0, num, den))
+        score.time_signatures.append(TimeSignatureTick(0, num, den))
         for index, info in enumerate(self.tracks):
-            track = symusic.Track(info.name, info.program, info.is_drum)
+            track = TrackTick(info.name, info.program, info.is_drum)
             for note in self.notes[self.notes["track"] == index]:
                 start = int(round(note["start"] * tpq))
                 duration = max(1, int(round(note["duration"] * tpq)))
-                track.notes.append(symusic.Note(start, duration, int(note["pitch"]), int(note["velocity"])))
+                track.notes.append(NoteTick(start, duration, int(note["pitch"]), int(note["velocity"])))
             score.tracks.append(track)
         return bytes(score.dumps_midi())
 
     @classmethod
     def from_midi_bytes(cls, data: bytes, *, title: str | None = None, composer: str | None = None) -> Score:
         """Parse MIDI bytes with symusic. Raises ValueError on a file symusic cannot read."""
-        import symusic
+        from symusic.core import ScoreTick
 
         try:
-            score = symusic.Score.from_midi(data)
+            score = ScoreTick.from_midi(data)
         except Exception as exc:  # symusic raises RuntimeError/ValueError with C++ messages
             raise ValueError(f"not a readable MIDI file: {exc}") from exc
         tpq = float(score.ticks_per_quarter)
@@ -192,7 +196,7 @@ class Score:
             ks = score.key_signatures[0]
             key = _key_name(int(ks.key), int(ks.tonality))
         tracks: list[TrackInfo] = []
-        rows: list[tuple] = []
+        rows: list[NoteRow] = []
         for track in score.tracks:
             if len(track.notes) == 0:
                 continue

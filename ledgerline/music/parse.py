@@ -6,12 +6,16 @@ import io
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .audio import CorruptFile
 from .detect import SUFFIX, Format
 from .events import Score
+
+if TYPE_CHECKING:
+    import music21
 
 # Krumhansl-Kessler key profiles (major, minor), tonic first.
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -34,7 +38,7 @@ def estimate_key(score: Score) -> str | None:
     return best
 
 
-def _music21_score(data: bytes, fmt: Format):
+def _music21_score(data: bytes, fmt: Format) -> music21.stream.Score | music21.stream.Part:
     import music21
 
     with tempfile.TemporaryDirectory(prefix="ledgerline-parse-") as tmp:
@@ -56,7 +60,7 @@ def _music21_score(data: bytes, fmt: Format):
 _MUSIC21_FORMAT = {Format.MUSICXML: "musicxml", Format.MXL: "musicxml", Format.ABC: "abc", Format.HUMDRUM: "humdrum"}
 
 
-def score_from_music21(parsed) -> Score:
+def score_from_music21(parsed: music21.stream.Score | music21.stream.Part) -> Score:
     """A music21 stream to `Score` through MIDI (one code path for every symbolic format)."""
     import music21
 
@@ -107,7 +111,8 @@ def midi_title(data: bytes) -> str | None:
         return None  # a first track that plays names its instrument, not the piece
     for message in first:
         if message.type == "track_name" and message.name.strip():
-            return message.name.strip()[:300]
+            name: str = message.name  # mido is untyped
+            return name.strip()[:300]
     return None
 
 

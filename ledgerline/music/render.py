@@ -71,12 +71,15 @@ def render_midi(midi: bytes, *, soundfont: str | Path, sample_rate: int = SAMPLE
         result = subprocess.run(command, capture_output=True, timeout=600)
         if result.returncode != 0 or not wav_path.exists():
             raise RenderError(f"fluidsynth failed: {result.stderr.decode(errors='replace')[-300:]}")
+        audio: np.ndarray  # [samples, channels] float32 (soundfile is untyped)
+        sr: int
         audio, sr = sf.read(wav_path, dtype="float32", always_2d=True)
     if sr != sample_rate:
         raise RenderError(f"fluidsynth wrote {sr} Hz, expected {sample_rate} Hz")
     if channels == 2:
         return np.ascontiguousarray(audio[:, :2] if audio.shape[1] >= 2 else np.repeat(audio, 2, axis=1))
-    return audio.mean(axis=1).astype(np.float32)
+    mono: np.ndarray = audio.mean(axis=1)
+    return mono.astype(np.float32)
 
 
 def render_stems(

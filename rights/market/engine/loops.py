@@ -308,7 +308,8 @@ def waveform_png(audio: np.ndarray, sample_rate: int, *, width: int = 600, heigh
         lows = highs = np.zeros(width, dtype=np.float32)
 
     def row(value: np.ndarray) -> np.ndarray:  # +1 at the top row, -1 at the bottom one
-        return np.clip(np.round((1.0 - np.clip(value, -1.0, 1.0)) / 2.0 * (height - 1)), 0, height - 1).astype(np.int64)
+        pixel_rows: np.ndarray = np.round((1.0 - np.clip(value, -1.0, 1.0)) / 2.0 * (height - 1))
+        return pixel_rows.clip(0, height - 1).astype(np.int64)
 
     top, bottom = row(highs), row(lows)
     rows = np.arange(height)[:, None]
