@@ -86,11 +86,11 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     call_command("flush", interactive=False, verbosity=0)
+    from benchmarks._data import market_people, screened_track
     from ledgerline.storage import blob_path
     from rights.credentials import licence_manifest, signing_identity
     from rights.market.models import Asset
     from rights.market.services import licence_purchase, track_publish
-    from tests.rights.market import market_people, screened_track
 
     signing_identity()  # created once, outside the timings
     market = market_people(prefix="c2pa-")

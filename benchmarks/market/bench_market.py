@@ -46,10 +46,10 @@ def _setup() -> None:
 
 
 def bench_split(bars: int) -> dict:
+    from benchmarks._data import market_people, screened_track
     from ledgerline.jobs.models import Job
     from rights.market.models import Asset
     from rights.market.services import track_publish
-    from tests.rights.market import market_people, screened_track
 
     market = market_people(prefix="split-")
     started = time.perf_counter()
@@ -155,7 +155,7 @@ def bench_catalogue(count: int, repeats: int) -> dict:
     from django.db import connection
     from rest_framework.test import APIClient
 
-    from tests.rights.market import market_people
+    from benchmarks._data import market_people
 
     market = market_people(prefix="cat-")
     started = time.perf_counter()
@@ -195,16 +195,15 @@ def bench_catalogue(count: int, repeats: int) -> dict:
 def bench_purchases(buyers: int, seconds: float) -> dict:
     from django.db import connection
 
+    from benchmarks._data import market_people, screened_track, user_with_role
     from rights.market.models import Asset, Licence, LicenceOffer, Order
     from rights.market.services import PurchaseRefused, licence_purchase, track_publish
-    from tests import factories
-    from tests.rights.market import market_people, screened_track
 
     market = market_people(prefix="buy-")
     for seed in range(3):
         track_publish(user=market.creator, track=screened_track(market, bars=8, seed=seed + 10))
     offers = list(LicenceOffer.objects.filter(asset__track__title__startswith="Market piece").select_related("asset"))
-    users = [factories.user_with_role("buyer") for _ in range(buyers)]
+    users = [user_with_role("buyer", prefix="buy-") for _ in range(buyers)]
     stop = time.perf_counter() + seconds
     counts = {"paid": 0, "refused": 0, "errors": 0}
     lock = threading.Lock()
