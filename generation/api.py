@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.fields import empty
 from rest_framework.response import Response
 
 from ledgerline.accounts.models import Role
@@ -44,17 +45,37 @@ class TrainRequestSerializer(serializers.Serializer):
     organisation = serializers.SlugField(required=False)
 
 
+class OptionalBooleanField(serializers.BooleanField):
+    """A boolean whose absence from a form (multipart) request means "not given", not False."""
+
+    default_empty_html = empty
+
+
 class GenerateRequestSerializer(serializers.Serializer):
-    bars = serializers.IntegerField(default=16)
+    """Limits and defaults are `services.generation_validate`'s, so the API, the page and the CLI say the same."""
+
+    bars = serializers.IntegerField(required=False, help_text="length in bars (default 16; a regenerated track's)")
     tempo = serializers.FloatField(default=100)
-    key = serializers.CharField(default="C", max_length=8)
-    seed = serializers.IntegerField(default=0)
-    temperature = serializers.FloatField(default=1.0)
+    key = serializers.CharField(
+        required=False, allow_blank=True, max_length=8, help_text="e.g. C, F#m; default C, or the prompt's key"
+    )
+    seed = serializers.IntegerField(required=False)
+    temperature = serializers.FloatField(
+        default=1.0, help_text="creativity: below 1 safer and more in key, above 1 more adventurous"
+    )
     top_k = serializers.IntegerField(default=0)
     top_p = serializers.FloatField(default=0.95)
     programs = serializers.DictField(child=serializers.IntegerField(), required=False)
-    anti_copy = serializers.BooleanField(default=True)
+    anti_copy = OptionalBooleanField(default=True)
     title = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    arrangement = serializers.CharField(
+        required=False, allow_blank=True, help_text="satb or band; default from the training data"
+    )
+    drums = OptionalBooleanField(required=False, allow_null=True, default=None)
+    prompt_track = serializers.IntegerField(required=False, help_text="continue the melody of one of your tracks")
+    prompt_file = serializers.FileField(required=False, help_text="continue the melody of a MIDI or MusicXML file")
+    from_track = serializers.IntegerField(required=False, help_text="regenerate one of your tracks ...")
+    from_bar = serializers.IntegerField(required=False, help_text="... from this bar on (bars count from 1)")
 
 
 class TrainedModelViewSet(

@@ -14,6 +14,7 @@ import torch
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from ledgerline.accounts.models import Role
@@ -22,18 +23,21 @@ from ledgerline.catalogue.models import CorpusItem, Dataset, Track, TrackSource
 from ledgerline.catalogue.selectors import datasets_visible_to
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
-from ledgerline.music.audio import encode_preview, write_flac
-from ledgerline.music.events import Score
+from ledgerline.music.audio import CorruptFile, encode_preview, write_flac
+from ledgerline.music.detect import Format, UnsupportedFormat, detect_format
+from ledgerline.music.events import NOTE_DTYPE, Score
+from ledgerline.music.parse import parse_symbolic
 from ledgerline.music.render import mix, render_stems
 from ledgerline.storage import blob_path, read_blob, store_bytes, store_file
 from rights.services import ledger_append
 
 from .engine import tokens as tok
 from .engine.anticopy import NgramGuard
+from .engine.arrange import ARRANGEMENTS, CorpusStyle, corpus_style, default_arrangement
 from .engine.baseline import markov_baseline_nll, readiness_metrics
 from .engine.markov import MarkovHarmony, extract_chords, parse_key, score_key
 from .engine.models import get_model
-from .engine.sample import MAX_BARS, MAX_TEMPO, MIN_TEMPO, generate_piece
+from .engine.sample import MAX_BARS, MAX_TEMPO, MIN_TEMPO, generate_piece, key_shift, transpose_notes
 from .engine.stats import compare, corpus_melody_stats, corpus_reference, melody_stats, summarise
 from .engine.train import EarlyStopping, evaluate_nll, train
 from .models import ARCHS, ModelStatus, TrainedModel
@@ -246,7 +250,11 @@ def train_handler(job: Job) -> dict:
             model.checkpoint_path, model.checkpoint_sha256 = checkpoint.relpath, checkpoint.sha256
         model.training_items = [{"corpus_item": i.pk, "dataset": i.dataset_id, "sha256": i.sha256} for i, _ in pairs]
         model.metrics = metrics
-        model.provenance = {**model.provenance, "corpus_reference": reference}
+        model.provenance = {
+            **model.provenance,
+            "corpus_reference": reference,
+            "corpus_style": corpus_style([s for _, s in pairs]).to_dict(),
+        }
         model.status = ModelStatus.READY
         model.trained_at = timezone.now()
         model.save()
@@ -385,29 +393,77 @@ def _parameter(name: str, value, limits: tuple[type, float, float]) -> int | flo
     return number
 
 
-def generation_validate(*, model: TrainedModel, params: dict) -> dict:
-    """Normalise a request; a ValidationError naming each field that is out of range (several at once)."""
+def generation_validate(*, model: TrainedModel, params: dict, user=None) -> dict:
+    """Normalise a request; a ValidationError naming each field that is out of range (several at once).
+
+    Besides the numbers: `arrangement` ("satb" or "band"; default from the training data, `model_corpus_style`),
+    `drums` (band only; default: whether the corpus has a drum track), a prompt to continue (`prompt_track`,
+    one of `user`'s tracks, or `prompt_file`, an uploaded MIDI/MusicXML file) or a track of `user`'s to
+    regenerate from bar `from_bar` (counted from 1; the bars before it are kept, and the key, tempo,
+    instruments and arrangement are the track's). A track `user` may not see is an Http404.
+    """
     if model.status != ModelStatus.READY:
         raise ValidationError(
             {"model": f"model {model.name!r} is not trained yet ({model.get_status_display().lower()})"}
         )
+    errors: dict[str, str] = {}
+    regenerated = _regenerated_track(user, params, errors)
+    source = regenerated[0] if regenerated else None
+    if source is not None:
+        # Regenerating keeps what the kept bars were made with; the request chooses only the new bars' sampling.
+        inherited = source.generation_params
+        params = {
+            **params,
+            **{k: inherited[k] for k in ("key", "tempo", "programs", "arrangement", "drums") if k in inherited},
+            "bars": params.get("bars") or inherited.get("bars"),
+            "seed": params.get("seed") if params.get("seed") is not None else (inherited.get("seed", 0) + 1) % MAX_SEED,
+        }
     clean: dict = {
-        "key": str(params.get("key", "C")),
+        "key": str(params.get("key") or ""),
         "anti_copy": bool(params.get("anti_copy", True)),
         "title": str(params.get("title") or ""),
         "programs": {},
+        "time_signature": [4, 4],
     }
-    errors: dict[str, str] = {}
     for name, limits in PARAMETER_LIMITS.items():
         value = params.get(name)
         try:
             clean[name] = _parameter(name, PARAMETER_DEFAULTS[name] if value is None else value, limits)
         except ValueError as exc:
             errors[name] = str(exc)
+    style = model_corpus_style(model)
+    arrangement = params.get("arrangement") or default_arrangement(style)
+    if arrangement not in ARRANGEMENTS:
+        errors["arrangement"] = f"unknown arrangement {arrangement!r}; choose one of {', '.join(ARRANGEMENTS)}"
+    clean["arrangement"] = arrangement
+    drums = params.get("drums")
+    clean["drums"] = arrangement == "band" and (style.has_drums if drums is None else bool(drums))
+    prompt = _request_prompt(user, params, errors)
+    if prompt is not None:
+        clean["prompt"], prompt_score = prompt
+        clean["time_signature"] = list(prompt_score.time_signature)
+        if not clean["key"]:
+            clean["key"] = score_key(prompt_score).name
+    if source is not None:
+        clean["from_track"], clean["from_bar"] = source.pk, regenerated[1]
+        clean["time_signature"] = list(_track_score(source).time_signature)
     try:
-        parse_key(clean["key"])
+        key = parse_key(clean["key"] or "C")
+        clean["key"] = clean["key"] or "C"
     except ValueError as exc:
         errors["key"] = str(exc)
+    else:
+        if prompt is not None:
+            melody = prompt_melody(prompt[1])
+            clean["prompt"]["transpose"] = key_shift(melody, key) if params.get("key") else 0
+            clean["prompt"]["bars"] = _bars_filled(melody, prompt[1].bar_beats)
+            if isinstance(clean.get("bars"), int) and clean["prompt"]["bars"] >= clean["bars"]:
+                errors["bars"] = (
+                    f"the prompt fills {clean['prompt']['bars']} bar(s): bars must be more than that, "
+                    f"got {clean['bars']}"
+                )
+    if source is not None and isinstance(clean.get("bars"), int) and clean["bars"] < clean["from_bar"]:
+        errors["bars"] = f"bars must be at least from_bar ({clean['from_bar']}) to have a bar to write"
     if len(clean["title"]) > MAX_TITLE:
         errors["title"] = f"title must be at most {MAX_TITLE} characters, got {len(clean['title'])}"
     programs = params.get("programs") or {}
@@ -428,11 +484,118 @@ def generation_validate(*, model: TrainedModel, params: dict) -> dict:
     return clean
 
 
+PROMPT_MAX_BYTES = 2 * 1024 * 1024
+
+
+def model_corpus_style(model: TrainedModel) -> CorpusStyle:
+    """Whether `model`'s training pieces are chorale-like and have drums: stored at training, else (older models)
+    read from its datasets now and stored."""
+    stored = (model.provenance or {}).get("corpus_style")
+    if stored is None:
+        stored = corpus_style([s for _, s in _training_scores(model)]).to_dict()
+        model.provenance = {**(model.provenance or {}), "corpus_style": stored}
+        TrainedModel.objects.filter(pk=model.pk).update(provenance=model.provenance)
+    return CorpusStyle.from_dict(stored)
+
+
+def own_track(user, track_id) -> Track:
+    """A track of an organisation where `user` is a creator (any track for staff); Http404 otherwise, so that
+    another organisation's track ids cannot be probed."""
+    try:
+        track = Track.objects.select_related("organisation").get(pk=int(track_id))
+    except (Track.DoesNotExist, TypeError, ValueError):
+        raise Http404(f"no track {track_id!r} among yours") from None
+    if user is None or not (user.is_staff or has_role(user, track.organisation, Role.CREATOR)):
+        raise Http404(f"no track {track_id!r} among yours")
+    return track
+
+
+def prompt_melody(score: Score) -> np.ndarray:
+    """The melody of a prompt: the top voice (`tokens.skyline`) of its melody-role track, NOTE_DTYPE."""
+    roles = tok.assign_roles(score)
+    melody_tracks = [index for index, role in roles.items() if role == 0]
+    if not melody_tracks:
+        return np.zeros(0, dtype=NOTE_DTYPE)
+    notes = score.notes[(score.notes["track"] == melody_tracks[0]) & ~score.notes["is_drum"]]
+    return tok.skyline(notes)
+
+
+def _bars_filled(melody: np.ndarray, bar_beats: float) -> int:
+    if len(melody) == 0:
+        return 0
+    return max(int(np.ceil(float((melody["start"] + melody["duration"]).max()) / bar_beats - 1e-9)), 1)
+
+
+def _track_score(track: Track) -> Score:
+    return Score.from_npz_bytes(read_blob(track.events_path))
+
+
+def _request_prompt(user, params: dict, errors: dict[str, str]) -> tuple[dict, Score] | None:
+    """(the prompt as stored in the request, its Score) from `prompt_track` or `prompt_file`, or None."""
+    track_id, upload = params.get("prompt_track"), params.get("prompt_file")
+    if track_id is not None and upload is not None:
+        errors["prompt_file"] = "give either prompt_track or prompt_file, not both"
+        return None
+    if track_id is not None:
+        if params.get("from_track") is not None:
+            errors["prompt_track"] = "a regenerated track is its own prompt: leave prompt_track out"
+            return None
+        track = own_track(user, track_id)
+        if not track.events_path:
+            errors["prompt_track"] = f"track {track.pk} has no notes yet"
+            return None
+        score = _track_score(track)
+        if len(prompt_melody(score)) == 0:
+            errors["prompt_track"] = f"track {track.pk} has no melody to continue"
+            return None
+        return {"track": track.pk, "sha256": track.content_sha256}, score
+    if upload is None:
+        return None
+    name = getattr(upload, "name", "") or "prompt"
+    data = upload.read() if hasattr(upload, "read") else bytes(upload)
+    if len(data) > PROMPT_MAX_BYTES:
+        errors["prompt_file"] = f"the prompt file is {len(data)} bytes; at most {PROMPT_MAX_BYTES} are accepted"
+        return None
+    try:
+        fmt = detect_format(data)
+        score = parse_symbolic(data, fmt, name=name)
+    except (UnsupportedFormat, CorruptFile) as exc:
+        errors["prompt_file"] = f"the prompt must be a MIDI or MusicXML file: {exc}"
+        return None
+    if len(prompt_melody(score)) == 0:
+        errors["prompt_file"] = "the prompt file has no melody to continue"
+        return None
+    blob = store_bytes(data, suffix=f".{fmt.value}")
+    return {"upload": blob.relpath, "sha256": blob.sha256, "name": str(name)[:200], "format": fmt.value}, score
+
+
+def _regenerated_track(user, params: dict, errors: dict[str, str]) -> tuple[Track, int] | None:
+    """(the track of `user`'s that `from_track` names, `from_bar`) when that bar is inside the track; None
+    without `from_track` or with an error (recorded in `errors`)."""
+    track_id, from_bar = params.get("from_track"), params.get("from_bar")
+    if track_id is None:
+        if from_bar is not None:
+            errors["from_bar"] = "from_bar needs from_track, the track to regenerate"
+        return None
+    track = own_track(user, track_id)
+    if track.source != TrackSource.GENERATED or not track.events_path or not track.bars:
+        errors["from_track"] = f"track {track.pk} is not a finished generated track"
+        return None
+    try:
+        bar = int(_parameter("from_bar", from_bar if from_bar is not None else 1, (int, 1, track.bars)))
+    except ValueError:
+        errors["from_bar"] = (
+            f"from_bar must be a bar of the track: an integer in 1..{track.bars} (bars count from 1), got {from_bar!r}"
+        )
+        return None
+    return track, bar
+
+
 @transaction.atomic
 def generation_start(*, user, model: TrainedModel, params: dict) -> Track:
     """Validate, create a draft Track and a generation job (gpu queue)."""
     _require_creator(user, model.organisation)
-    clean = generation_validate(model=model, params=params)
+    clean = generation_validate(model=model, params=params, user=user)
     track = Track.objects.create(
         organisation=model.organisation,
         created_by=user,
@@ -471,6 +634,7 @@ def compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
     markov = MarkovHarmony.from_json(read_blob(model.markov_path).decode())
     guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if params.get("anti_copy", True) else None
     net = _load_network(model.checkpoint_path, model.checkpoint_sha256) if model.checkpoint_path else None
+    prompt, prompt_bars, keep = _prompt_of(params)
     return generate_piece(
         net,
         tok.VOCAB,
@@ -486,7 +650,34 @@ def compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
         guard=guard,
         device=device(),
         title=params.get("title") or None,
+        time_signature=tuple(params.get("time_signature", (4, 4))),
+        arrangement=params.get("arrangement", "band"),
+        drums=bool(params.get("drums", True)),
+        prompt=prompt,
+        prompt_bars=prompt_bars,
+        keep=keep,
     )
+
+
+def _prompt_of(params: dict) -> tuple[np.ndarray | None, int | None, Score | None]:
+    """(prompt melody, the bars it fills, the score to keep) of a validated request (permissions were checked
+    then). A regenerated track gives its melody before `from_bar` and itself."""
+    if params.get("from_track") is not None:
+        keep = _track_score(Track.objects.get(pk=params["from_track"]))
+        bars_kept = int(params["from_bar"]) - 1
+        if bars_kept == 0:
+            return None, None, None
+        melody = keep.notes[keep.notes["track"] == 0]
+        return melody[melody["start"] < bars_kept * keep.bar_beats - 1e-9], bars_kept, keep
+    prompt = params.get("prompt")
+    if not prompt:
+        return None, None, None
+    if "track" in prompt:
+        score = _track_score(Track.objects.get(pk=prompt["track"]))
+    else:
+        score = parse_symbolic(read_blob(prompt["upload"]), Format(prompt["format"]), name=prompt.get("name", ""))
+    melody = transpose_notes(prompt_melody(score), int(prompt.get("transpose", 0)))
+    return melody, int(prompt["bars"]), None
 
 
 def generate_handler(job: Job) -> dict:
@@ -528,7 +719,7 @@ def generate_handler(job: Job) -> dict:
         track.audio_path, track.preview_path = blobs["mix"].relpath, blobs["preview"].relpath
         track.stems = blobs["stems"]
         track.tempo_bpm, track.key = float(track.generation_params["tempo"]), stats.get("key", "")
-        track.time_signature = "4/4"
+        track.time_signature = "/".join(str(n) for n in track.generation_params.get("time_signature", (4, 4)))
         track.bars = int(track.generation_params["bars"])
         track.duration_s = round(score.duration_s, 3)
         track.content_sha256 = blobs["midi"].sha256

@@ -62,11 +62,15 @@ class GenerateForm(forms.Form):
     """Field limits are left to `generation_validate`, so the page shows the same messages as the API and CLI."""
 
     title = forms.CharField(max_length=200, required=False)
-    bars = forms.IntegerField(initial=16)
+    bars = forms.IntegerField(initial=16, required=False)
     tempo = forms.FloatField(initial=100, label="Tempo (bpm)")
-    key = forms.CharField(max_length=8, initial="C", help_text="e.g. C, G, F#m, Bb minor")
-    seed = forms.IntegerField(initial=0)
-    temperature = forms.FloatField(initial=1.0)
+    key = forms.CharField(
+        max_length=8, initial="C", required=False, help_text="e.g. C, G, F#m, Bb minor; blank: the prompt's key"
+    )
+    seed = forms.IntegerField(initial=0, required=False)
+    temperature = forms.FloatField(
+        initial=1.0, label="Temperature (creativity)", help_text="below 1: safer, more in key; above 1: wilder"
+    )
     top_k = forms.IntegerField(initial=0, label="Top-k (0: off)")
     top_p = forms.FloatField(initial=0.95, label="Top-p")
     programs = forms.CharField(
@@ -75,6 +79,24 @@ class GenerateForm(forms.Form):
         help_text=f"e.g. melody=40, bass=33; parts: {', '.join(ROLE_NAMES)}",
     )
     anti_copy = forms.BooleanField(required=False, initial=True, label="Avoid copying training melodies")
+    arrangement = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "from the training data"),
+            ("satb", "SATB: four voices (chorale)"),
+            ("band", "band: lead, chords, bass"),
+        ],
+    )
+    drums = forms.ChoiceField(
+        required=False, choices=[("", "if the training data has them"), ("yes", "yes"), ("no", "no")]
+    )
+    prompt_file = forms.FileField(required=False, label="Continue a melody (MIDI or MusicXML)")
+    prompt_track = forms.IntegerField(required=False, label="… or one of your tracks (id)")
+    from_track = forms.IntegerField(required=False, label="Regenerate your track (id)")
+    from_bar = forms.IntegerField(required=False, label="… from bar (from 1)")
+
+    def clean_drums(self) -> bool | None:
+        return {"yes": True, "no": False}.get(self.cleaned_data["drums"])
 
     def clean_programs(self) -> dict[str, int]:
         programs: dict[str, int] = {}
@@ -156,7 +178,7 @@ def model_train(request):
 @require_POST
 def model_generate(request, pk: int):
     model = get_object_or_404(models_visible_to(request.user), pk=pk)
-    form = GenerateForm(request.POST, auto_id=f"m{model.pk}_%s")
+    form = GenerateForm(request.POST, request.FILES, auto_id=f"m{model.pk}_%s")
     if form.is_valid():
         try:
             track = services.generation_start(user=request.user, model=model, params=form.cleaned_data)

@@ -349,8 +349,9 @@ def arrange(
     *,
     time_signature: tuple[int, int] = (4, 4),
     title: str | None = None,
+    drums: bool = True,
 ) -> Score:
-    """Four tracks (melody, harmony, bass, drums) over exactly `bars` bars.
+    """Four tracks (melody, harmony, bass, drums) over exactly `bars` bars; three without `drums`.
 
     `melody_notes` is a NOTE_DTYPE array (its track/program/drum fields are overwritten); notes past the last
     bar are dropped or cut. `chords` holds one chord per bar (the last one repeats if there are fewer).
@@ -385,7 +386,7 @@ def arrange(
         fifth = root + 7 if root + 7 <= 55 else root - 5
         rows.append((root, 96, progs["bass"], False, 2, bar_start, half * 0.9, 0.0, 0.0))
         rows.append((fifth, 88, progs["bass"], False, 2, bar_start + half, half * 0.9, 0.0, 0.0))
-        for beat in range(numerator):
+        for beat in range(numerator if drums else 0):
             t = bar_start + beat * beat_len
             hit = KICK if beat % 2 == 0 else SNARE
             rows.append((hit, int(100 + rng.integers(-8, 9)), progs["drums"], True, 3, t, 0.25, 0.0, 0.0))
@@ -399,8 +400,9 @@ def arrange(
         TrackInfo("Melody", progs["melody"]),
         TrackInfo("Harmony", progs["harmony"]),
         TrackInfo("Bass", progs["bass"]),
-        TrackInfo("Drums", progs["drums"], True),
     ]
+    if drums:
+        tracks.append(TrackInfo("Drums", progs["drums"], True))
     score = Score(
         notes=notes,
         tracks=tracks,

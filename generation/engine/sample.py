@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ledgerline.music.events import NOTE_DTYPE, NoteRow, Score
+from ledgerline.music.events import NOTE_DTYPE, NoteRow, Score, TrackInfo
 
 from .anticopy import NgramGuard
-from .markov import Chord, Key, MarkovHarmony, arrange, estimate_key, parse_key
-from .tokens import DEFAULT_PROGRAMS, ROLE_NAMES, Vocab, decode, steps_per_bar
+from .arrange import Harmoniser, arrange_piece, fit_soprano_range, validate_arrangement
+from .markov import Key, MarkovHarmony, estimate_key, parse_key
+from .tokens import ROLE_NAMES, Vocab, decode, encode_melody, steps_per_bar
 
 MAX_BARS = 256
 MIN_TEMPO, MAX_TEMPO = 20.0, 400.0
@@ -213,34 +214,50 @@ def random_walk_melody(
     return np.array(rows, dtype=NOTE_DTYPE)
 
 
-def _place_melody(notes: np.ndarray, target: Key) -> np.ndarray:
-    """Transpose a melody into `target` (from its estimated key; a mode mismatch maps to the relative key so
-    the scale is kept) and move it by octaves into MELODY_LOW..MELODY_HIGH as far as it fits."""
-    notes = notes.copy()
-    if len(notes) == 0:
-        return notes
+def key_shift(notes: np.ndarray, target: Key) -> int:
+    """Semitones (-5..+6) that move a melody from its estimated key into `target`; a mode mismatch maps to the
+    relative key so the scale is kept (C major -> A minor shares the scale: the source's relative is its tonic)."""
     source = estimate_key(notes["pitch"], notes["duration"])
     source_tonic = source.tonic
     if source.mode != target.mode:
-        # C major -> A minor shares the scale: treat the source's relative key as its tonic.
         source_tonic = (source.tonic + (9 if source.mode == "major" else 3)) % 12
     shift = (target.tonic - source_tonic) % 12
-    if shift > 6:
-        shift -= 12
-    pitches = notes["pitch"].astype(np.int64) + shift
+    return shift - 12 if shift > 6 else shift
+
+
+def transpose_notes(notes: np.ndarray, semitones: int) -> np.ndarray:
+    moved = notes.copy()
+    moved["pitch"] = np.clip(notes["pitch"].astype(np.int64) + semitones, 0, 127).astype(np.uint8)
+    return moved
+
+
+def _place_melody(notes: np.ndarray, target: Key) -> np.ndarray:
+    """Transpose a melody into `target` (`key_shift`) and move it by octaves into MELODY_LOW..MELODY_HIGH as
+    far as it fits."""
+    if len(notes) == 0:
+        return notes.copy()
+    shift = key_shift(notes, target)
     centre = (MELODY_LOW + MELODY_HIGH) / 2.0
-    pitches += 12 * int(round((centre - float(np.median(pitches))) / 12.0))
-    notes["pitch"] = np.clip(pitches, 0, 127).astype(np.uint8)
-    return notes
+    octave = 12 * int(round((centre - float(np.median(notes["pitch"].astype(np.int64) + shift))) / 12.0))
+    return transpose_notes(notes, shift + octave)
 
 
-def _melody_per_bar(notes: np.ndarray, bars: int, bar_beats: float) -> list[list[int]]:
-    per_bar: list[list[int]] = [[] for _ in range(bars)]
-    for note in notes:
-        bar = int(note["start"] // bar_beats)
-        if 0 <= bar < bars:
-            per_bar[bar].append(int(note["pitch"]))
-    return per_bar
+def prompt_tokens(
+    prompt: np.ndarray, vocab: Vocab, time_signature: tuple[int, int] = (4, 4), *, bars: int | None = None
+) -> tuple[list[int], int]:
+    """[BOS, BAR, ...] of a prompt melody (NOTE_DTYPE, beats from 0; its top voice), without EOS, padded with BAR
+    tokens to whole bars so that the continuation starts on a new bar. Returns (tokens, bars the prompt fills):
+    `bars` when given (regenerating from a bar), else the bars up to the prompt's last note-off."""
+    notes = prompt.copy()
+    notes["track"], notes["is_drum"] = 0, False
+    score = Score(notes=notes, tracks=[TrackInfo("Melody", 0)], time_signature=time_signature)
+    tokens = [t for t in encode_melody(score, track=0, vocab=vocab) if t != vocab.eos]
+    if bars is None:
+        bar_beats = time_signature[0] * 4.0 / time_signature[1]
+        ends = notes["start"] + notes["duration"]
+        bars = max(int(np.ceil(float(ends.max()) / bar_beats - 1e-9)), 1) if len(notes) else 0
+    tokens += [vocab.bar] * (bars - tokens.count(vocab.bar))
+    return tokens, bars
 
 
 def generate_piece(
@@ -260,27 +277,53 @@ def generate_piece(
     guard: NgramGuard | None = None,
     device: str | torch.device = "cpu",
     title: str | None = None,
+    arrangement: str = "band",
+    drums: bool = True,
+    harmoniser: Harmoniser | None = None,
+    prompt: np.ndarray | None = None,
+    prompt_bars: int | None = None,
+    keep: Score | None = None,
 ) -> tuple[Score, dict[str, Any]]:
-    """A four-track piece of exactly `bars` bars: a melody (neural model, or a random walk when
-    `model_or_none` is None), moved into `key`, harmonised bar by bar by `markov`, then arranged.
+    """A piece of exactly `bars` bars: a melody (neural model, or a random walk when `model_or_none` is None),
+    moved into `key`, then arranged (`arrange.arrange_piece`: "satb" or "band", drums only with `drums`).
 
+    `prompt` (NOTE_DTYPE melody, beats from 0) is continued instead of starting from nothing: its notes are
+    kept as they are (never transposed or moved by octaves), it fills its own bars (or `prompt_bars`), and the
+    model writes the bars after it. The prompt must leave at least one bar to write. With `keep` (regenerating
+    that piece from bar `prompt_bars` + 1; `prompt` is then its melody before that bar), every note of `keep`
+    before that bar stays exactly as it is (`arrange.splice`).
     Returns (score, stats); stats holds the chord names, token count, guard interventions and melody source.
-    Raises ValueError for bars outside 1..256, tempo outside 20..400, an unknown key or a program outside 0..127.
+    Raises ValueError for bars outside 1..256, tempo outside 20..400, an unknown key or arrangement, a program
+    outside 0..127, or a prompt as long as the piece.
     """
     key_obj = validate_piece(bars, tempo, key, programs)
     validate_sampling(temperature, top_k, top_p)
-    bar_beats = time_signature[0] * 4.0 / time_signature[1]
+    validate_arrangement(arrangement)
     rng = np.random.default_rng(int(seed))
-    stats: dict[str, Any] = {"seed": int(seed), "bars": bars, "key": key_obj.name, "interventions": 0, "tokens": 0}
+    stats: dict[str, Any] = {
+        "seed": int(seed),
+        "bars": bars,
+        "key": key_obj.name,
+        "interventions": 0,
+        "tokens": 0,
+        "arrangement": arrangement,
+        "drums": bool(drums and arrangement == "band"),
+    }
+    start_tokens, kept_bars = [vocab.bos, vocab.bar], 0
+    if prompt is not None and (len(prompt) or prompt_bars):
+        start_tokens, kept_bars = prompt_tokens(prompt, vocab, time_signature, bars=prompt_bars)
+        if kept_bars >= bars:
+            raise ValueError(f"the prompt fills {kept_bars} bar(s): bars must be more than that, got {bars}")
+        stats["prompt_bars"] = kept_bars
 
     melody = np.zeros(0, dtype=NOTE_DTYPE)
     if model_or_none is not None:
         # Generous budget: a dense bar of 16 sixteenths costs 16 * 3 tokens plus the BAR token.
-        budget = bars * (3 * steps_per_bar(time_signature) + 1) + 8
+        budget = (bars - kept_bars) * (3 * steps_per_bar(time_signature) + 1) + 8
         result = sample(
             model_or_none,
             vocab,
-            [vocab.bos, vocab.bar],
+            start_tokens,
             budget,
             temperature,
             top_k,
@@ -294,25 +337,50 @@ def generate_piece(
         melody = decoded.notes[decoded.notes["track"] == 0]
         stats.update(tokens=len(result.tokens), interventions=result.interventions, stopped=result.stopped)
         stats["melody_source"] = "model"
-    if len(melody) == 0:
+    if prompt is not None and kept_bars:
+        bar_beats = time_signature[0] * 4.0 / time_signature[1]
+        boundary = kept_bars * bar_beats
+        new = melody[melody["start"] >= boundary - 1e-9]
+        if len(new) == 0:
+            walk = random_walk_melody(bars - kept_bars, key_obj, rng, time_signature)
+            walk["start"] += boundary
+            new = transpose_notes(walk, _octave_towards(walk, prompt))
+            stats["melody_source"] = "random_walk" if model_or_none is None else "random_walk_fallback"
+        # The prompt's own notes, exactly (its decoded tokens would be snapped to the grid), then the new bars.
+        melody = np.concatenate([prompt.astype(NOTE_DTYPE), new])
+        melody["track"] = 0
+    elif len(melody) == 0:
         # An untrained or degenerate model can yield no melody at all; the piece still needs a tune.
         melody = random_walk_melody(bars, key_obj, rng, time_signature)
         stats["melody_source"] = "random_walk" if model_or_none is None else "random_walk_fallback"
     else:
         melody = _place_melody(melody, key_obj)
+    if arrangement == "satb" and not kept_bars:
+        melody = fit_soprano_range(melody)
 
-    chords: list[Chord] = markov.harmonise(_melody_per_bar(melody, bars, bar_beats), rng, key_obj)
-    score = arrange(
+    score, chords = arrange_piece(
         melody,
-        chords,
-        bars,
-        tempo,
-        key_obj,
-        {**DEFAULT_PROGRAMS, **(programs or {})},
-        rng,
+        arrangement=arrangement,
+        markov=markov,
+        bars=bars,
+        tempo=tempo,
+        key=key_obj,
+        programs=programs,
+        rng=rng,
+        drums=drums,
+        harmoniser=harmoniser,
         time_signature=time_signature,
         title=title,
+        keep=keep,
+        keep_bars=kept_bars,
     )
     stats["chords"] = [c.name for c in chords]
     stats["melody_notes"] = int(np.sum(score.notes["track"] == 0))
     return score, stats
+
+
+def _octave_towards(notes: np.ndarray, reference: np.ndarray) -> int:
+    """Whole octaves that bring the median of `notes` nearest the median of `reference`."""
+    if len(notes) == 0 or len(reference) == 0:
+        return 0
+    return 12 * int(round((float(np.median(reference["pitch"])) - float(np.median(notes["pitch"]))) / 12.0))

@@ -1,8 +1,11 @@
 """python manage.py generate --model NAME --bars 16 --tempo 100 --key C --seed 1 --out DIR [--json]
+    [--temperature T] [--arrangement satb|band] [--drums | --no-drums]
+    [--prompt FILE | --prompt-track ID] [--from-track ID --from-bar N]
 
 Writes the MIDI, the stems and the mix into DIR, prints ids and paths, waits for the job (and the screening).
 """
 
+import argparse
 import json
 import shutil
 import sys
@@ -10,6 +13,7 @@ from pathlib import Path
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand
+from django.http import Http404
 
 from fingerprint.models import Screening
 from generation.management.commands.train_model import _message
@@ -26,11 +30,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--model", required=True)
-        parser.add_argument("--bars", type=int, default=16)
+        parser.add_argument("--bars", type=int, default=None, help="default 16, or the regenerated track's")
         parser.add_argument("--tempo", type=float, default=100)
-        parser.add_argument("--key", default="C")
-        parser.add_argument("--seed", type=int, default=1)
-        parser.add_argument("--temperature", type=float, default=1.0)
+        parser.add_argument("--key", default=None, help="default C, or the prompt's key")
+        parser.add_argument("--seed", type=int, default=None, help="default 1; the track's seed + 1 with --from-track")
+        parser.add_argument(
+            "--temperature", type=float, default=1.0, help="creativity: < 1 safer and more in key, > 1 wilder"
+        )
+        parser.add_argument("--arrangement", default=None, help="satb or band (default: from the training data)")
+        parser.add_argument(
+            "--drums", action=argparse.BooleanOptionalAction, default=None, help="band only; default: as the corpus"
+        )
+        parser.add_argument("--prompt", default=None, metavar="FILE", help="continue this MIDI/MusicXML melody")
+        parser.add_argument("--prompt-track", type=int, default=None, help="continue one of the creator's tracks")
+        parser.add_argument("--from-track", type=int, default=None, help="regenerate this track ...")
+        parser.add_argument("--from-bar", type=int, default=None, help="... from this bar (counted from 1)")
         parser.add_argument("--top-k", type=int, default=0)
         parser.add_argument("--top-p", type=float, default=0.95)
         parser.add_argument(
@@ -71,12 +85,25 @@ class Command(BaseCommand):
             "top_p": options["top_p"],
             "programs": programs,
             "anti_copy": not options["no_anti_copy"],
+            "arrangement": options["arrangement"],
+            "drums": options["drums"],
+            "prompt_track": options["prompt_track"],
+            "from_track": options["from_track"],
+            "from_bar": options["from_bar"],
         }
+        if params["seed"] is None and options["from_track"] is None:
+            params["seed"] = 1
         try:
-            track = generation_start(user=user, model=model, params=params)
+            if options["prompt"]:
+                with open(options["prompt"], "rb") as prompt:
+                    track = generation_start(user=user, model=model, params={**params, "prompt_file": prompt})
+            else:
+                track = generation_start(user=user, model=model, params=params)
+        except OSError as exc:
+            fail(f"cannot read the prompt: {exc}")
         except ValidationError as exc:
             fail(_message(exc))
-        except PermissionDenied as exc:
+        except (PermissionDenied, Http404) as exc:
             fail(str(exc))
         # Generation causes rendering and screening: wait for the whole chain, one progress bar per stage.
         job, *_ = wait_for_chain(track.provenance["job"], json_mode=options["json"])
