@@ -18,7 +18,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from ledgerline.accounts.models import Role
-from ledgerline.accounts.permissions import require_role
+from ledgerline.accounts.permissions import has_role, require_role
 from ledgerline.catalogue.models import CorpusItem, Dataset, Track, TrackSource
 from ledgerline.catalogue.selectors import datasets_visible_to
 from ledgerline.jobs.models import Job
@@ -505,7 +505,7 @@ def own_track(user, track_id) -> Track:
         track = Track.objects.select_related("organisation").get(pk=int(track_id))
     except (Track.DoesNotExist, TypeError, ValueError):
         raise Http404(f"no track {track_id!r} among yours") from None
-    if user is None or not (user.is_staff or has_role(user, track.organisation, Role.CREATOR)):
+    if user is None or not has_role(user, track.organisation, Role.CREATOR):
         raise Http404(f"no track {track_id!r} among yours")
     return track
 
