@@ -20,6 +20,7 @@ from ledgerline.catalogue.models import CorpusItem, Track
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.progress import caused_by
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
+from ledgerline.ledger.services import ledger_append
 from ledgerline.music.audio import CorruptFile, read_audio_bytes
 from ledgerline.music.detect import SUFFIX, Format, UnsupportedFormat, detect_format
 from ledgerline.music.duration import check_audible, check_duration
@@ -27,7 +28,6 @@ from ledgerline.music.events import SAMPLE_RATE, Score
 from ledgerline.music.parse import parse_symbolic
 from ledgerline.music.render import render_midi
 from ledgerline.storage import read_blob, store_bytes
-from rights.services import ledger_append
 
 from .engine import melody as melody_mod
 from .engine import screen as screen_mod

@@ -23,13 +23,13 @@ from ledgerline.catalogue.models import CorpusItem, Dataset, Track, TrackSource
 from ledgerline.catalogue.selectors import datasets_visible_to
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
-from ledgerline.music.audio import CorruptFile, encode_preview, write_flac
+from ledgerline.ledger.services import ledger_append
+from ledgerline.music.audio import CorruptFile
 from ledgerline.music.detect import Format, UnsupportedFormat, detect_format
 from ledgerline.music.events import NOTE_DTYPE, Score
 from ledgerline.music.parse import parse_symbolic
-from ledgerline.music.render import mix, render_stems
+from ledgerline.music.services import render_track_score
 from ledgerline.storage import blob_path, read_blob, store_bytes, store_file
-from rights.services import ledger_append
 
 from .engine import tokens as tok
 from .engine.anticopy import NgramGuard
@@ -611,21 +611,6 @@ def generation_start(*, user, model: TrainedModel, params: dict) -> Track:
     track.save(update_fields=["provenance"])
     job_enqueue(job=job, task=generate_task)
     return track
-
-
-def render_track_score(score: Score) -> dict:
-    """MIDI, per-track FLAC stems, the FLAC mix and an OGG preview, stored content-addressed."""
-    stems, total = mix(render_stems(score, soundfont=settings.LEDGERLINE_SOUNDFONT))
-    return {
-        "midi": store_bytes(score.to_midi_bytes(), suffix=".mid"),
-        "events": store_bytes(score.to_npz_bytes(), suffix=".npz"),
-        "mix": store_bytes(write_flac(total), suffix=".flac"),
-        "preview": store_bytes(encode_preview(total), suffix=".ogg"),
-        "stems": [
-            {**info, "path": store_bytes(write_flac(stem), suffix=".flac").relpath}
-            for info, stem in zip(score.instruments(), stems, strict=True)
-        ],
-    }
 
 
 def compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:

@@ -158,6 +158,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files: /api/docs/ works offline
     "ledgerline.accounts",
     "ledgerline.jobs",
+    "ledgerline.ledger",
     "ledgerline.catalogue",
     "generation",
     "fingerprint",
@@ -404,7 +405,7 @@ WEB3_PROVIDER_URI = env_str("WEB3_PROVIDER_URI", "")
 LEDGERLINE_DEMO_STEPS = [
     "ledgerline.catalogue.demo.load",
     "generation.demo.load",
-    "rights.demo.load",
+    "ledgerline.ledger.demo.load",
 ]
 
 # --- API --------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ urlpatterns = [
     path("api/auth/token/", accounts_api.ApiTokenObtainView.as_view(), name="api-token"),
     path("api/auth/logout/", accounts_api.api_token_logout, name="api-logout"),
     path("api/", include("generation.api_urls")),
+    path("api/", include("ledgerline.ledger.api_urls")),
     path("api/", include("fingerprint.api_urls")),
     path("api/", include("rights.review.api_urls")),
     path("api/", include("rights.api_urls")),

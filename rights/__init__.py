@@ -1,1 +1,2 @@
-"""Rights: licences, review decisions, the provenance ledger (here) and the loops-and-stems market (`rights.market`)."""
+"""Rights: licences, review decisions, provenance pages and Content Credentials, and the loops-and-stems market
+(`rights.market`). The ledger itself is the base app `ledgerline.ledger`."""

@@ -1,18 +1,10 @@
-"""API routes of the ledger, mounted under /api/."""
+"""API routes of this app, mounted under /api/: a track's provenance and the Content Credentials CA."""
 
-from django.urls import include, path
-from rest_framework.routers import SimpleRouter
+from django.urls import path
 
 from . import api
 
-router = SimpleRouter()
-router.register("ledger/entries", api.LedgerEntryViewSet, basename="ledger-entry")
-router.register("ledger/anchors", api.AnchorViewSet, basename="ledger-anchor")
-
 urlpatterns = [
-    path("ledger/head/", api.tree_head, name="ledger-head"),
-    path("ledger/consistency/", api.consistency, name="ledger-consistency"),
     path("provenance/tracks/<int:track_id>/", api.track_provenance, name="track-provenance"),
     path("credentials/ca.pem", api.credentials_ca, name="credentials-ca"),
-    path("", include(router.urls)),
 ]

@@ -29,9 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.conf import settings
 
+from ledgerline.ledger.engine.merkle import leaf_hash, verify_inclusion
+from ledgerline.ledger.engine.signing import SignedTreeHead, load_or_create_key, public_key_pem, verify_tree_head
 from ledgerline.storage import blob_path
-from rights.ledger.merkle import leaf_hash, verify_inclusion
-from rights.ledger.signing import SignedTreeHead, load_or_create_key, public_key_pem, verify_tree_head
 
 PROVENANCE_LABEL = "org.ledgerline.provenance"
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
@@ -199,7 +199,7 @@ def _training(track) -> dict | None:
 
 def licence_manifest(licence, *, title: str) -> dict:
     """The manifest of a sold loop: generated (or uploaded), cut from its track, licensed to the buyer."""
-    from rights.proofs import inclusion_proof_for
+    from ledgerline.ledger.proofs import inclusion_proof_for
 
     asset, track = licence.asset, licence.asset.track
     training = _training(track)

@@ -13,9 +13,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from fingerprint.selectors import tracks_readable_by
+from ledgerline.ledger.models import Anchor, LedgerEntry, TreeHead
+from ledgerline.ledger.selectors import visible_entry_ids
 
-from .models import Anchor, LedgerEntry, TreeHead
-from .selectors import provenance_entries, visible_entry_ids
+from .selectors import provenance_entries
 
 VERIFY_COMMAND = "python manage.py ledger verify"
 

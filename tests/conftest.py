@@ -36,7 +36,7 @@ def _isolated_data_dir(settings, tmp_path):
     settings.LEDGERLINE_C2PA_TRUST_ANCHORS_PATH = data_dir / "keys" / "c2pa" / "ca.pem"
     settings.LEDGERLINE_TASK_RUNNER = "eager"
     # The per-process Merkle tree would outlive the ledger rows a test rolls back: a proof from it is stale.
-    from rights.services import reset_tree_cache
+    from ledgerline.ledger.services import reset_tree_cache
 
     reset_tree_cache()
     # Django's default PBKDF2 (10^6 rounds) cost 1.3 s per user created on a 2-core machine, several minutes of

@@ -11,7 +11,7 @@ from django.test import RequestFactory
 from django.views.defaults import server_error
 
 from fingerprint.models import Screening, SimilarityFlag
-from rights.services import ledger_append
+from ledgerline.ledger.services import ledger_append
 from tests import factories
 
 pytestmark = pytest.mark.django_db

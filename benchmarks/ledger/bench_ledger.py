@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ll_bench .venv/bin/python benchmarks/ledger/bench_ledger.py
     .venv/bin/python benchmarks/ledger/bench_ledger.py            # SQLite under a temporary data folder
 
-Appends go through `rights.services.ledger_append` (one transaction each, serialised by the append lock). Each
+Appends go through `ledgerline.ledger.services.ledger_append` (one transaction each, serialised by the append lock). Each
 writer process times only its appends: Django's start-up (about 0.5 s a process) is outside the interval.
 The proof figures use the Merkle code alone on 10^6 synthetic leaves.
 """
@@ -37,7 +37,7 @@ def _writer(count: int, batch: int, ready, results) -> None:
     _setup()
     from django.db import connection, transaction
 
-    from rights.services import NewEntry, ledger_append, ledger_append_many
+    from ledgerline.ledger.services import NewEntry, ledger_append, ledger_append_many
 
     connection.ensure_connection()
     ready.wait()
@@ -71,7 +71,7 @@ def appends(writers: int, per_writer: int, batch: int = 1) -> float:
 def proofs(size: int) -> dict:
     import hashlib
 
-    from rights.ledger.merkle import MerkleTree, leaf_hash, verify_inclusion
+    from ledgerline.ledger.engine.merkle import MerkleTree, leaf_hash, verify_inclusion
 
     leaves = [leaf_hash(hashlib.sha256(i.to_bytes(8, "big")).digest()) for i in range(size)]
     started = time.perf_counter()
@@ -106,15 +106,15 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    from rights.models import LedgerEntry
-    from rights.services import ledger_verify
+    from ledgerline.ledger.models import LedgerEntry
+    from ledgerline.ledger.services import ledger_verify
 
     connection.close()
     report = {"database": connection.vendor}
     report["appends_per_s_1_writer"] = round(appends(1, args.appends), 1)
     report["appends_per_s_4_writers"] = round(appends(4, args.appends // 4), 1)
     report["appends_per_s_1_writer_batches_of_100"] = round(appends(1, args.appends * 5, batch=100), 1)
-    from rights.services import reset_tree_cache
+    from ledgerline.ledger.services import reset_tree_cache
 
     reset_tree_cache()
     started = time.perf_counter()

@@ -150,7 +150,7 @@ BACKGROUND_STAGES = [
     ("track", "generate and screen the demo track", "generation.demo.stage_track"),
     ("chorales", "ingest and index the other chorales, in batches", "ledgerline.catalogue.demo.stage_chorales"),
     ("lstm", "train the LSTM until its held-out loss stops improving", "generation.demo.stage_lstm"),
-    ("anchor", "anchor the ledger", "rights.demo.load"),
+    ("anchor", "anchor the ledger", "ledgerline.ledger.demo.load"),
 ]
 
 

@@ -20,6 +20,7 @@ from django.db import transaction
 
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
+from ledgerline.ledger.services import ledger_append
 from ledgerline.music.archive import ArchiveError, ArchiveLimits, ArchiveReport, iter_archive
 from ledgerline.music.audio import CorruptFile, read_audio_bytes, write_flac
 from ledgerline.music.detect import SUFFIX, Format, UnsupportedFormat, detect_format
@@ -28,7 +29,6 @@ from ledgerline.music.events import SAMPLE_RATE, Score
 from ledgerline.music.parse import parse_symbolic
 from ledgerline.music.render import RenderError, mix, render_stems
 from ledgerline.storage import blob_delete, read_blob, store_bytes
-from rights.services import ledger_append
 
 from .models import CorpusItem, Dataset, DatasetStatus, DatasetUpload, ItemKind
 from .signals import dataset_ingested

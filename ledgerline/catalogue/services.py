@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.permissions import require_role
+from ledgerline.ledger.services import ledger_append
 from ledgerline.storage import StoredBlob, UploadTooLarge, blob_delete, safe_suffix, store_file, store_upload
-from rights.services import ledger_append
 
 from .models import Dataset, DatasetUpload
 

@@ -19,14 +19,16 @@ from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import require_role
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
+from ledgerline.ledger.services import ledger_append
 from ledgerline.music.audio import CorruptFile, DurationError, encode_preview, read_audio_bytes, write_flac
 from ledgerline.music.detect import SUFFIX, Format, UnsupportedFormat, detect_format
 from ledgerline.music.duration import check_duration
 from ledgerline.music.events import SAMPLE_RATE
+from ledgerline.music.grid import grid_from_audio
 from ledgerline.music.parse import parse_symbolic
 from ledgerline.music.render import RenderError
+from ledgerline.music.services import render_track_score
 from ledgerline.storage import read_blob, store_bytes
-from rights.services import ledger_append
 
 from .models import Track, TrackSource
 
@@ -48,8 +50,6 @@ def _upload_bytes(uploaded_file) -> bytes:
 
 
 def _from_score(data: bytes, fmt: Format, name: str) -> dict:
-    from generation.services import render_track_score
-
     score = parse_symbolic(data, fmt, name=name)
     check_duration(data, fmt, settings.LEDGERLINE_MAX_DURATION_S, score=score)  # before FluidSynth renders it
     blobs = render_track_score(score)
@@ -71,8 +71,6 @@ def _from_score(data: bytes, fmt: Format, name: str) -> dict:
 
 
 def _from_recording(data: bytes, fmt: Format, name: str) -> dict:
-    from rights.market.engine.loops import grid_from_audio
-
     audio = read_audio_bytes(data, suffix=SUFFIX[fmt], max_s=settings.LEDGERLINE_MAX_DURATION_S)
     duration = audio.size / SAMPLE_RATE
     if duration < MIN_SECONDS:

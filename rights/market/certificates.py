@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from django.conf import settings
 from fpdf import FPDF
 
-from rights.ledger.canonical import canonical_json
-from rights.ledger.signing import load_or_create_key, public_key_pem
-from rights.proofs import inclusion_proof_for
+from ledgerline.ledger.engine.canonical import canonical_json
+from ledgerline.ledger.engine.signing import load_or_create_key, public_key_pem
+from ledgerline.ledger.proofs import inclusion_proof_for
 
 from .models import Licence, LicenceType
 from .plain_terms import terms_in_words

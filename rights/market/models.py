@@ -188,7 +188,7 @@ class Licence(models.Model):
     buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="licences")
     licence_type = models.CharField(max_length=16, choices=LicenceType.choices)
     terms = models.JSONField()
-    ledger_entry = models.ForeignKey("rights.LedgerEntry", null=True, on_delete=models.PROTECT, related_name="+")
+    ledger_entry = models.ForeignKey("ledger.LedgerEntry", null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

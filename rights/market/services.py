@@ -25,11 +25,12 @@ from ledgerline.accounts.permissions import organisations_for, require_role, req
 from ledgerline.catalogue.models import Track, TrackStatus
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
+from ledgerline.ledger.services import ledger_append
 from ledgerline.music.audio import encode_preview, read_audio_bytes
 from ledgerline.music.events import SAMPLE_RATE, Score
+from ledgerline.music.grid import BarGrid, grid_from_audio, grid_from_score
 from ledgerline.music.render import SALE_SAMPLE_RATE, render_stems
 from ledgerline.storage import read_blob, store_bytes
-from rights.services import ledger_append
 
 from .engine import loops as loops_engine
 from .engine import sale_audio
@@ -197,7 +198,7 @@ class _Source:
     sale: np.ndarray  # what is sold: [samples, 2] at SALE_SAMPLE_RATE, as rendered (normalised when cut)
 
 
-def _sources(track: Track) -> tuple[list[_Source], loops_engine.BarGrid, str]:
+def _sources(track: Track) -> tuple[list[_Source], BarGrid, str]:
     """The audio to cut and its bar grid: exact from the score, or beat-tracked and separated for audio-only.
 
     A track with a score is rendered again for sale (44.1 kHz stereo) from the same score, stem by stem, the
@@ -207,7 +208,7 @@ def _sources(track: Track) -> tuple[list[_Source], loops_engine.BarGrid, str]:
     mix = read_audio_bytes(read_blob(track.audio_path), suffix=".flac")
     if track.events_path:
         score = Score.from_npz_bytes(read_blob(track.events_path))
-        grid = loops_engine.grid_from_score(score, bars=track.bars or None)
+        grid = grid_from_score(score, bars=track.bars or None)
         rendered = render_stems(
             score, soundfont=settings.LEDGERLINE_SOUNDFONT, sample_rate=SALE_SAMPLE_RATE, channels=2
         )
@@ -225,7 +226,7 @@ def _sources(track: Track) -> tuple[list[_Source], loops_engine.BarGrid, str]:
         sale_mix = np.sum(rendered, axis=0) if rendered else np.zeros((0, 2), dtype=np.float32)
         method = "score-grid+rendered-stems"
     else:
-        grid = loops_engine.grid_from_audio(mix, SAMPLE_RATE)
+        grid = grid_from_audio(mix, SAMPLE_RATE)
         separation = settings.LEDGERLINE_SEPARATION_METHOD
         separated = loops_engine.separate(mix, SAMPLE_RATE, method=separation)
         sources = [

@@ -14,11 +14,11 @@ from generation.models import TrainedModel
 from generation.services import model_terms_snapshot
 from ledgerline.catalogue.ingest import _score_metadata
 from ledgerline.catalogue.models import CorpusItem, Dataset
+from ledgerline.ledger.models import LedgerEntry
 from ledgerline.music.detect import detect_format
 from ledgerline.music.parse import parse_symbolic
 from ledgerline.storage import store_bytes
 from rights.market.models import Order, OrderStatus, PayeeKind, RevenueShare
-from rights.models import LedgerEntry
 from tests import factories
 from tests.rights.test_query_counts import assets_for_sale
 

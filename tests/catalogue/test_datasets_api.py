@@ -2,7 +2,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ledgerline.catalogue.models import Dataset, DatasetUpload
-from rights.models import LedgerEntry
+from ledgerline.ledger.models import LedgerEntry
 from tests import factories
 from tests.helpers import media_files
 

@@ -14,10 +14,10 @@ from django.core.management.base import CommandError
 from ledgerline.catalogue.ingest import dataset_ingest_start
 from ledgerline.catalogue.models import CorpusItem, Dataset, DatasetStatus
 from ledgerline.catalogue.services import dataset_upload_add
+from ledgerline.ledger.models import LedgerEntry
 from ledgerline.music.audio import write_wav
 from ledgerline.music.events import Score, TrackInfo, make_notes, with_seconds
 from ledgerline.storage import blob_path
-from rights.models import LedgerEntry
 from tests import factories
 from tests.helpers import media_files
 from tests.music.pieces import midi_lasting_days, silent_flac

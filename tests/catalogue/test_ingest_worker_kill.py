@@ -9,7 +9,7 @@ from ledgerline.catalogue.ingest import dataset_ingest_start
 from ledgerline.catalogue.models import CorpusItem, DatasetStatus
 from ledgerline.catalogue.services import dataset_upload_add
 from ledgerline.jobs.models import Job
-from rights.models import LedgerEntry
+from ledgerline.ledger.models import LedgerEntry
 from tests import factories
 from tests.catalogue.test_ingest import midi_bytes
 from tests.helpers import wait_until_finished

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from ledgerline.catalogue.models import Dataset
-from rights.models import LedgerEntry
+from ledgerline.ledger.models import LedgerEntry
 from tests import factories
 
 pytestmark = pytest.mark.django_db

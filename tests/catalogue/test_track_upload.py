@@ -11,11 +11,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from ledgerline.catalogue.models import Track
 from ledgerline.catalogue.tasks import track_upload_task
 from ledgerline.jobs.models import Job
+from ledgerline.ledger.models import LedgerEntry
 from ledgerline.music.audio import write_wav
 from ledgerline.music.render import mix, render_stems
 from rights.market.models import Asset
 from rights.market.services import track_publish
-from rights.models import LedgerEntry
 from tests.helpers import media_files
 from tests.music.pieces import midi_lasting_days, silent_flac
 from tests.rights.market import four_part_score, market_people

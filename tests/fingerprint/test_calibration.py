@@ -10,7 +10,7 @@ from django.core.management import call_command
 from fingerprint import calibration
 from fingerprint.engine import screen, transforms
 from fingerprint.services import thresholds
-from rights.models import LedgerEntry
+from ledgerline.ledger.models import LedgerEntry
 from tests.fingerprint.chorales import NAMES, UNRELATED, chorale
 from tests.fingerprint.variants import ornamented
 

@@ -4,7 +4,7 @@ the rights holder's reviewer sees it on the flag's page and in the queue; nobody
 import pytest
 
 from fingerprint.models import SimilarityFlag
-from rights.models import LedgerEntry
+from ledgerline.ledger.models import LedgerEntry
 from tests.fingerprint.flags import flag_world
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ work was matched, or staff; never the flagged organisation (it sees its flags); 
 import pytest
 
 from fingerprint.models import SimilarityFlag
-from rights.models import LedgerEntry
+from ledgerline.ledger.models import LedgerEntry
 from tests.fingerprint.flags import POLICY, flag_world
 
 pytestmark = pytest.mark.django_db

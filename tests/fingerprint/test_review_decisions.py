@@ -7,7 +7,7 @@ import re
 import pytest
 
 from fingerprint.models import SimilarityFlag
-from rights.models import LedgerEntry
+from ledgerline.ledger.models import LedgerEntry
 from tests.fingerprint.flags import flag_world
 
 pytestmark = pytest.mark.django_db

@@ -10,10 +10,10 @@ from fingerprint.models import SimilarityFlag
 from fingerprint.services import track_screen_start
 from ledgerline.catalogue.ingest import dataset_ingest_start
 from ledgerline.catalogue.services import dataset_upload_add
+from ledgerline.ledger.models import LedgerEntry
 from ledgerline.music.audio import encode_preview, write_flac
 from ledgerline.music.render import render_midi
 from ledgerline.storage import store_bytes
-from rights.models import LedgerEntry
 from tests import factories
 from tests.fingerprint.chorales import NAMES, chorale
 

@@ -14,10 +14,10 @@ from fingerprint.services import index_for
 from ledgerline.catalogue.ingest import dataset_ingest_start
 from ledgerline.catalogue.models import CorpusItem
 from ledgerline.catalogue.services import dataset_upload_add
+from ledgerline.ledger.models import LedgerEntry
 from ledgerline.music.audio import write_wav
 from ledgerline.music.events import SAMPLE_RATE
 from ledgerline.storage import read_blob
-from rights.models import LedgerEntry
 from tests import factories
 from tests.fingerprint.chorales import NAMES, UNRELATED, chorale
 

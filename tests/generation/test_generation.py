@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from generation.models import TrainedModel
 from ledgerline.catalogue.models import Track
-from rights.models import LedgerEntry
+from ledgerline.ledger.models import LedgerEntry
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ import pytest
 from generation.models import TrainedModel
 from ledgerline.catalogue.models import Track
 from ledgerline.jobs.models import Job
-from rights.models import LedgerEntry
+from ledgerline.ledger.models import LedgerEntry
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from generation.models import TrainedModel
 from generation.services import PARAMETER_LIMITS
 from ledgerline.catalogue.models import Track
 from ledgerline.jobs.models import Job
-from rights.models import LedgerEntry
+from ledgerline.ledger.models import LedgerEntry
 from tests import factories
 
 pytestmark = pytest.mark.django_db

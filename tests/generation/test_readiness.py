@@ -11,8 +11,8 @@ from django.core.management import call_command
 from generation.engine.baseline import markov_baseline_nll, readiness, readiness_metrics
 from generation.models import TrainedModel
 from ledgerline.catalogue.models import TrackStatus
+from ledgerline.ledger.models import LedgerEntry
 from rights.market.models import Asset
-from rights.models import LedgerEntry
 from tests import factories
 from tests.rights.market import market_people, screened_track
 

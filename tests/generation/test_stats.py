@@ -109,7 +109,7 @@ def test_a_generated_track_carries_its_comparison_in_provenance_ledger_page_and_
     trained, tmp_path, capsys, client, api_client
 ):
     from ledgerline.catalogue.models import Track
-    from rights.models import LedgerEntry
+    from ledgerline.ledger.models import LedgerEntry
 
     call_command(
         "generate",

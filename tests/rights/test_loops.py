@@ -1,4 +1,5 @@
-"""The loop engine alone (no database): bar grids, sample-exact seamless loops, silence, stems and thumbnails."""
+"""The loop engine alone (no database): bar grids (`ledgerline.music.grid`), sample-exact seamless loops,
+silence, stems and thumbnails."""
 
 import io
 from collections import Counter
@@ -9,14 +10,12 @@ import pytest
 from PIL import Image
 
 from ledgerline.music.events import SAMPLE_RATE, Score, TrackInfo, make_notes, with_seconds
+from ledgerline.music.grid import BarGrid, grid_from_audio, grid_from_score
 from ledgerline.music.render import mix, render_stems
 from rights.market.engine import loops
 from rights.market.engine.loops import (
-    BarGrid,
     TooShort,
     cut_loops,
-    grid_from_audio,
-    grid_from_score,
     is_silent,
     register_separator,
     separate,

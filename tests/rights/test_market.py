@@ -21,11 +21,11 @@ from cryptography.hazmat.primitives import serialization
 from fingerprint.models import Screening, SimilarityFlag
 from ledgerline.catalogue.models import CorpusItem, TrackStatus
 from ledgerline.jobs.models import Job
-from rights.ledger.canonical import canonical_json
-from rights.ledger.merkle import leaf_hash, verify_inclusion
+from ledgerline.ledger.engine.canonical import canonical_json
+from ledgerline.ledger.engine.merkle import leaf_hash, verify_inclusion
+from ledgerline.ledger.models import LedgerEntry
 from rights.market.models import Asset, AssetStatus, Licence, LicenceOffer, Order, RevenueShare
 from rights.market.services import split_start
-from rights.models import LedgerEntry
 from tests.rights.market import market_people, screened_track
 
 pytestmark = pytest.mark.django_db

@@ -10,11 +10,11 @@ import pytest
 
 from generation.models import TrainedModel
 from generation.services import model_terms_snapshot, model_train_start
+from ledgerline.ledger.models import LedgerEntry
 from rights.market.models import Asset, Licence, Order, RevenueShare
 from rights.market.payments import PaymentError, TestProvider
 from rights.market.services import track_publish
 from rights.market.split import LabelTerm, revenue_split
-from rights.models import LedgerEntry
 from tests import factories
 from tests.rights.market import market_people, screened_track
 

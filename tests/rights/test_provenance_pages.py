@@ -6,8 +6,8 @@ import pytest
 
 from fingerprint.models import Screening, SimilarityFlag
 from generation.models import TrainedModel
-from rights.models import LedgerEntry, TreeHead
-from rights.services import ledger_anchor, ledger_append
+from ledgerline.ledger.models import LedgerEntry, TreeHead
+from ledgerline.ledger.services import ledger_anchor, ledger_append
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,10 @@ import pytest
 import soundfile as sf
 from django.conf import settings
 
-from generation.services import render_track_score
 from ledgerline.catalogue.models import Track, TrackStatus
 from ledgerline.music.events import Score, TrackInfo, make_notes, with_seconds
 from ledgerline.music.render import render_midi
+from ledgerline.music.services import render_track_score
 from ledgerline.storage import read_blob
 from rights.market.engine import sale_audio
 from rights.market.models import Asset

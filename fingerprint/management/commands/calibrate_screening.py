@@ -21,7 +21,7 @@ from django.utils import timezone
 from fingerprint import calibration
 from fingerprint.engine import screen as screen_mod
 from fingerprint.services import thresholds as deployment_thresholds
-from rights.services import ledger_append
+from ledgerline.ledger.services import ledger_append
 
 
 class Command(BaseCommand):

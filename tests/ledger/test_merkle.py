@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from rights.ledger.merkle import (
+from ledgerline.ledger.engine.merkle import (
     EMPTY_ROOT,
     Frontier,
     MerkleTree,

@@ -3,7 +3,7 @@ its event or subject (no sales counted, no private ids probed), in lists, single
 
 import pytest
 
-from rights.services import ledger_append
+from ledgerline.ledger.services import ledger_append
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-CONTRACT_DIR = Path(__file__).resolve().parents[2] / "contracts" / "build"
+CONTRACT_DIR = Path(__file__).resolve().parents[3] / "contracts" / "build"
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rights.models import Anchor
-from rights.services import ledger_anchor, ledger_append, ledger_verify
+from ledgerline.ledger.models import Anchor
+from ledgerline.ledger.services import ledger_anchor, ledger_append, ledger_verify
 
 pytestmark = pytest.mark.django_db
 GANACHE = Path(__file__).resolve().parents[2] / ".venv" / "node" / "node_modules" / ".bin" / "ganache"

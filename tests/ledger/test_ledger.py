@@ -11,11 +11,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from rights.ledger.canonical import canonical_json
-from rights.ledger.merkle import leaf_hash
-from rights.ledger.signing import SignedTreeHead, verify_tree_head
-from rights.models import Anchor, LedgerEntry, TreeHead
-from rights.services import (
+from ledgerline.ledger.engine.canonical import canonical_json
+from ledgerline.ledger.engine.merkle import leaf_hash
+from ledgerline.ledger.engine.signing import SignedTreeHead, verify_tree_head
+from ledgerline.ledger.models import Anchor, LedgerEntry, TreeHead
+from ledgerline.ledger.services import (
     LedgerIntegrityError,
     NewEntry,
     ledger_anchor,

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from django.db import models
 
+# The tables keep the names they had in the `rights` app, where the ledger began: moving the models to this app
+# changed only Django's state (migrations ledger 0001, rights 0004), so existing logs keep every row.
+
 
 class LedgerEntry(models.Model):
     """One append-only entry of the provenance log. `leaf_hash` is the RFC 6962 leaf hash of `canonical`."""
@@ -20,6 +23,7 @@ class LedgerEntry(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        db_table = "rights_ledgerentry"
         ordering = ["index"]
         indexes = [models.Index(fields=["subject_type", "subject_id"])]
 
@@ -51,6 +55,7 @@ class TreeHead(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "rights_treehead"
         ordering = ["tree_size"]
 
     def __str__(self) -> str:
@@ -79,6 +84,7 @@ class Anchor(models.Model):
     anchored_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "rights_anchor"
         ordering = ["tree_head__tree_size"]
 
     def __str__(self) -> str:

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from rights.models import LedgerEntry
-from rights.services import ledger_verify, reset_tree_cache
+from ledgerline.ledger.models import LedgerEntry
+from ledgerline.ledger.services import ledger_verify, reset_tree_cache
 
 REPO = Path(__file__).resolve().parents[2]
 WRITER = """
 import django, os
 django.setup()
-from rights.services import ledger_append
+from ledgerline.ledger.services import ledger_append
 for i in range(int(os.environ["N"])):
     ledger_append(event="concurrency.test", subject_type="writer", subject_id=os.environ["W"], payload={"i": i})
 """

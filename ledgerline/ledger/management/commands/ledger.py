@@ -6,9 +6,9 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from rights.models import LedgerEntry
-from rights.proofs import inclusion_proof_for
-from rights.services import LedgerIntegrityError, ledger_anchor, ledger_verify, tree_head_sign
+from ledgerline.ledger.models import LedgerEntry
+from ledgerline.ledger.proofs import inclusion_proof_for
+from ledgerline.ledger.services import LedgerIntegrityError, ledger_anchor, ledger_verify, tree_head_sign
 
 
 class Command(BaseCommand):

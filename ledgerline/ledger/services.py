@@ -17,10 +17,10 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .ledger.canonical import canonical_json
-from .ledger.chain import AnchorReceipt, ChainUnavailable, get_chain
-from .ledger.merkle import Frontier, MerkleTree, leaf_hash
-from .ledger.signing import (
+from .engine.canonical import canonical_json
+from .engine.chain import AnchorReceipt, ChainUnavailable, get_chain
+from .engine.merkle import Frontier, MerkleTree, leaf_hash
+from .engine.signing import (
     SignedTreeHead,
     load_or_create_key,
     public_key_pem,
