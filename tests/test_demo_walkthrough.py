@@ -30,7 +30,11 @@ def _login(client, username: str) -> None:
 
 
 def test_the_demo_walkthrough(client, settings, tmp_path, django_capture_on_commit_callbacks):
-    settings.LEDGERLINE_DEMO_STEPS = ["ledgerline.catalogue.demo.load", "generation.demo.load", "rights.demo.load"]
+    settings.LEDGERLINE_DEMO_STEPS = [
+        "ledgerline.catalogue.demo.load",
+        "generation.demo.load",
+        "ledgerline.ledger.demo.load",
+    ]
     with django_capture_on_commit_callbacks(execute=True):  # the ingest's indexing runs once it commits
         call_command("load_demo", "--chorales", "3", "--quiet")
     track = Track.objects.get(title="Demo chorale fantasy")

@@ -11,7 +11,7 @@ from fingerprint.selectors import flag_may_decide
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import holds_role
 from ledgerline.catalogue.models import Track
-from rights.services import ledger_append
+from ledgerline.ledger.services import ledger_append
 from tracks.lifecycle import Decision
 
 from .policy import flag_decisions, track_decision
