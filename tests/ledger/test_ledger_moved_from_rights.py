@@ -28,7 +28,7 @@ def test_rows_written_before_the_move_are_read_by_the_ledger_app_after_it():
         created_at="2026-11-28T10:00:00Z",
     )
     OldHead.objects.create(tree_size=1, root_hash="cd" * 32, timestamp_ms=1, signature="s", public_key="k")
-    assert old.get_model("contenttypes", "ContentType").objects.get(pk=entry_type.pk).app_label == "rights"
+    assert ContentType.objects.filter(pk=entry_type.pk).values_list("app_label", flat=True).get() == "rights"
 
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
