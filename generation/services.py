@@ -28,7 +28,7 @@ from ledgerline.music.audio import CorruptFile
 from ledgerline.music.detect import Format, UnsupportedFormat, detect_format
 from ledgerline.music.events import NOTE_DTYPE, Score
 from ledgerline.music.parse import parse_symbolic
-from ledgerline.music.services import render_track_score
+from ledgerline.rendering import render_track_score
 from ledgerline.storage import blob_path, read_blob, store_bytes, store_file
 
 from .engine import tokens as tok

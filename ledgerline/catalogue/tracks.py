@@ -27,7 +27,7 @@ from ledgerline.music.events import SAMPLE_RATE
 from ledgerline.music.grid import grid_from_audio
 from ledgerline.music.parse import parse_symbolic
 from ledgerline.music.render import RenderError
-from ledgerline.music.services import render_track_score
+from ledgerline.rendering import render_track_score
 from ledgerline.storage import read_blob, store_bytes
 
 from .models import Track, TrackSource

@@ -124,7 +124,7 @@ def test_a_track_screened_incomplete_stays_screening_and_is_rescreened_after_ind
 ):
     from fingerprint.services import track_screen_start
     from fingerprint.sweep import index_sweep
-    from ledgerline.music.services import render_track_score
+    from ledgerline.rendering import render_track_score
 
     org = factories.OrganisationFactory(slug="t-label")
     folder = write_pieces(tmp_path / "pieces")

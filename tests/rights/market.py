@@ -11,7 +11,7 @@ from generation.models import ModelStatus, TrainedModel
 from generation.services import model_terms_snapshot
 from ledgerline.catalogue.models import Track, TrackStatus
 from ledgerline.music.events import Score, TrackInfo, make_notes, with_seconds
-from ledgerline.music.services import render_track_score
+from ledgerline.rendering import render_track_score
 from tests import factories
 
 

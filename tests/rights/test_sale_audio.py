@@ -15,7 +15,7 @@ from django.conf import settings
 from ledgerline.catalogue.models import Track, TrackStatus
 from ledgerline.music.events import Score, TrackInfo, make_notes, with_seconds
 from ledgerline.music.render import render_midi
-from ledgerline.music.services import render_track_score
+from ledgerline.rendering import render_track_score
 from ledgerline.storage import read_blob
 from rights.market.engine import sale_audio
 from rights.market.models import Asset

@@ -1,15 +1,14 @@
-"""Rendering a score to stored audio: the one module of `ledgerline.music` that touches Django (settings and
-blob storage); the others take arrays and bytes and return the same."""
+"""A score rendered to stored files: `ledgerline.music` renders (no Django: arrays and bytes in and out), this
+stores the results with the platform's soundfont and blob storage. Generated and uploaded scores alike."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
+from ledgerline.music.audio import encode_preview, write_flac
+from ledgerline.music.events import Score
+from ledgerline.music.render import mix, render_stems
 from ledgerline.storage import store_bytes
-
-from .audio import encode_preview, write_flac
-from .events import Score
-from .render import mix, render_stems
 
 
 def render_track_score(score: Score) -> dict:
