@@ -137,8 +137,8 @@ def market_people(prefix: str = "") -> Market:
 
 def screened_track(market: Market, *, bars: int = 4, tempo: float = 120.0, seed: int = 0) -> Any:
     """A rendered track (MIDI, four FLAC stems, mix) as generation leaves it, screened clear."""
-    from generation.services import render_track_score
     from ledgerline.catalogue.models import Track, TrackStatus
+    from ledgerline.rendering import render_track_score
 
     score = four_part_score(bars=bars, tempo=tempo, seed=seed)
     blobs = render_track_score(score)

@@ -15,9 +15,9 @@ from generation.models import TrainedModel
 from generation.services import compose, generation_validate
 from ledgerline.catalogue.models import Track
 from ledgerline.jobs.models import Job
+from ledgerline.ledger.models import LedgerEntry
 from ledgerline.music.events import NOTE_DTYPE, Score, TrackInfo
 from ledgerline.storage import store_bytes
-from rights.models import LedgerEntry
 from tests import factories
 
 pytestmark = pytest.mark.django_db
