@@ -76,6 +76,15 @@ class GenerateRequestSerializer(serializers.Serializer):
     prompt_file = serializers.FileField(required=False, help_text="continue the melody of a MIDI or MusicXML file")
     from_track = serializers.IntegerField(required=False, help_text="regenerate one of your tracks ...")
     from_bar = serializers.IntegerField(required=False, help_text="... from this bar on (bars count from 1)")
+    # VAE models only (generation/latent.py); limits are checked by the service, so every caller gets one message.
+    mode = serializers.ChoiceField(choices=["sample", "interpolate", "style_mix"], required=False)
+    source_a = serializers.CharField(required=False, max_length=40, help_text="track:ID, corpus:ID or prior")
+    source_b = serializers.CharField(required=False, max_length=40, help_text="track:ID, corpus:ID or prior")
+    t = serializers.FloatField(required=False, help_text="interpolate: 0 is source_a, 1 is source_b")
+    style_toward = serializers.IntegerField(required=False, help_text="style_mix: dataset id to move toward")
+    style_away = serializers.IntegerField(required=False, help_text="style_mix: dataset id to move away from")
+    strength = serializers.FloatField(required=False, help_text="style_mix: -2..2, default 1")
+    latent = serializers.ListField(child=serializers.FloatField(), required=False, max_length=1024)
 
 
 class TrainedModelViewSet(

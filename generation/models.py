@@ -11,7 +11,7 @@ class ModelStatus(models.TextChoices):
     FAILED = "failed", "Training failed"
 
 
-ARCHS = ("lstm", "transformer", "markov")
+ARCHS = ("lstm", "transformer", "markov", "vae")
 
 
 class TrainedModel(models.Model):

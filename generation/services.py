@@ -191,7 +191,13 @@ def train_handler(job: Job) -> dict:
         total = sum(markov.log_prob(chords, key=score_key(s)) for s, chords in held)
         metrics["markov_nll_per_chord"] = round(-total / max(sum(len(c) for c in held_chords), 1), 4)
     checkpoint = None
-    if model.arch != "markov":
+    if model.arch == "vae":
+        from .latent import vae_train
+
+        checkpoint = vae_train(
+            model=model, job=job, training=training, held_out=held_out, markov=markov, guard=guard, metrics=metrics
+        )
+    elif model.arch != "markov":
         net = get_model(model.arch, {k: v for k, v in model.config.items() if k not in TRAINING_KEYS}, tok.VOCAB.size)
         sequences = [tok.encode_melody(s) for s in training]
         work = Path(settings.LEDGERLINE_DATA_DIR) / "checkpoints" / f"model-{model.pk}.pt"
@@ -596,6 +602,20 @@ def generation_start(*, user, model: TrainedModel, params: dict) -> Track:
     """Validate, create a draft Track and a generation job (gpu queue)."""
     _require_creator(user, model.organisation)
     clean = generation_validate(model=model, params=params, user=user)
+    from .latent import latent_fields_given, latent_request_validate
+
+    if model.arch == "vae":
+        if "prompt" in clean or "from_track" in clean:
+            raise ValidationError(
+                {
+                    "prompt_track": "a VAE model decodes whole windows: it does not continue a prompt or regenerate from a bar"
+                }
+            )
+        clean |= latent_request_validate(user=user, model=model, params=params)
+    elif given := latent_fields_given(params):
+        raise ValidationError(
+            {given[0]: f"interpolation and style mixing need a VAE model; {model.name!r} is {model.arch}"}
+        )
     track = Track.objects.create(
         organisation=model.organisation,
         created_by=user,
@@ -616,6 +636,10 @@ def generation_start(*, user, model: TrainedModel, params: dict) -> Track:
 def compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
     """The pure part of generation: the same model and request give the same score."""
     _set_threads()
+    if model.arch == "vae":
+        from .latent import vae_compose
+
+        return vae_compose(model, params)
     markov = MarkovHarmony.from_json(read_blob(model.markov_path).decode())
     guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if params.get("anti_copy", True) else None
     net = _load_network(model.checkpoint_path, model.checkpoint_sha256) if model.checkpoint_path else None
@@ -697,6 +721,8 @@ def generate_handler(job: Job) -> dict:
         "mix_sha256": blobs["mix"].sha256,
         "stats": _jsonable(stats),
     }
+    if "sources" in stats:  # a VAE track: the pieces (or prior draws) its latent vector came from
+        provenance["sources"] = stats["sources"]
     provenance["melody_stats"] = track_melody_stats(score, stats["key"])
     provenance["corpus_comparison"] = compare(provenance["melody_stats"], model_corpus_reference(model))
     with transaction.atomic():
@@ -720,6 +746,7 @@ def generate_handler(job: Job) -> dict:
             }
             | {
                 "datasets": [d["id"] for d in provenance["datasets"]],
+                **({"sources": provenance["sources"]} if "sources" in provenance else {}),
                 "corpus_inside": [provenance["corpus_comparison"][k] for k in ("inside", "total")],
             },
             organisation=track.organisation,

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.permissions import organisations_acting_as, require_role_anywhere
 from ledgerline.catalogue.models import Dataset, Track
-from ledgerline.catalogue.selectors import datasets_visible_to
+from ledgerline.catalogue.selectors import corpus_items_visible_to, datasets_visible_to, tracks_visible_to
 from ledgerline.jobs.api import jobs_visible_to
 
 from . import services
@@ -109,6 +109,46 @@ class GenerateForm(forms.Form):
         return programs
 
 
+class VAEGenerateForm(GenerateForm):
+    """A VAE model's request: two pieces and a slider (interpolate), a piece and two datasets (style mix), or a
+    draw from the prior. The pieces offered are the ones the creator may see."""
+
+    # The window length is the model's, the decoder samples the whole distribution, and it decodes whole windows.
+    bars = top_k = top_p = prompt_file = prompt_track = from_track = from_bar = None
+    mode = forms.ChoiceField(
+        choices=[("interpolate", "interpolate between two pieces"), ("style_mix", "style mix"), ("sample", "sample")],
+        initial="interpolate",
+    )
+    source_a = forms.ChoiceField(label="Piece A", initial="prior")
+    source_b = forms.ChoiceField(label="Piece B", initial="prior")
+    t = forms.FloatField(
+        initial=0.5,
+        label="A ← t → B",
+        widget=forms.NumberInput(attrs={"type": "range", "min": "0", "max": "1", "step": "0.05"}),
+        help_text="interpolate: 0 plays piece A, 1 piece B",
+    )
+    style_toward = forms.ChoiceField(required=False, label="Style toward (dataset)")
+    style_away = forms.ChoiceField(required=False, label="Style away from (dataset)")
+    strength = forms.FloatField(initial=1.0, required=False, help_text="style mix: -2..2")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        pieces = [("prior", "a draw from the prior (no piece)")]
+        tracks = tracks_visible_to(user).exclude(events_path="").order_by("-created_at")[:50]
+        pieces += [(f"track:{t.pk}", f"track: {t.title}") for t in tracks]
+        items = corpus_items_visible_to(user).exclude(events_path="").select_related("dataset").order_by("pk")[:200]
+        pieces += [(f"corpus:{i.pk}", f"corpus: {i} ({i.dataset.name})") for i in items]
+        self.fields["source_a"].choices = self.fields["source_b"].choices = pieces
+        datasets = [("", "—")] + [(str(d.pk), d.name) for d in datasets_visible_to(user).order_by("name")]
+        self.fields["style_toward"].choices = self.fields["style_away"].choices = datasets
+
+
+def generate_form_for(model, *args, user, **kwargs) -> GenerateForm:
+    if model.arch == "vae":
+        return VAEGenerateForm(*args, user=user, auto_id=f"m{model.pk}_%s", **kwargs)
+    return GenerateForm(*args, auto_id=f"m{model.pk}_%s", **kwargs)
+
+
 def add_service_error(form: forms.Form, exc: ValidationError) -> None:
     """Attach a service's ValidationError to the form: to the field it names when the form has one."""
     if not hasattr(exc, "error_dict"):
@@ -126,9 +166,7 @@ def _page(request, *, train_form: TrainForm | None = None, failed: tuple[int, Ge
     for model in models:
         model.generate_form = None
         if model.status == ModelStatus.READY:
-            model.generate_form = (
-                failed[1] if failed and failed[0] == model.pk else GenerateForm(auto_id=f"m{model.pk}_%s")
-            )
+            model.generate_form = failed[1] if failed and failed[0] == model.pk else generate_form_for(model, user=user)
         model.metric_items = sorted((model.metrics or {}).items())
         model.not_ready = readiness(model.arch, model.metrics)
     tracks = list(Track.objects.filter(model__in=[m.pk for m in models]).select_related("model")[:20])
@@ -178,7 +216,7 @@ def model_train(request):
 @require_POST
 def model_generate(request, pk: int):
     model = get_object_or_404(models_visible_to(request.user), pk=pk)
-    form = GenerateForm(request.POST, request.FILES, auto_id=f"m{model.pk}_%s")
+    form = generate_form_for(model, request.POST, request.FILES, user=request.user)
     if form.is_valid():
         try:
             track = services.generation_start(user=request.user, model=model, params=form.cleaned_data)

@@ -283,9 +283,12 @@ def generate_piece(
     prompt: np.ndarray | None = None,
     prompt_bars: int | None = None,
     keep: Score | None = None,
+    melody_tokens: Sequence[int] | None = None,
 ) -> tuple[Score, dict[str, Any]]:
     """A piece of exactly `bars` bars: a melody (neural model, or a random walk when `model_or_none` is None),
     moved into `key`, then arranged (`arrange.arrange_piece`: "satb" or "band", drums only with `drums`).
+    With `melody_tokens` (melody tokens made elsewhere, e.g. decoded by the VAE), those are the melody and
+    `model_or_none` is not sampled.
 
     `prompt` (NOTE_DTYPE melody, beats from 0) is continued instead of starting from nothing: its notes are
     kept as they are (never transposed or moved by octaves), it fills its own bars (or `prompt_bars`), and the
@@ -317,7 +320,12 @@ def generate_piece(
         stats["prompt_bars"] = kept_bars
 
     melody = np.zeros(0, dtype=NOTE_DTYPE)
-    if model_or_none is not None:
+    if melody_tokens is not None:
+        decoded = decode(melody_tokens, tempo, programs, time_signature=time_signature, vocab=vocab)
+        piece_beats = bars * time_signature[0] * 4.0 / time_signature[1]
+        melody = decoded.notes[(decoded.notes["track"] == 0) & (decoded.notes["start"] < piece_beats)]
+        stats.update(tokens=len(melody_tokens), melody_source="given")
+    elif model_or_none is not None:
         # Generous budget: a dense bar of 16 sixteenths costs 16 * 3 tokens plus the BAR token.
         budget = (bars - kept_bars) * (3 * steps_per_bar(time_signature) + 1) + 8
         result = sample(
@@ -352,7 +360,9 @@ def generate_piece(
     elif len(melody) == 0:
         # An untrained or degenerate model can yield no melody at all; the piece still needs a tune.
         melody = random_walk_melody(bars, key_obj, rng, time_signature)
-        stats["melody_source"] = "random_walk" if model_or_none is None else "random_walk_fallback"
+        stats["melody_source"] = (
+            "random_walk" if model_or_none is None and melody_tokens is None else "random_walk_fallback"
+        )
     else:
         melody = _place_melody(melody, key_obj)
     if arrangement == "satb" and not kept_bars:

@@ -470,7 +470,7 @@ def train_vae(
     while step < total:
         epoch, index = divmod(step, steps_per_epoch)
         order = _epoch_order(len(data), seed, epoch)
-        batch = data[order[index * batch_size : (index + 1) * batch_size]].to(dev)
+        batch = _trim(data[order[index * batch_size : (index + 1) * batch_size]]).to(dev)
         with torch.autocast(device_type=dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             logits, mu, logvar = model(batch)
         loss, _, _ = vae_loss(logits, batch, mu, logvar, kl_weight(config, step), config.free_nats)
@@ -512,13 +512,19 @@ def train_vae(
     return result
 
 
+def _trim(targets: torch.Tensor) -> torch.Tensor:
+    """targets [batch, time] cut after the batch's longest window: the decoder is not packed, and PAD columns
+    cost as much as notes."""
+    return targets[:, : max(int((targets != PAD_ID).sum(dim=1).max()), 1)]
+
+
 @torch.no_grad()
 def _held_out_loss(model: MelodyVAE, targets: torch.Tensor, dev: torch.device, batch_size: int = 64) -> float:
     """The objective at the full KL weight, per window, with z = mu (eval mode)."""
     model.eval()
     total = 0.0
     for start in range(0, len(targets), batch_size):
-        batch = targets[start : start + batch_size].to(dev)
+        batch = _trim(targets[start : start + batch_size]).to(dev)
         logits, mu, logvar = model(batch)
         loss, _, _ = vae_loss(logits, batch, mu, logvar, model.config.beta, model.config.free_nats)
         total += float(loss) * len(batch)
@@ -557,7 +563,7 @@ def evaluate_vae(
     nll_sum = kl_sum = 0.0
     tf_right = sampled_right = greedy_right = count = 0
     for start in range(0, len(targets), batch_size):
-        batch = targets[start : start + batch_size].to(dev)
+        batch = _trim(targets[start : start + batch_size]).to(dev)
         logits, mu, logvar = model(batch)
         _, nll, kl = vae_loss(logits, batch, mu, logvar, 0.0, 0.0)
         mask = batch != PAD_ID

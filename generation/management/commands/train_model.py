@@ -1,4 +1,4 @@
-"""python manage.py train_model --name NAME --arch lstm|transformer|markov --datasets ID[,ID] [--epochs N] [--json]"""
+"""python manage.py train_model --name NAME --arch lstm|transformer|markov|vae --datasets ID[,ID] [--epochs N] [--json]"""
 
 import json
 import sys

@@ -1,0 +1,383 @@
+"""The melody VAE in the platform (issue 16 §1): its training, the latent requests (interpolate between two
+pieces, style mix, sample from the prior) and the memorisation check that decides whether its tracks may be
+published (issue 16 §5).
+
+A request's latent vector is computed when the request is validated and stored in the track's generation
+parameters, so the job (and anyone re-running it) decodes exactly that vector; the sources it came from are
+stored beside it and end up in the track's provenance.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import Http404
+
+from ledgerline.catalogue.models import Track
+from ledgerline.catalogue.selectors import corpus_items_visible_to, datasets_visible_to, tracks_visible_to
+from ledgerline.jobs.models import Job
+from ledgerline.jobs.services import JobError
+from ledgerline.music.events import Score
+from ledgerline.music.render import render_midi
+from ledgerline.storage import read_blob, store_file
+
+from . import services
+from .engine import tokens as tok
+from .engine import vae as V
+from .engine.anticopy import NgramGuard
+from .engine.markov import MarkovHarmony
+from .engine.models import get_model
+from .engine.sample import generate_piece
+from .engine.train import EarlyStopping
+from .models import TrainedModel
+
+MODES = ("sample", "interpolate", "style_mix")
+PRIOR = "prior"
+MEMORISATION_SAMPLES = 200  # prior samples screened after training (issue 16 §5)
+MEMORISATION_GOAL = 0.01  # the share of them that may be flagged against the training corpus
+MEMORISATION_KEYS = ("C", "G", "D", "F", "Am", "Em")
+GUARD_REDRAWS = 8  # decodes with other seeds before a melody that copies a training n-gram is kept anyway
+STRENGTH_LIMITS = (float, -2.0, 2.0)
+T_LIMITS = (float, 0.0, 1.0)
+STYLE_ITEMS = 64  # items per dataset read for an attribute vector (the first by content hash)
+
+
+# --- training ----------------------------------------------------------------------------------------------
+def _windows(scores: list[Score], config: V.VAEConfig) -> list[list[int]]:
+    sequences = [tok.encode_melody(s) for s in scores]
+    return V.melody_windows(sequences, config.bars, hop=1, max_len=config.max_len)
+
+
+def vae_train(
+    *,
+    model: TrainedModel,
+    job: Job,
+    training: list[Score],
+    held_out: list[Score],
+    markov: MarkovHarmony,
+    guard: NgramGuard,
+    metrics: dict,
+):
+    """1. windows of the training and held-out melodies  2. train (early stopping with `patience` in the config)
+    3. held-out reconstruction  4. the memorisation check, which sets readiness  5. store the checkpoint."""
+    net = get_model("vae", {k: v for k, v in model.config.items() if k not in services.TRAINING_KEYS}, tok.VOCAB.size)
+    config = net.config
+    windows, held = _windows(training, config), _windows(held_out, config)
+    if not windows:
+        raise JobError(f"the training pieces hold no melody window of {config.bars} bars")
+    early = None
+    if model.config.get("patience") and held:
+        early = EarlyStopping(
+            held_out=held,
+            every=int(model.config.get("eval_every", 50)),
+            patience=int(model.config["patience"]),
+            budget_s=model.config.get("budget_s"),
+        )
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        if step % 5 == 0 or step == total:
+            job.set_progress(0.1 + 0.6 * step / max(total, 1), f"step {step}/{total}, loss {loss:.2f}")
+
+    result = V.train_vae(
+        net,
+        windows,
+        epochs=int(model.config.get("epochs", 2)),
+        batch_size=32,
+        lr=2e-3,
+        device=services.device(),
+        seed=0,
+        on_step=on_step,
+        early_stopping=early,
+    )
+    metrics.update(
+        windows=len(windows),
+        held_out_windows=len(held),
+        window_bars=config.bars,
+        steps=result.steps,
+        final_loss=round(result.losses[-1], 3) if result.losses else None,
+        train_seconds=round(result.seconds, 1),
+    )
+    if early is not None:
+        metrics["stopped"] = result.stopped or "epochs"
+    if held:
+        held_metrics = V.evaluate_vae(net, held, device=services.device())
+        metrics.update(
+            held_out_teacher_forced_accuracy=round(held_metrics.teacher_forced_accuracy, 4),
+            held_out_sampled_accuracy=round(held_metrics.sampled_accuracy, 4),
+            held_out_kl_per_window=round(held_metrics.kl_per_window, 3),
+            held_out_nll_per_token=round(held_metrics.nll_per_token, 4),
+        )
+    net.cpu().eval()
+    job.set_progress(0.72, "memorisation check: screening prior samples against the training corpus")
+    samples = int(model.config.get("memorisation_samples", MEMORISATION_SAMPLES))
+    check = vae_memorisation(net, markov=markov, guard=guard, model=model, samples=samples, job=job)
+    metrics["memorisation"] = check
+    metrics.update(memorisation_readiness(check))
+    work = Path(settings.LEDGERLINE_DATA_DIR) / "checkpoints" / f"model-{model.pk}.final.pt"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"arch": "vae", "config": config.to_dict(), "state_dict": net.state_dict()}, work)
+    checkpoint = store_file(work, suffix=".pt")
+    work.unlink(missing_ok=True)
+    return checkpoint
+
+
+def memorisation_readiness(check: dict) -> dict:
+    """Ready when the share of guarded samples flagged against the training corpus is at most the goal and every
+    sample could be screened (an incomplete index cannot say "not flagged")."""
+    samples, flagged, unmeasured = check["samples"], check["flagged_guarded"], check["unmeasured"]
+    if samples == 0:
+        return {"ready": False, "not_ready_reason": "the memorisation check screened no samples"}
+    if unmeasured:
+        return {
+            "ready": False,
+            "not_ready_reason": f"memorisation not measured: {unmeasured} of {samples} samples were screened "
+            "against an incompletely indexed corpus",
+        }
+    if flagged / samples > MEMORISATION_GOAL:
+        return {
+            "ready": False,
+            "not_ready_reason": f"{flagged} of {samples} samples were flagged against its training corpus "
+            f"(the goal is at most {MEMORISATION_GOAL:.0%})",
+        }
+    return {"ready": True}
+
+
+def vae_memorisation(
+    net: V.MelodyVAE, *, markov: MarkovHarmony, guard: NgramGuard, model: TrainedModel, samples: int, job: Job | None
+) -> dict:
+    """Screen `samples` prior samples (seeds 0..samples-1, 100 bpm, keys cycling through C G D F Am Em), with and
+    without the anti-copy redraw, against the corpus; count those with a passed match on a training item.
+
+    The same screening as every generated track (`fingerprint.services.screen_features`, corpus only). A guarded
+    piece that needed no redraw is the unguarded piece, so it is screened once."""
+    from fingerprint.models import Against
+    from fingerprint.services import features_of, screen_features
+
+    training_ids = {int(item["corpus_item"]) for item in model.training_items or []}
+    flagged = {"guarded": 0, "unguarded": 0}
+    unmeasured, redraws, started = 0, 0, time.monotonic()
+
+    def screen(score: Score) -> str:
+        audio = render_midi(score.to_midi_bytes(), soundfont=settings.LEDGERLINE_SOUNDFONT)
+        result = screen_features(features_of(audio=audio, score=score, query=True), against=Against.CORPUS)
+        if any(m["passed"] and m["corpus_item"] in training_ids for m in result["matches"]):
+            return "flag"
+        return "clear" if result["verdict"] == "clear" else "unmeasured"
+
+    for seed in range(samples):
+        z = V.sample_prior(net, 1, seed)
+        params = {"seed": seed, "temperature": 1.0, "tempo": 100.0, "key": MEMORISATION_KEYS[seed % 6]}
+        unguarded, _ = _compose(net, markov, None, z, params)
+        guarded, stats = _compose(net, markov, guard, z, params)
+        redraws += stats["interventions"]
+        verdicts = {"guarded": screen(guarded)}
+        verdicts["unguarded"] = verdicts["guarded"] if stats["interventions"] == 0 else screen(unguarded)
+        for condition, verdict in verdicts.items():
+            flagged[condition] += verdict == "flag"
+        unmeasured += verdicts["guarded"] == "unmeasured"
+        if job is not None and (seed + 1) % 5 == 0:
+            job.set_progress(0.72 + 0.2 * (seed + 1) / samples, f"memorisation check: {seed + 1}/{samples} screened")
+    return {
+        "samples": samples,
+        "flagged_guarded": flagged["guarded"],
+        "flagged_unguarded": flagged["unguarded"],
+        "unmeasured": unmeasured,
+        "guard_redraws": redraws,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+# --- composing ---------------------------------------------------------------------------------------------
+def _decode_guarded(
+    net: V.MelodyVAE, z: torch.Tensor, guard: NgramGuard | None, seed: int, temperature: float
+) -> tuple[list[int], int]:
+    """One window decoded from z [1, latent]; with `guard`, redrawn with seeds seed+1, seed+2, ... while its melody
+    holds a training n-gram (at most GUARD_REDRAWS times). Returns (tokens, redraws)."""
+    tokens = V.decode(net, z, seed=seed, temperature=temperature)[0]
+    redraws = 0
+    while guard is not None and redraws < GUARD_REDRAWS and guard.copied_ngrams(tok.melody_pitches(tokens)) > 0:
+        redraws += 1
+        tokens = V.decode(net, z, seed=seed + redraws, temperature=max(temperature, 0.5))[0]
+    return tokens, redraws
+
+
+def _compose(
+    net: V.MelodyVAE, markov: MarkovHarmony, guard: NgramGuard | None, z: torch.Tensor, params: dict
+) -> tuple[Score, dict]:
+    time_signature = tuple(params.get("time_signature") or (4, 4))
+    tokens, redraws = _decode_guarded(net, z, guard, int(params["seed"]), float(params["temperature"]))
+    bars = net.config.bars
+    score, stats = generate_piece(
+        None,
+        tok.VOCAB,
+        markov,
+        bars=bars,
+        tempo=float(params["tempo"]),
+        key=str(params["key"]),
+        time_signature=(int(time_signature[0]), int(time_signature[1])),
+        programs=params.get("programs") or None,
+        seed=int(params["seed"]),
+        title=params.get("title") or None,
+        arrangement=str(params.get("arrangement") or "band"),
+        drums=bool(params.get("drums", True)),
+        melody_tokens=[tok.VOCAB.bos, *tokens, tok.VOCAB.eos],
+    )
+    stats.update(interventions=redraws, melody_source="vae")
+    return score, stats
+
+
+def vae_compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
+    """The pure part of a VAE generation: decode the request's stored latent, then harmonise and arrange."""
+    net = services._load_network(model.checkpoint_path, model.checkpoint_sha256)
+    markov = MarkovHarmony.from_json(read_blob(model.markov_path).decode())
+    guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if params.get("anti_copy", True) else None
+    if params.get("latent") is not None:
+        z = torch.tensor([params["latent"]], dtype=torch.float32)
+    else:  # a request that never went through latent_request_validate (model_stats): a prior sample
+        z = V.sample_prior(net, 1, int(params["seed"]))
+    score, stats = _compose(net, markov, guard, z, params)
+    stats["sources"] = params.get("sources", [])
+    stats["latent_mode"] = params.get("mode", "sample")
+    return score, stats
+
+
+# --- requests ----------------------------------------------------------------------------------------------
+def _source_score(user, ref: str, field: str) -> tuple[Score, dict]:
+    """`track:ID` or `corpus:ID`, visible to `user` -> (its score, its provenance entry). Http404 when the piece
+    does not exist or the user may not see it (the two are not told apart)."""
+    kind, _, raw = str(ref).partition(":")
+    if kind not in ("track", "corpus") or not raw.isdigit():
+        raise ValidationError({field: f"write a source as track:ID, corpus:ID or {PRIOR}, not {ref!r}"})
+    if kind == "track":
+        piece = tracks_visible_to(user).filter(pk=int(raw)).first()
+    else:
+        piece = corpus_items_visible_to(user).filter(pk=int(raw)).first()
+    noun = "track" if kind == "track" else "corpus item"
+    if piece is None:
+        raise Http404(f"No {noun} {raw} that you may see.")
+    if not piece.events_path:
+        raise ValidationError({field: f"{noun} {raw} ({piece}) has no notes to encode (it is audio only)"})
+    score = Score.from_npz_bytes(read_blob(piece.events_path))
+    entry = {
+        "kind": "track" if isinstance(piece, Track) else "corpus_item",
+        "id": piece.pk,
+        "title": str(piece),
+        "sha256": getattr(piece, "content_sha256", "") or getattr(piece, "sha256", ""),
+    }
+    return score, entry
+
+
+def _first_window(score: Score, config: V.VAEConfig, field: str, name: str) -> list[int]:
+    bars = V.melody_bars(tok.encode_melody(score))
+    windows = V.melody_windows([tok.encode_melody(score)], config.bars, hop=1, max_len=config.max_len)
+    if not windows:
+        raise ValidationError(
+            {
+                field: f"{name} is too short for one window: the model reads {config.bars} bars of melody "
+                f"(at most {config.max_len} tokens), the piece has {len(bars)}"
+            }
+        )
+    return windows[0]
+
+
+def _dataset_windows(user, dataset_id, config: V.VAEConfig, field: str) -> tuple[list[list[int]], dict]:
+    try:
+        pk = int(dataset_id)
+    except (TypeError, ValueError):
+        raise ValidationError({field: f"a dataset id is an integer, not {dataset_id!r}"}) from None
+    dataset = datasets_visible_to(user).filter(pk=pk).first()
+    if dataset is None:
+        raise Http404(f"No dataset {pk} that you may see.")
+    items = dataset.items.exclude(events_path="").order_by("sha256")[:STYLE_ITEMS]
+    windows = [w for item in items for w in _windows([Score.from_npz_bytes(read_blob(item.events_path))], config)]
+    if not windows:
+        raise ValidationError({field: f"dataset {dataset.name!r} holds no melody window of {config.bars} bars"})
+    return windows, {"id": dataset.pk, "name": dataset.name, "windows": len(windows)}
+
+
+def latent_request_validate(*, user, model: TrainedModel, params: dict) -> dict:
+    """The latent part of a generation request with a VAE model, as stored on the track: mode, sources (for the
+    provenance), t or strength, and the latent vector itself. ValidationError (400) for a bad request, Http404 for
+    a piece or dataset the user may not see."""
+    mode = str(params.get("mode") or "sample")
+    if mode not in MODES:
+        raise ValidationError({"mode": f"unknown mode {mode!r}; choose one of {', '.join(MODES)}"})
+    net = services._load_network(model.checkpoint_path, model.checkpoint_sha256)
+    config = net.config
+    seed = int(params.get("seed") or 0)
+    clean: dict = {"mode": mode, "bars": config.bars, "sources": []}
+    metres: list[tuple[str, tuple[int, int]]] = []
+
+    def latent_of(field: str, default: str = PRIOR) -> torch.Tensor:
+        ref = params.get(field) or default
+        if ref == PRIOR:
+            # Source b of a prior-to-prior path must differ from source a: another seed.
+            z = V.sample_prior(net, 1, seed + (1 if field == "source_b" else 0))[0]
+            clean["sources"].append({"role": field, "kind": PRIOR, "seed": seed + (1 if field == "source_b" else 0)})
+            return z
+        score, entry = _source_score(user, ref, field)
+        window = _first_window(score, config, field, f"{entry['kind'].replace('_', ' ')} {entry['id']}")
+        clean["sources"].append({"role": field, **entry})
+        metres.append((field, tuple(score.time_signature)))
+        return V.encode(net, [window])[0]
+
+    errors: dict[str, str] = {}
+    if params.get("latent") is not None:
+        values = params["latent"]
+        try:
+            z = torch.tensor([float(v) for v in values], dtype=torch.float32)
+        except (TypeError, ValueError):
+            raise ValidationError({"latent": "the latent vector must be a list of numbers"}) from None
+        if z.numel() != config.latent:
+            raise ValidationError({"latent": f"the latent vector needs {config.latent} numbers, got {z.numel()}"})
+        clean["sources"].append({"role": "latent", "kind": "latent"})
+    elif mode == "interpolate":
+        try:
+            t = services._parameter("t", 0.5 if params.get("t") is None else params["t"], T_LIMITS)
+        except ValueError as exc:
+            raise ValidationError({"t": str(exc)}) from None
+        z_a, z_b = latent_of("source_a"), latent_of("source_b")
+        clean["t"] = t
+        z = V.slerp(z_a, z_b, float(t))
+    elif mode == "style_mix":
+        try:
+            strength = services._parameter(
+                "strength", 1.0 if params.get("strength") is None else params["strength"], STRENGTH_LIMITS
+            )
+        except ValueError as exc:
+            raise ValidationError({"strength": str(exc)}) from None
+        for field in ("style_toward", "style_away"):
+            if params.get(field) in (None, ""):
+                errors[field] = (
+                    "style mixing needs two datasets: the style to move toward and the one to move away from"
+                )
+        if errors:
+            raise ValidationError(errors)
+        toward, toward_info = _dataset_windows(user, params["style_toward"], config, "style_toward")
+        away, away_info = _dataset_windows(user, params["style_away"], config, "style_away")
+        z = latent_of("source_a") + float(strength) * V.attribute_vector(net, toward, away)
+        clean.update(strength=strength, style={"toward": toward_info, "away": away_info})
+    else:
+        z = latent_of("source_a")
+    if len({metre for _, metre in metres}) > 1:
+        shown = " and ".join(f"{a}/{b}" for _, (a, b) in metres)
+        raise ValidationError({"source_b": f"the pieces are in different metres ({shown}): pick two in the same metre"})
+    if not all(math.isfinite(float(v)) for v in z.tolist()):
+        raise ValidationError({"latent": "the latent vector holds non-finite values"})
+    clean["time_signature"] = list(metres[0][1]) if metres else [4, 4]
+    clean["latent"] = [round(float(v), 6) for v in z.tolist()]
+    return clean
+
+
+def latent_fields_given(params: dict) -> list[str]:
+    """The latent-request fields a request sets (refused for a model that is not a VAE)."""
+    fields = ("source_a", "source_b", "t", "style_toward", "style_away", "strength", "latent")
+    given = [f for f in fields if params.get(f) not in (None, "")]
+    if (params.get("mode") or "sample") != "sample":
+        given.insert(0, "mode")
+    return given
