@@ -11,9 +11,9 @@ from generation.engine.baseline import readiness
 from generation.latent import memorisation_readiness
 from generation.models import ModelStatus, TrainedModel
 from ledgerline.catalogue.models import CorpusItem, Track
+from ledgerline.ledger.models import LedgerEntry
 from ledgerline.music.events import Score, TrackInfo, make_notes
 from ledgerline.storage import store_bytes
-from rights.models import LedgerEntry
 from tests import factories
 
 pytestmark = pytest.mark.django_db
