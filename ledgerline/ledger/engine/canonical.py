@@ -6,10 +6,10 @@ import json
 from decimal import Decimal
 
 
-def canonical_json(value) -> str:
+def canonical_json(value: object) -> str:
     """Serialise `value` canonically. Money must be Decimal or str (a Decimal becomes its string)."""
 
-    def default(obj):
+    def default(obj: object) -> str:
         if isinstance(obj, Decimal):
             return str(obj)
         raise TypeError(f"{type(obj).__name__} is not allowed in a ledger entry")

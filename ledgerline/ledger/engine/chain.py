@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CONTRACT_DIR = Path(__file__).resolve().parents[3] / "contracts" / "build"
 
@@ -39,7 +40,7 @@ class ChainUnavailable(RuntimeError):
     """The chain cannot be reached now; anchoring is retried later."""
 
 
-def contract_interface() -> tuple[list, str]:
+def contract_interface() -> tuple[list[Any], str]:
     abi = json.loads((CONTRACT_DIR / "LedgerAnchor.abi").read_text())
     bytecode = (CONTRACT_DIR / "LedgerAnchor.bin").read_text().strip()
     return abi, bytecode
@@ -50,13 +51,14 @@ class _Web3Chain:
 
     state_dir: Path
 
-    def _web3(self):
+    # web3 objects are Any: their contract functions are made at run time from the ABI.
+    def _web3(self) -> Any:
         raise NotImplementedError
 
     def _address_file(self, chain_id: int) -> Path:
         return self.state_dir / f"anchor-contract-{chain_id}.json"
 
-    def _contract(self, w3, *, deploy: bool):
+    def _contract(self, w3: Any, *, deploy: bool) -> Any:
         abi, bytecode = contract_interface()
         chain_id = w3.eth.chain_id
         address_file = self._address_file(chain_id)
@@ -127,7 +129,7 @@ class _Web3Chain:
             return AnchorCheck("unverifiable", str(exc))
 
     @contextmanager
-    def _session(self, *, write: bool) -> Iterator:
+    def _session(self, *, write: bool) -> Iterator[Any]:
         yield self._web3()
 
 
@@ -136,7 +138,7 @@ class RpcChain(_Web3Chain):
         self.uri = uri
         self.state_dir = state_dir
 
-    def _web3(self):
+    def _web3(self) -> Any:
         from web3 import HTTPProvider, Web3
 
         w3 = Web3(HTTPProvider(self.uri, request_kwargs={"timeout": 10}))
@@ -156,7 +158,7 @@ class DevChain(_Web3Chain):
         self.lock_file = state_dir / "devchain.lock"
 
     @contextmanager
-    def _session(self, *, write: bool) -> Iterator:
+    def _session(self, *, write: bool) -> Iterator[Any]:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.lock_file, "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
@@ -168,7 +170,7 @@ class DevChain(_Web3Chain):
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _load(self):
+    def _load(self) -> tuple[Any, Any]:
         from eth_tester import EthereumTester, PyEVMBackend
         from web3 import EthereumTesterProvider, Web3
 
@@ -181,7 +183,7 @@ class DevChain(_Web3Chain):
             backend.chain = type(backend.chain)(AtomicDB(MemoryDB(store)))
         return Web3(EthereumTesterProvider(EthereumTester(backend))), backend
 
-    def _save(self, backend) -> None:
+    def _save(self, backend: Any) -> None:
         base = backend.chain.chaindb.db
         store = getattr(base, "wrapped_db", base).kv_store
         tmp = self.db_file.with_suffix(".tmp")
@@ -189,14 +191,14 @@ class DevChain(_Web3Chain):
         tmp.replace(self.db_file)
 
 
-def _write_kv(store: dict) -> bytes:
+def _write_kv(store: dict[bytes, bytes]) -> bytes:
     parts = [b"LLDEVCHAIN1"]
     for key, value in store.items():
         parts.append(struct.pack(">II", len(key), len(value)) + bytes(key) + bytes(value))
     return b"".join(parts)
 
 
-def _read_kv(data: bytes) -> dict:
+def _read_kv(data: bytes) -> dict[bytes, bytes]:
     if not data.startswith(b"LLDEVCHAIN1"):
         raise ChainUnavailable("the dev chain file is damaged")
     store, offset = {}, len(b"LLDEVCHAIN1")

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -46,7 +47,7 @@ class Frontier:
         self.nodes.append(node)
         self.size += 1
 
-    def extended(self, leaves) -> Frontier:
+    def extended(self, leaves: Iterable[bytes]) -> Frontier:
         """A copy with `leaves` appended; this one is left as it was."""
         copy = Frontier(self.size, list(self.nodes))
         for leaf in leaves:

@@ -12,6 +12,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 VERSION_V1 = 0
 SIGNATURE_TYPE_TREE_HASH = 1
@@ -31,7 +32,7 @@ class SignedTreeHead:
     timestamp_ms: int
     signature: bytes
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, int | str]:
         return {
             "tree_size": self.tree_size,
             "root_hash": self.root_hash.hex(),
@@ -77,7 +78,7 @@ def sign_tree_head(key: Ed25519PrivateKey, tree_size: int, root_hash: bytes, tim
 
 
 @functools.lru_cache(maxsize=8)
-def _public_key(public_pem: str):
+def _public_key(public_pem: str) -> PublicKeyTypes:
     """Parsed once per key: `ledger verify` checks one tree head per append transaction, nearly all by one key."""
     return serialization.load_pem_public_key(public_pem.encode())
 
