@@ -3,8 +3,9 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ll_bench .venv/bin/python benchmarks/ledger/bench_ledger.py
     .venv/bin/python benchmarks/ledger/bench_ledger.py            # SQLite under a temporary data folder
 
-Appends go through `ledgerline.ledger.services.ledger_append` (one transaction each, serialised by the append lock). Each
-writer process times only its appends: Django's start-up (about 0.5 s a process) is outside the interval.
+Appends go through `ledgerline.ledger.services.ledger_append` (one transaction each, serialised by the append
+lock). Each writer process times only its appends: Django's start-up (about 0.5 s a process) is outside the
+interval.
 The proof figures use the Merkle code alone on 10^6 synthetic leaves.
 """
 
