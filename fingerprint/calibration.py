@@ -32,6 +32,7 @@ from fingerprint.engine import melody as melody_mod
 from fingerprint.engine import screen as screen_mod
 from fingerprint.engine.features import Features
 from fingerprint.engine.index import VersionedIndex
+from fingerprint.index_key import IndexKey
 
 SUFFIXES = {".mid", ".midi", ".xml", ".musicxml", ".mxl", ".abc", ".krn"}
 FLOORS = {"audio": 0.3, "chroma": 0.5, "symbolic": 0.5, "melody": 0.5}  # a fitted threshold never goes lower
@@ -209,7 +210,7 @@ def screen_set(
     jobs += [(path, query_mode, cache) for path in [b for _, _, b in labelled.pairs] + labelled.negatives]
     analysed = _analyse_all(jobs, workers)
     count = len(labelled.pairs)
-    corpus = {2 * i: features for i, features in enumerate(analysed[:count])}
+    corpus = {IndexKey.of(corpus_item_id=i): features for i, features in enumerate(analysed[:count])}
     found: list[list[tuple[str, float, int]]] = []
     with tempfile.TemporaryDirectory(prefix="ledgerline-calibrate-") as root:
         indexes = {level: VersionedIndex(Path(root), screen_mod.level_spec(level)) for level in screen_mod.LEVELS}
@@ -223,7 +224,7 @@ def screen_set(
             thresholds=thresholds,
         )
         for position, features in enumerate(analysed[count:]):
-            own = 2 * position if position < count else None
+            own = IndexKey.of(corpus_item_id=position) if position < count else None
             found.append(
                 [
                     (m.level, float(m.score), screen_mod.match_length(m))

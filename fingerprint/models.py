@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from .index_key import IndexKey
+
 
 class Fingerprint(models.Model):
     """Screening features of one corpus item or one published track (stored as an npz blob)."""
@@ -39,13 +41,8 @@ class Fingerprint(models.Model):
         return f"fingerprint of {self.corpus_item or self.track}"
 
     @property
-    def key(self) -> int:
-        """Index key: even for corpus items, odd for published tracks."""
-        return key_for(corpus_item_id=self.corpus_item_id, track_id=self.track_id)
-
-
-def key_for(*, corpus_item_id: int | None = None, track_id: int | None = None) -> int:
-    return corpus_item_id * 2 if corpus_item_id is not None else int(track_id) * 2 + 1
+    def key(self) -> IndexKey:
+        return IndexKey.of(corpus_item_id=self.corpus_item_id, track_id=self.track_id)
 
 
 class Against(models.TextChoices):

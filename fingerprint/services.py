@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -29,11 +30,13 @@ from ledgerline.music.parse import parse_symbolic
 from ledgerline.music.render import render_midi
 from ledgerline.storage import read_blob, store_bytes
 
+from .coverage import Coverage, coverage_of
 from .engine import melody as melody_mod
 from .engine import screen as screen_mod
 from .engine.features import Features, extract
 from .engine.index import IndexCorrupt, VersionedIndex
-from .models import Against, Fingerprint, Screening, SimilarityFlag, Verdict, key_for
+from .index_key import IndexKey
+from .models import Against, Fingerprint, Screening, SimilarityFlag, Verdict
 from .transcription import recording_features
 
 logger = logging.getLogger(__name__)
@@ -75,9 +78,26 @@ def _audio_of_blob(relpath: str) -> np.ndarray:
     return read_audio_bytes(read_blob(relpath), suffix=Path(relpath).suffix)
 
 
+#: What one item puts into each index: level -> (vectors [windows, dim], window positions [windows]).
+LevelVectors = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Fingerprinted:
+    """A stored fingerprint with its index vectors, computed once: counted when stored, then added to the indexes."""
+
+    fingerprint: Fingerprint
+    vectors: LevelVectors
+
+    @classmethod
+    def from_store(cls, fingerprint: Fingerprint) -> Fingerprinted:
+        """For a fingerprint stored earlier: its vectors from its stored features."""
+        return cls(fingerprint, screen_mod.index_vectors(_features_at(fingerprint.features_path)))
+
+
 def _fingerprint_store(
     *, features: Features, corpus_item: CorpusItem | None = None, track: Track | None = None
-) -> Fingerprint:
+) -> Fingerprinted:
     vectors = screen_mod.index_vectors(features)
     blob = store_bytes(features.to_npz_bytes(), suffix=".npz")
     values = {
@@ -92,16 +112,16 @@ def _fingerprint_store(
     }
     lookup = {"corpus_item": corpus_item} if corpus_item is not None else {"track": track}
     fingerprint, _ = Fingerprint.objects.update_or_create(**lookup, defaults=values)
-    return fingerprint
+    return Fingerprinted(fingerprint, vectors)
 
 
-def corpus_item_fingerprint(item: CorpusItem) -> Fingerprint:
+def corpus_item_fingerprint(item: CorpusItem) -> Fingerprinted:
     score = Score.from_npz_bytes(read_blob(item.events_path)) if item.events_path else None
     features = features_of(audio=_audio_of_blob(item.audio_path), score=score, query=False)
     return _fingerprint_store(features=features, corpus_item=item)
 
 
-def track_fingerprint(track: Track) -> Fingerprint:
+def track_fingerprint(track: Track) -> Fingerprinted:
     score = Score.from_npz_bytes(read_blob(track.events_path)) if track.events_path else None
     features = features_of(audio=_audio_of_blob(track.audio_path), score=score, query=False)
     return _fingerprint_store(features=features, track=track)
@@ -113,7 +133,8 @@ def _features_at(relpath: str) -> Features:
 
 
 def load_features(key: int) -> Features | None:
-    field = {"track_id" if key % 2 else "corpus_item_id": key // 2}
+    """The stored features of the item with index key `key` (None when it has none)."""
+    field = IndexKey(key).subject_filter()
     relpath = Fingerprint.objects.filter(**field).values_list("features_path", flat=True).first()
     return _features_at(relpath) if relpath else None
 
@@ -132,13 +153,13 @@ def index_for(level: str) -> VersionedIndex:
         return current
 
 
-def _vectors_of(fingerprints) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
+def _collect(items: list[Fingerprinted]) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
+    """Per level: the items' vectors, and their (index key, window position) rows."""
     collected: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {level: ([], []) for level in screen_mod.LEVELS}
-    for fingerprint in fingerprints:
-        features = _features_at(fingerprint.features_path)
-        for level, (vectors, positions) in screen_mod.index_vectors(features).items():
+    for item in items:
+        for level, (vectors, positions) in item.vectors.items():
             collected[level][0].append(vectors)
-            collected[level][1].append(np.stack([np.full(len(positions), fingerprint.key), positions], axis=1))
+            collected[level][1].append(np.stack([np.full(len(positions), item.fingerprint.key), positions], axis=1))
     return collected
 
 
@@ -156,7 +177,7 @@ def index_rebuild(*, progress=None) -> dict[str, dict]:
         Fingerprint.objects.filter(indexable_q()).only("id", "corpus_item_id", "track_id", "features_path")
     )
     summary: dict[str, dict] = {}
-    collected = _vectors_of(fingerprints)
+    collected = _collect([Fingerprinted.from_store(fingerprint) for fingerprint in fingerprints])
     for position, (level, parts) in enumerate(collected.items()):
         vectors, keys = _concat(level, parts)
         version = index_for(level).rebuild(vectors, keys)
@@ -172,11 +193,12 @@ def indexable_q() -> Q:
     return Q(corpus_item__isnull=False) | Q(track__status="published")
 
 
-def index_add(fingerprints: list[Fingerprint]) -> None:
+def index_add(items: list[Fingerprinted]) -> None:
     """Add (or replace) these items in every index; a damaged index is rebuilt from the database instead."""
-    if not fingerprints:
+    if not items:
         return
-    collected = _vectors_of(fingerprints)
+    fingerprints = [item.fingerprint for item in items]
+    collected = _collect(items)
     try:
         for level, parts in collected.items():
             vectors, keys = _concat(level, parts)
@@ -203,7 +225,7 @@ def subjects_fingerprint_and_index(*, item_ids: list[int], track_ids: list[int] 
     A subject whose file cannot be analysed gets a failed fingerprint (its error) rather than being skipped in
     silence; a subject that is gone (deleted meanwhile) is ignored.
     """
-    done: list[Fingerprint] = []
+    done: list[Fingerprinted] = []
     failed: list[str] = []
     subjects: list[tuple[str, CorpusItem | Track]] = [
         *(("corpus_item", item) for item in CorpusItem.objects.filter(pk__in=item_ids)),
@@ -265,9 +287,10 @@ def items_fingerprint_start(
 
 def track_index_add(track: Track) -> Fingerprint:
     """Index a published track so later outputs are screened against it."""
-    fingerprint = getattr(track, "fingerprint", None) or track_fingerprint(track)
-    index_add([fingerprint])
-    return fingerprint
+    stored = getattr(track, "fingerprint", None)
+    item = Fingerprinted.from_store(stored) if stored is not None else track_fingerprint(track)
+    index_add([item])
+    return item.fingerprint
 
 
 # --- screening ----------------------------------------------------------------------------------------
@@ -279,9 +302,9 @@ def thresholds() -> screen_mod.Thresholds:
 
 def _allowed(against: str):
     if against == Against.CORPUS:
-        return lambda key: key % 2 == 0
+        return lambda key: IndexKey(key).is_corpus_item
     if against == Against.PUBLISHED:
-        return lambda key: key % 2 == 1
+        return lambda key: IndexKey(key).is_track
     return None
 
 
@@ -353,9 +376,10 @@ def query_from_bytes(data: bytes, *, name: str = "") -> Query:
 
 def _titles(keys: set[int]) -> dict[int, dict]:
     info: dict[int, dict] = {}
-    corpus_ids = [k // 2 for k in keys if k % 2 == 0]
+    index_keys = [IndexKey(key) for key in keys]
+    corpus_ids = [key.subject_id for key in index_keys if key.is_corpus_item]
     for item in CorpusItem.objects.filter(pk__in=corpus_ids).select_related("dataset"):
-        info[key_for(corpus_item_id=item.pk)] = {
+        info[IndexKey.of(corpus_item_id=item.pk)] = {
             "corpus_item": item.pk,
             "track": None,
             "title": item.title,
@@ -365,8 +389,8 @@ def _titles(keys: set[int]) -> dict[int, dict]:
             "terms": item.dataset.terms(),
             "bar_beats": None,
         }
-    for track in Track.objects.filter(pk__in=[k // 2 for k in keys if k % 2 == 1]):
-        info[key_for(track_id=track.pk)] = {
+    for track in Track.objects.filter(pk__in=[key.subject_id for key in index_keys if key.is_track]):
+        info[IndexKey.of(track_id=track.pk)] = {
             "corpus_item": None,
             "track": track.pk,
             "title": track.title,
@@ -393,63 +417,112 @@ def _bars(
     return [round(1 + beats[0] / bar_beats, 2), round(1 + beats[1] / bar_beats, 2)]
 
 
-def verdict_json(verdict: screen_mod.Verdict, query: Features) -> dict:
-    """The `screen --json` object (exact interface) plus evidence fields the API adds."""
+@dataclass(frozen=True)
+class ScreenedMatch:
+    """One match of a verdict as the platform reports it: the engine's `Match`, rounded as reported, with what
+    the matched item is. Field order is the order of the JSON (`as_json`)."""
+
+    corpus_item: int | None
+    track: int | None
+    title: str
+    dataset: str | None
+    licence: str
+    level: str
+    score: float  # 4 places: flags and the ledger record the reported score
+    query_start: float
+    query_end: float
+    match_start: float
+    match_end: float
+    query_bars: list[float] | None  # 1-based, fractional
+    match_bars: list[float] | None
+    transpose: int
+    tempo_ratio: float
+    passed: bool
+    key: IndexKey
+
+    def as_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ScreeningResult:
+    """A verdict over the live indexes and what was searched. Typed until an edge makes JSON of it (`as_json`:
+    the stored `Screening.result`, the API, the `screen` command)."""
+
+    verdict: Verdict  # clear, flag, or incomplete (a would-be clear with part of the scope not indexed)
+    matches: list[ScreenedMatch]  # the matches behind a flag, best first
+    problems: list[str]
+    coverage: Coverage
+
+    def as_json(self) -> dict:
+        return {
+            "verdict": self.verdict.value,
+            "matches": [match.as_json() for match in self.matches],
+            "problems": self.problems,
+            "coverage": self.coverage.as_json(),
+        }
+
+
+def _screened_matches(verdict: screen_mod.Verdict, query: Features) -> list[ScreenedMatch]:
+    """The engine's matches with the titles, datasets and bars of the matched items."""
     info = _titles({m.key for m in verdict.matches})
     matches = []
     for match in verdict.matches:
         meta = info.get(match.key, {})
         item_features = load_features(match.key)
         matches.append(
-            {
-                "corpus_item": meta.get("corpus_item"),
-                "track": meta.get("track"),
-                "title": meta.get("title", ""),
-                "dataset": meta.get("dataset"),
-                "licence": meta.get("licence", ""),
-                "level": match.level,
-                "score": round(float(match.score), 4),
-                "query_start": round(match.query_start, 2),
-                "query_end": round(match.query_end, 2),
-                "match_start": round(match.match_start, 2),
-                "match_end": round(match.match_end, 2),
-                "query_bars": _bars((match.query_start, match.query_end), match.query_beats, query.bar_beats, query),
-                "match_bars": _bars(
+            ScreenedMatch(
+                corpus_item=meta.get("corpus_item"),
+                track=meta.get("track"),
+                title=meta.get("title", ""),
+                dataset=meta.get("dataset"),
+                licence=meta.get("licence", ""),
+                level=match.level,
+                score=round(float(match.score), 4),
+                query_start=round(match.query_start, 2),
+                query_end=round(match.query_end, 2),
+                match_start=round(match.match_start, 2),
+                match_end=round(match.match_end, 2),
+                query_bars=_bars((match.query_start, match.query_end), match.query_beats, query.bar_beats, query),
+                match_bars=_bars(
                     (match.match_start, match.match_end),
                     match.match_beats,
                     item_features.bar_beats if item_features else 4.0,
                     item_features,
                 ),
-                "transpose": int(match.transpose),
-                "tempo_ratio": round(float(match.tempo_ratio), 3),
-                "passed": bool(match.passed),
-                "key": match.key,
-            }
+                transpose=int(match.transpose),
+                tempo_ratio=round(float(match.tempo_ratio), 3),
+                passed=bool(match.passed),
+                key=IndexKey(match.key),
+            )
         )
-    return {"verdict": verdict.verdict, "matches": matches, "problems": verdict.problems}
+    return matches
 
 
-def screen_features(features: Features, *, against: str, exclude_track_id: int | None = None) -> dict:
+def screen_features(features: Features, *, against: str, exclude_track_id: int | None = None) -> ScreeningResult:
     """Search the live indexes and say what was searched: a "clear" needs the whole scope indexed.
 
     Coverage is read before the search. An item marked indexed by then is in the index version the search
     reads (the mark is set only after that version is published), so no item can be counted as searched
     without having been searched.
     """
-    from .coverage import coverage_of
     from .sweep import indexes_lost
 
     coverage = coverage_of(against=against, exclude_track_id=exclude_track_id, index_lost=indexes_lost())
-    exclude = key_for(track_id=exclude_track_id) if exclude_track_id else None
-    result = verdict_json(screener(against=against, exclude_key=exclude).screen(features), features)
-    result["coverage"] = coverage.as_json()
-    result["problems"] = [*result["problems"], *coverage.problems()]
-    if result["verdict"] == Verdict.CLEAR and not coverage.complete:
-        result["verdict"] = Verdict.INCOMPLETE.value
-    return result
+    exclude = IndexKey.of(track_id=exclude_track_id) if exclude_track_id else None
+    found = screener(against=against, exclude_key=exclude).screen(features)
+    verdict = Verdict(found.verdict)
+    if verdict == Verdict.CLEAR and not coverage.complete:
+        verdict = Verdict.INCOMPLETE
+    return ScreeningResult(
+        verdict=verdict,
+        matches=_screened_matches(found, features),
+        problems=[*found.problems, *coverage.problems()],
+        coverage=coverage,
+    )
 
 
-def screen_bytes(data: bytes, *, name: str = "", against: str = Against.ALL) -> tuple[dict, Query]:
+def screen_bytes(data: bytes, *, name: str = "", against: str = Against.ALL) -> tuple[ScreeningResult, Query]:
     if against not in Against.values:
         raise BadQuery(f"--against must be one of {', '.join(Against.values)}")
     query = query_from_bytes(data, name=name)
@@ -535,41 +608,44 @@ def screening_handler(job: Job) -> dict:
     result = screen_features(query.features, against=screening.against, exclude_track_id=screening.track_id)
     with transaction.atomic():
         screening_record(screening=screening, result=result, query=query)
-    return {"screening": screening.pk, "verdict": result["verdict"], "matches": len(result["matches"])}
+    return {"screening": screening.pk, "verdict": result.verdict.value, "matches": len(result.matches)}
 
 
-def screening_record(*, screening: Screening, result: dict, query: Query) -> Screening:
+def screening_record(*, screening: Screening, result: ScreeningResult, query: Query) -> Screening:
     """Save the verdict, create a flag per flagged item, move the track on, and write the ledger entry."""
-    screening.verdict = Verdict(result["verdict"])
-    screening.result = result
+    screening.verdict = result.verdict
+    screening.result = result.as_json()
     screening.features_path = store_bytes(query.features.to_npz_bytes(), suffix=".npz").relpath
     if query.score is not None:
         screening.events_path = store_bytes(query.score.to_npz_bytes(), suffix=".npz").relpath
     screening.save(update_fields=["verdict", "result", "features_path", "events_path"])
-    best: dict[int, dict] = {}
-    for match in result["matches"]:
-        if match["key"] not in best or match["score"] > best[match["key"]]["score"]:
-            best[match["key"]] = match
+    best: dict[IndexKey, ScreenedMatch] = {}
+    for match in result.matches:
+        if match.key not in best or match.score > best[match.key].score:
+            best[match.key] = match
     for match in best.values():
         SimilarityFlag.objects.create(
             screening=screening,
             track=screening.track,
-            corpus_item_id=match["corpus_item"],
-            matched_track_id=match["track"],
-            level=match["level"],
-            score=match["score"],
-            evidence={"matches": [m for m in result["matches"] if m["key"] == match["key"]]},
+            corpus_item_id=match.corpus_item,
+            matched_track_id=match.track,
+            level=match.level,
+            score=match.score,
+            evidence={"matches": [m.as_json() for m in result.matches if m.key == match.key]},
         )
     if screening.track_id:
-        screening.track.mark_screened(result["verdict"])
+        screening.track.mark_screened(result.verdict.value)
     ledger_append(
         event="screening.completed",
         subject_type="track" if screening.track_id else "screening",
         subject_id=screening.track_id or screening.pk,
         payload={
             "screening": screening.pk,
-            "verdict": result["verdict"],
-            "matches": [{k: m[k] for k in ("corpus_item", "track", "level", "score")} for m in result["matches"]],
+            "verdict": result.verdict.value,
+            "matches": [
+                {"corpus_item": m.corpus_item, "track": m.track, "level": m.level, "score": m.score}
+                for m in result.matches
+            ],
         },
         organisation=screening.organisation,
         private=True,

@@ -386,7 +386,7 @@ def credentials_identify(data: bytes, *, name: str = "") -> dict:
     from fingerprint.services import query_from_bytes, screen_features
 
     query = query_from_bytes(data, name=name)
-    result = screen_features(query.features, against="all")
+    result = screen_features(query.features, against="all").as_json()  # the page and the command show JSON
     best = max(result["matches"], key=lambda m: m["score"], default=None)
     return {"best": best, "matches": result["matches"], "verdict": result["verdict"]}
 

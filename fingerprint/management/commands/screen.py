@@ -27,10 +27,11 @@ class Command(BaseCommand):
         try:
             if not path.is_file():
                 raise BadQuery(f"{path}: no such file")
-            result, _query = screen_bytes(path.read_bytes(), name=path.name, against=options["against"])
+            screened, _query = screen_bytes(path.read_bytes(), name=path.name, against=options["against"])
         except BadQuery as exc:
             sys.stderr.write(f"screen: {path}: {exc}\n")
             sys.exit(2)
+        result = screened.as_json()
         if options["json"]:
             keys = (
                 "corpus_item",
