@@ -42,6 +42,7 @@ class TrainRequestSerializer(serializers.Serializer):
     datasets = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
     epochs = serializers.IntegerField(default=2, min_value=1, max_value=1000)
     size = serializers.ChoiceField(choices=["debug", "default"], default="default")
+    frames = serializers.BooleanField(default=False, help_text="also train the frame model (harmony=frames)")
     organisation = serializers.SlugField(required=False)
 
 
@@ -85,6 +86,11 @@ class GenerateRequestSerializer(serializers.Serializer):
     style_away = serializers.IntegerField(required=False, help_text="style_mix: dataset id to move away from")
     strength = serializers.FloatField(required=False, help_text="style_mix: -2..2, default 1")
     latent = serializers.ListField(child=serializers.FloatField(), required=False, max_length=1024)
+    harmony = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="markov (default) or frames: chords from the frame model (arrangement satb)",
+    )
 
 
 class TrainedModelViewSet(
@@ -120,7 +126,7 @@ class TrainedModelViewSet(
             arch=data["arch"],
             dataset_ids=data["datasets"],
             epochs=data["epochs"],
-            config={"size": "debug"} if data["size"] == "debug" else None,
+            config=services.training_config(data["size"], frames=data["frames"]),
         )
         model.refresh_from_db()
         return Response(TrainedModelSerializer(model).data, status=status.HTTP_202_ACCEPTED)

@@ -31,6 +31,9 @@ class TrainedModel(models.Model):
     training_items = models.JSONField(default=list, blank=True, help_text="[{corpus_item, dataset, sha256}]")
     markov_path = models.CharField(max_length=300, blank=True)
     guard_path = models.CharField(max_length=300, blank=True)
+    frames_path = models.CharField(
+        max_length=300, blank=True, help_text="the frame model (four-part harmony), when trained with frames"
+    )
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     trained_at = models.DateTimeField(null=True, blank=True)
     provenance = models.JSONField(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import subprocess
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +33,16 @@ from ledgerline.music.parse import parse_symbolic
 from ledgerline.rendering import render_track_score
 from ledgerline.storage import blob_path, read_blob, store_bytes, store_file
 
+from .engine import frames as fr
 from .engine import tokens as tok
 from .engine.anticopy import NgramGuard
 from .engine.arrange import ARRANGEMENTS, CorpusStyle, corpus_style, default_arrangement
 from .engine.baseline import markov_baseline_nll, readiness_metrics
 from .engine.markov import MarkovHarmony, extract_chords, parse_key, score_key
-from .engine.models import get_model
+from .engine.models import get_model, legacy_config
 from .engine.sample import MAX_BARS, MAX_TEMPO, MIN_TEMPO, generate_piece, key_shift, transpose_notes
 from .engine.stats import compare, corpus_melody_stats, corpus_reference, melody_stats, summarise
-from .engine.train import EarlyStopping, evaluate_nll, train
+from .engine.train import RECIPES, EarlyStopping, evaluate_nll, train
 from .models import ARCHS, ModelStatus, TrainedModel
 
 HELD_OUT_EVERY = 10  # every 10th item (by content hash order) is held out for the NLL
@@ -135,6 +138,14 @@ def model_train_start(
     return model
 
 
+def training_config(size: str, *, frames: bool = False) -> dict | None:
+    """The `config` of `model_train_start` for a size ("debug" or "default") and the frame-model option."""
+    config = {"size": "debug"} if size == "debug" else {}
+    if frames:
+        config["frames"] = True
+    return config or None
+
+
 def model_terms_snapshot(*, model: TrainedModel, datasets: list[Dataset]) -> dict:
     """Fix the licence terms (share, licence, attribution, ...) `model` is trained under, in its provenance and
     in the ledger. Sales of its tracks are split by these; a later change of a dataset's terms applies only to
@@ -216,7 +227,7 @@ def train_handler(job: Job) -> dict:
             sequences,
             epochs=int(model.config.get("epochs", 2)),
             batch_size=16,
-            lr=3e-3,
+            **RECIPES.get(model.arch, RECIPES["lstm"]).kwargs(),
             seq_len=min(256, net.config.max_len if hasattr(net, "config") else 256),
             device=device(),
             seed=0,
@@ -248,9 +259,15 @@ def train_handler(job: Job) -> dict:
         checkpoint = store_file(final, suffix=".pt")
         final.unlink(missing_ok=True)
         work.unlink(missing_ok=True)
+    frames_blob = None
+    if model.config.get("frames"):
+        frames_blob, frame_metrics = _train_frame_model(model, training, held_out, job)
+        metrics.update(frame_metrics)
     job.set_progress(0.95, "storing the model")
     with transaction.atomic():
         model.markov_path = store_bytes(markov.to_json().encode(), suffix=".json").relpath
+        if frames_blob is not None:
+            model.frames_path = frames_blob.relpath
         model.guard_path = store_bytes(guard.to_bytes(), suffix=".bin").relpath
         if checkpoint is not None:
             model.checkpoint_path, model.checkpoint_sha256 = checkpoint.relpath, checkpoint.sha256
@@ -280,6 +297,35 @@ def train_handler(job: Job) -> dict:
             private=True,
         )
     return {"model": model.pk, **metrics}
+
+
+def _train_frame_model(model: TrainedModel, training: list[Score], held_out: list[Score], job: Job):
+    """The frame model (four-part harmony, issue 16 §3) on the training pieces' quarter-note rolls, early-stopped
+    on the held-out ones; its size follows the model's (`size: debug` or the default). Returns (blob, metrics)."""
+    size = "debug" if model.config.get("size") == "debug" else "default"
+    config = fr.FRAME_CONFIGS[size]
+    rolls = [roll for roll in (fr.frames_from_score(s) for s in training) if len(roll)]
+    valid = [roll for roll in (fr.frames_from_score(s) for s in held_out) if len(roll)] or None
+    if not rolls:
+        raise JobError("the datasets hold no pitched notes for the frame model")
+    job.set_progress(0.9, f"training the frame harmony on {len(rolls)} pieces")
+    torch.manual_seed(0)
+    net = fr.FrameLSTM(config)
+    result = fr.train_frames(net, rolls, valid=valid, seed=0, device=device(), **fr.FRAME_TRAINING[size])  # type: ignore[arg-type]
+    metrics = {"frame_train_seconds": round(result.seconds, 1), "frame_best_epoch": result.best_epoch}
+    if valid:
+        metrics["frame_nll_per_frame"] = round(fr.frame_nll(net, valid, device=device()), 4)
+    buffer = io.BytesIO()
+    torch.save({"config": asdict(config), "state_dict": net.cpu().state_dict()}, buffer)
+    return store_bytes(buffer.getvalue(), suffix=".pt"), metrics
+
+
+@functools.lru_cache(maxsize=8)
+def _load_frame_model(frames_path: str) -> fr.FrameLSTM:
+    state = torch.load(blob_path(frames_path), map_location="cpu", weights_only=False)
+    net = fr.FrameLSTM(fr.FrameConfig(**state["config"]))
+    net.load_state_dict(state["state_dict"])
+    return net.eval()
 
 
 def _held_out_split(scores: list[Score]) -> tuple[list[Score], list[Score]]:
@@ -323,7 +369,7 @@ def model_melody_summary(*, model: TrainedModel, samples: int, params: dict | No
 
 
 #: Model config keys that steer training, not the network.
-TRAINING_KEYS = {"epochs", "patience", "budget_s", "eval_every"}
+TRAINING_KEYS = {"epochs", "patience", "budget_s", "eval_every", "frames"}
 
 
 def _early_stopping(config: dict, held_out: list[Score]) -> EarlyStopping | None:
@@ -359,7 +405,7 @@ def model_failed(job: Job) -> None:
 @functools.lru_cache(maxsize=8)
 def _load_network(checkpoint_path: str, sha256: str):
     state = torch.load(blob_path(checkpoint_path), map_location="cpu", weights_only=False)
-    net = get_model(state["arch"], state["config"], tok.VOCAB.size)
+    net = get_model(state["arch"], legacy_config(state["arch"], state["config"]), tok.VOCAB.size)
     net.load_state_dict(state["state_dict"])
     net.eval()
     return net
@@ -381,6 +427,8 @@ PARAMETER_LIMITS: dict[str, tuple[type, float, float]] = {
 }
 PARAMETER_DEFAULTS = {"bars": 16, "tempo": 100.0, "seed": 0, "temperature": 1.0, "top_k": 0, "top_p": 0.95}
 PROGRAM_LIMITS = (int, 0, 127)
+#: Who writes the harmony under the melody: the Markov chord chain (seed §4.3) or the frame model (issue 16 §3).
+HARMONIES = ("markov", "frames")
 
 
 def _parameter(name: str, value, limits: tuple[type, float, float]) -> int | float:
@@ -420,11 +468,16 @@ def generation_validate(*, model: TrainedModel, params: dict, user=None) -> dict
         inherited = source.generation_params
         params = {
             **params,
-            **{k: inherited[k] for k in ("key", "tempo", "programs", "arrangement", "drums") if k in inherited},
+            **{
+                k: inherited[k]
+                for k in ("key", "tempo", "programs", "arrangement", "drums", "harmony")
+                if k in inherited
+            },
             "bars": params.get("bars") or inherited.get("bars"),
             "seed": params.get("seed") if params.get("seed") is not None else (inherited.get("seed", 0) + 1) % MAX_SEED,
         }
     clean: dict = {
+        "harmony": str(params.get("harmony") or "markov"),
         "key": str(params.get("key") or ""),
         "anti_copy": bool(params.get("anti_copy", True)),
         "title": str(params.get("title") or ""),
@@ -438,9 +491,19 @@ def generation_validate(*, model: TrainedModel, params: dict, user=None) -> dict
         except ValueError as exc:
             errors[name] = str(exc)
     style = model_corpus_style(model)
-    arrangement = params.get("arrangement") or default_arrangement(style)
+    # The frame model writes chords for four voices: it harmonises the satb arrangement, the default with it.
+    frames = clean["harmony"] == "frames"
+    arrangement = params.get("arrangement") or ("satb" if frames else default_arrangement(style))
     if arrangement not in ARRANGEMENTS:
         errors["arrangement"] = f"unknown arrangement {arrangement!r}; choose one of {', '.join(ARRANGEMENTS)}"
+    if clean["harmony"] not in HARMONIES:
+        errors["harmony"] = f"harmony must be one of {', '.join(HARMONIES)}, got {clean['harmony']!r}"
+    elif frames and not model.frames_path:
+        errors["harmony"] = (
+            f"model {model.name!r} has no frame harmony model: train it with frames enabled, or use markov"
+        )
+    elif frames and arrangement != "satb":
+        errors["harmony"] = f"the frame harmony writes four voices: use arrangement satb, not {arrangement!r}"
     clean["arrangement"] = arrangement
     drums = params.get("drums")
     clean["drums"] = arrangement == "band" and (style.has_drums if drums is None else bool(drums))
@@ -644,7 +707,11 @@ def compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
     guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if params.get("anti_copy", True) else None
     net = _load_network(model.checkpoint_path, model.checkpoint_sha256) if model.checkpoint_path else None
     prompt, prompt_bars, keep = _prompt_of(params)
-    return generate_piece(
+    harmony = params.get("harmony") or "markov"
+    harmoniser = (
+        fr.FrameHarmoniser(_load_frame_model(model.frames_path), device=device()) if harmony == "frames" else None
+    )
+    score, stats = generate_piece(
         net,
         tok.VOCAB,
         markov,
@@ -665,7 +732,9 @@ def compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
         prompt=prompt,
         prompt_bars=prompt_bars,
         keep=keep,
+        harmoniser=harmoniser,
     )
+    return score, {**stats, "harmony": harmony}
 
 
 def _prompt_of(params: dict) -> tuple[np.ndarray | None, int | None, Score | None]:

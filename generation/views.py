@@ -42,6 +42,9 @@ class TrainForm(forms.Form):
     size = forms.ChoiceField(
         choices=[("debug", "debug (seconds, for trying things)"), ("default", "default")], initial="default"
     )
+    frames = forms.BooleanField(
+        required=False, label="Also train the frame model", help_text="for four-part harmony (harmony: frame model)"
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -89,6 +92,12 @@ class GenerateForm(forms.Form):
     )
     drums = forms.ChoiceField(
         required=False, choices=[("", "if the training data has them"), ("yes", "yes"), ("no", "no")]
+    )
+    harmony = forms.ChoiceField(
+        required=False,
+        choices=[("markov", "Markov chords (§4.3)"), ("frames", "frame model (models trained with it)")],
+        initial="markov",
+        help_text="who chooses the chords under the melody; the frame model needs the SATB arrangement",
     )
     prompt_file = forms.FileField(required=False, label="Continue a melody (MIDI or MusicXML)")
     prompt_track = forms.IntegerField(required=False, label="… or one of your tracks (id)")
@@ -202,7 +211,7 @@ def model_train(request):
                 arch=data["arch"],
                 dataset_ids=[d.pk for d in data["datasets"]],
                 epochs=data["epochs"],
-                config={"size": "debug"} if data["size"] == "debug" else None,
+                config=services.training_config(data["size"], frames=data["frames"]),
             )
         except ValidationError as exc:
             add_service_error(form, exc)

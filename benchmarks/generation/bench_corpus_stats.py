@@ -23,7 +23,7 @@ from common import DEFAULT_WORK, load_split  # noqa: I001  (sets sys.path first)
 from generation.engine import tokens as tok
 from generation.engine.anticopy import NgramGuard
 from generation.engine.markov import MarkovHarmony
-from generation.engine.models import get_model
+from generation.engine.models import get_model, legacy_config
 from generation.engine.sample import generate_piece
 from generation.engine.stats import corpus_melody_stats, corpus_reference, melody_stats, summarise
 
@@ -51,7 +51,7 @@ def main() -> None:
         path = args.work / f"{arch}.pt"
         if path.exists():
             state = torch.load(path, map_location="cpu", weights_only=False)
-            sources[arch] = get_model(arch, state["config"], tok.VOCAB.size)
+            sources[arch] = get_model(arch, legacy_config(arch, state["config"]), tok.VOCAB.size)
             sources[arch].load_state_dict(state["state_dict"])
             sources[arch].eval()
     for name, net in sources.items():

@@ -34,7 +34,7 @@ from fingerprint.engine.index import VersionedIndex
 from generation.engine import tokens as tok
 from generation.engine.anticopy import NgramGuard
 from generation.engine.markov import MarkovHarmony, arrange, parse_key
-from generation.engine.models import get_model
+from generation.engine.models import get_model, legacy_config
 from generation.engine.sample import _melody_per_bar, _place_melody, generate_piece, sample
 from ledgerline.music.events import SAMPLE_RATE, Score
 from ledgerline.music.render import render_midi
@@ -126,7 +126,7 @@ def main() -> None:
     screener = build_screener(feats, args.work / "index")
 
     state = torch.load(args.work / f"{args.arch}.pt", map_location="cpu", weights_only=False)
-    net = get_model(args.arch, state["config"], tok.VOCAB.size)
+    net = get_model(args.arch, legacy_config(args.arch, state["config"]), tok.VOCAB.size)
     net.load_state_dict(state["state_dict"])
     net.eval()
     markov = MarkovHarmony.from_json((args.work / "markov.json").read_text())

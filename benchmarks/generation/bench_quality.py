@@ -43,7 +43,7 @@ from generation.engine import frames as fr
 from generation.engine import tokens as tok
 from generation.engine.anticopy import NgramGuard
 from generation.engine.markov import ALL_LABELS, MarkovHarmony, estimate_key, extract_chords, score_key
-from generation.engine.models import count_parameters, get_model
+from generation.engine.models import count_parameters, get_model, legacy_config
 from generation.engine.sample import generate_piece
 from generation.engine.stats import in_key_mask
 from generation.engine.train import evaluate_nll, train
@@ -297,7 +297,7 @@ def main() -> None:
         for arch in ("lstm", "transformer"):
             if arch not in nets and (args.work / f"{arch}.pt").exists():
                 state = torch.load(args.work / f"{arch}.pt", map_location="cpu", weights_only=False)
-                nets[arch] = get_model(arch, state["config"], tok.VOCAB.size)
+                nets[arch] = get_model(arch, legacy_config(arch, state["config"]), tok.VOCAB.size)
                 nets[arch].load_state_dict(state["state_dict"])
                 nets[arch].eval()
         guard = NgramGuard.from_melodies(tok.melody_pitches(s) for s in seqs["train"])

@@ -27,7 +27,7 @@ from common import DEFAULT_WORK, SOUNDFONT, load_split
 from generation.engine import tokens as tok
 from generation.engine.anticopy import NgramGuard
 from generation.engine.markov import MarkovHarmony
-from generation.engine.models import DEFAULT_CONFIGS, count_parameters, get_model
+from generation.engine.models import DEFAULT_CONFIGS, count_parameters, get_model, legacy_config
 from generation.engine.sample import generate_piece
 from generation.engine.train import train
 from ledgerline.music.audio import encode_preview, write_flac
@@ -66,7 +66,7 @@ def main() -> None:
     split = load_split(args.work)
     sequences = [tok.encode_melody(s) for _, s in split.train]
     state = torch.load(args.work / f"{args.arch}.pt", map_location="cpu", weights_only=False)
-    net = get_model(args.arch, state["config"], tok.VOCAB.size)
+    net = get_model(args.arch, legacy_config(args.arch, state["config"]), tok.VOCAB.size)
     net.load_state_dict(state["state_dict"])
     net.eval()
     markov = MarkovHarmony.from_json((args.work / "markov.json").read_text())

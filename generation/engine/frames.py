@@ -32,6 +32,7 @@ from torch import nn
 
 from ledgerline.music.events import Score
 
+from .markov import Chord, Key, match_chord
 from .train import autocast_dtype
 
 LOWEST_PITCH = 21  # A0
@@ -66,6 +67,18 @@ class FrameConfig:
     layers: int = 2
     dropout: float = 0.3
     made_hidden: int = 0  # 0: independent sigmoid outputs; > 0: hidden units of the autoregressive MADE output
+
+
+#: The platform's frame models by size, and how each trains (`train_frames` keyword arguments). "default" is the
+#: 5.14 nats/frame recipe of benchmarks/generation/RESULTS.md; "debug" trains in seconds, for tests.
+FRAME_CONFIGS: dict[str, FrameConfig] = {
+    "default": FrameConfig(hidden=256, layers=2, dropout=0.3, made_hidden=256),
+    "debug": FrameConfig(hidden=16, layers=1, dropout=0.0, made_hidden=16),
+}
+FRAME_TRAINING: dict[str, dict[str, int | float]] = {
+    "default": {"epochs": 300, "batch_size": 8, "lr": 2e-3, "transpose": 2, "patience": 8, "min_epochs": 40},
+    "debug": {"epochs": 3, "batch_size": 8, "lr": 1e-2, "transpose": 0, "patience": 3, "min_epochs": 0},
+}
 
 
 class MaskedLinear(nn.Linear):
@@ -490,3 +503,56 @@ def harmonise(
             parallels += count_parallels(voices[index - 1], chord)
         frame = keys[choice].to(dev)[None, None, :]
     return FrameHarmony(voices=voices, parallels=parallels)
+
+
+def voices_to_chords(voices: np.ndarray) -> list[Chord]:
+    """Name each frame's four pitches [frames, 4] (high to low) as a `Chord` (`markov.match_chord`, the bass
+    as the lowest note)."""
+    chords: list[Chord] = []
+    for frame in voices:
+        histogram = np.bincount(np.asarray(frame, dtype=np.int64) % 12, minlength=12).astype(np.float64)
+        chord = match_chord(histogram, int(frame[-1]) % 12)
+        assert chord is not None  # four sounding pitches are never silence
+        chords.append(chord)
+    return chords
+
+
+class FrameHarmoniser:
+    """The frame model as a harmoniser of `arrange.py` (`Harmoniser`): `(melody_per_beat, rng, key)` -> one
+    `Chord` per beat, where entry i of `melody_per_beat` holds the melody pitches sounding in beat i, the one at
+    the beat first.
+
+    One frame per beat: `harmonise` writes four voices under the pitch at each beat (a rest leaves the frame
+    free), seeded from `rng`, and each frame is named by `voices_to_chords`. The model's own four voices of the
+    last call stay in `harmony`, for the arrangement or a measurement that wants them rather than the chords.
+    `key` is not needed: the melody is already in its key and the model reads absolute pitches.
+    """
+
+    def __init__(
+        self,
+        model: FrameLSTM,
+        *,
+        temperature: float = 1.0,
+        candidates: int = 32,
+        parallel_penalty: float = 0.05,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.model = model
+        self.options = {"temperature": temperature, "candidates": candidates, "parallel_penalty": parallel_penalty}
+        self.device = device
+        self.harmony: FrameHarmony | None = None
+
+    def __call__(self, melody_per_beat: Sequence[Sequence[int]], rng: np.random.Generator, key: Key) -> list[Chord]:
+        melody = [_into_voice_range(int(p[0])) if len(p) else None for p in melody_per_beat]
+        seed = int(rng.integers(0, 2**31 - 1))
+        self.harmony = harmonise(self.model, melody, seed=seed, device=self.device, **self.options)  # type: ignore[arg-type]
+        return voices_to_chords(self.harmony.voices)
+
+
+def _into_voice_range(pitch: int) -> int:
+    """`pitch` moved by octaves into the soprano keys the harmoniser accepts."""
+    while pitch < LOWEST_VOICE + 3:
+        pitch += 12
+    while pitch > HIGHEST_VOICE:
+        pitch -= 12
+    return pitch

@@ -28,6 +28,11 @@ class ModelConfig:
     heads: int = 4
     dropout: float = 0.1
     max_len: int = 1024  # the longest context the model is run on; the sampler crops to it
+    # Transformer: multiply the token embeddings by sqrt(dim) (the convention of "Attention is all you need",
+    # whose embeddings start with std dim ** -0.5). torch's embeddings start with std 1, so the scale drowned
+    # the sinusoidal positions (amplitude 1) by sqrt(dim). Only checkpoints trained before it was turned off
+    # (their stored config lacks the key; see `legacy_config`) set it.
+    scale_embedding: bool = False
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -139,7 +144,8 @@ class TransformerModel(nn.Module):
         length = tokens.shape[1]
         if length > self.config.max_len:
             raise ValueError(f"sequence length {length} exceeds max_len {self.config.max_len}")
-        x = self.embed(tokens) * math.sqrt(self.config.dim) + self.positions[:length]
+        scale = math.sqrt(self.config.dim) if self.config.scale_embedding else 1.0
+        x = self.embed(tokens) * scale + self.positions[:length]
         mask = nn.Transformer.generate_square_subsequent_mask(length, device=tokens.device, dtype=x.dtype)
         hidden = self.blocks(self.drop(x), mask=mask, is_causal=True)
         logits: torch.Tensor = self.head(self.norm(hidden))
@@ -173,6 +179,14 @@ def get_model(name: str, config: dict[str, Any] | ModelConfig | VAEConfig | None
     if name == "lstm":
         return LSTMModel(resolved, vocab_size)
     return TransformerModel(resolved, vocab_size)
+
+
+def legacy_config(arch: str, stored: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's stored config, completed for checkpoints older than a field whose default changed:
+    a Transformer config without `scale_embedding` was trained with the sqrt(dim) scale."""
+    if arch == "transformer" and "scale_embedding" not in stored:
+        return {**stored, "scale_embedding": True}
+    return stored
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -11,7 +11,7 @@ import torch
 
 from generation.engine.anticopy import NgramGuard
 from generation.engine.markov import ALL_LABELS, Chord, MarkovHarmony, arrange, extract_chords, parse_key
-from generation.engine.models import DEBUG_CONFIGS, ModelConfig, get_model
+from generation.engine.models import DEBUG_CONFIGS, ModelConfig, get_model, legacy_config
 from generation.engine.sample import filter_logits, generate_piece, sample
 from generation.engine.tokens import VOCAB, decode, encode, encode_melody, interval_sequence, melody_pitches
 from generation.engine.train import evaluate_nll, train
@@ -383,3 +383,15 @@ def test_key_names() -> None:
     assert parse_key("C#m").tonic == 1 and parse_key("C#m").mode == "minor"
     assert parse_key("Bb").tonic == 10 and parse_key("Bb").mode == "major"
     assert parse_key("F# minor").name == "F#m"
+
+
+def test_a_transformer_checkpoint_from_before_the_embedding_fix_keeps_its_sqrt_dim_scale() -> None:
+    torch.manual_seed(0)
+    old = get_model("transformer", {"size": "debug", "scale_embedding": True}, VOCAB.size)
+    stored = {k: v for k, v in old.config.to_dict().items() if k != "scale_embedding"}  # as saved back then
+    loaded = get_model("transformer", legacy_config("transformer", stored), VOCAB.size)
+    loaded.load_state_dict(old.state_dict())
+    tokens = torch.tensor([[VOCAB.bos, VOCAB.bar, VOCAB.pitch(60), VOCAB.duration(4)]])
+    assert torch.allclose(old.eval()(tokens), loaded.eval()(tokens))
+    assert get_model("transformer", {"size": "debug"}, VOCAB.size).config.scale_embedding is False
+    assert legacy_config("lstm", {"dim": 8}) == {"dim": 8}

@@ -9,6 +9,7 @@ from generation.engine.frames import (
     LOWEST_VOICE,
     PITCHES,
     FrameConfig,
+    FrameHarmoniser,
     FrameLSTM,
     KeyMADE,
     _KeySampler,
@@ -19,7 +20,9 @@ from generation.engine.frames import (
     independent_bernoulli_nll,
     melody_frames,
     train_frames,
+    voices_to_chords,
 )
+from generation.engine.markov import Chord, parse_key
 from ledgerline.music.events import NOTE_DTYPE, Score, TrackInfo
 
 
@@ -196,3 +199,20 @@ def test_training_and_scoring_run_on_the_given_device():
     result = train_frames(model, rolls, epochs=2, batch_size=2, device="cpu")
     assert result.steps == 2
     assert frame_nll(model, rolls, device="cpu") > 0
+
+
+def test_frame_harmoniser_names_one_chord_per_beat_from_its_four_voices():
+    model = _made_model()
+    per_beat = [[67], [67, 69], [], [71], [96]]  # a rest, and a pitch above the keys it writes (moved down)
+    harmoniser = FrameHarmoniser(model)
+    chords = harmoniser(per_beat, np.random.default_rng(5), parse_key("G"))
+    assert len(chords) == 5 and all(isinstance(c, Chord) for c in chords)
+    voices = harmoniser.harmony.voices
+    assert voices[:, 0].tolist()[:2] == [67, 67] and voices[4, 0] == 84
+    assert chords == voices_to_chords(voices)
+    again = FrameHarmoniser(model)(per_beat, np.random.default_rng(5), parse_key("G"))
+    assert again == chords
+
+
+def test_voices_are_named_by_their_pitch_classes_with_the_bass_as_root_hint():
+    assert [c.name for c in voices_to_chords(np.array([[72, 67, 64, 48], [74, 67, 62, 55]]))] == ["C", "G"]

@@ -1,5 +1,5 @@
 """python manage.py generate --model NAME --bars 16 --tempo 100 --key C --seed 1 --out DIR [--json]
-    [--temperature T] [--arrangement satb|band] [--drums | --no-drums]
+    [--temperature T] [--arrangement satb|band] [--drums | --no-drums] [--harmony markov|frames]
     [--prompt FILE | --prompt-track ID] [--from-track ID --from-bar N]
 
 Writes the MIDI, the stems and the mix into DIR, prints ids and paths, waits for the job (and the screening).
@@ -40,6 +40,9 @@ class Command(BaseCommand):
         parser.add_argument("--arrangement", default=None, help="satb or band (default: from the training data)")
         parser.add_argument(
             "--drums", action=argparse.BooleanOptionalAction, default=None, help="band only; default: as the corpus"
+        )
+        parser.add_argument(
+            "--harmony", default=None, help="markov (default) or frames (a model trained with --frames; satb)"
         )
         parser.add_argument("--prompt", default=None, metavar="FILE", help="continue this MIDI/MusicXML melody")
         parser.add_argument("--prompt-track", type=int, default=None, help="continue one of the creator's tracks")
@@ -87,6 +90,7 @@ class Command(BaseCommand):
             "anti_copy": not options["no_anti_copy"],
             "arrangement": options["arrangement"],
             "drums": options["drums"],
+            "harmony": options["harmony"],
             "prompt_track": options["prompt_track"],
             "from_track": options["from_track"],
             "from_bar": options["from_bar"],

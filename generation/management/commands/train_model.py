@@ -1,4 +1,5 @@
-"""python manage.py train_model --name NAME --arch lstm|transformer|markov|vae --datasets ID[,ID] [--epochs N] [--json]"""
+"""python manage.py train_model --name NAME --arch lstm|transformer|markov|vae --datasets ID[,ID] [--epochs N]
+[--frames] [--json]"""
 
 import json
 import sys
@@ -8,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand
 
 from generation.models import ARCHS, TrainedModel
-from generation.services import dataset_ids_parse, model_train_start
+from generation.services import dataset_ids_parse, model_train_start, training_config
 from ledgerline.accounts.models import Membership, Role
 from ledgerline.jobs.progress import wait_for_job
 
@@ -32,6 +33,9 @@ class Command(BaseCommand):
             choices=["debug", "default"],
             default="default",
             help="network size; debug trains in seconds on a CPU",
+        )
+        parser.add_argument(
+            "--frames", action="store_true", help="also train the frame model, for four-part harmony (harmony=frames)"
         )
         parser.add_argument("--user", default=None, help="creator username (default: the first creator)")
         parser.add_argument("--json", action="store_true")
@@ -61,7 +65,7 @@ class Command(BaseCommand):
                 arch=options["arch"],
                 dataset_ids=dataset_ids_parse(options["datasets"]),
                 epochs=options["epochs"],
-                config={"size": "debug"} if options["size"] == "debug" else None,
+                config=training_config(options["size"], frames=options["frames"]),
             )
         except ValidationError as exc:
             fail(_message(exc))
