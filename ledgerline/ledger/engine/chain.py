@@ -13,11 +13,18 @@ from __future__ import annotations
 import fcntl
 import json
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from eth_typing import HexStr
+
+if TYPE_CHECKING:
+    from eth_tester import PyEVMBackend
+    from web3 import Web3
+    from web3.contract import Contract
 
 CONTRACT_DIR = Path(__file__).resolve().parents[3] / "contracts" / "build"
 
@@ -40,7 +47,8 @@ class ChainUnavailable(RuntimeError):
     """The chain cannot be reached now; anchoring is retried later."""
 
 
-def contract_interface() -> tuple[list[Any], str]:
+def contract_interface() -> tuple[list[dict[str, Any]], str]:
+    """The anchor contract's ABI (JSON, a list of entries) and its deployable bytecode (hex)."""
     abi = json.loads((CONTRACT_DIR / "LedgerAnchor.abi").read_text())
     bytecode = (CONTRACT_DIR / "LedgerAnchor.bin").read_text().strip()
     return abi, bytecode
@@ -51,33 +59,36 @@ class _Web3Chain:
 
     state_dir: Path
 
-    # web3 objects are Any: their contract functions are made at run time from the ABI.
-    def _web3(self) -> Any:
+    def _web3(self) -> Web3:
         raise NotImplementedError
 
     def _address_file(self, chain_id: int) -> Path:
         return self.state_dir / f"anchor-contract-{chain_id}.json"
 
-    def _contract(self, w3: Any, *, deploy: bool) -> Any:
+    def _contract(self, w3: Web3) -> Contract:
+        """The anchor contract on this chain, deployed first if the address file names none that has code."""
+        from web3 import Web3
+
         abi, bytecode = contract_interface()
         chain_id = w3.eth.chain_id
         address_file = self._address_file(chain_id)
         if address_file.exists():
-            address = json.loads(address_file.read_text())["address"]
+            address = Web3.to_checksum_address(json.loads(address_file.read_text())["address"])
             if w3.eth.get_code(address):
                 return w3.eth.contract(address=address, abi=abi)
-        if not deploy:
-            return None
         factory = w3.eth.contract(abi=abi, bytecode=bytecode)
         tx_hash = factory.constructor().transact({"from": w3.eth.accounts[0]})
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+        deployed = receipt["contractAddress"]
+        if deployed is None:
+            raise ChainUnavailable(f"deploying the anchor contract left no address (transaction {tx_hash.hex()})")
         address_file.parent.mkdir(parents=True, exist_ok=True)
-        address_file.write_text(json.dumps({"address": receipt.contractAddress, "chain_id": chain_id}))
-        return w3.eth.contract(address=receipt.contractAddress, abi=abi)
+        address_file.write_text(json.dumps({"address": deployed, "chain_id": chain_id}))
+        return w3.eth.contract(address=deployed, abi=abi)
 
     def anchor(self, tree_size: int, root: bytes, timestamp_ms: int) -> AnchorReceipt:
         with self._session(write=True) as w3:
-            contract = self._contract(w3, deploy=True)
+            contract = self._contract(w3)
             try:
                 tx_hash = contract.functions.anchor(tree_size, root, timestamp_ms).transact(
                     {"from": w3.eth.accounts[0]}
@@ -87,10 +98,13 @@ class _Web3Chain:
                 raise
             except Exception as exc:  # a revert (size went backwards) or a node error
                 raise ChainUnavailable(f"anchor transaction failed: {exc}") from exc
-            if receipt.status != 1:
+            if receipt["status"] != 1:
                 raise ChainUnavailable(f"anchor transaction {tx_hash.hex()} reverted")
             return AnchorReceipt(
-                w3.eth.chain_id, contract.address, "0x" + bytes(tx_hash).hex().removeprefix("0x"), receipt.blockNumber
+                w3.eth.chain_id,
+                contract.address,
+                "0x" + bytes(tx_hash).hex().removeprefix("0x"),
+                receipt["blockNumber"],
             )
 
     def check(self, receipt: AnchorReceipt, tree_size: int, root: bytes) -> AnchorCheck:
@@ -102,17 +116,17 @@ class _Web3Chain:
                         "unverifiable", f"connected to chain {w3.eth.chain_id}, anchor is on {receipt.chain_id}"
                     )
                 try:
-                    tx_receipt = w3.eth.get_transaction_receipt(receipt.tx_hash)
+                    tx_receipt = w3.eth.get_transaction_receipt(HexStr(receipt.tx_hash))
                 except Exception:
                     return AnchorCheck(
                         "unverifiable", f"transaction {receipt.tx_hash} is not on this chain (was the chain reset?)"
                     )
-                if tx_receipt.blockNumber != receipt.block_number:
+                if tx_receipt["blockNumber"] != receipt.block_number:
                     return AnchorCheck(
-                        "mismatch", f"transaction is in block {tx_receipt.blockNumber}, not {receipt.block_number}"
+                        "mismatch", f"transaction is in block {tx_receipt['blockNumber']}, not {receipt.block_number}"
                     )
                 abi, _ = contract_interface()
-                contract = w3.eth.contract(address=receipt.contract, abi=abi)
+                contract = w3.eth.contract(address=w3.to_checksum_address(receipt.contract), abi=abi)
                 events = contract.events.Anchored().process_receipt(tx_receipt)
                 if not events:
                     return AnchorCheck("mismatch", "transaction emitted no Anchored event")
@@ -129,7 +143,7 @@ class _Web3Chain:
             return AnchorCheck("unverifiable", str(exc))
 
     @contextmanager
-    def _session(self, *, write: bool) -> Iterator[Any]:
+    def _session(self, *, write: bool) -> Iterator[Web3]:
         yield self._web3()
 
 
@@ -138,7 +152,7 @@ class RpcChain(_Web3Chain):
         self.uri = uri
         self.state_dir = state_dir
 
-    def _web3(self) -> Any:
+    def _web3(self) -> Web3:
         from web3 import HTTPProvider, Web3
 
         w3 = Web3(HTTPProvider(self.uri, request_kwargs={"timeout": 10}))
@@ -158,7 +172,7 @@ class DevChain(_Web3Chain):
         self.lock_file = state_dir / "devchain.lock"
 
     @contextmanager
-    def _session(self, *, write: bool) -> Iterator[Any]:
+    def _session(self, *, write: bool) -> Iterator[Web3]:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.lock_file, "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
@@ -170,7 +184,7 @@ class DevChain(_Web3Chain):
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _load(self) -> tuple[Any, Any]:
+    def _load(self) -> tuple[Web3, PyEVMBackend]:
         from eth_tester import EthereumTester, PyEVMBackend
         from web3 import EthereumTesterProvider, Web3
 
@@ -183,7 +197,7 @@ class DevChain(_Web3Chain):
             backend.chain = type(backend.chain)(AtomicDB(MemoryDB(store)))
         return Web3(EthereumTesterProvider(EthereumTester(backend))), backend
 
-    def _save(self, backend: Any) -> None:
+    def _save(self, backend: PyEVMBackend) -> None:
         base = backend.chain.chaindb.db
         store = getattr(base, "wrapped_db", base).kv_store
         tmp = self.db_file.with_suffix(".tmp")
@@ -191,7 +205,7 @@ class DevChain(_Web3Chain):
         tmp.replace(self.db_file)
 
 
-def _write_kv(store: dict[bytes, bytes]) -> bytes:
+def _write_kv(store: Mapping[bytes, bytes]) -> bytes:
     parts = [b"LLDEVCHAIN1"]
     for key, value in store.items():
         parts.append(struct.pack(">II", len(key), len(value)) + bytes(key) + bytes(value))
@@ -201,7 +215,8 @@ def _write_kv(store: dict[bytes, bytes]) -> bytes:
 def _read_kv(data: bytes) -> dict[bytes, bytes]:
     if not data.startswith(b"LLDEVCHAIN1"):
         raise ChainUnavailable("the dev chain file is damaged")
-    store, offset = {}, len(b"LLDEVCHAIN1")
+    store: dict[bytes, bytes] = {}
+    offset = len(b"LLDEVCHAIN1")
     while offset < len(data):
         key_len, value_len = struct.unpack_from(">II", data, offset)
         offset += 8

@@ -8,6 +8,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +26,13 @@ def tree_head_message(tree_size: int, root_hash: bytes, timestamp_ms: int) -> by
     return struct.pack(">BBQQ", VERSION_V1, SIGNATURE_TYPE_TREE_HASH, timestamp_ms, tree_size) + root_hash
 
 
+class SignedTreeHeadJson(TypedDict):
+    tree_size: int
+    root_hash: str  # hex
+    timestamp_ms: int
+    signature: str  # base64
+
+
 @dataclass(frozen=True)
 class SignedTreeHead:
     tree_size: int
@@ -32,7 +40,7 @@ class SignedTreeHead:
     timestamp_ms: int
     signature: bytes
 
-    def as_json(self) -> dict[str, int | str]:
+    def as_json(self) -> SignedTreeHeadJson:
         return {
             "tree_size": self.tree_size,
             "root_hash": self.root_hash.hex(),
