@@ -162,6 +162,12 @@ def fit_soprano_range(melody: np.ndarray) -> np.ndarray:
 
 
 # --- voicing -------------------------------------------------------------------------------------------
+def _voicing(pitches: Sequence[int] | np.ndarray) -> Voicing:
+    """Four MIDI pitches (soprano, alto, tenor, bass) as a Voicing; ValueError for any other count."""
+    soprano, alto, tenor, bass = (int(p) for p in pitches)
+    return soprano, alto, tenor, bass
+
+
 def _members(chord: Chord) -> list[int]:
     """Chord members as pitch classes in order root, third, fifth (, seventh)."""
     return list(chord.pitch_classes)
@@ -290,7 +296,7 @@ def voice_chords(
         index = int(pointers[index])
         path.append(index)
     path.reverse()
-    return [tuple(int(p) for p in candidates[i][j]) for i, j in enumerate(path)]  # type: ignore[misc]
+    return [_voicing(candidates[i][j]) for i, j in enumerate(path)]
 
 
 @dataclass(frozen=True)
@@ -408,7 +414,7 @@ def arrange_piece(
         fixed: list[Voicing | None] = []
         if keep is not None and keep_bars:
             grid = satb_per_beat(keep, beat_len=4.0 / time_signature[1])[: keep_bars * beats_per_bar]
-            fixed = [tuple(int(p) for p in row) if np.all(row >= 0) else None for row in grid]  # type: ignore[misc]
+            fixed = [_voicing(row) if np.all(row >= 0) else None for row in grid]
         voices, chords = harmonise_satb(
             melody,
             harmoniser or markov.harmonise,

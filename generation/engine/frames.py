@@ -538,14 +538,24 @@ class FrameHarmoniser:
         device: str | torch.device = "cpu",
     ) -> None:
         self.model = model
-        self.options = {"temperature": temperature, "candidates": candidates, "parallel_penalty": parallel_penalty}
+        self.temperature = temperature
+        self.candidates = candidates
+        self.parallel_penalty = parallel_penalty
         self.device = device
         self.harmony: FrameHarmony | None = None
 
     def __call__(self, melody_per_beat: Sequence[Sequence[int]], rng: np.random.Generator, key: Key) -> list[Chord]:
         melody = [_into_voice_range(int(p[0])) if len(p) else None for p in melody_per_beat]
         seed = int(rng.integers(0, 2**31 - 1))
-        self.harmony = harmonise(self.model, melody, seed=seed, device=self.device, **self.options)  # type: ignore[arg-type]
+        self.harmony = harmonise(
+            self.model,
+            melody,
+            seed=seed,
+            temperature=self.temperature,
+            candidates=self.candidates,
+            parallel_penalty=self.parallel_penalty,
+            device=self.device,
+        )
         return voices_to_chords(self.harmony.voices)
 
 
