@@ -8,6 +8,9 @@ class FingerprintConfig(AppConfig):
     def ready(self) -> None:
         from ledgerline.catalogue.signals import dataset_ingested
 
-        from . import receivers
+        from . import (
+            jobs,  # noqa: F401  (registers the handlers of its job kinds)
+            receivers,
+        )
 
         dataset_ingested.connect(receivers.fingerprint_ingested_items, dispatch_uid="fingerprint-ingested")

@@ -18,9 +18,9 @@ from django.db.models import Q
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import require_role
 from ledgerline.catalogue.models import CorpusItem, Track
-from ledgerline.jobs.models import Job
+from ledgerline.jobs.models import Job, JobKind, JobSubject
 from ledgerline.jobs.progress import caused_by
-from ledgerline.jobs.services import JobError, job_create, job_enqueue
+from ledgerline.jobs.services import JobError, job_create, job_enqueue, job_start
 from ledgerline.ledger.services import ledger_append
 from ledgerline.music.audio import CorruptFile, read_audio_bytes
 from ledgerline.music.detect import SUFFIX, Format, UnsupportedFormat, detect_format
@@ -269,10 +269,8 @@ def items_fingerprint_start(
     dataset_ids: list[int] = (),
     cause: Job | None = None,
 ) -> Job:
-    from .tasks import fingerprint_items_task
-
-    job = job_create(
-        kind="fingerprint",
+    return job_start(
+        kind=JobKind.FINGERPRINT,
         organisation=organisation,
         params={
             "items": list(item_ids),
@@ -281,8 +279,6 @@ def items_fingerprint_start(
             **(caused_by(cause) if cause else {}),
         },
     )
-    job_enqueue(job=job, task=fingerprint_items_task)
-    return job
 
 
 def track_index_add(track: Track) -> Fingerprint:
@@ -561,13 +557,12 @@ def screening_start(*, user, organisation, uploaded_file, against: str = Against
 @transaction.atomic
 def _screening_enqueue(*, organisation, created_by, cause: Job | None = None, **fields) -> Screening:
     """A Screening row and its job, sent to the cpu queue once the transaction commits."""
-    from .tasks import screening_task
-
-    job = job_create(kind="screening", organisation=organisation, user=created_by)
+    job = job_create(kind=JobKind.SCREENING, organisation=organisation, user=created_by)
     screening = Screening.objects.create(organisation=organisation, created_by=created_by, job=job, **fields)
     job.params = {"screening": screening.pk, **(caused_by(cause) if cause else {})}
-    job.save(update_fields=["params"])
-    job_enqueue(job=job, task=screening_task)
+    job.subject_type, job.subject_id = JobSubject.SCREENING, str(screening.pk)
+    job.save(update_fields=["params", "subject_type", "subject_id"])
+    job_enqueue(job=job)
     return screening
 
 

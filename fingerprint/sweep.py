@@ -14,7 +14,7 @@ import logging
 from django.db import transaction
 
 from ledgerline.catalogue.models import Track, TrackStatus
-from ledgerline.jobs.models import FINISHED, Job
+from ledgerline.jobs.models import FINISHED, Job, JobKind
 
 from .coverage import corpus_items_missing, published_tracks_missing
 from .models import Fingerprint, Screening, Verdict
@@ -30,7 +30,9 @@ def _held_by_live_jobs() -> tuple[set[int], set[int]]:
     the jobs sweep, so its items are not started twice)."""
     items: set[int] = set()
     tracks: set[int] = set()
-    for params in Job.objects.filter(kind="fingerprint").exclude(status__in=FINISHED).values_list("params", flat=True):
+    for params in (
+        Job.objects.filter(kind=JobKind.FINGERPRINT).exclude(status__in=FINISHED).values_list("params", flat=True)
+    ):
         items.update(params.get("items", []))
         tracks.update(params.get("tracks", []))
     return items, tracks
@@ -97,7 +99,7 @@ def jobs_indexing(*, dataset_ids: list[int]) -> list[Job]:
     wanted = set(CorpusItem.objects.filter(dataset_id__in=dataset_ids).values_list("pk", flat=True))
     return [
         job
-        for job in Job.objects.filter(kind="fingerprint").exclude(status__in=FINISHED).order_by("created_at")
+        for job in Job.objects.filter(kind=JobKind.FINGERPRINT).exclude(status__in=FINISHED).order_by("created_at")
         if wanted.intersection(job.params.get("items", []))
     ]
 

@@ -23,7 +23,7 @@ from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role, require_role
 from ledgerline.catalogue.models import CorpusItem, Dataset, Track, TrackSource
 from ledgerline.catalogue.selectors import datasets_visible_to
-from ledgerline.jobs.models import Job
+from ledgerline.jobs.models import Job, JobKind, JobSubject
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
 from ledgerline.ledger.services import ledger_append
 from ledgerline.music.audio import CorruptFile
@@ -129,12 +129,16 @@ def model_train_start(
     )
     model.datasets.set(datasets)
     model_terms_snapshot(model=model, datasets=datasets)
-    from .tasks import train_model_task
-
-    job = job_create(kind="train", organisation=organisation, user=user, params={"model": model.pk})
-    model.job = job
+    model.job = job_create(
+        kind=JobKind.TRAIN,
+        organisation=organisation,
+        user=user,
+        params={"model": model.pk},
+        subject_type=JobSubject.MODEL,
+        subject_id=model.pk,
+    )
     model.save(update_fields=["job"])
-    job_enqueue(job=job, task=train_model_task)
+    job_enqueue(job=model.job)
     return model
 
 
@@ -687,12 +691,17 @@ def generation_start(*, user, model: TrainedModel, params: dict) -> Track:
         title=clean["title"] or f"{model.name} #{clean['seed']}",
         generation_params=clean,
     )
-    from .tasks import generate_task
-
-    job = job_create(kind="generate", organisation=model.organisation, user=user, params={"track": track.pk})
+    job = job_create(
+        kind=JobKind.GENERATE,
+        organisation=model.organisation,
+        user=user,
+        params={"track": track.pk},
+        subject_type=JobSubject.TRACK,
+        subject_id=track.pk,
+    )
     track.provenance = {"job": str(job.pk)}
     track.save(update_fields=["provenance"])
-    job_enqueue(job=job, task=generate_task)
+    job_enqueue(job=job)
     return track
 
 

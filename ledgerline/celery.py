@@ -1,4 +1,9 @@
-"""Celery application. Queues: `gpu` (training, generation), `cpu` (ingest, fingerprint, render, split), `ledger`."""
+"""Celery application.
+
+Every job runs through one task, `ledgerline.jobs.tasks.job_run`, sent to the queue its kind was registered with
+(`ledgerline/jobs/registry.py`): `gpu` (training, generation), `cpu` (ingest, fingerprint, screening, upload
+analysis, split, demo). `ledger` holds the short periodic tasks below and ledger anchoring.
+"""
 
 import os
 

@@ -19,6 +19,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
+from ledgerline.jobs.queues import QUEUES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -311,7 +313,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
-CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("cpu", "gpu", "ledger"))
+# One queue per `JobQueue`; each job is sent to the queue its kind was registered with (ledgerline/jobs/registry.py).
+CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in QUEUES)
 # With Redis, a killed worker's unacknowledged task comes back after the visibility timeout; it must exceed the
 # longest task (acks_late). Short timeouts (tests) also sweep for such messages more often.
 _visibility_timeout = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
@@ -335,6 +338,10 @@ LEDGERLINE_JOB_LEASE_S = env_int("LEDGERLINE_JOB_LEASE_S", 30, minimum=1)
 # A queued job that no worker claimed within this long is sent again by the sweep (its message may be lost);
 # a duplicate message is harmless, the job is claimed once.
 LEDGERLINE_JOB_QUEUED_LEASE_S = env_int("LEDGERLINE_JOB_QUEUED_LEASE_S", 900, minimum=1)
+# A job whose handler raised a transient error (ledgerline.jobs.services.TRANSIENT_ERRORS: the database or the
+# broker away for a moment) runs again after a backoff that starts here and doubles, up to this many runs in all.
+LEDGERLINE_JOB_MAX_ATTEMPTS = env_int("LEDGERLINE_JOB_MAX_ATTEMPTS", 5, minimum=1)
+LEDGERLINE_JOB_RETRY_BACKOFF_S = env_int("LEDGERLINE_JOB_RETRY_BACKOFF_S", 2, minimum=0)
 
 # --- Generation -------------------------------------------------------------------------------------
 # torch intra-op threads for training and generation on the CPU (0: torch's default, one per core). On a

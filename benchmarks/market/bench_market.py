@@ -47,7 +47,7 @@ def _setup() -> None:
 
 def bench_split(bars: int) -> dict:
     from benchmarks._data import market_people, screened_track
-    from ledgerline.jobs.models import Job
+    from ledgerline.jobs.models import Job, JobKind
     from rights.market.models import Asset
     from rights.market.services import track_publish
 
@@ -58,7 +58,7 @@ def bench_split(bars: int) -> dict:
     started = time.perf_counter()
     track_publish(user=market.creator, track=track)
     split_s = time.perf_counter() - started
-    job = Job.objects.filter(kind="split").latest("created_at")
+    job = Job.objects.filter(kind=JobKind.SPLIT).latest("created_at")
     assets = Asset.objects.filter(track=track).count()
     return {
         "track_seconds": round(track.duration_s, 1),

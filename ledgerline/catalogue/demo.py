@@ -15,9 +15,9 @@ from django.utils.module_loading import import_string
 
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.services import membership_grant, user_create
-from ledgerline.jobs.models import Job, JobStatus
+from ledgerline.jobs.models import Job, JobKind, JobStatus
 from ledgerline.jobs.progress import caused_by, wait_for_chain
-from ledgerline.jobs.services import JobError, job_create, job_enqueue, jobs_requeue_stale
+from ledgerline.jobs.services import JobError, job_start, jobs_requeue_stale
 
 from .ingest import dataset_ingest_start
 from .models import Dataset, DatasetStatus
@@ -114,7 +114,7 @@ def chorales_ingest(
     job = dataset_ingest_start(dataset=dataset, user=label)
     done, *follow_ups = wait_for_chain(job.pk, json_mode=json_mode, run_here=run_here)
     dataset.refresh_from_db()
-    indexed = sum(j.result.get("fingerprinted", 0) for j in follow_ups if j.kind == "fingerprint")
+    indexed = sum(j.result.get("fingerprinted", 0) for j in follow_ups if j.kind == JobKind.FINGERPRINT)
     stdout.write(
         f"demo: ingest {done.status}: {done.result.get('items_ingested', 0)} new items, "
         f"{dataset.items.count()} in the dataset, {indexed} indexed for screening"
@@ -190,16 +190,12 @@ class _JobLog:
 
 
 def _stage_job(*, index: int, options: dict, user, cause: Job | None, send: bool = True) -> Job:
-    from .tasks import demo_stage_task
-
     params = {
         "stage": BACKGROUND_STAGES[index][0],
         "chorales": options["chorales"],
         **(caused_by(cause) if cause else {}),
     }
-    job = job_create(kind="demo", user=user, params=params)
-    job_enqueue(job=job, task=demo_stage_task, send=send)
-    return job
+    return job_start(kind=JobKind.DEMO, user=user, params=params, send=send)
 
 
 def demo_background_start(*, chorales: int = CHORALES, send: bool = True) -> Job:
@@ -256,7 +252,7 @@ def demo_stage_handler(job: Job) -> dict:
 def demo_progress() -> list[dict]:
     """The demo's stages as the dashboard shows them: each with its job (None before it is queued) and, while it
     runs, the job it is waiting for (ingest, fingerprinting, training, ...)."""
-    stage_jobs = {j.params.get("stage"): j for j in Job.objects.filter(kind="demo").order_by("created_at")}
+    stage_jobs = {j.params.get("stage"): j for j in Job.objects.filter(kind=JobKind.DEMO).order_by("created_at")}
     if not stage_jobs:
         return []
     rows = []
@@ -265,7 +261,10 @@ def demo_progress() -> list[dict]:
         current = None
         if job is not None and job.status == JobStatus.RUNNING and job.started_at is not None:
             current = (
-                Job.objects.exclude(kind="demo").filter(created_at__gte=job.started_at).order_by("-created_at").first()
+                Job.objects.exclude(kind=JobKind.DEMO)
+                .filter(created_at__gte=job.started_at)
+                .order_by("-created_at")
+                .first()
             )
         rows.append({"name": name, "title": title, "job": job, "current": current})
     return rows

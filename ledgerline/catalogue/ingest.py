@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.db import transaction
 
-from ledgerline.jobs.models import Job
+from ledgerline.jobs.models import Job, JobKind, JobSubject
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
 from ledgerline.ledger.services import ledger_append
 from ledgerline.music.archive import ArchiveError, ArchiveLimits, ArchiveReport, iter_archive
@@ -36,14 +36,19 @@ from .signals import dataset_ingested
 
 def dataset_ingest_start(*, dataset: Dataset, user) -> Job:
     """Create the dataset's ingest job and enqueue it (on the `cpu` queue) once the transaction commits."""
-    from .tasks import ingest_dataset_task
-
     with transaction.atomic():
-        job = job_create(kind="ingest", organisation=dataset.organisation, user=user, params={"dataset": dataset.pk})
+        job = job_create(
+            kind=JobKind.INGEST,
+            organisation=dataset.organisation,
+            user=user,
+            params={"dataset": dataset.pk},
+            subject_type=JobSubject.DATASET,
+            subject_id=dataset.pk,
+        )
         dataset.ingest_job = job
         dataset.status = DatasetStatus.INGESTING
         dataset.save(update_fields=["ingest_job", "status"])
-        job_enqueue(job=job, task=ingest_dataset_task)
+        job_enqueue(job=job)
     return job
 
 

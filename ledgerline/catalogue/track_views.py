@@ -22,7 +22,8 @@ from fingerprint.models import Verdict
 from fingerprint.selectors import flags_visible_to, tracks_readable_by
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role
-from ledgerline.jobs.models import Job, JobStatus
+from ledgerline.jobs.models import Job, JobKind, JobStatus, JobSubject
+from ledgerline.jobs.selectors import about_q
 from ledgerline.storage import blob_path
 from rights.market.selectors import split_job_of
 from rights.market.services import track_publish
@@ -64,24 +65,15 @@ def track_list(request):
 
 
 def track_jobs(track: Track) -> list[Job]:
-    """The jobs about `track`, oldest first: its generation or upload job, every screening's job and the split
-    job, and the follow-ups they caused (`params["caused_by"]`) that concern this track."""
-    screening_ids = list(track.screenings.values_list("pk", flat=True))
-    ids = {str(pk) for pk in track.screenings.exclude(job=None).values_list("job_id", flat=True)}
-    ids |= {str(pk) for pk in Job.objects.filter(kind="split", params__track=track.pk).values_list("pk", flat=True)}
-    if (track.provenance or {}).get("job"):
-        ids.add(str(track.provenance["job"]))
-    about_track = Q(params__track=track.pk) | Q(params__screening__in=screening_ids)
-    frontier = list(ids)
-    while frontier:
-        frontier = [
-            str(pk)
-            for pk in Job.objects.filter(about_track, params__caused_by__in=frontier)
-            .exclude(pk__in=ids)
-            .values_list("pk", flat=True)
-        ]
-        ids.update(frontier)
-    return list(Job.objects.filter(pk__in=ids).order_by("created_at"))
+    """The jobs about `track`, oldest first: its generation or upload job and split jobs (their subject is the
+    track) and every screening's job (`Screening.job`; its subject is the screening)."""
+    screenings = track.screenings.all()
+    about_track = (
+        about_q(JobSubject.TRACK, [track.pk])
+        | about_q(JobSubject.SCREENING, screenings.values_list("pk", flat=True))
+        | Q(pk__in=screenings.exclude(job=None).values("job_id"))
+    )
+    return list(Job.objects.filter(about_track).order_by("created_at"))
 
 
 def _step(name: str, state: str, detail: str = "", job: Job | None = None) -> dict:
@@ -113,7 +105,7 @@ def track_steps(track: Track, jobs: list[Job], screening) -> list[dict]:
     by_kind: dict[str, Job] = {}
     for job in jobs:
         by_kind[job.kind] = job  # the latest of each kind
-    made = by_kind.get("generate") or by_kind.get("track_upload")
+    made = by_kind.get(JobKind.GENERATE) or by_kind.get(JobKind.TRACK_UPLOAD)
     made_name = "Upload" if track.source == TrackSource.UPLOADED else "Generation"
     made_state = "done" if made is None and track.content_sha256 else _job_state(made)
     steps = [_step(made_name, made_state, (made.error or made.message) if made else "", made)]
@@ -158,7 +150,7 @@ def track_steps(track: Track, jobs: list[Job], screening) -> list[dict]:
     else:
         steps.append(_step("Publishing", "waiting", "Publishable once screened clear or cleared by a reviewer."))
 
-    split = by_kind.get("split")
+    split = by_kind.get(JobKind.SPLIT)
     steps.append(_step("Loops and stems", _job_state(split), (split.error or split.message) if split else "", split))
     return steps
 

@@ -17,7 +17,7 @@ from django.db import transaction
 
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import require_role
-from ledgerline.jobs.models import Job
+from ledgerline.jobs.models import Job, JobKind, JobSubject
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
 from ledgerline.ledger.services import ledger_append
 from ledgerline.music.audio import CorruptFile, DurationError, encode_preview, read_audio_bytes, write_flac
@@ -125,16 +125,16 @@ def track_upload(*, user, organisation, uploaded_file, title: str = "") -> Track
             organisation=organisation, created_by=user, source=TrackSource.UPLOADED, title=(title or name)[:300]
         )
         job = job_create(
-            kind="track_upload",
+            kind=JobKind.TRACK_UPLOAD,
             organisation=organisation,
             user=user,
             params={"track": track.pk, "source_path": source.relpath, "format": fmt.value},
+            subject_type=JobSubject.TRACK,
+            subject_id=track.pk,
         )
         track.provenance = {"job": str(job.pk), "original_sha256": original, "format": str(fmt), "original_name": name}
         track.save(update_fields=["provenance"])
-        from .tasks import track_upload_task
-
-        job_enqueue(job=job, task=track_upload_task)
+        job_enqueue(job=job)
     return track
 
 

@@ -19,6 +19,30 @@ class JobStatus(models.TextChoices):
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
+class JobKind(models.TextChoices):
+    """What a job does; each kind has one handler (`ledgerline.jobs.registry`). The values are stored in rows and
+    shown by the API and commands, so they never change."""
+
+    INGEST = "ingest", "Ingest a dataset"
+    TRACK_UPLOAD = "track_upload", "Analyse an uploaded track"
+    DEMO = "demo", "Load a demo stage"
+    FINGERPRINT = "fingerprint", "Fingerprint and index"
+    SCREENING = "screening", "Screen for near-copies"
+    TRAIN = "train", "Train a model"
+    GENERATE = "generate", "Generate a track"
+    SPLIT = "split", "Split a track into loops and stems"
+    SELFTEST = "selftest", "Worker self-test"
+
+
+class JobSubject(models.TextChoices):
+    """The kind of row a job works on (`Job.subject_type`); the names are those of the ledger's subjects."""
+
+    DATASET = "dataset", "Dataset"
+    MODEL = "model", "Trained model"
+    TRACK = "track", "Track"
+    SCREENING = "screening", "Screening"
+
+
 def _lease() -> timedelta:
     return timedelta(seconds=settings.LEDGERLINE_JOB_LEASE_S)
 
@@ -27,7 +51,7 @@ class Job(models.Model):
     """One long piece of work (ingest, train, generate, screen, split, anchor) as the API and pages see it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=32, db_index=True)
+    kind = models.CharField(max_length=32, choices=JobKind.choices, db_index=True)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     progress = models.FloatField(default=0.0)
     message = models.CharField(max_length=500, blank=True)
@@ -51,9 +75,14 @@ class Job(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     task = models.CharField(max_length=200, blank=True, help_text="Name of the Celery task that runs the job.")
     queue = models.CharField(max_length=32, blank=True)
+    # The row the job works on (the track a split job cuts, the dataset an ingest reads), so "the split job of a
+    # track" is one indexed lookup; empty for jobs about many rows (fingerprinting) or none (demo, self-test).
+    subject_type = models.CharField(max_length=32, choices=JobSubject.choices, blank=True)
+    subject_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["subject_type", "subject_id"], name="jobs_job_subject")]
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.pk} ({self.status})"

@@ -13,18 +13,18 @@ import time
 
 from tqdm import tqdm
 
-from .models import Job
+from .models import Job, JobKind
 
 #: A job's stage name on the console (the job kind otherwise).
 STAGES = {
-    "ingest": "ingesting",
-    "fingerprint": "fingerprinting and indexing",
-    "screening": "screening",
-    "generate": "generating",
-    "train": "training",
-    "split": "splitting",
-    "track_upload": "uploading",
-    "demo": "loading the demo",
+    JobKind.INGEST: "ingesting",
+    JobKind.FINGERPRINT: "fingerprinting and indexing",
+    JobKind.SCREENING: "screening",
+    JobKind.GENERATE: "generating",
+    JobKind.TRAIN: "training",
+    JobKind.SPLIT: "splitting",
+    JobKind.TRACK_UPLOAD: "uploading",
+    JobKind.DEMO: "loading the demo",
 }
 
 

@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.permissions import organisations_for
-from ledgerline.jobs.models import Job
+from ledgerline.jobs.models import Job, JobKind, JobSubject
+from ledgerline.jobs.selectors import jobs_about
 
 from .models import Asset, AssetStatus, Licence, RevenueShare
 from .split import CENT
@@ -162,7 +163,7 @@ def assets_visible_to(user) -> QuerySet[Asset]:
 
 def split_job_of(track) -> Job | None:
     """The latest job that cut `track` into loops (its progress is shown on the track's pages)."""
-    return Job.objects.filter(kind="split", params__track=track.pk).order_by("-created_at").first()
+    return jobs_about(JobSubject.TRACK, track.pk).filter(kind=JobKind.SPLIT).first()
 
 
 # --- statements ---------------------------------------------------------------------------------------

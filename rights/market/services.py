@@ -23,8 +23,8 @@ from generation.engine.baseline import readiness
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.permissions import organisations_for, require_role, require_role_anywhere
 from ledgerline.catalogue.models import Track, TrackStatus
-from ledgerline.jobs.models import Job
-from ledgerline.jobs.services import JobError, job_create, job_enqueue
+from ledgerline.jobs.models import Job, JobKind, JobSubject
+from ledgerline.jobs.services import JobError, job_start
 from ledgerline.ledger.services import ledger_append
 from ledgerline.music.audio import encode_preview, read_audio_bytes
 from ledgerline.music.events import SAMPLE_RATE, Score
@@ -180,11 +180,14 @@ def track_publish(*, user, track: Track) -> Track:
 
 
 def split_start(*, track: Track, user=None) -> Job:
-    from .tasks import split_track_task
-
-    job = job_create(kind="split", organisation=track.organisation, user=user, params={"track": track.pk})
-    job_enqueue(job=job, task=split_track_task)
-    return job
+    return job_start(
+        kind=JobKind.SPLIT,
+        organisation=track.organisation,
+        user=user,
+        params={"track": track.pk},
+        subject_type=JobSubject.TRACK,
+        subject_id=track.pk,
+    )
 
 
 # --- splitting ------------------------------------------------------------------------------------------

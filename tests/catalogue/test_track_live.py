@@ -34,7 +34,9 @@ def generating():
     track = factories.TrackFactory(
         organisation=studio, created_by=creator, title="Fresh piece", status=TrackStatus.DRAFT
     )
-    job = Job.objects.create(kind="generate", organisation=studio, params={"track": track.pk})
+    job = Job.objects.create(
+        kind="generate", organisation=studio, params={"track": track.pk}, subject_type="track", subject_id=track.pk
+    )
     track.provenance = {"job": str(job.pk)}
     track.save()
     return {"track": track, "job": job, "creator": creator, "studio": studio}
@@ -112,12 +114,16 @@ def test_jobs_another_track_owes_to_the_same_cause_are_not_shown(client, generat
     Job.objects.create(
         kind="generate",
         params={"track": other.pk, "caused_by": str(job.pk)},
+        subject_type="track",
+        subject_id=other.pk,
         status="running",
         message="a secret of the other track",
     )
     mine = Job.objects.create(
         kind="generate",
         params={"track": track.pk, "caused_by": str(job.pk)},
+        subject_type="track",
+        subject_id=track.pk,
         status="running",
         message="retrying the rendering",
     )
@@ -284,7 +290,13 @@ def test_in_a_browser_the_track_page_shows_the_verdict_without_a_reload(live_ser
     creator = factories.user_with_role("creator", studio)
     track = factories.TrackFactory(organisation=studio, title="Watched piece", status=TrackStatus.DRAFT)
     job = Job.objects.create(
-        kind="generate", organisation=studio, params={"track": track.pk}, status="running", message="composing"
+        kind="generate",
+        organisation=studio,
+        params={"track": track.pk},
+        subject_type="track",
+        subject_id=track.pk,
+        status="running",
+        message="composing",
     )
     track.provenance = {"job": str(job.pk)}
     track.save()

@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ledgerline.catalogue.models import Track
-from ledgerline.catalogue.tasks import track_upload_task
 from ledgerline.jobs.models import Job
+from ledgerline.jobs.tasks import job_run
 from ledgerline.ledger.models import LedgerEntry
 from ledgerline.music.audio import write_wav
 from ledgerline.music.render import mix, render_stems
@@ -113,7 +113,7 @@ def test_an_upload_is_analysed_in_its_job_not_in_the_request(market, api_client,
     job = Job.objects.get(pk=track.provenance["job"])
     assert job.kind == "track_upload" and job.status == "queued"
     settings.LEDGERLINE_TASK_RUNNER = "eager"  # as a worker would: the job renders, then screening runs
-    track_upload_task.apply(args=[str(job.pk)])
+    job_run.apply(args=[str(job.pk)])
     track.refresh_from_db()
     assert track.status == "clear" and len(track.stems) == 4 and track.audio_path and track.bars == 2
     assert LedgerEntry.objects.filter(event="track.uploaded", subject_id=str(track.pk)).exists()

@@ -10,22 +10,22 @@ from django.utils import timezone
 from ledgerline.celery import app
 from ledgerline.jobs.models import Job, JobStatus
 from ledgerline.jobs.services import (
+    JOB_RUN,
     job_create,
     job_enqueue,
     jobs_requeue_after_start,
     jobs_requeue_stale,
     run_job,
 )
-from ledgerline.jobs.tasks import worker_selftest_task
 
 
-def _job_left_by_a_dead_worker(*, status=JobStatus.RUNNING, lease_s: float = -1.0) -> Job:
+def _job_left_by_a_dead_worker(*, status=JobStatus.RUNNING, lease_s: float = -1.0, task: str = JOB_RUN) -> Job:
     job = job_create(kind="selftest", params={"queue": "cpu", "seconds": 0})
     Job.objects.filter(pk=job.pk).update(
         status=status,
         worker="dead-worker" if status == JobStatus.RUNNING else "",
         attempts=1,
-        task=worker_selftest_task.name,
+        task=task,
         queue="cpu",
         lease_expires_at=timezone.now() + timedelta(seconds=lease_s),
     )
@@ -35,9 +35,17 @@ def _job_left_by_a_dead_worker(*, status=JobStatus.RUNNING, lease_s: float = -1.
 @pytest.mark.django_db
 def test_job_enqueue_records_the_task_and_queue_that_run_the_job():
     job = job_create(kind="selftest", params={"queue": "gpu"})
-    job_enqueue(job=job, task=worker_selftest_task.s().set(queue="gpu"))
+    job_enqueue(job=job, queue="gpu")
     job.refresh_from_db()
-    assert (job.task, job.queue, job.status) == (worker_selftest_task.name, "gpu", JobStatus.SUCCEEDED)
+    assert (job.task, job.queue, job.status) == (JOB_RUN, "gpu", JobStatus.SUCCEEDED)
+
+
+@pytest.mark.django_db
+def test_a_stale_job_recorded_with_the_task_of_an_older_release_is_run_by_the_generic_task():
+    job = _job_left_by_a_dead_worker(task="ledgerline.jobs.tasks.worker_selftest_task")
+    assert [j.pk for j in jobs_requeue_stale()] == [job.pk]
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
 
 
 @pytest.mark.django_db

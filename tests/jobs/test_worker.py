@@ -8,7 +8,6 @@ from django.db import transaction
 
 from ledgerline.jobs.models import Job, JobStatus
 from ledgerline.jobs.services import job_create, job_enqueue
-from ledgerline.jobs.tasks import worker_selftest_task
 
 pytestmark = pytest.mark.worker
 
@@ -31,7 +30,7 @@ def test_every_queue_has_a_worker(celery_worker_process, capsys):
 def test_a_job_killed_with_its_worker_is_redelivered_and_finishes_once(celery_worker_process):
     with transaction.atomic():
         job = job_create(kind="selftest", params={"queue": "cpu", "seconds": 8})
-        job_enqueue(job=job, task=worker_selftest_task)
+        job_enqueue(job=job)
     _wait(lambda: Job.objects.get(pk=job.pk).progress > 0.05)
     celery_worker_process.kill()
     first = Job.objects.get(pk=job.pk)

@@ -12,6 +12,7 @@ from ledgerline.accounts.services import system_user
 from ledgerline.catalogue.ingest import dataset_ingest_start
 from ledgerline.catalogue.models import Dataset
 from ledgerline.catalogue.services import dataset_create, dataset_update, dataset_upload_add
+from ledgerline.jobs.models import JobKind
 from ledgerline.jobs.progress import wait_for_chain
 
 
@@ -67,7 +68,7 @@ class Command(BaseCommand):
         # The ingest causes fingerprinting and indexing: the command returns when the new items can be screened.
         done, *follow_ups = wait_for_chain(job.pk, json_mode=as_json)
         summary = {**done.result, "job": str(done.pk), "status": done.status}
-        indexing = [j for j in follow_ups if j.kind == "fingerprint"]
+        indexing = [j for j in follow_ups if j.kind == JobKind.FINGERPRINT]
         summary["indexing"] = {
             "jobs": [str(j.pk) for j in indexing],
             "status": "failed" if any(j.status == "failed" for j in indexing) else "succeeded",

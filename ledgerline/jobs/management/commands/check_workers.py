@@ -3,11 +3,10 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from ledgerline.jobs.models import JobKind
 from ledgerline.jobs.progress import wait_for_job
+from ledgerline.jobs.queues import QUEUES
 from ledgerline.jobs.services import job_create, job_enqueue
-from ledgerline.jobs.tasks import worker_selftest_task
-
-QUEUES = ("cpu", "gpu", "ledger")
 
 
 class Command(BaseCommand):
@@ -22,8 +21,8 @@ class Command(BaseCommand):
         results = {}
         for queue in options["queue"] or QUEUES:
             with transaction.atomic():
-                job = job_create(kind="selftest", params={"queue": queue, "seconds": 0})
-                job_enqueue(job=job, task=worker_selftest_task.s().set(queue=queue))
+                job = job_create(kind=JobKind.SELFTEST, params={"queue": queue, "seconds": 0})
+                job_enqueue(job=job, queue=queue)
             try:
                 done = wait_for_job(job.pk, json_mode=options["json"], timeout_s=options["timeout"])
             except TimeoutError:
