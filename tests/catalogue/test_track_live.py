@@ -11,6 +11,7 @@ from fingerprint.models import Screening, SimilarityFlag
 from ledgerline.catalogue.models import CorpusItem, TrackStatus
 from ledgerline.jobs.models import Job
 from tests import factories
+from tests.browser import live
 from tests.fingerprint.flags import POLICY, flag_world
 
 pytestmark = pytest.mark.django_db
@@ -256,34 +257,10 @@ def test_the_review_queue_links_each_flagged_track_and_its_provenance(client):
 
 
 # --- in a real browser ------------------------------------------------------------------------------------
-CHROMIUM = "/usr/bin/chromium"
+chromium, browser_page = live.chromium, live.browser_page  # the browser tests' fixtures
 
 
-@pytest.fixture
-def browser_page(monkeypatch):
-    """A headless Chromium page (Debian's chromium, no downloaded browser); skipped where either is missing."""
-    import os
-
-    from django.db import connections
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (scripts/setup.sh dev installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            yield browser.new_page(viewport={"width": 390, "height": 844})
-        finally:
-            browser.close()
-            # The ORM calls made while Playwright ran used their own connection (asgiref's context-local
-            # connections): close it, or it keeps the test database open when the session drops it.
-            connections.close_all()
-
-
+@pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_in_a_browser_the_track_page_shows_the_verdict_without_a_reload(live_server, client, browser_page):
     studio = factories.OrganisationFactory(slug="browser-studio")
