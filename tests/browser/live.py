@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections import deque
 from html.parser import HTMLParser
 from urllib.parse import urldefrag, urljoin, urlsplit
@@ -154,3 +155,12 @@ def visitor(chromium, live_server):
     yield open_one
     for one in opened:
         one.close()
+
+
+def jobs_finished(jobs, *, seconds: float = 120) -> None:
+    """Wait until every job of the queryset has finished (the live server's thread runs them), so none is still
+    writing when the test's database is emptied."""
+    deadline = time.monotonic() + seconds
+    while any(not job.is_finished for job in jobs.all()):
+        assert time.monotonic() < deadline, [(job.kind, job.status, job.message) for job in jobs.all()]
+        time.sleep(0.3)
