@@ -14,6 +14,11 @@ harmonisations of the test chorales' sopranos against the chorales themselves.
    per 100 frame-to-frame steps (`frames.count_parallels`, both frames with four voices), the in-key ratio of
    all voice notes (pitch class in the chorale's key as `markov.score_key` reads it; minor: natural minor plus
    the raised 6th and 7th), and voices out of `frames.VOICE_RANGES`.
+4. Through the platform's SATB arrangement (`arrange.harmonise_satb`, as bench_arrange.py reads the test
+   sopranos): one chord per beat from `frames.FrameHarmoniser` against `MarkovHarmony.harmonise`, voiced by
+   `arrange.voice_chords`; counted by `arrange.voice_leading_errors` per 100 chords (beats where the melody
+   sounds), beside the frame model's own voices on the same beats and the chorales' parts; with the in-key
+   ratio of all four voices.
 Prints a JSON report (also written to `--out`).
 """
 
@@ -26,10 +31,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_arrange import pooled, soprano_of
 from common import DEFAULT_WORK, load_split  # noqa: I001  (sets sys.path first)
 
 from generation.engine import frames as fr
-from generation.engine.markov import score_key
+from generation.engine.arrange import fit_soprano_range, harmonise_satb, melody_per_beat, satb_per_beat
+from generation.engine.markov import MarkovHarmony, score_key
 from generation.engine.stats import in_key_mask
 
 
@@ -65,6 +72,46 @@ def voice_stats(pieces: list[tuple[np.ndarray, object]]) -> dict:
         "in_key_ratio": round(in_key / max(notes, 1), 4),
         "out_of_range_per_100_frames": round(100.0 * out_of_range / max(frames, 1), 2),
     }
+
+
+def in_key_of(grids: list[np.ndarray], keys: list) -> float:
+    hits = total = 0
+    for grid, key in zip(grids, keys, strict=True):
+        pitches = grid[np.all(grid >= 0, axis=1)].ravel()
+        hits += int(in_key_mask(pitches, key)[1].sum())
+        total += len(pitches)
+    return round(hits / max(total, 1), 4)
+
+
+def satb_comparison(model: fr.FrameLSTM, split, device: str) -> dict:
+    """Section 4 of the docstring: per-beat voice leading of each harmoniser through `harmonise_satb`."""
+    markov = MarkovHarmony().fit([s for _, s in split.train])
+    keys = [score_key(score) for _, score in split.test]
+    grids: dict[str, list[np.ndarray]] = {"test_chorales": [], "markov_satb": [], "frames_satb": [], "frames_own": []}
+    for index, (_, score) in enumerate(split.test):
+        grids["test_chorales"].append(satb_per_beat(score))
+        melody = fit_soprano_range(soprano_of(score))
+        bars = int(np.ceil(score.duration_beats / score.bar_beats - 1e-9))
+        beat_len = 4.0 / score.time_signature[1]
+        harmoniser = fr.FrameHarmoniser(model, device=device)
+        for name, chooser in (("markov_satb", markov.harmonise), ("frames_satb", harmoniser)):
+            voices, chords = harmonise_satb(
+                melody,
+                chooser,
+                key=keys[index],
+                rng=np.random.default_rng(index),
+                bars=bars,
+                time_signature=score.time_signature,
+            )
+            sounding = np.array([len(p) > 0 for p in melody_per_beat(melody, len(chords), beat_len)])
+            grid = np.array(voices.voicings, dtype=np.int64)
+            grid[~sounding] = -1
+            grids[name].append(grid)
+        assert harmoniser.harmony is not None
+        own = harmoniser.harmony.voices.copy()
+        own[~sounding] = -1
+        grids["frames_own"].append(own)
+    return {name: pooled(g) | {"in_key_ratio": in_key_of(g, keys)} for name, g in grids.items()}
 
 
 def main() -> None:
@@ -150,6 +197,7 @@ def main() -> None:
             "seconds": round(seconds, 1),
             "ms_per_frame": round(1000 * seconds / max(frames, 1), 2),
         }
+    report["satb_per_beat"] = satb_comparison(model, split, device)
     text = json.dumps(report, indent=2)
     print(text)
     (args.out or args.work / "frames_harmony.json").write_text(text + "\n")

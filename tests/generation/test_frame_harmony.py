@@ -70,3 +70,14 @@ def test_an_unknown_harmony_is_refused_by_name(studio, capsys, api_client):
     assert response.status_code == 400
     assert "harmony must be one of markov, frames, got 'jazz'" in json.dumps(response.json())
     assert not Track.objects.exists()
+
+
+def test_the_page_shows_the_refusal_next_to_the_harmony_field(studio, capsys, client):
+    model = _train(capsys, "plain", studio["dataset"])
+    client.force_login(studio["creator"])
+    form = {"bars": 2, "tempo": 100, "key": "C", "seed": 1, "temperature": 1.0, "top_k": 0, "top_p": 0.9}
+    response = client.post(f"/generation/models/{model.pk}/generate/", form | {"harmony": "frames"})
+    assert response.status_code == 200
+    errors = response.context["models"][0].generate_form.errors["harmony"]
+    assert any("has no frame harmony model" in error for error in errors)
+    assert not Track.objects.exists()
