@@ -193,24 +193,13 @@ def vae_memorisation(
 
 
 # --- composing ---------------------------------------------------------------------------------------------
-def _decode_guarded(
-    net: V.MelodyVAE, z: torch.Tensor, guard: NgramGuard | None, seed: int, temperature: float
-) -> tuple[list[int], int]:
-    """One window decoded from z [1, latent]; with `guard`, redrawn with seeds seed+1, seed+2, ... while its melody
-    holds a training n-gram (at most GUARD_REDRAWS times). Returns (tokens, redraws)."""
-    tokens = V.decode(net, z, seed=seed, temperature=temperature)[0]
-    redraws = 0
-    while guard is not None and redraws < GUARD_REDRAWS and guard.copied_ngrams(tok.melody_pitches(tokens)) > 0:
-        redraws += 1
-        tokens = V.decode(net, z, seed=seed + redraws, temperature=max(temperature, 0.5))[0]
-    return tokens, redraws
-
-
 def _compose(
     net: V.MelodyVAE, markov: MarkovHarmony, guard: NgramGuard | None, z: torch.Tensor, params: dict
 ) -> tuple[Score, dict]:
     time_signature = tuple(params.get("time_signature") or (4, 4))
-    tokens, redraws = _decode_guarded(net, z, guard, int(params["seed"]), float(params["temperature"]))
+    tokens, redraws = V.decode_guarded(
+        net, z, guard, seed=int(params["seed"]), temperature=float(params["temperature"]), redraws=GUARD_REDRAWS
+    )
     bars = net.config.bars
     score, stats = generate_piece(
         None,

@@ -14,6 +14,12 @@
    points, 1 - |A & B| / |A | B| over the (onset in 16ths, pitch) sets of their melody notes (0: identical, 1:
    nothing shared). In-key ratio: the share of a point's notes in the key estimated from both endpoints' notes.
    Beside it, the same measures for the naive data-space path (the first t*bars bars of A, then the rest of B).
+5. With `--memorisation N`: N prior samples (seed i: z from the prior, decoded at temperature 1 with seed i,
+   100 bpm, keys cycling C G D F Am Em), harmonised and arranged by `generate_piece` as the platform does, rendered
+   and screened (corpus_screen.py: the platform's features, Flat indexes, `Screener`, default thresholds) against the
+   training chorales; unguarded and with the VAE's guard (`decode_guarded`, n = 10 intervals, as the platform).
+   `--memorisation-only --symbolic-only` loads the saved model and counts only the samples whose melodies hold a
+   training 10-interval run (no rendering; minutes, not the hour the audio features of the corpus take here).
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ from common import DEFAULT_WORK, load_split
 
 from generation.engine import tokens as tok
 from generation.engine import vae as V
-from generation.engine.markov import estimate_key
+from generation.engine.anticopy import NgramGuard
+from generation.engine.markov import MarkovHarmony, estimate_key
 from generation.engine.models import get_model
+from generation.engine.sample import generate_piece
 from generation.engine.stats import scale_pitch_classes
 from generation.engine.train import EarlyStopping
 
@@ -78,6 +86,79 @@ def path_measures(paths: list[list[list[int]]], keys: list[set[int]]) -> dict:
     }
 
 
+def memorisation(model: V.MelodyVAE, split, args) -> dict:
+    from corpus_screen import KEYS, build_screener, corpus_features, features_of
+
+    started = time.perf_counter()
+    feats = corpus_features(split.train, args.work)
+    screener = build_screener(feats, args.work / "index-vae")
+    markov = MarkovHarmony().fit([score for _, score in split.train])
+    guard = NgramGuard.from_melodies((tok.melody_pitches(tok.encode_melody(s)) for _, s in split.train), n=10)
+    prepared = time.perf_counter() - started
+    rows = {"unguarded": [], "guarded": []}
+    redraws, screen_s = 0, 0.0
+    for seed in range(args.memorisation):
+        z = V.sample_prior(model, 1, seed)
+        verdicts = {}
+        for condition, use in (("unguarded", None), ("guarded", guard)):
+            tokens, used = V.decode_guarded(model, z, use, seed=seed, temperature=1.0)
+            if condition == "guarded" and used == 0:
+                verdicts[condition] = verdicts["unguarded"]  # the same piece
+                continue
+            redraws += used
+            score, _ = generate_piece(
+                None, tok.VOCAB, markov, bars=args.bars, tempo=100.0, key=KEYS[seed % len(KEYS)], seed=seed,
+                melody_tokens=[tok.VOCAB.bos, *tokens, tok.VOCAB.eos],
+            )  # fmt: skip
+            t0 = time.perf_counter()
+            verdict = screener.screen(features_of(score, query=True))
+            screen_s += time.perf_counter() - t0
+            verdicts[condition] = (
+                {"seed": seed, "item": split.train[verdict.matches[0].key][0], "level": verdict.matches[0].level}
+                if verdict.verdict == "flag"
+                else None
+            )
+        for condition, flag in verdicts.items():
+            if flag is not None:
+                rows[condition].append(flag)
+        if (seed + 1) % 20 == 0:
+            print("memorisation", seed + 1, {k: len(v) for k, v in rows.items()}, flush=True)
+    return {
+        "samples": args.memorisation,
+        "flagged_unguarded": len(rows["unguarded"]),
+        "flagged_guarded": len(rows["guarded"]),
+        "flags": rows,
+        "guard_redraws": redraws,
+        "prepare_seconds": round(prepared, 1),
+        "screen_seconds_per_piece": round(screen_s / max(args.memorisation, 1), 2),
+    }
+
+
+def copied_ngrams(model: V.MelodyVAE, split, samples: int, n: int = 10) -> dict:
+    """The symbolic part of the memorisation check, without rendering: how many of `samples` prior samples hold at
+    least one run of n melody intervals found in the training melodies, unguarded and with `decode_guarded`."""
+    guard = NgramGuard.from_melodies((tok.melody_pitches(tok.encode_melody(s)) for _, s in split.train), n=n)
+    counts = {"unguarded": 0, "guarded": 0}
+    notes, redraws = 0, 0
+    for seed in range(samples):
+        z = V.sample_prior(model, 1, seed)
+        for condition, use in (("unguarded", None), ("guarded", guard)):
+            tokens, used = V.decode_guarded(model, z, use, seed=seed, temperature=1.0)
+            pitches = tok.melody_pitches(tokens)
+            counts[condition] += guard.copied_ngrams(pitches) > 0
+            if use is None:
+                notes += len(pitches)
+            redraws += used
+    return {
+        "samples": samples,
+        "ngram_intervals": n,
+        "with_training_ngram_unguarded": counts["unguarded"],
+        "with_training_ngram_guarded": counts["guarded"],
+        "melody_notes_per_sample": round(notes / max(samples, 1), 1),
+        "guard_redraws": redraws,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bars", type=int, choices=sorted(SIZES), default=2)
@@ -88,8 +169,25 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--eval-every", type=int, default=50, help="steps between held-out evaluations")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    parser.add_argument("--memorisation", type=int, default=0, help="prior samples to screen (0: skip)")
+    parser.add_argument("--memorisation-only", action="store_true", help="load vae-<bars>bar.pt, screen, stop")
+    parser.add_argument("--symbolic-only", action="store_true", help="with --memorisation-only: n-grams, no audio")
     args = parser.parse_args()
     split = load_split(args.work)
+    if args.memorisation_only:
+        state = torch.load(args.work / f"vae-{args.bars}bar.pt", map_location="cpu", weights_only=False)
+        trained = get_model("vae", state["config"], tok.VOCAB.size)
+        assert isinstance(trained, V.MelodyVAE)
+        trained.load_state_dict(state["state_dict"])
+        if args.symbolic_only:
+            result = copied_ngrams(trained.eval(), split, args.memorisation)
+        else:
+            result = memorisation(trained.eval(), split, args)
+        (args.work / f"vae-{args.bars}bar-memorisation{'-symbolic' if args.symbolic_only else ''}.json").write_text(
+            json.dumps(result, indent=1)
+        )
+        print(json.dumps(result, indent=1))
+        return
     config = SIZES[args.bars]
     train_w, valid_w, test_w = (windows_of(part, args.bars) for part in (split.train, split.valid, split.test))
     max_len = config["max_len"]
@@ -160,6 +258,10 @@ def main() -> None:
             "data_space_bar_crossfade": path_measures(data_space, keys),
         },
     }
+    torch.save({"arch": "vae", "config": model.config.to_dict(), "state_dict": model.state_dict()},
+               args.work / f"vae-{args.bars}bar.pt")  # fmt: skip
+    if args.memorisation:
+        report["memorisation"] = memorisation(model, split, args)
     out = args.work / f"vae-{args.bars}bar.json"
     out.write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))

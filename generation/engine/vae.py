@@ -36,7 +36,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .tokens import VOCAB, Vocab
+from .anticopy import NgramGuard
+from .tokens import VOCAB, Vocab, melody_pitches
 from .train import EarlyStopping, _autocast_dtype, _epoch_order
 
 ARCH = "vae"
@@ -372,6 +373,27 @@ def decode(
             break
         token = chosen.unsqueeze(1)
     return out
+
+
+def decode_guarded(
+    model: MelodyVAE,
+    z: torch.Tensor,
+    guard: NgramGuard | None,
+    *,
+    seed: int = 0,
+    temperature: float = 1.0,
+    redraws: int = 8,
+) -> tuple[list[int], int]:
+    """One window from z [1, latent]; with `guard`, decoded again with seeds seed+1, seed+2, ... (temperature at
+    least 0.5, so a greedy decode can change) while its melody holds a training interval n-gram, at most `redraws`
+    times. The anti-copy guard of the VAE: its decoder is not steered token by token like the LSTM's sampler.
+    Returns (tokens, redraws used)."""
+    tokens = decode(model, z, seed=seed, temperature=temperature)[0]
+    used = 0
+    while guard is not None and used < redraws and guard.copied_ngrams(melody_pitches(tokens)) > 0:
+        used += 1
+        tokens = decode(model, z, seed=seed + used, temperature=max(temperature, 0.5))[0]
+    return tokens, used
 
 
 def slerp(z_a: torch.Tensor, z_b: torch.Tensor, t: float) -> torch.Tensor:

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from generation.engine import vae as V
+from generation.engine.anticopy import NgramGuard
 from generation.engine.models import get_model
-from generation.engine.tokens import VOCAB
+from generation.engine.tokens import VOCAB, melody_pitches
 
 BAR, EOS = VOCAB.bar, VOCAB.eos
 
@@ -134,3 +135,14 @@ def test_training_learns_to_reconstruct_and_the_attribute_vector_is_a_mean_diffe
     assert after.nll_per_token < 0.5 * before.nll_per_token and after.teacher_forced_accuracy > 0.4
     vector = V.attribute_vector(model, high, low)
     assert torch.allclose(vector, V.encode(model, high).mean(0) - V.encode(model, low).mean(0))
+
+
+def test_the_guard_redraws_a_window_that_copies_a_training_ngram() -> None:
+    model = _debug_model()
+    z = V.sample_prior(model, 1, seed=5)
+    plain, used = V.decode_guarded(model, z, None, seed=5)
+    assert used == 0 and plain == V.decode(model, z, seed=5)[0]
+    guard = NgramGuard.from_melodies([melody_pitches(plain)], n=1)
+    assert guard.copied_ngrams(melody_pitches(plain)) > 0
+    guarded, used = V.decode_guarded(model, z, guard, seed=5, redraws=3)
+    assert 1 <= used <= 3 and guarded != plain

@@ -1,0 +1,68 @@
+"""Screening generated pieces against the training chorales as the platform does, for the generation benchmarks.
+
+The same steps as `bench_memorisation.py` (which cannot be imported since `generation.engine.sample` lost
+`_melody_per_bar` in the arrangement rework): render with FluidSynth, `features.extract` with the score's notes and
+beat times (`fingerprint.services.features_of`), the three Flat FAISS indexes, `Screener` with default thresholds.
+Corpus features are cached under `work/features`, shared with bench_memorisation.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from common import SOUNDFONT
+
+from fingerprint.engine import features as F
+from fingerprint.engine import screen as S
+from fingerprint.engine.index import VersionedIndex
+from ledgerline.music.events import SAMPLE_RATE, Score
+from ledgerline.music.render import render_midi
+
+KEYS = ("C", "G", "D", "F", "Am", "Em")
+
+
+def features_of(score: Score, *, query: bool) -> F.Features:
+    audio = render_midi(score.to_midi_bytes(), soundfont=SOUNDFONT)
+    beats = score.beats_to_seconds(np.arange(0, int(np.ceil(score.duration_beats)) + 1, dtype=np.float64))
+    return F.extract(
+        audio,
+        SAMPLE_RATE,
+        notes=score.notes,
+        score_beat_times=beats,
+        bar_beats=score.bar_beats,
+        query=query,
+        tuning=0.0,
+    )
+
+
+def corpus_features(split_train: list[tuple[str, Score]], work: Path) -> dict[int, F.Features]:
+    """Features of every training chorale, cached under work/features."""
+    folder = work / "features"
+    folder.mkdir(parents=True, exist_ok=True)
+    feats = {}
+    for key, (name, score) in enumerate(split_train):
+        cache = folder / (name.replace("/", "__") + ".npz")
+        if not cache.exists():
+            cache.write_bytes(features_of(score, query=False).to_npz_bytes())
+        feats[key] = F.Features.from_npz_bytes(cache.read_bytes())
+    return feats
+
+
+def build_screener(feats: dict[int, F.Features], root: Path) -> S.Screener:
+    indexes = {level: VersionedIndex(root, S.level_spec(level)) for level in S.LEVELS}
+    for level, index in indexes.items():
+        index.rebuild(*S.level_vectors(feats, level))
+    return S.Screener(
+        audio=indexes["audio"],
+        chroma=indexes["chroma"],
+        symbolic=indexes["symbolic"],
+        load=feats.get,
+        thresholds=S.Thresholds(),
+    )
+
+
+if __name__ == "__main__":  # cache the corpus features once: python benchmarks/generation/corpus_screen.py
+    from common import DEFAULT_WORK, load_split
+
+    print(len(corpus_features(load_split(DEFAULT_WORK).train, DEFAULT_WORK)), "chorales' features cached")
