@@ -155,7 +155,7 @@ def vae_memorisation(
 
     The same screening as every generated track (`fingerprint.services.screen_features`, corpus only). A guarded
     piece that needed no redraw is the unguarded piece, so it is screened once."""
-    from fingerprint.models import Against
+    from fingerprint.models import Against, Verdict
     from fingerprint.services import features_of, screen_features
 
     training_ids = {int(item["corpus_item"]) for item in model.training_items or []}
@@ -165,9 +165,9 @@ def vae_memorisation(
     def screen(score: Score) -> str:
         audio = render_midi(score.to_midi_bytes(), soundfont=settings.LEDGERLINE_SOUNDFONT)
         result = screen_features(features_of(audio=audio, score=score, query=True), against=Against.CORPUS)
-        if any(m["passed"] and m["corpus_item"] in training_ids for m in result["matches"]):
+        if any(m.passed and m.corpus_item in training_ids for m in result.matches):
             return "flag"
-        return "clear" if result["verdict"] == "clear" else "unmeasured"
+        return "clear" if result.verdict == Verdict.CLEAR else "unmeasured"
 
     for seed in range(samples):
         z = V.sample_prior(net, 1, seed)
