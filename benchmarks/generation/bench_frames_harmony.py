@@ -83,7 +83,7 @@ def in_key_of(grids: list[np.ndarray], keys: list) -> float:
     return round(hits / max(total, 1), 4)
 
 
-def satb_comparison(model: fr.FrameLSTM, split, device: str) -> dict:
+def satb_comparison(model: fr.FrameLSTM, split, device: str, temperature: float) -> dict:
     """Section 4 of the docstring: per-beat voice leading of each harmoniser through `harmonise_satb`."""
     markov = MarkovHarmony().fit([s for _, s in split.train])
     keys = [score_key(score) for _, score in split.test]
@@ -93,7 +93,7 @@ def satb_comparison(model: fr.FrameLSTM, split, device: str) -> dict:
         melody = fit_soprano_range(soprano_of(score))
         bars = int(np.ceil(score.duration_beats / score.bar_beats - 1e-9))
         beat_len = 4.0 / score.time_signature[1]
-        harmoniser = fr.FrameHarmoniser(model, device=device)
+        harmoniser = fr.FrameHarmoniser(model, temperature=temperature, device=device)
         for name, chooser in (("markov_satb", markov.harmonise), ("frames_satb", harmoniser)):
             voices, chords = harmonise_satb(
                 melody,
@@ -128,6 +128,7 @@ def main() -> None:
     parser.add_argument("--transpose", type=int, default=2)
     parser.add_argument("--penalty", type=float, default=0.05, help="weight factor per parallel fifth/octave")
     parser.add_argument("--candidates", type=int, default=32)
+    parser.add_argument("--temperature", type=float, default=1.0, help="of the key logits while harmonising")
     parser.add_argument("--device", default=None)
     parser.add_argument("--load", type=Path, default=None, help="a saved model: skip training")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
@@ -188,7 +189,13 @@ def main() -> None:
         for index, (melody, key) in enumerate(zip(sopranos, keys, strict=True)):
             melody = [fr._into_voice_range(p) if p is not None else None for p in melody]
             harmony = fr.harmonise(
-                model, melody, seed=index, parallel_penalty=penalty, candidates=args.candidates, device=device
+                model,
+                melody,
+                seed=index,
+                parallel_penalty=penalty,
+                candidates=args.candidates,
+                temperature=args.temperature,
+                device=device,
             )
             generated.append((harmony.voices, key))
         seconds = time.perf_counter() - started
@@ -197,7 +204,8 @@ def main() -> None:
             "seconds": round(seconds, 1),
             "ms_per_frame": round(1000 * seconds / max(frames, 1), 2),
         }
-    report["satb_per_beat"] = satb_comparison(model, split, device)
+    report["temperature"] = args.temperature
+    report["satb_per_beat"] = satb_comparison(model, split, device, args.temperature)
     text = json.dumps(report, indent=2)
     print(text)
     (args.out or args.work / "frames_harmony.json").write_text(text + "\n")

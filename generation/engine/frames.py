@@ -171,9 +171,11 @@ def _batch(rolls: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, tor
 
 def _nll_sum(model: nn.Module, rolls: Sequence[np.ndarray], device: torch.device) -> tuple[torch.Tensor, int]:
     """Summed NLL in nats over every frame of `rolls` (88 BCEs per frame), and the frame count. On CUDA the
-    network runs under autocast (bf16) and the loss in float32."""
+    network runs under autocast where the GPU has bf16, and the loss in float32."""
     inputs, targets, mask = (t.to(device) for t in _batch(rolls))
     amp_dtype = autocast_dtype(device)
+    if amp_dtype != torch.bfloat16:  # fp16 would need a GradScaler in train_frames; full precision instead
+        amp_dtype = None
     with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
         logits = model(inputs, targets).float()
     bce = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
