@@ -6,7 +6,7 @@ class FingerprintConfig(AppConfig):
     label = "fingerprint"
 
     def ready(self) -> None:
-        from ledgerline.catalogue.signals import dataset_ingested
+        from ledgerline.catalogue.signals import dataset_ingested, track_rendered
 
         from . import (
             jobs,  # noqa: F401  (registers the handlers of its job kinds)
@@ -14,3 +14,4 @@ class FingerprintConfig(AppConfig):
         )
 
         dataset_ingested.connect(receivers.fingerprint_ingested_items, dispatch_uid="fingerprint-ingested")
+        track_rendered.connect(receivers.screen_rendered_track, dispatch_uid="fingerprint-screen-rendered")

@@ -23,6 +23,7 @@ from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role, require_role
 from ledgerline.catalogue.models import CorpusItem, Dataset, Track, TrackSource
 from ledgerline.catalogue.selectors import datasets_visible_to
+from ledgerline.catalogue.signals import track_rendered
 from ledgerline.jobs.models import Job, JobKind, JobSubject
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
 from ledgerline.ledger.services import ledger_append
@@ -830,10 +831,10 @@ def generate_handler(job: Job) -> dict:
             organisation=track.organisation,
             private=True,
         )
-    from fingerprint.services import track_screen_start
-
-    screening = track_screen_start(track=track, user=job.created_by, cause=job)
-    return {"track": track.pk, "screening": screening.pk, "interventions": stats.get("interventions", 0)}
+    # Screening is the fingerprint app's: it answers the signal with the Screening row it started.
+    screenings = [answer for _, answer in track_rendered.send(sender=Track, track=track, user=job.created_by, job=job)]
+    screening = next((answer.pk for answer in screenings if answer is not None), None)
+    return {"track": track.pk, "screening": screening, "interventions": stats.get("interventions", 0)}
 
 
 def _jsonable(value):

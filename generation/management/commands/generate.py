@@ -15,12 +15,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand
 from django.http import Http404
 
-from fingerprint.models import Screening
 from generation.management.commands.train_model import _message
 from generation.models import TrainedModel
 from generation.services import generation_start
 from ledgerline.catalogue.models import Track
-from ledgerline.jobs.models import Job
+from ledgerline.jobs.models import Job, JobKind
 from ledgerline.jobs.progress import wait_for_chain
 from ledgerline.storage import blob_path
 
@@ -110,11 +109,12 @@ class Command(BaseCommand):
         except (PermissionDenied, Http404) as exc:
             fail(str(exc))
         # Generation causes rendering and screening: wait for the whole chain, one progress bar per stage.
-        job, *_ = wait_for_chain(track.provenance["job"], json_mode=options["json"])
+        job, *caused = wait_for_chain(track.provenance["job"], json_mode=options["json"])
         if job.status != "succeeded":
             sys.stderr.write(f"generate: {job.error}\n")
             sys.exit(1)
-        screening = Screening.objects.filter(track=track).order_by("-id").first()
+        # The screening is the fingerprint app's; its job, caused by the generation, names it and its verdict.
+        screened = next((j for j in reversed(caused) if j.kind == JobKind.SCREENING), None)
         track = Track.objects.get(pk=track.pk)
         out = Path(options["out"])
         out.mkdir(parents=True, exist_ok=True)
@@ -131,8 +131,8 @@ class Command(BaseCommand):
             "track": track.pk,
             "job": str(job.pk),
             "status": track.status,
-            "screening": screening.pk if screening else None,
-            "verdict": screening.verdict if screening else None,
+            "screening": screened.params.get("screening") if screened else None,
+            "verdict": screened.result.get("verdict", "") if screened else None,
             "midi_sha256": track.provenance.get("midi_sha256"),
             "files": files,
             "interventions": Job.objects.get(pk=job.pk).result.get("interventions", 0),
