@@ -6,7 +6,8 @@ parallel octaves/unisons (same interval class while both voices move), a voice o
 (S C4-G5, A G3-C5, T C3-G4, B E2-C4) and crossings.
 
 Sources:
-- `test_chorales`: Bach's own four parts (the split's test chorales; first four parts by mean pitch).
+- `test_chorales`: Bach's own four parts (the split's test chorales with exactly four pitched parts; a few
+  have more, instrumental, parts and are left out of this row).
 - `satb_test_sopranos`: our SATB harmonisation (Markov harmony fitted on the training chorales, one chord per
   beat, `voice_chords`) of each test chorale's soprano line, in its own key.
 - `block_test_sopranos`: the same chords voiced as the band arrangement does (close root-position triad under
@@ -31,6 +32,7 @@ from common import DEFAULT_WORK, load_split  # noqa: I001  (sets sys.path first)
 from generation.engine import tokens as tok
 from generation.engine.anticopy import NgramGuard
 from generation.engine.arrange import (
+    corpus_style,
     fit_soprano_range,
     harmonise_satb,
     melody_per_beat,
@@ -87,7 +89,9 @@ def main() -> None:
     markov = MarkovHarmony().fit(train_scores)
     report: dict = {"test_pieces": len(test_scores), "sources": {}}
 
-    report["sources"]["test_chorales"] = pooled([satb_per_beat(s) for s in test_scores])
+    four_part = [s for s in test_scores if corpus_style([s]).four_part_share == 1.0]
+    report["four_part_test_pieces"] = len(four_part)
+    report["sources"]["test_chorales"] = pooled([satb_per_beat(s) for s in four_part])
     ours, block = [], []
     started = time.perf_counter()
     for index, score in enumerate(test_scores):

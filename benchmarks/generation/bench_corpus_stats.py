@@ -2,8 +2,8 @@
 
 The reference is the test chorales' soprano lines through the tokeniser (`corpus_melody_stats`, as the platform
 stores it for a model's held-out pieces). For each source, `--pieces` pieces at the platform defaults (16 bars,
-key C, temperature 1, top-p 0.95, anti-copy guard on) are summarised against it: per measure the mean, the median
-and the share of samples inside the corpus's 5-95 % range (one-sided for in-key ratio and longest rest).
+key C, temperature 1 with the pitches at PITCH_TEMPERATURE_SCALE of it, top-p 0.95, anti-copy guard on) are
+summarised against it: per measure the mean, the median and the share of samples inside the corpus's 5-95 % range (one-sided for in-key ratio and longest rest).
 Sources: `markov_random_walk` (no network) and every `lstm`/`transformer` checkpoint bench_quality.py left under
 --work (ARCH.pt). The test chorales themselves are summarised too (by construction about 90 % inside per measure).
 
@@ -24,7 +24,7 @@ from generation.engine import tokens as tok
 from generation.engine.anticopy import NgramGuard
 from generation.engine.markov import MarkovHarmony
 from generation.engine.models import get_model, legacy_config
-from generation.engine.sample import generate_piece
+from generation.engine.sample import PITCH_TEMPERATURE_SCALE, generate_piece
 from generation.engine.stats import corpus_melody_stats, corpus_reference, melody_stats, summarise
 
 GOALS = (
@@ -37,12 +37,25 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=50)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--out", type=Path, default=None, help="report file (default: WORK/corpus_stats.json)")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument(
+        "--pitch-temperature-scale",
+        type=float,
+        default=PITCH_TEMPERATURE_SCALE,
+        help="pitches drawn at temperature x this (1: as every other token; the platform default: %(default)s)",
+    )
     args = parser.parse_args()
     split = load_split(args.work)
     train_scores = [s for _, s in split.train]
     test_stats = [corpus_melody_stats(s) for _, s in split.test]
     reference = corpus_reference(test_stats)
-    report: dict = {"goals": GOALS, "reference": reference, "sources": {}}
+    report: dict = {
+        "goals": GOALS,
+        "reference": reference,
+        "sources": {},
+        "sampling": vars(args) | {"work": str(args.work), "out": str(args.out)},
+    }
     report["sources"]["test_chorales"] = summarise(test_stats, reference)
     markov = MarkovHarmony().fit(train_scores)
     guard = NgramGuard.from_melodies(tok.melody_pitches(tok.encode_melody(s)) for s in train_scores)
@@ -58,7 +71,17 @@ def main() -> None:
         started, samples = time.perf_counter(), []
         for seed in range(args.pieces):
             score, stats = generate_piece(
-                net, tok.VOCAB, markov, bars=16, tempo=100, key="C", temperature=1.0, top_p=0.95, seed=seed, guard=guard
+                net,
+                tok.VOCAB,
+                markov,
+                bars=16,
+                tempo=100,
+                key="C",
+                temperature=args.temperature,
+                top_p=args.top_p,
+                pitch_temperature_scale=args.pitch_temperature_scale,
+                seed=seed,
+                guard=guard,
             )
             samples.append(
                 melody_stats(score.notes[score.notes["track"] == 0], key=stats["key"], bar_beats=score.bar_beats)

@@ -178,8 +178,9 @@ def chord_voicings(chord: Chord, soprano: int, key: Key, *, relaxed: bool = Fals
     crossing, upper voices within an octave of each other and root and third present. Returns voicings [n, 4]
     and their costs [n] (inversion, doubling, omissions, spacing). Empty arrays when none fits.
 
-    `relaxed` (for a soprano outside its range, where no strict voicing exists) widens every range by a fourth
-    and lets the alto lie up to a twelfth under the soprano, at a cost per voicing."""
+    `relaxed` widens every range by a fourth and lets the alto lie up to a twelfth under the soprano; a voicing
+    that needs it costs _RELAXED, so it is taken only where the strict ones would force a parallel or where
+    there are none (a soprano at the edge of its range)."""
     members = _members(chord)
     root, third = members[0], members[1]
     leading_tone = (key.tonic + 11) % 12
@@ -204,7 +205,9 @@ def chord_voicings(chord: Chord, soprano: int, key: Key, *, relaxed: bool = Fals
                 classes = [p % 12 for p in voicing]
                 if root not in classes or third not in classes:
                     continue
-                cost = _INVERSION[members.index(bass % 12)] + (_RELAXED if relaxed else 0.0)
+                cost = _INVERSION[members.index(bass % 12)]
+                if relaxed and not _strict(voicing):
+                    cost += _RELAXED
                 if classes.count(third) > 1 and third != leading_tone:
                     cost += _DOUBLED_THIRD
                 if classes.count(leading_tone) > 1 and leading_tone in pcs:
@@ -220,6 +223,12 @@ def chord_voicings(chord: Chord, soprano: int, key: Key, *, relaxed: bool = Fals
                 rows.append(voicing)
                 costs.append(cost)
     return np.array(rows, dtype=np.int64).reshape(-1, 4), np.array(costs, dtype=np.float64)
+
+
+def _strict(voicing: Voicing) -> bool:
+    soprano, alto, tenor, _ = voicing
+    in_range = all(lo <= p <= hi for p, (lo, hi) in zip(voicing[1:], VOICE_RANGES[1:], strict=True))
+    return in_range and soprano - alto <= 12 and alto - tenor <= 12
 
 
 def _parallels(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -257,8 +266,8 @@ def voice_chords(
 ) -> list[Voicing]:
     """The cheapest voicing of `chords` [n] under the soprano pitches [n]: Viterbi over each chord's voicings.
 
-    1. Candidates per beat: `chord_voicings`; for a soprano out of range, its relaxed voicings; failing those,
-       the beat is voiced as a unison of the chord's root under the soprano.
+    1. Candidates per beat: `chord_voicings(relaxed=True)` (strict voicings, and at a cost the relaxed ones);
+       failing those (a soprano far below its range), the beat is a unison of the chord's root under it.
        Beat i with `fixed[i]` given has that voicing as its only candidate (the bars a regeneration keeps).
     2. Cost of a path: the candidates' own costs plus `_motion_cost` between neighbours.
     3. Backtrack the cheapest path.
@@ -275,9 +284,7 @@ def voice_chords(
             candidates.append(np.array([kept], dtype=np.int64))
             own.append(np.zeros(1))
             continue
-        voicings, costs = chord_voicings(chord, int(pitch), key)
-        if len(voicings) == 0:
-            voicings, costs = chord_voicings(chord, int(pitch), key, relaxed=True)
+        voicings, costs = chord_voicings(chord, int(pitch), key, relaxed=True)
         if len(voicings) == 0:
             root = max(int(pitch) - (int(pitch) - chord.root) % 12, 0)
             voicings = np.array([[pitch, root, root, root]], dtype=np.int64)

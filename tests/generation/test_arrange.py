@@ -163,3 +163,33 @@ def test_regenerating_from_a_bar_keeps_the_earlier_bars_identical(markov, arrang
             prompt=melody, prompt_bars=3, keep=source,
         )  # fmt: skip
         assert not no_errors(satb_per_beat(walked)[int(boundary) - 1 : int(boundary) + 1])
+
+
+class _TwoPitches(torch.nn.Module):
+    """Logits [1, time, vocab]: PITCH_60 a little likelier than PITCH_61, and one DURATION; nothing else."""
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        logits = torch.full((1, tokens.shape[1], tok.VOCAB.size), float("-inf"))
+        logits[..., tok.VOCAB.pitch(60)] = 1.0
+        logits[..., tok.VOCAB.pitch(61)] = 0.0
+        logits[..., tok.VOCAB.duration(4)] = 0.5
+        return logits
+
+
+def test_pitch_temperature_sharpens_only_the_choice_of_pitch():
+    from generation.engine.sample import sample
+
+    model = _TwoPitches()
+
+    def drawn(**options) -> tuple[set[int], int]:
+        tokens = sample(model, tok.VOCAB, [tok.VOCAB.bos], 400, 1.0, seed=4, **options).tokens[1:]
+        pitches = {t - tok.VOCAB.pitch_offset for t in tokens if tok.VOCAB.is_pitch(t)}
+        return pitches, sum(tok.VOCAB.is_duration(t) for t in tokens)
+
+    plain_pitches, plain_durations = drawn()
+    sharp_pitches, sharp_durations = drawn(pitch_temperature=0.05)
+    assert plain_pitches == {60, 61} and sharp_pitches == {60}
+    # Durations still compete with pitches at the full temperature: their share hardly moves.
+    assert abs(sharp_durations - plain_durations) < 60
+    with pytest.raises(ValueError, match="pitch_temperature must be > 0"):
+        drawn(pitch_temperature=0.0)
