@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections import deque
+from collections import Counter, deque
 from html.parser import HTMLParser
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import parse_qs, urldefrag, urljoin, urlsplit
 
 import pytest
 
@@ -23,6 +23,8 @@ CHROMIUM = "/usr/bin/chromium"
 ABORTED = "net::ERR_ABORTED"
 # Links the crawler leaves alone: they log out, hand over files, or are staff's admin.
 SKIPPED_PATH = re.compile(r"/logout/|/download/|^/admin/|^/api/auth/")
+# How many URLs of one shape (`_shape`) the crawler visits.
+PER_SHAPE = 2
 
 
 @pytest.fixture
@@ -55,6 +57,8 @@ def browser_page(chromium):
 
 
 class _Links(HTMLParser):
+    """The links (`a href`, not those marked `download`) and the media (`img`, `audio`, `source` src) of a page."""
+
     def __init__(self) -> None:
         super().__init__()
         self.hrefs: list[str] = []
@@ -63,12 +67,21 @@ class _Links(HTMLParser):
         values = dict(attrs)
         if tag == "a" and values.get("href") and "download" not in values:
             self.hrefs.append(values["href"] or "")
+        elif tag in ("img", "audio", "source") and values.get("src"):
+            self.hrefs.append(values["src"] or "")
 
 
 def links_in(html: str) -> list[str]:
     parser = _Links()
     parser.feed(html)
     return parser.hrefs
+
+
+def _shape(url: str) -> str:
+    """What a URL's route looks like: `/market/assets/N/?` for every asset page, so a list of a hundred assets
+    costs the crawler two visits, not a hundred."""
+    parts = urlsplit(url)
+    return re.sub(r"\d+", "N", parts.path) + "?" + ",".join(sorted(parse_qs(parts.query)))
 
 
 class Visitor:
@@ -119,6 +132,7 @@ class Visitor:
         the URLs visited; each one that answers 4xx/5xx is recorded as a problem. Links are read only out of the
         site's HTML pages, not the API's browsable pages (whose links are endless variants of the same lists)."""
         queue, seen, visited = deque([self.url(start)]), {self.url(start)}, []
+        shapes: Counter[str] = Counter()
         while queue and len(visited) < limit:
             url = queue.popleft()
             response = self.context.request.get(url, fail_on_status_code=False)
@@ -131,8 +145,11 @@ class Visitor:
                 continue
             for href in links_in(response.text()):
                 link = urldefrag(urljoin(url, href)).url
-                if self.same_origin(link) and not SKIPPED_PATH.search(urlsplit(link).path) and link not in seen:
-                    seen.add(link)
+                if not self.same_origin(link) or SKIPPED_PATH.search(urlsplit(link).path) or link in seen:
+                    continue
+                seen.add(link)
+                shapes[_shape(link)] += 1
+                if shapes[_shape(link)] <= PER_SHAPE:
                     queue.append(link)
         return visited
 
