@@ -97,7 +97,8 @@ def _analyse(job: tuple[Path, str, Path | None]) -> Features | str:
     from ledgerline.music.detect import UnsupportedFormat, detect_format
     from ledgerline.music.parse import parse_symbolic
 
-    from .services import BadQuery, features_of, query_from_bytes
+    from .indexing import features_of
+    from .screening import BadQuery, query_from_bytes
 
     path, mode, cache = job
     data = path.read_bytes()

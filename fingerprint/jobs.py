@@ -7,7 +7,8 @@ from ledgerline.jobs.models import Job, JobKind
 from ledgerline.jobs.queues import JobQueue
 from ledgerline.jobs.registry import job_handler
 
-from .services import fingerprint_handler, screening_handler
+from .indexing import fingerprint_handler
+from .screening import screening_handler
 
 
 @job_handler(JobKind.FINGERPRINT, queue=JobQueue.CPU)

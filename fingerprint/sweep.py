@@ -41,7 +41,7 @@ def _held_by_live_jobs() -> tuple[set[int], set[int]]:
 def indexes_lost() -> bool:
     """True when an index folder lost its live version while the database says items are indexed."""
     from fingerprint.engine.screen import LEVELS
-    from fingerprint.services import index_for
+    from fingerprint.indexing import index_for
 
     if not Fingerprint.objects.filter(indexed=True).exists():
         return False
@@ -55,7 +55,7 @@ def index_sweep(*, dataset_ids: list[int] | None = None, organisation=None, caus
     2. Missing corpus items (of these datasets, or all) and published tracks, minus those held by live jobs.
     3. One job per batch, enqueued once this transaction commits.
     """
-    from fingerprint.services import items_fingerprint_start
+    from fingerprint.indexing import items_fingerprint_start
 
     if indexes_lost():
         logger.warning("screening indexes are missing on disk: every fingerprint will be indexed again")
@@ -106,7 +106,7 @@ def jobs_indexing(*, dataset_ids: list[int]) -> list[Job]:
 
 def tracks_rescreen_incomplete(*, cause: Job | None = None) -> int:
     """Screen again every track still waiting on an "incomplete" screening; returns how many were started."""
-    from fingerprint.services import track_screen_start
+    from fingerprint.screening import track_screen_start
 
     if corpus_items_missing().exists() or published_tracks_missing().exists():
         return 0  # another batch is still indexing: the last one to finish screens them again

@@ -4,7 +4,7 @@ POSITIVES holds one folder per tune with a.<ext> (ingested as corpus) and b.<ext
 transcription of the same tune); NEGATIVES holds files of other tunes of the same style, screened against the
 same corpus (fingerprint/calibration.py). Writes ROC and precision-recall curves per level and fused (PNG and
 SVG) into --report, the operating point at the target false-flag rate into the data folder's
-screening-thresholds.json (merged over the settings by fingerprint.services.thresholds), and a
+screening-thresholds.json (merged over the settings by fingerprint.screening.thresholds), and a
 `screening.calibrated` ledger entry with the data's hashes. Exit 2 with one line on bad input, nothing written.
 """
 
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from fingerprint import calibration
 from fingerprint.engine import screen as screen_mod
-from fingerprint.services import thresholds as deployment_thresholds
+from fingerprint.screening import thresholds as deployment_thresholds
 from ledgerline.ledger.services import ledger_append
 
 

@@ -10,7 +10,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from fingerprint import services
+from fingerprint import indexing
 from fingerprint.coverage import corpus_items_missing, published_tracks_missing
 from fingerprint.models import Fingerprint
 from fingerprint.sweep import indexes_lost, tracks_rescreen_incomplete
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         failed = []
         for item in tqdm(list(items), desc="fingerprint", unit="item", disable=not items.exists()):
             try:
-                services.corpus_item_fingerprint(item)
+                indexing.corpus_item_fingerprint(item)
             except (OSError, ValueError) as exc:
                 failed.append(f"{item.pk}: {exc}")
         bar = tqdm(total=1.0, desc="index", bar_format="{l_bar}{bar}| {postfix}")
@@ -51,7 +51,7 @@ class Command(BaseCommand):
             bar.n = fraction
             bar.set_postfix_str(message)
 
-        summary = services.index_rebuild(progress=progress)
+        summary = indexing.index_rebuild(progress=progress)
         bar.close()
         if options["json"]:
             self.stdout.write(json.dumps({"indexes": summary, "failed": failed}))
@@ -77,7 +77,7 @@ class Command(BaseCommand):
             bar.n = round(fraction * 100)
             bar.set_postfix_str(message)
 
-        result = services.subjects_fingerprint_and_index(item_ids=item_ids, track_ids=track_ids, progress=progress)
+        result = indexing.subjects_fingerprint_and_index(item_ids=item_ids, track_ids=track_ids, progress=progress)
         bar.close()
         result["rescreened"] = tracks_rescreen_incomplete()
         result |= {"corpus_items": len(item_ids), "tracks": len(track_ids)}

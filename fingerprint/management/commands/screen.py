@@ -11,7 +11,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 
 from fingerprint.models import Against
-from fingerprint.services import BadQuery, screen_bytes
+from fingerprint.screening import BadQuery, screen_bytes
 
 
 class Command(BaseCommand):
