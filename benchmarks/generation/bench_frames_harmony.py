@@ -83,7 +83,7 @@ def in_key_of(grids: list[np.ndarray], keys: list) -> float:
     return round(hits / max(total, 1), 4)
 
 
-def satb_comparison(model: fr.FrameLSTM, split, device: str, temperature: float) -> dict:
+def satb_comparison(model: fr.FrameLSTM, split, device: str, temperature: float, key_penalty: float) -> dict:
     """Section 4 of the docstring: per-beat voice leading of each harmoniser through `harmonise_satb`."""
     markov = MarkovHarmony().fit([s for _, s in split.train])
     keys = [score_key(score) for _, score in split.test]
@@ -93,7 +93,7 @@ def satb_comparison(model: fr.FrameLSTM, split, device: str, temperature: float)
         melody = fit_soprano_range(soprano_of(score))
         bars = int(np.ceil(score.duration_beats / score.bar_beats - 1e-9))
         beat_len = 4.0 / score.time_signature[1]
-        harmoniser = fr.FrameHarmoniser(model, temperature=temperature, device=device)
+        harmoniser = fr.FrameHarmoniser(model, temperature=temperature, out_of_key_penalty=key_penalty, device=device)
         for name, chooser in (("markov_satb", markov.harmonise), ("frames_satb", harmoniser)):
             voices, chords = harmonise_satb(
                 melody,
@@ -128,6 +128,7 @@ def main() -> None:
     parser.add_argument("--transpose", type=int, default=2)
     parser.add_argument("--penalty", type=float, default=0.05, help="weight factor per parallel fifth/octave")
     parser.add_argument("--candidates", type=int, default=32)
+    parser.add_argument("--key-penalty", type=float, default=1.0, help="weight factor per lower voice out of key")
     parser.add_argument("--temperature", type=float, default=1.0, help="of the key logits while harmonising")
     parser.add_argument("--device", default=None)
     parser.add_argument("--load", type=Path, default=None, help="a saved model: skip training")
@@ -195,6 +196,8 @@ def main() -> None:
                 parallel_penalty=penalty,
                 candidates=args.candidates,
                 temperature=args.temperature,
+                key=key,
+                out_of_key_penalty=args.key_penalty,
                 device=device,
             )
             generated.append((harmony.voices, key))
@@ -204,8 +207,8 @@ def main() -> None:
             "seconds": round(seconds, 1),
             "ms_per_frame": round(1000 * seconds / max(frames, 1), 2),
         }
-    report["temperature"] = args.temperature
-    report["satb_per_beat"] = satb_comparison(model, split, device, args.temperature)
+    report["temperature"], report["key_penalty"] = args.temperature, args.key_penalty
+    report["satb_per_beat"] = satb_comparison(model, split, device, args.temperature, args.key_penalty)
     text = json.dumps(report, indent=2)
     print(text)
     (args.out or args.work / "frames_harmony.json").write_text(text + "\n")

@@ -33,6 +33,7 @@ from torch import nn
 from ledgerline.music.events import Score
 
 from .markov import Chord, Key, match_chord
+from .stats import scale_pitch_classes
 from .train import autocast_dtype
 
 LOWEST_PITCH = 21  # A0
@@ -447,6 +448,8 @@ def harmonise(
     temperature: float = 1.0,
     candidates: int = 32,
     parallel_penalty: float = 0.05,
+    key: Key | None = None,
+    out_of_key_penalty: float = 1.0,
     device: str | torch.device = "cpu",
 ) -> FrameHarmony:
     """Four voices for each frame of `melody` (a MIDI pitch per frame, None where the melody rests).
@@ -458,15 +461,22 @@ def harmonise(
        rests);
     3. each candidate's weight is the model's probability of the forced keys (the melody key on, the keys
        above it off, and any key the count forced), times `parallel_penalty` for each parallel fifth or
-       octave it makes with the previous frame; a voicing out of `VOICE_RANGES` or with more than an octave
+       octave it makes with the previous frame, and by `out_of_key_penalty` for each lower voice outside `key`
+       (when given: the scale, minor with its raised 6th and 7th); a voicing out of `VOICE_RANGES` or with more than an octave
        between soprano and alto or alto and tenor weighs nothing (unless every candidate is such);
     4. one candidate is drawn by weight and fed to the LSTM as the next input.
     All draws come from one CPU generator seeded with `seed`, so a seed gives the same voices on any device.
     """
     if not melody:
         return FrameHarmony(np.zeros((0, 4), dtype=np.int64))
-    if not temperature > 0 or candidates < 1 or not 0.0 < parallel_penalty <= 1.0:
-        raise ValueError("temperature must be > 0, candidates >= 1 and parallel_penalty in (0, 1]")
+    if (
+        not temperature > 0
+        or candidates < 1
+        or not 0.0 < parallel_penalty <= 1.0
+        or not 0.0 < out_of_key_penalty <= 1.0
+    ):
+        raise ValueError("temperature must be > 0, candidates >= 1 and both penalties in (0, 1]")
+    in_key = None if key is None else {(key.tonic + pc) % 12 for pc in scale_pitch_classes(key)}
     for pitch in melody:
         if pitch is not None and not LOWEST_VOICE + 3 <= pitch <= HIGHEST_VOICE:
             raise ValueError(f"melody pitch {pitch} outside {LOWEST_VOICE + 3}..{HIGHEST_VOICE}")
@@ -494,6 +504,9 @@ def harmonise(
                     for c in chords
                 ]
             )
+        if in_key is not None and out_of_key_penalty < 1.0:
+            outside = [sum(int(p) % 12 not in in_key for p in c[1:]) for c in chords]
+            log_weight += torch.tensor(outside, dtype=torch.float32) * math.log(out_of_key_penalty)
         if ok.any():
             log_weight = torch.where(ok, log_weight, float("-inf"))
         choice = int(torch.multinomial(torch.softmax(log_weight, dim=0), 1, generator=generator))
@@ -527,7 +540,9 @@ class FrameHarmoniser:
     One frame per beat: `harmonise` writes four voices under the pitch at each beat (a rest leaves the frame
     free), seeded from `rng`, and each frame is named by `voices_to_chords`. The model's own four voices of the
     last call stay in `harmony`, for the arrangement or a measurement that wants them rather than the chords.
-    `key` is not needed: the melody is already in its key and the model reads absolute pitches.
+    The model reads absolute pitches and sees no key; `key` weighs the candidates through `out_of_key_penalty`
+    (1: the model alone). At 0.2 the chords' in-key ratio on the test chorales went from 0.902 to 0.966 (the
+    Markov chords: 0.958; Bach: 0.951), benchmarks/generation/RESULTS-issue16.md.
     """
 
     def __init__(
@@ -537,9 +552,11 @@ class FrameHarmoniser:
         temperature: float = 1.0,
         candidates: int = 32,
         parallel_penalty: float = 0.05,
+        out_of_key_penalty: float = 0.2,
         device: str | torch.device = "cpu",
     ) -> None:
         self.model = model
+        self.out_of_key_penalty = out_of_key_penalty
         self.temperature = temperature
         self.candidates = candidates
         self.parallel_penalty = parallel_penalty
@@ -556,6 +573,8 @@ class FrameHarmoniser:
             temperature=self.temperature,
             candidates=self.candidates,
             parallel_penalty=self.parallel_penalty,
+            key=key,
+            out_of_key_penalty=self.out_of_key_penalty,
             device=self.device,
         )
         return voices_to_chords(self.harmony.voices)

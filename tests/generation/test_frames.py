@@ -23,6 +23,7 @@ from generation.engine.frames import (
     voices_to_chords,
 )
 from generation.engine.markov import Chord, parse_key
+from generation.engine.stats import in_key_mask
 from ledgerline.music.events import NOTE_DTYPE, Score, TrackInfo
 
 
@@ -216,3 +217,16 @@ def test_frame_harmoniser_names_one_chord_per_beat_from_its_four_voices():
 
 def test_voices_are_named_by_their_pitch_classes_with_the_bass_as_root_hint():
     assert [c.name for c in voices_to_chords(np.array([[72, 67, 64, 48], [74, 67, 62, 55]]))] == ["C", "G"]
+
+
+def test_the_key_penalty_pulls_the_lower_voices_into_the_key():
+    model = _made_model()
+    melody = [67, 69, 71, 72, 74, 72, 71, 69, 67, 66, 67, 67]
+    key = parse_key("G")
+
+    def outside(voices: np.ndarray) -> int:
+        return int(np.sum(~in_key_mask(voices[:, 1:].ravel(), key)[1]))
+
+    free = sum(outside(harmonise(model, melody, seed=s).voices) for s in range(3))
+    keyed = sum(outside(harmonise(model, melody, seed=s, key=key, out_of_key_penalty=0.01).voices) for s in range(3))
+    assert keyed < free
