@@ -26,76 +26,42 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import DEFAULT_WORK, SOUNDFONT, load_split
+from common import DEFAULT_WORK, load_split
+from corpus_screen import KEYS, build_screener, corpus_features, features_of
 
-from fingerprint.engine import features as F
-from fingerprint.engine import screen as S
-from fingerprint.engine.index import VersionedIndex
 from generation.engine import tokens as tok
 from generation.engine.anticopy import NgramGuard
-from generation.engine.markov import MarkovHarmony, arrange, parse_key
+from generation.engine.markov import MarkovHarmony
 from generation.engine.models import get_model, legacy_config
-from generation.engine.sample import _melody_per_bar, _place_melody, generate_piece, sample
-from ledgerline.music.events import SAMPLE_RATE, Score
-from ledgerline.music.render import render_midi
+from generation.engine.sample import PITCH_TEMPERATURE_SCALE, generate_piece, sample
+from ledgerline.music.events import Score
 
-KEYS = ("C", "G", "D", "F", "Am", "Em")
 BARS, TEMPO, TOP_P = 16, 100.0, 0.95
 
 
-def features_of(score: Score, *, query: bool) -> F.Features:
-    audio = render_midi(score.to_midi_bytes(), soundfont=SOUNDFONT)
-    beats = score.beats_to_seconds(np.arange(0, int(np.ceil(score.duration_beats)) + 1, dtype=np.float64))
-    return F.extract(
-        audio,
-        SAMPLE_RATE,
-        notes=score.notes,
-        score_beat_times=beats,
-        bar_beats=score.bar_beats,
-        query=query,
-        tuning=0.0,
-    )
-
-
-def corpus_features(split_train, work: Path) -> dict[int, F.Features]:
-    """Features of every training chorale, cached under work/features."""
-    folder = work / "features"
-    folder.mkdir(parents=True, exist_ok=True)
-    feats = {}
-    for key, (name, score) in enumerate(split_train):
-        cache = folder / (name.replace("/", "__") + ".npz")
-        if not cache.exists():
-            cache.write_bytes(features_of(score, query=False).to_npz_bytes())
-        feats[key] = F.Features.from_npz_bytes(cache.read_bytes())
-    return feats
-
-
-def build_screener(feats: dict[int, F.Features], root: Path) -> S.Screener:
-    indexes = {level: VersionedIndex(root, S.level_spec(level)) for level in S.LEVELS}
-    for level, index in indexes.items():
-        index.rebuild(*S.level_vectors(feats, level))
-    return S.Screener(
-        audio=indexes["audio"],
-        chroma=indexes["chroma"],
-        symbolic=indexes["symbolic"],
-        load=feats.get,
-        thresholds=S.Thresholds(),
-    )
-
-
 def compose(net, markov: MarkovHarmony, guard: NgramGuard | None, seed: int) -> tuple[Score, list[int], int]:
-    """`generate_piece` unrolled so that the sampled tokens are kept: (score, tokens, interventions).
-    Same calls in the same order, so the score is the one generate_piece makes (checked for seed 0)."""
-    key = parse_key(KEYS[seed % len(KEYS)])
-    rng = np.random.default_rng(seed)
+    """`generate_piece` with the melody sampled here so that its tokens are kept: (score, tokens, interventions).
+    The melody goes through generate_piece's `melody_tokens` path, so placement and arrangement are the
+    platform's own (checked against a plain generate_piece call for seed 0)."""
     budget = BARS * (3 * tok.steps_per_bar((4, 4)) + 1) + 8
     result = sample(
-        net, tok.VOCAB, [tok.VOCAB.bos, tok.VOCAB.bar], budget, 1.0, 0, TOP_P, seed, guard, "cpu", max_bars=BARS
+        net,
+        tok.VOCAB,
+        [tok.VOCAB.bos, tok.VOCAB.bar],
+        budget,
+        1.0,
+        0,
+        TOP_P,
+        seed,
+        guard,
+        "cpu",
+        max_bars=BARS,
+        pitch_temperature=PITCH_TEMPERATURE_SCALE,
     )
-    decoded = tok.decode(result.tokens, TEMPO)
-    melody = _place_melody(decoded.notes[decoded.notes["track"] == 0], key)
-    chords = markov.harmonise(_melody_per_bar(melody, BARS, 4.0), rng, key)
-    score = arrange(melody, chords, BARS, TEMPO, key, dict(tok.DEFAULT_PROGRAMS), rng)
+    key = KEYS[seed % len(KEYS)]
+    score, _ = generate_piece(
+        None, tok.VOCAB, markov, bars=BARS, tempo=TEMPO, key=key, top_p=TOP_P, seed=seed, melody_tokens=result.tokens
+    )
     return score, result.tokens, result.interventions
 
 
