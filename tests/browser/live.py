@@ -23,6 +23,8 @@ CHROMIUM = "/usr/bin/chromium"
 ABORTED = "net::ERR_ABORTED"
 # Links the crawler leaves alone: they log out, hand over files, or are staff's admin.
 SKIPPED_PATH = re.compile(r"/logout/|/download/|^/admin/|^/api/auth/")
+# The API's pages for people, which the crawler opens in the browser (their scripts load the schema).
+API_PAGES = {"/api/docs/", "/api/redoc/"}
 # How many URLs of one shape (`_shape`) the crawler visits.
 PER_SHAPE = 2
 
@@ -129,8 +131,9 @@ class Visitor:
 
     def crawl(self, start: str = "/", *, limit: int = 40) -> list[str]:
         """GET same-origin links breadth-first from `start` (a role's dashboard), at most `limit` URLs, and return
-        the URLs visited; each one that answers 4xx/5xx is recorded as a problem. Links are read only out of the
-        site's HTML pages, not the API's browsable pages (whose links are endless variants of the same lists)."""
+        the URLs visited; each one that answers 4xx/5xx is recorded as a problem. The site's HTML pages are also
+        opened in the browser (their console errors and failed requests are recorded) and their links followed;
+        not the API's browsable pages, whose links are endless variants of the same lists."""
         queue, seen, visited = deque([self.url(start)]), {self.url(start)}, []
         shapes: Counter[str] = Counter()
         while queue and len(visited) < limit:
@@ -142,7 +145,11 @@ class Visitor:
                 continue
             path = urlsplit(url).path
             if "text/html" not in response.headers.get("content-type", "") or path.startswith("/api/"):
+                if path in API_PAGES:
+                    self.page.goto(url, wait_until="networkidle")
                 continue
+            # Shown in the browser too, so its scripts run: their errors and failed requests are recorded.
+            self.page.goto(url)
             for href in links_in(response.text()):
                 link = urldefrag(urljoin(url, href)).url
                 if not self.same_origin(link) or SKIPPED_PATH.search(urlsplit(link).path) or link in seen:
