@@ -27,6 +27,7 @@ from ledgerline.music.render import render_midi
 from ledgerline.storage import read_blob, store_file
 
 from . import services
+from .engine import frames as fr
 from .engine import tokens as tok
 from .engine import vae as V
 from .engine.anticopy import NgramGuard
@@ -194,7 +195,12 @@ def vae_memorisation(
 
 # --- composing ---------------------------------------------------------------------------------------------
 def _compose(
-    net: V.MelodyVAE, markov: MarkovHarmony, guard: NgramGuard | None, z: torch.Tensor, params: dict
+    net: V.MelodyVAE,
+    markov: MarkovHarmony,
+    guard: NgramGuard | None,
+    z: torch.Tensor,
+    params: dict,
+    harmoniser: fr.FrameHarmoniser | None = None,
 ) -> tuple[Score, dict]:
     time_signature = tuple(params.get("time_signature") or (4, 4))
     tokens, redraws = V.decode_guarded(
@@ -214,6 +220,7 @@ def _compose(
         title=params.get("title") or None,
         arrangement=str(params.get("arrangement") or "band"),
         drums=bool(params.get("drums", True)),
+        harmoniser=harmoniser,
         melody_tokens=[tok.VOCAB.bos, *tokens, tok.VOCAB.eos],
     )
     stats.update(interventions=redraws, melody_source="vae")
@@ -229,7 +236,14 @@ def vae_compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
         z = torch.tensor([params["latent"]], dtype=torch.float32)
     else:  # a request that never went through latent_request_validate (model_stats): a prior sample
         z = V.sample_prior(net, 1, int(params["seed"]))
-    score, stats = _compose(net, markov, guard, z, params)
+    harmony = params.get("harmony") or "markov"
+    harmoniser = (
+        fr.FrameHarmoniser(services._load_frame_model(model.frames_path), device=services.device())
+        if harmony == "frames"
+        else None
+    )
+    score, stats = _compose(net, markov, guard, z, params, harmoniser)
+    stats["harmony"] = harmony
     stats["sources"] = params.get("sources", [])
     stats["latent_mode"] = params.get("mode", "sample")
     return score, stats

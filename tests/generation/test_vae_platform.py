@@ -204,3 +204,32 @@ def test_the_generation_page_offers_two_pieces_and_a_slider_for_a_vae(studio, cl
     assert response.status_code == 302, response.content.decode()[:2000]
     track = Track.objects.get(pk=int(response.url.strip("/").split("/")[-1]))
     assert {s["id"] for s in track.provenance["sources"]} == {first.pk, second.pk}
+
+
+def test_a_vae_trained_with_frames_harmonises_an_interpolation_with_the_frame_model(studio, api_client):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        model = services.model_train_start(
+            user=studio["creator"],
+            organisation=studio["org"],
+            name="tiny-vae-frames",
+            arch="vae",
+            dataset_ids=[studio["dataset"].pk],
+            epochs=1,
+            config={"size": "debug", "memorisation_samples": 1, "frames": True},
+        )
+    model.refresh_from_db()
+    assert model.status == ModelStatus.READY and model.frames_path
+    first, second = studio["items"][:2]
+    api_client.force_authenticate(studio["creator"])
+    request = {
+        "mode": "interpolate",
+        "source_a": f"corpus:{first.pk}",
+        "source_b": f"corpus:{second.pk}",
+        "harmony": "frames",
+        "arrangement": "satb",
+    }
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = api_client.post(f"/api/models/{model.pk}/generate/", request, format="json")
+    assert response.status_code == 202, response.content
+    track = Track.objects.get(pk=response.json()["id"])
+    assert track.provenance["stats"]["harmony"] == "frames" and track.audio_path
