@@ -1,9 +1,8 @@
 """Screening generated pieces against the training chorales as the platform does, for the generation benchmarks.
 
-The same steps as `bench_memorisation.py` (which cannot be imported since `generation.engine.sample` lost
-`_melody_per_bar` in the arrangement rework): render with FluidSynth, `features.extract` with the score's notes and
+The screening steps `bench_memorisation.py` and `bench_vae.py` share: render with FluidSynth, `features.extract` with the score's notes and
 beat times (`fingerprint.services.features_of`), the three Flat FAISS indexes, `Screener` with default thresholds.
-Corpus features are cached under `work/features`, shared with bench_memorisation.py.
+Corpus features are cached under `work/features`.
 """
 
 from __future__ import annotations
