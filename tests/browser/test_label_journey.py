@@ -1,5 +1,6 @@
-"""A label, in a real browser: logs in, creates a dataset, uploads a few chorales as MIDI, sees their items on
-the dataset's page and edits its terms; no page it reaches has an error or a broken link."""
+"""A label, in a real browser: logs in, creates a dataset, uploads a few chorales as MIDI, sees the ingest's
+progress and then the items on the dataset's page (which follows the job by itself), and edits its terms; no
+page it reaches has an error or a broken link."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import pytest
 from playwright.sync_api import expect
 
 from ledgerline.catalogue.models import Dataset
+from ledgerline.jobs.models import Job
 from tests import factories
+from tests.browser.live import jobs_finished
 from tests.fingerprint.chorales import NAMES, chorale
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_label_uploads_chorales_sees_their_items_and_edits_the_terms(visitor, tmp_path):
+def test_a_label_uploads_chorales_sees_their_items_and_edits_the_terms(visitor, settings, tmp_path):
+    # The ingest runs in the live server's background thread, as under `make run`: the page follows it.
+    settings.LEDGERLINE_TASK_RUNNER = "thread"
     label = factories.user_with_role("label", factories.OrganisationFactory(slug="bach-label", name="Bach Label"))
     files = []
     for name in NAMES[:2]:
@@ -37,6 +42,7 @@ def test_a_label_uploads_chorales_sees_their_items_and_edits_the_terms(visitor, 
     expect(page.locator("#ingest-status")).to_have_text("succeeded", timeout=120_000)
     expect(page.locator("#items tr.item")).to_have_count(2)
     expect(page.locator("#items")).to_contain_text("Corpus items (2)")
+    jobs_finished(Job.objects.all())  # and the fingerprint job the ingest caused
 
     page.get_by_role("link", name="Usage, terms and withdrawal").click()
     page.fill("#id_territory", "Europe")
