@@ -16,6 +16,7 @@ from .engine.features import Features
 from .models import Screening
 from .selectors import screening_match_visible, screenings_visible_to
 from .serializers import ScreeningCreateSerializer, ScreeningSerializer
+from .transcription import piano_roll_notes
 
 
 def _organisation_of(user, slug: str | None) -> Organisation:
@@ -75,5 +76,12 @@ class ScreeningViewSet(
         item = services.load_features(matches[index]["key"])
         if item is None:
             raise Http404("the matched item has no stored features any more")
-        image = plots.RENDERERS[kind](query, item, matches[index], fmt=fmt)
+        if kind == "pianoroll":
+            notes = piano_roll_notes(query_has_score=bool(screening.events_path), key=matches[index]["key"])
+            sources = {"query": notes.query_source, "match": notes.match_source}
+            image = plots.piano_roll(
+                query, item, matches[index], fmt=fmt, sources=sources, match_notes=notes.match_notes
+            )
+        else:
+            image = plots.RENDERERS[kind](query, item, matches[index], fmt=fmt)
         return HttpResponse(image, content_type="image/png" if fmt == "png" else "image/svg+xml")

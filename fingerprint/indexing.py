@@ -27,7 +27,7 @@ from .engine.features import Features, extract
 from .engine.index import IndexCorrupt, VersionedIndex
 from .index_key import IndexKey
 from .models import Fingerprint
-from .transcription import recording_features
+from .transcription import corpus_item_transcribe, recording_features
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,8 @@ def _fingerprint_store(
 
 
 def corpus_item_fingerprint(item: CorpusItem) -> Fingerprinted:
+    if not item.events_path:  # a recording: its transcription is kept as the item's notes
+        return _fingerprint_store(features=corpus_item_transcribe(item), corpus_item=item)
     features, _ = stored_features(item, query=False)
     return _fingerprint_store(features=features, corpus_item=item)
 

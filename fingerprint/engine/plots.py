@@ -80,15 +80,39 @@ def dtw_path(query: Features, match: Features, m: Mapping[str, Any], fmt: str = 
     return _render(fig, fmt)
 
 
-def piano_roll(query: Features, match: Features, m: Mapping[str, Any], fmt: str = "png") -> bytes:
+TRANSCRIBED = "transcribed"  # a side whose notes Basic Pitch estimated from its recording
+
+
+def piano_roll(
+    query: Features,
+    match: Features,
+    m: Mapping[str, Any],
+    fmt: str = "png",
+    *,
+    sources: Mapping[str, str] | None = None,
+    match_notes: np.ndarray | None = None,
+) -> bytes:
     """Melody of the matched passage: the match in grey, the query moved back by the transposition in red,
-    both on the match's time axis (tempo ratio applied)."""
+    both on the match's time axis (tempo ratio applied).
+
+    sources: "query"/"match" -> "score" or "transcribed"; a transcribed side is labelled so, since its notes
+    are an estimate. match_notes: all notes (NOTE_DTYPE) of a transcribed match, outlined behind its melody.
+    """
+    sources = sources or {}
     fig, ax = plt.subplots(figsize=(8, 3.5))
     if query.melody is None or match.melody is None:
-        ax.text(0.5, 0.5, "no score for one of the pieces", ha="center")
+        ax.text(0.5, 0.5, "no notes for one of the pieces", ha="center")
         return _render(fig, fmt)
+    if match_notes is not None and len(match_notes):
+        start, end = m["match_start"], m["match_end"]
+        inside = (match_notes["start_s"] >= start - 1e-6) & (match_notes["start_s"] < end - 1e-6)
+        for row in match_notes[inside]:
+            ax.barh(
+                row["pitch"], row["duration_s"], left=row["start_s"] - start, height=0.8, fill=False, edgecolor="0.6"
+            )
+        ax.plot([], [], color="0.6", linewidth=1, label="match: all transcribed notes")
     ratio = m.get("tempo_ratio") or 1.0
-    for mel, (start, end), color, shift, scale, label in (
+    for mel, (start, end), color, shift, scale, side in (
         (match.melody, (m["match_start"], m["match_end"]), "0.5", 0, 1.0, "match"),
         (query.melody, (m["query_start"], m["query_end"]), "tab:red", -m["transpose"], ratio, "query"),
     ):
@@ -97,6 +121,7 @@ def piano_roll(query: Features, match: Features, m: Mapping[str, Any], fmt: str 
         durations = np.append(np.diff(mel.onsets_s[inside]), 0.3) * scale
         for onset, duration, pitch in zip(onsets, durations, mel.pitches[inside] + shift, strict=True):
             ax.barh(pitch, duration * 0.95, left=onset, height=0.8, color=color, alpha=0.7)
+        label = f"{side} (transcribed: an estimate)" if sources.get(side) == TRANSCRIBED else side
         ax.plot([], [], color=color, linewidth=6, label=label)
     ax.set_xlabel("seconds into the matched passage (match's tempo)", fontsize=8)
     ax.set_ylabel("MIDI pitch", fontsize=8)

@@ -10,7 +10,8 @@ the `basic-pitch` wheel; it runs here with onnxruntime (the package's TensorFlow
 2. `transcribe`: Basic Pitch's own note decoding (`output_to_notes_polyphonic`) turns activations into notes.
 3. `melody_notes`: the highest voice, as `melody.melody_line` takes it from a score, made robust to what a
    transcriber gets wrong (chord notes a frame apart, short spurious notes, split and repeated notes).
-4. `recording_features`: a recording's features, its symbolic level from the transcribed melody line.
+4. `recording_transcription`: a recording's features, its symbolic level from the transcribed melody line, and
+   the whole transcription (kept as an audio corpus item's notes).
 """
 
 from __future__ import annotations
@@ -256,14 +257,23 @@ def note_array(notes: list[Note], *, tempo_bpm: float = 120.0) -> np.ndarray:
     return rows
 
 
-def recording_features(audio: np.ndarray, sr: int, *, query: bool, threads: int = 1) -> Features:
-    """Features of a recording (no score): beats are tracked, tuning estimated, and the symbolic level is the
-    transcribed melody line. When transcription fails, the other levels stand and `problems` says why."""
+def recording_transcription(
+    audio: np.ndarray, sr: int, *, query: bool, threads: int = 1
+) -> tuple[Features, list[Note]]:
+    """Features of a recording (no score) and all its transcribed notes (empty when transcription failed).
+
+    Beats are tracked, tuning estimated, and the symbolic level is the transcribed melody line. When
+    transcription fails, the other levels stand and `problems` says why."""
     try:
-        melody = note_array(melody_notes(transcribe(audio, sr, threads=threads)))
+        notes = transcribe(audio, sr, threads=threads)
     except TranscriptionError as exc:
         features = extract(audio, sr, query=query)
         features.problems = [p for p in features.problems if not p.startswith("symbolic:")]
         features.problems.append(f"symbolic: the recording could not be transcribed ({exc})")
-        return features
-    return extract(audio, sr, notes=melody, query=query)
+        return features, []
+    return extract(audio, sr, notes=note_array(melody_notes(notes)), query=query), notes
+
+
+def recording_features(audio: np.ndarray, sr: int, *, query: bool, threads: int = 1) -> Features:
+    """Features of a recording (no score), its symbolic level from the transcribed melody line."""
+    return recording_transcription(audio, sr, query=query, threads=threads)[0]

@@ -105,6 +105,13 @@ class ItemKind(models.TextChoices):
     AUDIO = "audio", "Audio"
 
 
+class NotesSource(models.TextChoices):
+    """Where an item's notes come from: its score, or Basic Pitch's transcription of its recording (an estimate)."""
+
+    SCORE = "score", "Score"
+    TRANSCRIBED = "transcribed", "Transcribed from the recording"
+
+
 class CorpusItem(models.Model):
     """One piece of music in a dataset, parsed into the shared event representation and rendered to audio."""
 
@@ -122,6 +129,12 @@ class CorpusItem(models.Model):
     instruments = models.JSONField(default=list, blank=True)
     source_path = models.CharField(max_length=300)
     events_path = models.CharField(max_length=300, blank=True)
+    transcription_path = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="A recording's notes as transcribed when it was fingerprinted (Score .npz); never in events_path, "
+        "which holds real scores only (generation trains on them, screening takes beats from them).",
+    )
     audio_path = models.CharField(max_length=300, blank=True)
     stems = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -132,6 +145,18 @@ class CorpusItem(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.original_name
+
+    @property
+    def notes_path(self) -> str:
+        """The blob of the item's notes: its score, else its transcription ("" when it has neither yet)."""
+        return self.events_path or self.transcription_path
+
+    @property
+    def notes_source(self) -> str:
+        """NotesSource of `notes_path`, or "" while a recording is not yet transcribed."""
+        if self.events_path:
+            return NotesSource.SCORE
+        return NotesSource.TRANSCRIBED if self.transcription_path else ""
 
 
 class TrackSource(models.TextChoices):

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from ledgerline.accounts.models import Organisation
 from ledgerline.jobs.serializers import JobSerializer
 
-from .models import CorpusItem, Dataset, Track
+from .models import CorpusItem, Dataset, NotesSource, Track
 
 # Unbound: `self.fields` would build (deep-copy) every field of the serializer on each request.
 _DATETIME = serializers.DateTimeField()
@@ -81,6 +81,12 @@ class UploadSerializer(serializers.Serializer):
 
 
 class CorpusItemSerializer(serializers.ModelSerializer):
+    notes_source = serializers.ChoiceField(
+        choices=[*NotesSource.choices, ("", "Not transcribed yet")],
+        read_only=True,
+        help_text='"score", "transcribed" (Basic Pitch\'s estimate from the recording), or "" before transcription.',
+    )
+
     class Meta:
         model = CorpusItem
         fields = [
@@ -97,6 +103,7 @@ class CorpusItemSerializer(serializers.ModelSerializer):
             "tempo_bpm",
             "time_signature",
             "instruments",
+            "notes_source",
             "created_at",
         ]
         read_only_fields = fields
