@@ -265,11 +265,3 @@ def items_fingerprint_start(
             **(caused_by(cause) if cause else {}),
         },
     )
-
-
-def track_index_add(track: Track) -> Fingerprint:
-    """Index a published track so later outputs are screened against it."""
-    stored = getattr(track, "fingerprint", None)
-    item = Fingerprinted.from_store(stored) if stored is not None else track_fingerprint(track)
-    index_add([item])
-    return item.fingerprint

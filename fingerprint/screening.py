@@ -36,6 +36,7 @@ from .engine.index import IndexCorrupt
 from .index_key import IndexKey
 from .indexing import features_of, index_for, index_rebuild, load_features, stored_features
 from .models import Against, Screening, SimilarityFlag, Verdict
+from .signals import track_screened, track_screening_started
 
 logger = logging.getLogger(__name__)
 
@@ -326,7 +327,7 @@ def _screening_enqueue(*, organisation, created_by, cause: Job | None = None, **
 def track_screen_start(*, track: Track, user=None, cause: Job | None = None) -> Screening:
     """Screen a generated track (its mix and score) before it may be published."""
     with transaction.atomic():
-        track.mark_screening()
+        track_screening_started.send(sender=Screening, track=track)
         return _screening_enqueue(
             organisation=track.organisation,
             created_by=user,
@@ -385,7 +386,7 @@ def screening_record(*, screening: Screening, result: ScreeningResult, query: Qu
             evidence={"matches": [m.as_json() for m in result.matches if m.key == match.key]},
         )
     if screening.track_id:
-        screening.track.mark_screened(result.verdict.value)
+        track_screened.send(sender=Screening, track=screening.track, verdict=result.verdict.value)
     ledger_append(
         event="screening.completed",
         subject_type="track" if screening.track_id else "screening",

@@ -17,7 +17,6 @@ from .indexing import (
     items_fingerprint_start,
     load_features,
     subjects_fingerprint_and_index,
-    track_index_add,
 )
 from .screening import (
     BadQuery,
@@ -45,6 +44,5 @@ __all__ = [
     "screening_start",
     "subjects_fingerprint_and_index",
     "thresholds",
-    "track_index_add",
     "track_screen_start",
 ]

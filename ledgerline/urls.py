@@ -16,7 +16,6 @@ router = DefaultRouter()
 router.register("organisations", accounts_api.OrganisationViewSet, basename="organisation")
 router.register("datasets", catalogue_api.DatasetViewSet, basename="dataset")
 router.register("corpus-items", catalogue_api.CorpusItemViewSet, basename="corpus-item")
-router.register("tracks", catalogue_api.TrackViewSet, basename="track")
 router.register("jobs", jobs_api.JobViewSet, basename="job")
 
 urlpatterns = [
@@ -26,7 +25,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("datasets/", include("ledgerline.catalogue.urls")),
-    path("tracks/", include("ledgerline.catalogue.track_urls")),
+    path("tracks/", include("rights.market.track_urls")),
     path("generation/", include("generation.urls")),
     path("fingerprint/", include("rights.review.urls")),
     path("rights/", include("rights.urls")),
@@ -36,6 +35,7 @@ urlpatterns = [
     path("api/me/", accounts_api.me, name="api-me"),
     path("api/auth/token/", accounts_api.ApiTokenObtainView.as_view(), name="api-token"),
     path("api/auth/logout/", accounts_api.api_token_logout, name="api-logout"),
+    path("api/", include("tracks.api_urls")),
     path("api/", include("generation.api_urls")),
     path("api/", include("ledgerline.ledger.api_urls")),
     path("api/", include("fingerprint.api_urls")),

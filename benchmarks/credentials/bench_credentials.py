@@ -90,7 +90,8 @@ def main() -> None:
     from ledgerline.storage import blob_path
     from rights.credentials import licence_manifest, signing_identity
     from rights.market.models import Asset
-    from rights.market.services import licence_purchase, track_publish
+    from rights.market.services.publishing import track_publish
+    from rights.market.services.purchases import licence_purchase
 
     signing_identity()  # created once, outside the timings
     market = market_people(prefix="c2pa-")

@@ -49,7 +49,7 @@ def bench_split(bars: int) -> dict:
     from benchmarks._data import market_people, screened_track
     from ledgerline.jobs.models import Job, JobKind
     from rights.market.models import Asset
-    from rights.market.services import track_publish
+    from rights.market.services.publishing import track_publish
 
     market = market_people(prefix="split-")
     started = time.perf_counter()
@@ -197,7 +197,8 @@ def bench_purchases(buyers: int, seconds: float) -> dict:
 
     from benchmarks._data import market_people, screened_track, user_with_role
     from rights.market.models import Asset, Licence, LicenceOffer, Order
-    from rights.market.services import PurchaseRefused, licence_purchase, track_publish
+    from rights.market.services.publishing import track_publish
+    from rights.market.services.purchases import PurchaseRefused, licence_purchase
 
     market = market_people(prefix="buy-")
     for seed in range(3):

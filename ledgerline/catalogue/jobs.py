@@ -1,5 +1,5 @@
-"""The catalogue's jobs: dataset ingest, analysis of an uploaded track (its draft marked failed when it fails)
-and the demo's background stages, on the CPU queue. Registered at app start (`CatalogueConfig.ready`)."""
+"""The catalogue's jobs: dataset ingest and the demo's background stages, on the CPU queue. Registered at app
+start (`CatalogueConfig.ready`)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,11 @@ from ledgerline.jobs.registry import job_handler
 
 from .demo import demo_stage_handler
 from .ingest import ingest_handler
-from .tracks import track_upload_failed, track_upload_handler
 
 
 @job_handler(JobKind.INGEST, queue=JobQueue.CPU)
 def ingest(job: Job) -> dict:
     return ingest_handler(job)
-
-
-@job_handler(JobKind.TRACK_UPLOAD, queue=JobQueue.CPU, on_failure=track_upload_failed)
-def track_upload(job: Job) -> dict:
-    return track_upload_handler(job)
 
 
 @job_handler(JobKind.DEMO, queue=JobQueue.CPU)

@@ -24,11 +24,13 @@ from ledgerline.catalogue.serializers import TrackSerializer
 from ledgerline.jobs.serializers import JobSerializer
 from ledgerline.storage import blob_path
 from rights.credentials import licensed_file_sign
+from tracks.selectors import split_job_of
 
-from . import selectors, services
+from . import selectors
 from .certificates import certificate_json, certificate_pdf
 from .models import Asset, AssetKind, Licence, LicenceOffer, LicenceType, Order
 from .payments import PaymentError
+from .services import downloads, offers, publishing, purchases
 from .vocabulary import key_spellings
 
 
@@ -254,7 +256,7 @@ class AssetViewSet(viewsets.ReadOnlyModelViewSet):
         """The creator sets the price of one licence type (within the platform's bounds) or withdraws it."""
         payload = OfferWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        offer = services.offer_set(user=request.user, asset=self.get_object(), **payload.validated_data)
+        offer = offers.offer_set(user=request.user, asset=self.get_object(), **payload.validated_data)
         return Response(OfferSerializer(offer).data)
 
 
@@ -321,20 +323,20 @@ def purchase(request):
     if not key:
         raise ValidationError({"idempotency_key": "send an idempotency key (field or Idempotency-Key header)"})
     try:
-        purchase = services.licence_purchase(
+        purchase = purchases.licence_purchase(
             user=request.user,
             offer=data["offer"],
             idempotency_key=key,
             payment_method=data["payment_method"],
             organisation=data.get("organisation"),
         )
-    except services.PurchaseRefunded as exc:
+    except purchases.PurchaseRefunded as exc:
         order = Order.objects.get(buyer=request.user, idempotency_key=key)
         return Response(
             {"detail": str(exc), "order": str(order.pk), "refunded": True, "retriable": False},
             status=status.HTTP_409_CONFLICT,
         )
-    except (services.PurchaseRefused, services.IdempotencyConflict) as exc:
+    except (purchases.PurchaseRefused, purchases.IdempotencyConflict) as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     except PaymentError as exc:
         order = Order.objects.get(buyer=request.user, idempotency_key=key)
@@ -386,7 +388,7 @@ class LicenceViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], url_path="download-url")
     def download_url(self, request, pk=None):
         """A signed link to the full-quality file that only you can use, valid for LEDGERLINE_DOWNLOAD_TTL_S."""
-        token = services.download_token(licence=self.get_object(), user=request.user)
+        token = downloads.download_token(licence=self.get_object(), user=request.user)
         return Response(
             {
                 "url": request.build_absolute_uri(reverse("market-download", args=[token])),
@@ -400,8 +402,8 @@ class LicenceViewSet(viewsets.ReadOnlyModelViewSet):
 @permission_classes([IsAuthenticated])
 def download(request, token: str):
     try:
-        licence = services.download_resolve(token=token, user=request.user)
-    except services.DownloadDenied as exc:
+        licence = downloads.download_resolve(token=token, user=request.user)
+    except downloads.DownloadDenied as exc:
         return Response({"detail": str(exc)}, status=exc.status)
     asset = licence.asset
     name = f"{asset.track.title}-{asset.stem}-bars{asset.start_bar + 1}-{asset.end_bar}.flac".replace("/", "-")
@@ -417,9 +419,9 @@ def download(request, token: str):
 def track_publish(request, pk: int):
     """Publish a screened track; its loops and stems are cut by a job (see `split_job`)."""
     track = get_object_or_404(tracks_visible_to(request.user), pk=pk)
-    track = services.track_publish(user=request.user, track=track)
+    track = publishing.track_publish(user=request.user, track=track)
 
-    job = selectors.split_job_of(track)
+    job = split_job_of(track)
     return Response(
         {**TrackSerializer(track).data, "split_job": JobSerializer(job).data if job else None},
         status=status.HTTP_202_ACCEPTED,

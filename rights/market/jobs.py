@@ -7,7 +7,7 @@ from ledgerline.jobs.models import Job, JobKind
 from ledgerline.jobs.queues import JobQueue
 from ledgerline.jobs.registry import job_handler
 
-from .services import split_handler
+from .services.splitting import split_handler
 
 
 @job_handler(JobKind.SPLIT, queue=JobQueue.CPU)

@@ -20,8 +20,6 @@ from django.utils import timezone
 
 from ledgerline.accounts.models import Organisation, Role
 from ledgerline.accounts.permissions import organisations_for
-from ledgerline.jobs.models import Job, JobKind, JobSubject
-from ledgerline.jobs.selectors import jobs_about
 
 from .models import Asset, AssetStatus, Licence, RevenueShare
 from .split import CENT
@@ -159,11 +157,6 @@ def assets_visible_to(user) -> QuerySet[Asset]:
             Licence.objects.filter(asset=OuterRef("pk"), buyer=user)
         )
     return Asset.objects.filter(visible)
-
-
-def split_job_of(track) -> Job | None:
-    """The latest job that cut `track` into loops (its progress is shown on the track's pages)."""
-    return jobs_about(JobSubject.TRACK, track.pk).filter(kind=JobKind.SPLIT).first()
 
 
 # --- statements ---------------------------------------------------------------------------------------

@@ -24,13 +24,17 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role, has_role_anywhere, holds_role, organisations_for
+from ledgerline.catalogue.selectors import tracks_visible_to
+from ledgerline.jobs.models import JobStatus
+from tracks.selectors import split_job_of
 
-from . import selectors, services
+from . import selectors
 from .api import search_from_params
 from .engine import sale_audio
 from .models import Asset, AssetKind, AssetStatus, Licence, LicenceOffer, LicenceType
 from .payments import PaymentError
 from .plain_terms import terms_in_words
+from .services import downloads, offers, publishing, purchases
 from .vocabulary import instrument_name
 
 ASSETS_PER_PAGE = 48
@@ -171,7 +175,7 @@ def _offer_terms(asset: Asset, offers) -> list[dict]:
     return [
         {
             "offer": offer,
-            "clauses": terms_in_words(services.licence_terms_for(licence_type=offer.licence_type, track=asset.track)),
+            "clauses": terms_in_words(purchases.licence_terms_for(licence_type=offer.licence_type, track=asset.track)),
         }
         for offer in offers
     ]
@@ -263,16 +267,16 @@ def asset_buy(request, pk: int):
     data = form.cleaned_data
     key = data["idempotency_key"]
     try:
-        purchase = services.licence_purchase(
+        purchase = purchases.licence_purchase(
             user=request.user,
             offer=data["offer"],
             idempotency_key=key,
             payment_method=data["payment_method"],
             organisation=data["organisation"] or None,
         )
-    except (services.PurchaseRefused, services.IdempotencyConflict) as exc:
+    except (purchases.PurchaseRefused, purchases.IdempotencyConflict) as exc:
         messages.error(request, f"The purchase was refused: {exc}")
-    except services.RefundPending as exc:
+    except purchases.RefundPending as exc:
         messages.error(request, f"The purchase failed after the payment: {exc}.")
     except PaymentError as exc:
         messages.error(request, f"The payment failed: {exc}. Nothing was charged; you can try again.")
@@ -300,7 +304,7 @@ def asset_offer(request, pk: int):
         return redirect("market:asset", pk=asset.pk)
     data = form.cleaned_data
     try:
-        offer = services.offer_set(
+        offer = offers.offer_set(
             user=request.user,
             asset=asset,
             licence_type=data["licence_type"],
@@ -360,7 +364,7 @@ def licence_receipt(request, pk: uuid.UUID):
 def licence_download(request, pk: uuid.UUID):
     """A fresh signed link to the licensed file; only the holder gets one (others: 404)."""
     licence = get_object_or_404(Licence, pk=pk, buyer=request.user)
-    token = services.download_token(licence=licence, user=request.user)
+    token = downloads.download_token(licence=licence, user=request.user)
     return HttpResponseRedirect(reverse("market-download", args=[token]))
 
 
@@ -395,3 +399,22 @@ def statement(request):
             + urlencode({"output": "csv", "period": period, "organisation": slug}),
         )
     return render(request, "market/statement.html", context)
+
+
+# --- publishing (at /tracks/<pk>/publish/, "tracks:publish": `track_urls`) ------------------------------------
+@login_required
+@require_POST
+def track_publish_view(request, pk: int):
+    """Publish; the service checks the role (403) and the status (its message is shown on the track's page)."""
+    track = get_object_or_404(tracks_visible_to(request.user), pk=pk)
+    try:
+        track = publishing.track_publish(user=request.user, track=track)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))  # field names dropped: they mean nothing here
+    else:
+        job = split_job_of(track)
+        if job is not None and job.status == JobStatus.FAILED:
+            messages.error(request, f"Published, but cutting the loops failed: {job.error}")
+        else:
+            messages.success(request, f"{track.title} is published; its loops and stems are being cut.")
+    return redirect("tracks:detail", pk=track.pk)

@@ -8,11 +8,10 @@ from django.utils import timezone
 
 from fingerprint.models import FlagStatus, SimilarityFlag
 from fingerprint.selectors import flag_may_decide
-from ledgerline.accounts.models import Role
-from ledgerline.accounts.permissions import holds_role
 from ledgerline.catalogue.models import Track
 from ledgerline.ledger.services import ledger_append
-from tracks.lifecycle import Decision
+from tracks.lifecycle import Decision, Event, ForbiddenTransition, track_transition
+from tracks.selectors import track_may_appeal
 
 from .policy import flag_decisions, track_decision
 
@@ -44,15 +43,20 @@ def flag_decide(*, flag: SimilarityFlag, user, decision: str, reason: str) -> Si
     if not reason.strip():
         raise ValidationError({"reason": "give a reason for the decision"})
     with transaction.atomic():
+        # The track's row first: two reviewers deciding its last two flags at once are serialised on it, so the
+        # second sees the first's decision and moves the track on (each alone would see the other flag open).
+        track = Track.objects.select_for_update().filter(pk=flag.track_id).first()
         flag = SimilarityFlag.objects.select_for_update().get(pk=flag.pk)
         try:
             flag.decide(status=decision.flag_status, reason=reason.strip(), user=user)
         except ValueError as exc:
             raise ValidationError({"decision": str(exc)}) from None
-        track = flag.track
         if track is not None and not track.flags.filter(status=FlagStatus.OPEN).exists():
             overall = track_decision(track.flags.values_list("status", flat=True))
-            track.mark_reviewed(overall, reason.strip())
+            try:
+                track_transition(track=track, event=Event.REVIEWED, target=overall.track_status, reason=reason.strip())
+            except ForbiddenTransition as exc:
+                raise ValidationError({"decision": str(exc)}) from None
         ledger_append(
             event="flag.decided",
             subject_type="similarity_flag",
@@ -68,16 +72,6 @@ def flag_decide(*, flag: SimilarityFlag, user, decision: str, reason: str) -> Si
             private=True,
         )
     return flag
-
-
-def track_may_appeal(user, track: Track | None) -> bool:
-    """A creator of the flagged track's organisation, or a platform staff member of it, may answer its flags (never
-    a reviewer alone, nor a rights holder, nor another organisation)."""
-    if track is None or not user.is_authenticated:
-        return False
-    if holds_role(user, track.organisation_id, Role.CREATOR):
-        return True
-    return user.is_staff and holds_role(user, track.organisation_id, *Role.values)
 
 
 def flag_may_appeal(user, flag: SimilarityFlag) -> bool:

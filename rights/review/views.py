@@ -168,7 +168,7 @@ def flag_appeal_view(request, pk: int):
     try:
         flag = services.flag_appeal(flag=flag, user=request.user, note=request.POST.get("note", ""))
     except ValidationError as exc:
-        from ledgerline.catalogue.track_views import track_detail  # the page the form is on, with the message
+        from tracks.views import track_detail  # the page the form is on, with the message
 
         messages.error(request, f"Flag {flag.pk}: {' '.join(exc.messages)}")
         response = track_detail(request, flag.track_id)

@@ -13,6 +13,7 @@ from ledgerline.jobs.models import Job
 from tests import factories
 from tests.browser import live
 from tests.fingerprint.flags import POLICY, flag_world
+from tracks.lifecycle import Event, track_screened, track_transition
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +27,12 @@ def _step(body: str, name: str) -> str:
     match = re.search(rf'data-step="{name}">.*?</li>', body, re.S)
     assert match, f"no step {name}"
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", match[0]))
+
+
+def _screened(track, verdict: str) -> None:
+    """What a track's screening does to it: it starts screening, then its verdict moves it on."""
+    track_transition(track=track, event=Event.SCREENING_STARTED)
+    track_screened(track=track, verdict=verdict)
 
 
 @pytest.fixture
@@ -81,7 +88,7 @@ def test_the_track_page_follows_generation_rendering_and_screening_until_the_ver
     screening_job.status, screening.verdict = "succeeded", "clear"
     screening_job.save()
     screening.save()
-    track.mark_screened("clear")
+    _screened(track, "clear")
     body = client.get(f"/tracks/{track.pk}/live/").content.decode()
     assert "Screened clear: no near-copy" in _step(body, "Screening") and "Ready to publish" in body
     assert f'action="/tracks/{track.pk}/publish/"' in body and _poll_ms(body) == 0  # nothing left to wait for
@@ -93,7 +100,7 @@ def test_an_incomplete_screening_is_said_in_words_and_the_page_keeps_asking(clie
     Job.objects.filter(pk=job.pk).update(status="succeeded", progress=1.0)
     screening_job = Job.objects.create(kind="screening", status="succeeded", params={"caused_by": str(job.pk)})
     Screening.objects.create(organisation=track.organisation, track=track, verdict="incomplete", job=screening_job)
-    track.mark_screened("incomplete")
+    _screened(track, "incomplete")
     client.force_login(generating["creator"])
     body = client.get(f"/tracks/{track.pk}/").content.decode()
     assert "Screening incomplete: part of the corpus is not indexed yet" in _step(body, "Screening")
@@ -291,7 +298,7 @@ def test_in_a_browser_the_track_page_shows_the_verdict_without_a_reload(live_ser
     Job.objects.filter(pk=job.pk).update(status="succeeded", progress=1.0)
     screening_job = Job.objects.create(kind="screening", status="succeeded", params={"caused_by": str(job.pk)})
     Screening.objects.create(organisation=studio, track=track, verdict="clear", job=screening_job)
-    track.mark_screened("clear")
+    _screened(track, "clear")
 
     page.wait_for_function("document.getElementById('track-status').textContent === 'Screened clear'", timeout=15_000)
     assert page.evaluate("window.notReloaded") is True

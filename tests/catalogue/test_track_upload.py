@@ -15,10 +15,11 @@ from ledgerline.ledger.models import LedgerEntry
 from ledgerline.music.audio import write_wav
 from ledgerline.music.render import mix, render_stems
 from rights.market.models import Asset
-from rights.market.services import track_publish
+from rights.market.services.publishing import track_publish
 from tests.helpers import media_files
 from tests.music.pieces import midi_lasting_days, silent_flac
 from tests.rights.market import four_part_score, market_people
+from tracks.lifecycle import Event, may_transition
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +127,11 @@ def test_a_score_that_fails_in_its_job_says_why_on_the_track(market, api_client)
     track = Track.objects.get(pk=response.json()["id"])
     job = Job.objects.get(pk=track.provenance["job"])
     assert job.status == "failed" and "broken.musicxml could not be read" in job.error
-    assert track.status == "draft" and "could not be read" in track.status_reason and not track.is_publishable
+    assert (
+        track.status == "draft"
+        and "could not be read" in track.status_reason
+        and not may_transition(track, Event.PUBLISHED)
+    )
     assert not LedgerEntry.objects.filter(event="track.uploaded").exists()
 
 

@@ -9,7 +9,8 @@ from rest_framework import serializers
 
 from rights.market.api import AssetSerializer
 from rights.market.models import Asset, AssetStatus, LicenceType
-from rights.market.services import licence_purchase, offer_set
+from rights.market.services.offers import offer_set
+from rights.market.services.purchases import licence_purchase
 from tests import factories
 from tests.rights.test_query_counts import assets_for_sale
 

@@ -25,7 +25,7 @@ from ledgerline.ledger.engine.canonical import canonical_json
 from ledgerline.ledger.engine.merkle import leaf_hash, verify_inclusion
 from ledgerline.ledger.models import LedgerEntry
 from rights.market.models import Asset, AssetStatus, Licence, LicenceOffer, Order, RevenueShare
-from rights.market.services import split_start
+from rights.market.services.splitting import split_start
 from tests.rights.market import market_people, screened_track
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,8 @@ import pytest
 
 from rights.market.models import Asset, AssetKind, Licence, LicenceOffer, LicenceType, Order
 from rights.market.plain_terms import terms_in_words
-from rights.market.services import asset_prices_refresh, licence_purchase, offers_create
+from rights.market.services.offers import asset_prices_refresh, offers_create
+from rights.market.services.purchases import licence_purchase
 from rights.market.vocabulary import instrument_of, key_spellings
 from tests import factories
 from tests.rights.market import market_people

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from rights.market.models import Asset, Licence, Order, RevenueShare
-from rights.market.services import track_publish
+from rights.market.services.publishing import track_publish
 from tests import factories
 from tests.rights.market import market_people, screened_track
 

@@ -13,7 +13,7 @@ from generation.services import model_terms_snapshot, model_train_start
 from ledgerline.ledger.models import LedgerEntry
 from rights.market.models import Asset, Licence, Order, RevenueShare
 from rights.market.payments import PaymentError, TestProvider
-from rights.market.services import track_publish
+from rights.market.services.publishing import track_publish
 from rights.market.split import LabelTerm, revenue_split
 from tests import factories
 from tests.rights.market import market_people, screened_track

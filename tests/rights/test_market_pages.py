@@ -10,7 +10,8 @@ import soundfile as sf
 
 from ledgerline.storage import blob_path
 from rights.market.models import Asset, Licence, LicenceOffer, Order, RevenueShare
-from rights.market.services import licence_purchase, track_publish
+from rights.market.services.publishing import track_publish
+from rights.market.services.purchases import licence_purchase
 from tests import factories
 from tests.rights.market import market_people, screened_track
 

@@ -19,7 +19,7 @@ from ledgerline.rendering import render_track_score
 from ledgerline.storage import read_blob
 from rights.market.engine import sale_audio
 from rights.market.models import Asset
-from rights.market.services import track_publish
+from rights.market.services.publishing import track_publish
 from tests.rights.market import four_part_score, market_people
 
 SR = sale_audio.SALE_SAMPLE_RATE

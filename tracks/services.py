@@ -17,6 +17,7 @@ from django.db import transaction
 
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import require_role
+from ledgerline.catalogue.models import Track, TrackSource
 from ledgerline.jobs.models import Job, JobKind, JobSubject
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
 from ledgerline.ledger.services import ledger_append
@@ -29,8 +30,6 @@ from ledgerline.music.parse import parse_symbolic
 from ledgerline.music.render import RenderError
 from ledgerline.rendering import render_track_score
 from ledgerline.storage import read_blob, store_bytes
-
-from .models import Track, TrackSource
 
 MIN_SECONDS = 2.0
 

@@ -9,28 +9,24 @@ from __future__ import annotations
 
 import mimetypes
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.shortcuts import get_object_or_404, render
 
 from fingerprint.models import Verdict
 from fingerprint.selectors import flags_visible_to, tracks_readable_by
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role
-from ledgerline.jobs.models import Job, JobKind, JobStatus, JobSubject
-from ledgerline.jobs.selectors import about_q
+from ledgerline.catalogue.models import Track, TrackSource, TrackStatus
+from ledgerline.catalogue.selectors import tracks_visible_to
+from ledgerline.jobs.models import Job, JobKind, JobStatus
 from ledgerline.storage import blob_path
-from rights.market.selectors import split_job_of
-from rights.market.services import track_publish
-from rights.review.services import track_may_appeal
 
-from .models import Track, TrackSource, TrackStatus
-from .selectors import tracks_visible_to
+from .lifecycle import Event, may_transition
+from .selectors import split_job_of, track_jobs, track_may_appeal
 
 TRACKS_PER_PAGE = 50
 
@@ -61,19 +57,7 @@ def _provenance_summary(track: Track) -> dict:
 def track_list(request):
     tracks = tracks_visible_to(request.user).select_related("organisation", "model").order_by("-created_at", "-id")
     page = Paginator(tracks, TRACKS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "catalogue/track_list.html", {"page_obj": page, "tracks": page.object_list})
-
-
-def track_jobs(track: Track) -> list[Job]:
-    """The jobs about `track`, oldest first: its generation or upload job and split jobs (their subject is the
-    track) and every screening's job (`Screening.job`; its subject is the screening)."""
-    screenings = track.screenings.all()
-    about_track = (
-        about_q(JobSubject.TRACK, [track.pk])
-        | about_q(JobSubject.SCREENING, screenings.values_list("pk", flat=True))
-        | Q(pk__in=screenings.exclude(job=None).values("job_id"))
-    )
-    return list(Job.objects.filter(about_track).order_by("created_at"))
+    return render(request, "tracks/track_list.html", {"page_obj": page, "tracks": page.object_list})
 
 
 def _step(name: str, state: str, detail: str = "", job: Job | None = None) -> dict:
@@ -145,7 +129,7 @@ def track_steps(track: Track, jobs: list[Job], screening) -> list[dict]:
                 f"Published {track.published_at:%Y-%m-%d %H:%M} UTC." if track.published_at else "Published.",
             )
         )
-    elif track.is_publishable:
+    elif may_transition(track, Event.PUBLISHED):
         steps.append(_step("Publishing", "waiting", "Ready to publish."))
     else:
         steps.append(_step("Publishing", "waiting", "Publishable once screened clear or cleared by a reviewer."))
@@ -174,7 +158,7 @@ def _track_context(request, track: Track) -> dict:
     return {
         "track": track,
         "is_creator": is_creator,
-        "can_publish": is_creator and track.is_publishable,
+        "can_publish": is_creator and may_transition(track, Event.PUBLISHED),
         "provenance": _provenance_summary(track),
         "screening": screening,
         "flags": flags.order_by("-score", "id"),
@@ -190,34 +174,16 @@ def _track_context(request, track: Track) -> dict:
 @login_required
 def track_detail(request, pk: int):
     track = get_object_or_404(tracks_readable_by(request.user).select_related("organisation", "model"), pk=pk)
-    return render(request, "catalogue/track_detail.html", _track_context(request, track))
+    return render(request, "tracks/track_detail.html", _track_context(request, track))
 
 
 @login_required
 def track_live(request, pk: int):
     """The detail page's sections alone, for its poller."""
     track = get_object_or_404(tracks_readable_by(request.user).select_related("organisation", "model"), pk=pk)
-    response = render(request, "catalogue/_track_live.html", _track_context(request, track))
+    response = render(request, "tracks/_track_live.html", _track_context(request, track))
     response["Cache-Control"] = "no-store"
     return response
-
-
-@login_required
-@require_POST
-def track_publish_view(request, pk: int):
-    """Publish; the service checks the role (403) and the status (its message is shown on the track's page)."""
-    track = get_object_or_404(tracks_visible_to(request.user), pk=pk)
-    try:
-        track = track_publish(user=request.user, track=track)
-    except ValidationError as exc:
-        messages.error(request, _error_text(exc))
-    else:
-        job = split_job_of(track)
-        if job is not None and job.status == JobStatus.FAILED:
-            messages.error(request, f"Published, but cutting the loops failed: {job.error}")
-        else:
-            messages.success(request, f"{track.title} is published; its loops and stems are being cut.")
-    return redirect("tracks:detail", pk=track.pk)
 
 
 @login_required

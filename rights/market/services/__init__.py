@@ -1,0 +1,2 @@
+"""The market's writes, one module per concern: `publishing`, `splitting`, `offers`, `purchases`, `shares`
+(revenue) and `downloads`."""
