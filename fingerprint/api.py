@@ -77,10 +77,15 @@ class ScreeningViewSet(
         if item is None:
             raise Http404("the matched item has no stored features any more")
         if kind == "pianoroll":
-            notes = piano_roll_notes(query_has_score=bool(screening.events_path), key=matches[index]["key"])
-            sources = {"query": notes.query_source, "match": notes.match_source}
+            notes = piano_roll_notes(screening=screening, key=matches[index]["key"])
             image = plots.piano_roll(
-                query, item, matches[index], fmt=fmt, sources=sources, match_notes=notes.match_notes
+                query,
+                item,
+                matches[index],
+                fmt=fmt,
+                sources={"query": notes.query_source, "match": notes.match_source},
+                query_notes=notes.query_notes,
+                match_notes=notes.match_notes,
             )
         else:
             image = plots.RENDERERS[kind](query, item, matches[index], fmt=fmt)

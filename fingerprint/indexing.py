@@ -27,7 +27,7 @@ from .engine.features import Features, extract
 from .engine.index import IndexCorrupt, VersionedIndex
 from .index_key import IndexKey
 from .models import Fingerprint
-from .transcription import corpus_item_transcribe, recording_features
+from .transcription import recording_features, recording_transcribe
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ def features_of(*, audio: np.ndarray, score: Score | None, query: bool) -> Featu
 
 def stored_features(subject: CorpusItem | Track, *, query: bool) -> tuple[Features, Score | None]:
     """The features of a corpus item's or a track's stored mix (with its score, when it has one)."""
+    if not subject.events_path:  # a recording: its transcription is kept as its notes
+        return recording_transcribe(subject, query=query), None
     score = Score.from_npz_bytes(read_blob(subject.events_path)) if subject.events_path else None
     audio = read_audio_bytes(read_blob(subject.audio_path), suffix=Path(subject.audio_path).suffix)
     return features_of(audio=audio, score=score, query=query), score
@@ -101,8 +103,6 @@ def _fingerprint_store(
 
 
 def corpus_item_fingerprint(item: CorpusItem) -> Fingerprinted:
-    if not item.events_path:  # a recording: its transcription is kept as the item's notes
-        return _fingerprint_store(features=corpus_item_transcribe(item), corpus_item=item)
     features, _ = stored_features(item, query=False)
     return _fingerprint_store(features=features, corpus_item=item)
 

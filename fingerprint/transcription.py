@@ -1,8 +1,8 @@
 """Recordings get the symbolic level: their melody line is transcribed with Basic Pitch (`engine.transcribe`).
 
 `features_of` analyses every piece without a score (an uploaded recording, an audio query) through
-`recording_features`. An audio corpus item goes through `corpus_item_transcribe`, which also keeps the whole
-polyphonic transcription as the item's notes (`CorpusItem.transcription_path`, `notes_source` "transcribed").
+`recording_features`. A corpus item's or a track's stored recording goes through `recording_transcribe`, which also
+keeps the whole polyphonic transcription as its notes (`transcription_path`, `notes_source` "transcribed").
 Its `events_path` stays for real scores only: generation trains on it and screening takes its beats and tuning
 from it. `transcribed_notes` reads the kept notes back for the evidence piano roll.
 """
@@ -22,6 +22,7 @@ from ledgerline.storage import read_blob, store_bytes
 from .engine import transcribe as transcribe_mod
 from .engine.features import Features
 from .index_key import IndexKey
+from .models import Screening
 
 TranscriptionError = transcribe_mod.TranscriptionError
 TRANSCRIBED_TRACK = "Transcribed (Basic Pitch)"
@@ -44,44 +45,49 @@ def transcribed_score(*, audio: np.ndarray) -> Score:
     return _score_of(transcribe_mod.transcribe(audio, SAMPLE_RATE, threads=THREADS))
 
 
-def corpus_item_transcribe(item: CorpusItem) -> Features:
-    """Features of an audio corpus item (no score), transcribing its recording once: the melody line feeds the
-    symbolic level and all notes are kept as the item's notes. A failed transcription keeps no notes (and
-    forgets earlier ones) and is one of the features' `problems`."""
-    audio = read_audio_bytes(read_blob(item.audio_path), suffix=Path(item.audio_path).suffix)
-    features, notes = transcribe_mod.recording_transcription(audio, SAMPLE_RATE, query=False, threads=THREADS)
-    item.transcription_path = store_bytes(_score_of(notes).to_npz_bytes(), suffix=".npz").relpath if notes else ""
-    CorpusItem.objects.filter(pk=item.pk).update(transcription_path=item.transcription_path)
+def recording_transcribe(subject: CorpusItem | Track, *, query: bool) -> Features:
+    """Features of a corpus item's or a track's recording (no score), transcribing it once: the melody line
+    feeds the symbolic level and all notes are kept as its notes (`transcription_path`). A failed
+    transcription keeps no notes (and forgets earlier ones) and is one of the features' `problems`."""
+    audio = read_audio_bytes(read_blob(subject.audio_path), suffix=Path(subject.audio_path).suffix)
+    features, notes = transcribe_mod.recording_transcription(audio, SAMPLE_RATE, query=query, threads=THREADS)
+    subject.transcription_path = store_bytes(_score_of(notes).to_npz_bytes(), suffix=".npz").relpath if notes else ""
+    type(subject).objects.filter(pk=subject.pk).update(transcription_path=subject.transcription_path)
     return features
 
 
-def transcribed_notes(item: CorpusItem) -> np.ndarray | None:
-    """The item's kept transcription, NOTE_DTYPE rows (None when its notes are a score or not transcribed)."""
-    if item.events_path or not item.transcription_path:
+def transcribed_notes(subject: CorpusItem | Track | None) -> np.ndarray | None:
+    """The kept transcription, NOTE_DTYPE rows (None when the notes are a score or not transcribed)."""
+    if subject is None or subject.events_path or not subject.transcription_path:
         return None
-    return Score.from_npz_bytes(read_blob(item.transcription_path)).notes
+    return Score.from_npz_bytes(read_blob(subject.transcription_path)).notes
 
 
 @dataclass(frozen=True)
 class PianoRollNotes:
     """What the evidence piano roll needs besides the two melody lines: where each side's notes come from
-    (NotesSource values) and, for a transcribed corpus item, all its kept notes."""
+    (NotesSource values) and, for a transcribed recording, all its kept notes (NOTE_DTYPE rows)."""
 
     query_source: str
     match_source: str
-    match_notes: np.ndarray | None  # NOTE_DTYPE rows
+    query_notes: np.ndarray | None
+    match_notes: np.ndarray | None
 
 
-def piano_roll_notes(*, query_has_score: bool, key: int) -> PianoRollNotes:
-    """For a screening's query (scored or a recording) against the indexed item `key`."""
+def _subject_of(key: int) -> CorpusItem | Track | None:
     index_key = IndexKey(key)
-    match_source, match_notes = NotesSource.TRANSCRIBED, None
-    if index_key.is_corpus_item:
-        item = CorpusItem.objects.filter(pk=index_key.subject_id).first()
-        if item is not None:
-            match_source = item.notes_source or NotesSource.TRANSCRIBED
-            match_notes = transcribed_notes(item)
-    elif Track.objects.filter(pk=index_key.subject_id).exclude(events_path="").exists():
-        match_source = NotesSource.SCORE
-    query_source = NotesSource.SCORE if query_has_score else NotesSource.TRANSCRIBED
-    return PianoRollNotes(query_source, match_source, match_notes)
+    model = Track if index_key.is_track else CorpusItem
+    return model.objects.filter(pk=index_key.subject_id).first()
+
+
+def piano_roll_notes(*, screening: Screening, key: int) -> PianoRollNotes:
+    """For a screening's query (a score, an uploaded recording, or a track) against the indexed item `key`.
+    An uploaded recording's melody is transcribed but its other notes are not kept: a query is not stored."""
+    match = _subject_of(key)
+    query_source = NotesSource.SCORE if screening.events_path else NotesSource.TRANSCRIBED
+    return PianoRollNotes(
+        query_source=query_source,
+        match_source=(match.notes_source if match is not None else "") or NotesSource.TRANSCRIBED,
+        query_notes=transcribed_notes(screening.track) if query_source == NotesSource.TRANSCRIBED else None,
+        match_notes=transcribed_notes(match),
+    )

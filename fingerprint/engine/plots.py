@@ -90,28 +90,40 @@ def piano_roll(
     fmt: str = "png",
     *,
     sources: Mapping[str, str] | None = None,
+    query_notes: np.ndarray | None = None,
     match_notes: np.ndarray | None = None,
 ) -> bytes:
     """Melody of the matched passage: the match in grey, the query moved back by the transposition in red,
     both on the match's time axis (tempo ratio applied).
 
     sources: "query"/"match" -> "score" or "transcribed"; a transcribed side is labelled so, since its notes
-    are an estimate. match_notes: all notes (NOTE_DTYPE) of a transcribed match, outlined behind its melody.
+    are an estimate. query_notes, match_notes: all notes (NOTE_DTYPE) of a transcribed side, outlined behind
+    its melody in the same place.
     """
     sources = sources or {}
     fig, ax = plt.subplots(figsize=(8, 3.5))
     if query.melody is None or match.melody is None:
         ax.text(0.5, 0.5, "no notes for one of the pieces", ha="center")
         return _render(fig, fmt)
-    if match_notes is not None and len(match_notes):
-        start, end = m["match_start"], m["match_end"]
-        inside = (match_notes["start_s"] >= start - 1e-6) & (match_notes["start_s"] < end - 1e-6)
-        for row in match_notes[inside]:
-            ax.barh(
-                row["pitch"], row["duration_s"], left=row["start_s"] - start, height=0.8, fill=False, edgecolor="0.6"
-            )
-        ax.plot([], [], color="0.6", linewidth=1, label="match: all transcribed notes")
     ratio = m.get("tempo_ratio") or 1.0
+    for notes, (start, end), color, shift, scale, side in (
+        (match_notes, (m["match_start"], m["match_end"]), "0.6", 0, 1.0, "match"),
+        (query_notes, (m["query_start"], m["query_end"]), "tab:red", -m["transpose"], ratio, "query"),
+    ):
+        if notes is None or not len(notes):
+            continue
+        inside = notes[(notes["start_s"] >= start - 1e-6) & (notes["start_s"] < end - 1e-6)]
+        for row in inside:
+            ax.barh(
+                int(row["pitch"]) + shift,
+                row["duration_s"] * scale,
+                left=(row["start_s"] - start) * scale,
+                height=0.8,
+                fill=False,
+                edgecolor=color,
+                linewidth=0.6,
+            )
+        ax.plot([], [], color=color, linewidth=1, label=f"{side}: all transcribed notes")
     for mel, (start, end), color, shift, scale, side in (
         (match.melody, (m["match_start"], m["match_end"]), "0.5", 0, 1.0, "match"),
         (query.melody, (m["query_start"], m["query_end"]), "tab:red", -m["transpose"], ratio, "query"),

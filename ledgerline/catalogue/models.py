@@ -194,6 +194,12 @@ class Track(models.Model):
     provenance = models.JSONField(default=dict, blank=True)
     midi_path = models.CharField(max_length=300, blank=True)
     events_path = models.CharField(max_length=300, blank=True)
+    transcription_path = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="A recording's notes as transcribed when it was screened (Score .npz); never in events_path, "
+        "which holds real scores only (generation trains on them, screening takes beats from them).",
+    )
     audio_path = models.CharField(max_length=300, blank=True, help_text="The mix (FLAC).")
     preview_path = models.CharField(max_length=300, blank=True)
     stems = models.JSONField(default=list, blank=True, help_text="[{name, program, is_drum, path}]")
@@ -211,3 +217,15 @@ class Track(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def notes_path(self) -> str:
+        """The blob of the item's notes: its score, else its transcription ("" when it has neither yet)."""
+        return self.events_path or self.transcription_path
+
+    @property
+    def notes_source(self) -> str:
+        """NotesSource of `notes_path`, or "" while a recording is not yet transcribed."""
+        if self.events_path:
+            return NotesSource.SCORE
+        return NotesSource.TRANSCRIBED if self.transcription_path else ""

@@ -78,9 +78,11 @@ def test_a_scored_corpus_item_has_score_notes():
 def test_the_flag_piano_roll_draws_the_transcribed_notes_and_says_so(client, flagged_recording):
     flag = flagged_recording["flag"]
     match = flag.evidence["matches"][0]
-    notes = piano_roll_notes(query_has_score=bool(flag.screening.events_path), key=match["key"])
+    notes = piano_roll_notes(screening=flag.screening, key=match["key"])
     assert (notes.query_source, notes.match_source) == ("transcribed", "transcribed")
     assert notes.match_notes is not None and len(notes.match_notes) > 20
+    assert notes.query_notes is not None and len(notes.query_notes) > 20  # the uploaded track's, kept when screened
+    assert flag.track.notes_source == "transcribed" and not flag.track.events_path
     index = flag.screening.result["matches"].index(match)
     client.force_login(flagged_recording["reviewer"])
     assert (
@@ -92,4 +94,4 @@ def test_the_flag_piano_roll_draws_the_transcribed_notes_and_says_so(client, fla
     with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, so the labels can be read
         svg = client.get(f"/api/screenings/{flag.screening_id}/plots/{index}/pianoroll.svg").content.decode()
     assert "match (transcribed: an estimate)" in svg and "query (transcribed: an estimate)" in svg
-    assert "all transcribed notes" in svg
+    assert "match: all transcribed notes" in svg and "query: all transcribed notes" in svg
