@@ -80,14 +80,22 @@ def _subject_of(key: int) -> CorpusItem | Track | None:
     return model.objects.filter(pk=index_key.subject_id).first()
 
 
+def notes_sources(*, screening: Screening, key: int) -> dict[str, str]:
+    """NotesSource of a screening's query ("query") and of the indexed item `key` ("match")."""
+    match = _subject_of(key)
+    return {
+        "query": NotesSource.SCORE if screening.events_path else NotesSource.TRANSCRIBED,
+        "match": (match.notes_source if match is not None else "") or NotesSource.TRANSCRIBED,
+    }
+
+
 def piano_roll_notes(*, screening: Screening, key: int) -> PianoRollNotes:
     """For a screening's query (a score, an uploaded recording, or a track) against the indexed item `key`.
     An uploaded recording's melody is transcribed but its other notes are not kept: a query is not stored."""
-    match = _subject_of(key)
-    query_source = NotesSource.SCORE if screening.events_path else NotesSource.TRANSCRIBED
+    sources = notes_sources(screening=screening, key=key)
     return PianoRollNotes(
-        query_source=query_source,
-        match_source=(match.notes_source if match is not None else "") or NotesSource.TRANSCRIBED,
-        query_notes=transcribed_notes(screening.track) if query_source == NotesSource.TRANSCRIBED else None,
-        match_notes=transcribed_notes(match),
+        query_source=sources["query"],
+        match_source=sources["match"],
+        query_notes=transcribed_notes(screening.track) if sources["query"] == NotesSource.TRANSCRIBED else None,
+        match_notes=transcribed_notes(_subject_of(key)),
     )

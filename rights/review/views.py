@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fingerprint.models import FlagStatus, SimilarityFlag
 from fingerprint.selectors import flag_may_decide, flags_visible_to, is_reviewer
+from fingerprint.transcription import notes_sources
 from ledgerline.accounts.permissions import organisations_for
 from ledgerline.music.detect import AUDIO, SUFFIX, UnsupportedFormat, detect_format
 from ledgerline.storage import blob_path
@@ -79,6 +80,16 @@ class Evidence:
     plots: list[tuple[str, str, str]]  # (caption, PNG shown in the page, SVG opened full size)
 
 
+def _plot_kinds(flag: SimilarityFlag, match: dict) -> list[tuple[str, str]]:
+    """PLOT_KINDS, the piano roll's caption saying which side's notes were transcribed from a recording."""
+    sources = notes_sources(screening=flag.screening, key=match["key"]) if "key" in match else {}
+    transcribed = [side for side in ("query", "match") if sources.get(side) == "transcribed"]
+    if not transcribed:
+        return list(PLOT_KINDS)
+    note = f" ({' and '.join(transcribed)} notes transcribed from the recording: an estimate)"
+    return [(kind, label + note if kind == "pianoroll" else label) for kind, label in PLOT_KINDS]
+
+
 def _evidence_of(flag: SimilarityFlag) -> list[Evidence]:
     result_matches = (flag.screening.result or {}).get("matches", [])
     evidence = []
@@ -98,7 +109,7 @@ def _evidence_of(flag: SimilarityFlag) -> list[Evidence]:
                         for fmt in ("png", "svg")
                     ),
                 )
-                for kind, label in PLOT_KINDS
+                for kind, label in _plot_kinds(flag, match)
             ]
         )
         evidence.append(Evidence(match=match, result_index=index, plots=plots))

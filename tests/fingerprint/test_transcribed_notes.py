@@ -85,10 +85,9 @@ def test_the_flag_piano_roll_draws_the_transcribed_notes_and_says_so(client, fla
     assert flag.track.notes_source == "transcribed" and not flag.track.events_path
     index = flag.screening.result["matches"].index(match)
     client.force_login(flagged_recording["reviewer"])
-    assert (
-        f"/api/screenings/{flag.screening_id}/plots/{index}/pianoroll.png"
-        in client.get(f"/fingerprint/flags/{flag.pk}/").content.decode()
-    )
+    page = client.get(f"/fingerprint/flags/{flag.pk}/").content.decode()
+    assert f"/api/screenings/{flag.screening_id}/plots/{index}/pianoroll.png" in page
+    assert "query and match notes transcribed from the recording: an estimate" in page
     png = client.get(f"/api/screenings/{flag.screening_id}/plots/{index}/pianoroll.png")
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
     with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, so the labels can be read
