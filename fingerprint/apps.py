@@ -8,8 +8,9 @@ class FingerprintConfig(AppConfig):
     def ready(self) -> None:
         from ledgerline.catalogue.signals import dataset_ingested, track_rendered
 
-        from . import (
-            jobs,  # noqa: F401  (registers the handlers of its job kinds)
+        from . import (  # noqa: F401  (registering: its job kinds' handlers, the dataset usage page's flags)
+            contributions,
+            jobs,
             receivers,
         )
 

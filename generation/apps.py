@@ -6,4 +6,7 @@ class GenerationConfig(AppConfig):
     label = "generation"
 
     def ready(self) -> None:
-        from . import jobs  # noqa: F401  (registers the handlers of its job kinds)
+        from . import (  # noqa: F401  (registering: the handlers of its job kinds, the dashboard's demo panel)
+            demo,
+            jobs,
+        )

@@ -6,7 +6,9 @@ stopping with patience, within a time budget that fits a two-core machine). Unti
 generates with the Markov model, and says so (`demo_model`).
 """
 
+from ledgerline.catalogue.demo import demo_progress
 from ledgerline.catalogue.models import Track
+from ledgerline.contributions import contributes_to
 from ledgerline.jobs.progress import wait_for_chain
 
 from .engine.baseline import readiness
@@ -30,6 +32,19 @@ def demo_model() -> TrainedModel | None:
         lstm is not None and lstm.metrics.get("stopped") != "budget" and readiness(lstm.arch, lstm.metrics) is None
     )  # and it beats the Markov baseline
     return lstm if converged else ready.get(MARKOV)
+
+
+@contributes_to("dashboard")
+def dashboard_demo(*, user) -> dict:
+    """The dashboard's demo panel (`load_demo --background`): its stages and the model it generates with now."""
+    stages = demo_progress()
+    return {
+        "demo_stages": stages,
+        "demo_model": demo_model() if stages else None,
+        "demo_lstm": LSTM,
+        "demo_lstm_model": TrainedModel.objects.filter(name=LSTM).first() if stages else None,
+        "demo_loading": any(s["job"] is None or not s["job"].is_finished for s in stages),
+    }
 
 
 def _train(name: str, *, stdout, options: dict, context: dict, run_here: bool = False) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -148,27 +150,40 @@ def memorisation_readiness(check: dict) -> dict:
     return {"ready": True}
 
 
+#: Screens a rendered piece against the corpus: (audio, score, training corpus item ids) -> "flag" (a passed match
+#: on a training item), "clear", or "unmeasured" (the screening was incomplete). Generation and fingerprint are
+#: independent layers, so the tracks app, which sits above both, registers it at start (`tracks.apps`).
+CorpusScreener = Callable[[np.ndarray, Score, set[int]], str]
+_corpus_screener: CorpusScreener | None = None
+
+
+def corpus_screener_set(screener: CorpusScreener) -> None:
+    global _corpus_screener
+    _corpus_screener = screener
+
+
+def corpus_screener() -> CorpusScreener:
+    if _corpus_screener is None:
+        raise JobError("no corpus screener is registered (the tracks app registers it at start)")
+    return _corpus_screener
+
+
 def vae_memorisation(
     net: V.MelodyVAE, *, markov: MarkovHarmony, guard: NgramGuard, model: TrainedModel, samples: int, job: Job | None
 ) -> dict:
     """Screen `samples` prior samples (seeds 0..samples-1, 100 bpm, keys cycling through C G D F Am Em), with and
     without the anti-copy redraw, against the corpus; count those with a passed match on a training item.
 
-    The same screening as every generated track (`fingerprint.services.screen_features`, corpus only). A guarded
+    The same screening as every generated track, corpus only, through the registered `corpus_screener`. A guarded
     piece that needed no redraw is the unguarded piece, so it is screened once."""
-    from fingerprint.models import Against, Verdict
-    from fingerprint.services import features_of, screen_features
-
+    screen_against = corpus_screener()
     training_ids = {int(item["corpus_item"]) for item in model.training_items or []}
     flagged = {"guarded": 0, "unguarded": 0}
     unmeasured, redraws, started = 0, 0, time.monotonic()
 
     def screen(score: Score) -> str:
         audio = render_midi(score.to_midi_bytes(), soundfont=settings.LEDGERLINE_SOUNDFONT)
-        result = screen_features(features_of(audio=audio, score=score, query=True), against=Against.CORPUS)
-        if any(m.passed and m.corpus_item in training_ids for m in result.matches):
-            return "flag"
-        return "clear" if result.verdict == Verdict.CLEAR else "unmeasured"
+        return screen_against(audio, score, training_ids)
 
     for seed in range(samples):
         z = V.sample_prior(net, 1, seed)

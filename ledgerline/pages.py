@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from ledgerline.accounts.models import Membership
 from ledgerline.catalogue.selectors import datasets_visible_to, tracks_visible_to
+from ledgerline.contributions import contributions
 from ledgerline.jobs.api import jobs_visible_to
 
 
@@ -20,28 +21,11 @@ def dashboard(request):
         "datasets": datasets_visible_to(request.user).select_related("organisation")[:10],
         "tracks": tracks_visible_to(request.user).select_related("organisation")[:10],
         "jobs": jobs_visible_to(request.user)[:10],
-        **_demo_context(),
+        **contributions("dashboard", user=request.user),
     }
     if request.GET.get("panel") == "demo":  # the demo panel refreshing itself while the demo loads
         return render(request, "demo_panel.html", context)
     return render(request, "dashboard.html", context)
-
-
-def _demo_context() -> dict:
-    """The demo loading in the background (`load_demo --background`): its stages and the model it uses now."""
-    from generation.demo import LSTM, demo_model
-    from generation.models import TrainedModel
-    from ledgerline.catalogue.demo import demo_progress
-
-    stages = demo_progress()
-    model = demo_model() if stages else None
-    return {
-        "demo_stages": stages,
-        "demo_model": model,
-        "demo_lstm": LSTM,
-        "demo_lstm_model": TrainedModel.objects.filter(name=LSTM).first() if stages else None,
-        "demo_loading": any(s["job"] is None or not s["job"].is_finished for s in stages),
-    }
 
 
 def healthz(request):

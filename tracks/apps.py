@@ -8,11 +8,15 @@ class TracksConfig(AppConfig):
 
     def ready(self) -> None:
         from fingerprint import signals
+        from generation import latent
 
         from . import (
             jobs,  # noqa: F401  (registers the handlers of its job kinds)
             receivers,
+            screening,
         )
+
+        latent.corpus_screener_set(screening.screen_against_training)
 
         signals.track_screening_started.connect(receivers.track_screening_started, dispatch_uid="tracks-screening")
         signals.track_screened.connect(receivers.track_screening_recorded, dispatch_uid="tracks-screened")

@@ -4,13 +4,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Sum
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role, has_role_anywhere, organisations_for, require_role_anywhere
+from ledgerline.contributions import contributions
 from ledgerline.storage import blob_path
 
 from . import services
@@ -102,11 +102,9 @@ def corpus_item_audio(request, pk: int, item_pk: int):
 
 
 def _usage_context(dataset) -> dict:
-    """Who used the dataset: models trained on it (with the terms they were trained under), their tracks, the
-    similarity flags matching its items, and the sales that paid its label."""
-    from fingerprint.models import SimilarityFlag
-    from rights.market.models import PayeeKind, RevenueShare
-
+    """Who used the dataset: models trained on it (with the terms they were trained under) and their tracks here;
+    the similarity flags matching its items and the sales that paid its label come from the apps that own them
+    (`ledgerline.contributions`)."""
     models = list(dataset.models.select_related("organisation").order_by("-created_at"))
     for model in models:
         model.dataset_terms = model.licence_terms().get(dataset.pk)
@@ -116,18 +114,7 @@ def _usage_context(dataset) -> dict:
         .distinct()
         .order_by("-created_at")[:200]
     )
-    flags = (
-        SimilarityFlag.objects.filter(corpus_item__dataset=dataset)
-        .select_related("track", "corpus_item")
-        .order_by("-created_at")[:200]
-    )
-    shares = (
-        RevenueShare.objects.filter(dataset=dataset, payee_kind=PayeeKind.LABEL, organisation=dataset.organisation)
-        .select_related("order__asset__track")
-        .order_by("-created_at")
-    )
-    totals = shares.order_by().values("currency").annotate(total=Sum("amount")).order_by("currency")
-    return {"models": models, "tracks": tracks, "flags": flags, "shares": shares[:200], "totals": totals}
+    return {"models": models, "tracks": tracks, **contributions("dataset_usage", dataset=dataset)}
 
 
 @login_required

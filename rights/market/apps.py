@@ -7,4 +7,7 @@ class MarketConfig(AppConfig):
     verbose_name = "Loops and stems market"
 
     def ready(self) -> None:
-        from . import jobs  # noqa: F401  (registers the handlers of its job kinds)
+        from . import (  # noqa: F401  (registering: its job kinds' handlers, the dataset usage page's sales)
+            contributions,
+            jobs,
+        )
