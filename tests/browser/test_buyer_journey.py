@@ -13,7 +13,7 @@ from fingerprint.engine import transforms
 from ledgerline.catalogue.models import Track, TrackStatus
 from ledgerline.rendering import render_track_score
 from rights.market.models import Asset, Licence
-from rights.market.services import track_publish
+from rights.market.services.publishing import track_publish
 from tests.rights.market import Market, four_part_score, market_people
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
