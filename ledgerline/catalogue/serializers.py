@@ -80,12 +80,16 @@ class UploadSerializer(serializers.Serializer):
     ingest = serializers.BooleanField(required=False, default=True)
 
 
-class CorpusItemSerializer(serializers.ModelSerializer):
-    notes_source = serializers.ChoiceField(
+def _notes_source_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
         choices=[*NotesSource.choices, ("", "Not transcribed yet")],
         read_only=True,
         help_text='"score", "transcribed" (Basic Pitch\'s estimate from the recording), or "" before transcription.',
     )
+
+
+class CorpusItemSerializer(serializers.ModelSerializer):
+    notes_source = _notes_source_field()
 
     class Meta:
         model = CorpusItem
@@ -114,6 +118,7 @@ class TrackSerializer(serializers.ModelSerializer):
     corpus_comparison = serializers.SerializerMethodField(
         help_text="A generated track's melody against its model's held-out corpus (5-95 % ranges); null otherwise."
     )
+    notes_source = _notes_source_field()
 
     class Meta:
         model = Track
@@ -133,6 +138,7 @@ class TrackSerializer(serializers.ModelSerializer):
             "bars",
             "duration_s",
             "stems",
+            "notes_source",
             "content_sha256",
             "created_at",
             "published_at",
