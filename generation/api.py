@@ -53,7 +53,8 @@ class OptionalBooleanField(serializers.BooleanField):
 
 
 class GenerateRequestSerializer(serializers.Serializer):
-    """Limits and defaults are `services.generation_validate`'s, so the API, the page and the CLI say the same."""
+    """The wire format only: limits and defaults are `GenerationRequest.build`'s (called by the service), so the
+    API, the page and the CLI say the same."""
 
     bars = serializers.IntegerField(required=False, help_text="length in bars (default 16; a regenerated track's)")
     tempo = serializers.FloatField(default=100)

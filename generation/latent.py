@@ -38,6 +38,7 @@ from .engine.models import get_model
 from .engine.sample import generate_piece
 from .engine.train import EarlyStopping
 from .models import TrainedModel
+from .request import GenerationRequest, _parameter
 
 MODES = ("sample", "interpolate", "style_mix")
 PRIOR = "prior"
@@ -187,9 +188,9 @@ def vae_memorisation(
 
     for seed in range(samples):
         z = V.sample_prior(net, 1, seed)
-        params = {"seed": seed, "temperature": 1.0, "tempo": 100.0, "key": MEMORISATION_KEYS[seed % 6]}
-        unguarded, _ = _compose(net, markov, None, z, params)
-        guarded, stats = _compose(net, markov, guard, z, params)
+        request = GenerationRequest(seed=seed, key=MEMORISATION_KEYS[seed % 6])  # 100 bpm, temperature 1
+        unguarded, _ = _compose(net, markov, None, z, request)
+        guarded, stats = _compose(net, markov, guard, z, request)
         redraws += stats["interventions"]
         verdicts = {"guarded": screen(guarded)}
         verdicts["unguarded"] = verdicts["guarded"] if stats["interventions"] == 0 else screen(unguarded)
@@ -214,12 +215,11 @@ def _compose(
     markov: MarkovHarmony,
     guard: NgramGuard | None,
     z: torch.Tensor,
-    params: dict,
+    request: GenerationRequest,
     harmoniser: fr.FrameHarmoniser | None = None,
 ) -> tuple[Score, dict]:
-    time_signature = tuple(params.get("time_signature") or (4, 4))
     tokens, redraws = V.decode_guarded(
-        net, z, guard, seed=int(params["seed"]), temperature=float(params["temperature"]), redraws=GUARD_REDRAWS
+        net, z, guard, seed=request.seed, temperature=request.temperature, redraws=GUARD_REDRAWS
     )
     bars = net.config.bars
     score, stats = generate_piece(
@@ -227,14 +227,14 @@ def _compose(
         tok.VOCAB,
         markov,
         bars=bars,
-        tempo=float(params["tempo"]),
-        key=str(params["key"]),
-        time_signature=(int(time_signature[0]), int(time_signature[1])),
-        programs=params.get("programs") or None,
-        seed=int(params["seed"]),
-        title=params.get("title") or None,
-        arrangement=str(params.get("arrangement") or "band"),
-        drums=bool(params.get("drums", True)),
+        tempo=request.tempo,
+        key=request.key,
+        time_signature=request.time_signature,
+        programs=request.programs or None,
+        seed=request.seed,
+        title=request.title or None,
+        arrangement=request.arrangement,
+        drums=request.drums,
         harmoniser=harmoniser,
         melody_tokens=[tok.VOCAB.bos, *tokens, tok.VOCAB.eos],
     )
@@ -242,25 +242,24 @@ def _compose(
     return score, stats
 
 
-def vae_compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
+def vae_compose(model: TrainedModel, request: GenerationRequest) -> tuple[Score, dict]:
     """The pure part of a VAE generation: decode the request's stored latent, then harmonise and arrange."""
     net = services._load_network(model.checkpoint_path, model.checkpoint_sha256)
     markov = MarkovHarmony.from_json(read_blob(model.markov_path).decode())
-    guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if params.get("anti_copy", True) else None
-    if params.get("latent") is not None:
-        z = torch.tensor([params["latent"]], dtype=torch.float32)
-    else:  # a request that never went through latent_request_validate (model_stats): a prior sample
-        z = V.sample_prior(net, 1, int(params["seed"]))
-    harmony = params.get("harmony") or "markov"
+    guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if request.anti_copy else None
+    if request.latent is not None:
+        z = torch.tensor([request.latent], dtype=torch.float32)
+    else:  # a request built without its latent vector (model_stats): a prior sample of its seed
+        z = V.sample_prior(net, 1, request.seed)
     harmoniser = (
         fr.FrameHarmoniser(services._load_frame_model(model.frames_path), device=services.device())
-        if harmony == "frames"
+        if request.harmony == "frames"
         else None
     )
-    score, stats = _compose(net, markov, guard, z, params, harmoniser)
-    stats["harmony"] = harmony
-    stats["sources"] = params.get("sources", [])
-    stats["latent_mode"] = params.get("mode", "sample")
+    score, stats = _compose(net, markov, guard, z, request, harmoniser)
+    stats["harmony"] = request.harmony
+    stats["sources"] = request.sources or []
+    stats["latent_mode"] = request.mode or "sample"
     return score, stats
 
 
@@ -356,7 +355,7 @@ def latent_request_validate(*, user, model: TrainedModel, params: dict) -> dict:
         clean["sources"].append({"role": "latent", "kind": "latent"})
     elif mode == "interpolate":
         try:
-            t = services._parameter("t", 0.5 if params.get("t") is None else params["t"], T_LIMITS)
+            t = _parameter("t", 0.5 if params.get("t") is None else params["t"], T_LIMITS)
         except ValueError as exc:
             raise ValidationError({"t": str(exc)}) from None
         z_a, z_b = latent_of("source_a"), latent_of("source_b")
@@ -364,7 +363,7 @@ def latent_request_validate(*, user, model: TrainedModel, params: dict) -> dict:
         z = V.slerp(z_a, z_b, float(t))
     elif mode == "style_mix":
         try:
-            strength = services._parameter(
+            strength = _parameter(
                 "strength", 1.0 if params.get("strength") is None else params["strength"], STRENGTH_LIMITS
             )
         except ValueError as exc:

@@ -8,7 +8,7 @@ import io
 import json
 import subprocess
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +16,18 @@ import torch
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404
 from django.utils import timezone
 
 from ledgerline.accounts.models import Role
-from ledgerline.accounts.permissions import has_role, require_role
-from ledgerline.catalogue.models import CorpusItem, Dataset, Track, TrackSource
+from ledgerline.accounts.permissions import require_role
+from ledgerline.catalogue.models import Dataset, Track, TrackSource
 from ledgerline.catalogue.selectors import datasets_visible_to
 from ledgerline.catalogue.signals import track_rendered
 from ledgerline.jobs.models import Job, JobKind, JobSubject
 from ledgerline.jobs.services import JobError, job_create, job_enqueue
 from ledgerline.ledger.services import ledger_append
-from ledgerline.music.audio import CorruptFile
-from ledgerline.music.detect import Format, UnsupportedFormat, detect_format
-from ledgerline.music.events import NOTE_DTYPE, Score
+from ledgerline.music.detect import Format
+from ledgerline.music.events import Score
 from ledgerline.music.parse import parse_symbolic
 from ledgerline.rendering import render_track_score
 from ledgerline.storage import blob_path, read_blob, store_bytes, store_file
@@ -37,14 +35,15 @@ from ledgerline.storage import blob_path, read_blob, store_bytes, store_file
 from .engine import frames as fr
 from .engine import tokens as tok
 from .engine.anticopy import NgramGuard
-from .engine.arrange import ARRANGEMENTS, CorpusStyle, corpus_style, default_arrangement
+from .engine.arrange import corpus_style
 from .engine.baseline import markov_baseline_nll, readiness_metrics
-from .engine.markov import MarkovHarmony, extract_chords, parse_key, score_key
+from .engine.markov import MarkovHarmony, extract_chords, score_key
 from .engine.models import get_model, legacy_config
-from .engine.sample import MAX_BARS, MAX_TEMPO, MIN_TEMPO, generate_piece, key_shift, transpose_notes
+from .engine.sample import generate_piece, transpose_notes
 from .engine.stats import compare, corpus_melody_stats, corpus_reference, melody_stats, summarise
 from .engine.train import RECIPES, EarlyStopping, evaluate_nll, train
 from .models import ARCHS, ModelStatus, TrainedModel
+from .request import GenerationRequest, prompt_melody, track_score, training_scores
 
 HELD_OUT_EVERY = 10  # every 10th item (by content hash order) is held out for the NLL
 
@@ -175,11 +174,6 @@ def model_terms_snapshot(*, model: TrainedModel, datasets: list[Dataset]) -> dic
     return model.provenance["licence_terms"]
 
 
-def _training_scores(model: TrainedModel) -> list[tuple[CorpusItem, Score]]:
-    items = CorpusItem.objects.filter(dataset__in=model.datasets.all()).exclude(events_path="").order_by("sha256")
-    return [(item, Score.from_npz_bytes(read_blob(item.events_path))) for item in items]
-
-
 def train_handler(job: Job) -> dict:
     """1. load the scores  2. fit the Markov harmony and the anti-copy guard  3. train the network with
     checkpoints (a redelivered job resumes)  4. held-out NLL  5. store the checkpoint by its SHA-256."""
@@ -187,7 +181,7 @@ def train_handler(job: Job) -> dict:
         model = TrainedModel.objects.get(pk=job.params["model"])
     except TrainedModel.DoesNotExist:
         raise JobError("the model was deleted before training") from None
-    pairs = _training_scores(model)
+    pairs = training_scores(model)
     if not pairs:
         raise JobError("the datasets hold no symbolic items to train on")
     held_out, training = _held_out_split([s for _, s in pairs])
@@ -346,7 +340,7 @@ def model_corpus_reference(model: TrainedModel) -> dict:
     stored = (model.provenance or {}).get("corpus_reference")
     if stored is not None:
         return stored
-    held_out, _ = _held_out_split([s for _, s in _training_scores(model)])
+    held_out, _ = _held_out_split([s for _, s in training_scores(model)])
     return corpus_reference([corpus_melody_stats(s) for s in held_out])
 
 
@@ -358,16 +352,16 @@ def track_melody_stats(score: Score, key: str) -> dict:
 def model_melody_summary(*, model: TrainedModel, samples: int, params: dict | None = None) -> dict:
     """Compose `samples` pieces (seeds 0..samples-1, nothing rendered or stored) with the request `params`
     (platform defaults otherwise) and summarise their melodies against the model's held-out reference."""
-    clean = generation_validate(model=model, params=params or {})
+    request = GenerationRequest.build(model=model, params=params or {}, latent=False)
     reference = model_corpus_reference(model)
     melodies = []
     for seed in range(samples):
-        score, stats = compose(model, {**clean, "seed": seed})
+        score, stats = compose(model, replace(request, seed=seed))
         melodies.append(track_melody_stats(score, stats["key"]))
     return {
         "model": model.name,
         "arch": model.arch,
-        "request": {k: v for k, v in clean.items() if k != "seed"},
+        "request": {k: v for k, v in request.as_params().items() if k != "seed"},
         "reference": {k: reference.get(k) for k in ("pieces", "percentiles")},
         "summary": summarise(melodies, reference),
     }
@@ -417,280 +411,19 @@ def _load_network(checkpoint_path: str, sha256: str):
 
 
 # --- generation ---------------------------------------------------------------------------------------
-MAX_SEED = 2**32 - 1
-MAX_TITLE = 200
-# Every number a generation request carries, with its type and inclusive limits. They are checked before the
-# draft track is written: a value the engine refuses (a negative seed for numpy, a temperature so small the
-# logits overflow to inf) would otherwise fail the job and leave the draft behind.
-PARAMETER_LIMITS: dict[str, tuple[type, float, float]] = {
-    "bars": (int, 1, MAX_BARS),
-    "tempo": (float, MIN_TEMPO, MAX_TEMPO),
-    "seed": (int, 0, MAX_SEED),
-    "temperature": (float, 0.01, 100.0),
-    "top_k": (int, 0, tok.VOCAB.size),
-    "top_p": (float, 0.01, 1.0),
-}
-PARAMETER_DEFAULTS = {"bars": 16, "tempo": 100.0, "seed": 0, "temperature": 1.0, "top_k": 0, "top_p": 0.95}
-PROGRAM_LIMITS = (int, 0, 127)
-#: Who writes the harmony under the melody: the Markov chord chain (seed §4.3) or the frame model (issue 16 §3).
-HARMONIES = ("markov", "frames")
-
-
-def _parameter(name: str, value, limits: tuple[type, float, float]) -> int | float:
-    """`value` as its type within `limits`; ValueError saying what is allowed (NaN and infinities never are)."""
-    kind, low, high = limits
-    noun = "an integer" if kind is int else "a number"
-    try:
-        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
-            raise ValueError
-        number = kind(value)
-    except (TypeError, ValueError, OverflowError):
-        number = None
-    if number is None or not low <= number <= high:
-        shown = "d" if kind is int else "g"
-        raise ValueError(f"{name} must be {noun} in {low:{shown}}..{high:{shown}}, got {value!r}")
-    return number
-
-
-def generation_validate(*, model: TrainedModel, params: dict, user=None) -> dict:
-    """Normalise a request; a ValidationError naming each field that is out of range (several at once).
-
-    Besides the numbers: `arrangement` ("satb" or "band"; default from the training data, `model_corpus_style`),
-    `drums` (band only; default: whether the corpus has a drum track), a prompt to continue (`prompt_track`,
-    one of `user`'s tracks, or `prompt_file`, an uploaded MIDI/MusicXML file) or a track of `user`'s to
-    regenerate from bar `from_bar` (counted from 1; the bars before it are kept, and the key, tempo,
-    instruments and arrangement are the track's). A track `user` may not see is an Http404.
-    """
-    if model.status != ModelStatus.READY:
-        raise ValidationError(
-            {"model": f"model {model.name!r} is not trained yet ({model.get_status_display().lower()})"}
-        )
-    errors: dict[str, str] = {}
-    regenerated = _regenerated_track(user, params, errors)
-    source = regenerated[0] if regenerated else None
-    if source is not None:
-        # Regenerating keeps what the kept bars were made with; the request chooses only the new bars' sampling.
-        inherited = source.generation_params
-        params = {
-            **params,
-            **{
-                k: inherited[k]
-                for k in ("key", "tempo", "programs", "arrangement", "drums", "harmony")
-                if k in inherited
-            },
-            "bars": params.get("bars") or inherited.get("bars"),
-            "seed": params.get("seed") if params.get("seed") is not None else (inherited.get("seed", 0) + 1) % MAX_SEED,
-        }
-    clean: dict = {
-        "harmony": str(params.get("harmony") or "markov"),
-        "key": str(params.get("key") or ""),
-        "anti_copy": bool(params.get("anti_copy", True)),
-        "title": str(params.get("title") or ""),
-        "programs": {},
-        "time_signature": [4, 4],
-    }
-    for name, limits in PARAMETER_LIMITS.items():
-        value = params.get(name)
-        try:
-            clean[name] = _parameter(name, PARAMETER_DEFAULTS[name] if value is None else value, limits)
-        except ValueError as exc:
-            errors[name] = str(exc)
-    style = model_corpus_style(model)
-    # The frame model writes chords for four voices: it harmonises the satb arrangement, the default with it.
-    frames = clean["harmony"] == "frames"
-    arrangement = params.get("arrangement") or ("satb" if frames else default_arrangement(style))
-    if arrangement not in ARRANGEMENTS:
-        errors["arrangement"] = f"unknown arrangement {arrangement!r}; choose one of {', '.join(ARRANGEMENTS)}"
-    if clean["harmony"] not in HARMONIES:
-        errors["harmony"] = f"harmony must be one of {', '.join(HARMONIES)}, got {clean['harmony']!r}"
-    elif frames and not model.frames_path:
-        errors["harmony"] = (
-            f"model {model.name!r} has no frame harmony model: train it with frames enabled, or use markov"
-        )
-    elif frames and arrangement != "satb":
-        errors["harmony"] = f"the frame harmony writes four voices: use arrangement satb, not {arrangement!r}"
-    clean["arrangement"] = arrangement
-    drums = params.get("drums")
-    clean["drums"] = arrangement == "band" and (style.has_drums if drums is None else bool(drums))
-    prompt = _request_prompt(user, params, errors)
-    if prompt is not None:
-        clean["prompt"], prompt_score = prompt
-        clean["time_signature"] = list(prompt_score.time_signature)
-        if not clean["key"]:
-            clean["key"] = score_key(prompt_score).name
-    if source is not None:
-        clean["from_track"], clean["from_bar"] = source.pk, regenerated[1]
-        clean["time_signature"] = list(_track_score(source).time_signature)
-    try:
-        key = parse_key(clean["key"] or "C")
-        clean["key"] = clean["key"] or "C"
-    except ValueError as exc:
-        errors["key"] = str(exc)
-    else:
-        if prompt is not None:
-            melody = prompt_melody(prompt[1])
-            clean["prompt"]["transpose"] = key_shift(melody, key) if params.get("key") else 0
-            clean["prompt"]["bars"] = _bars_filled(melody, prompt[1].bar_beats)
-            if isinstance(clean.get("bars"), int) and clean["prompt"]["bars"] >= clean["bars"]:
-                errors["bars"] = (
-                    f"the prompt fills {clean['prompt']['bars']} bar(s): bars must be more than that, "
-                    f"got {clean['bars']}"
-                )
-    if source is not None and isinstance(clean.get("bars"), int) and clean["bars"] < clean["from_bar"]:
-        errors["bars"] = f"bars must be at least from_bar ({clean['from_bar']}) to have a bar to write"
-    if len(clean["title"]) > MAX_TITLE:
-        errors["title"] = f"title must be at most {MAX_TITLE} characters, got {len(clean['title'])}"
-    programs = params.get("programs") or {}
-    unknown = set(programs) - set(tok.ROLE_NAMES)
-    try:
-        if unknown:
-            raise ValueError(f"unknown part(s) {sorted(unknown)}; parts are {', '.join(tok.ROLE_NAMES)}")
-        clean["programs"] = {
-            part: _parameter(f"program for {part}", program, PROGRAM_LIMITS) for part, program in programs.items()
-        }
-    except ValueError as exc:
-        errors["programs"] = str(exc)
-    if errors:
-        raise ValidationError(errors)
-    for dataset in model.datasets.all():
-        if not dataset.generation_allowed:
-            raise ValidationError({"model": f"the licence of {dataset.name!r} does not allow generation"})
-    return clean
-
-
-PROMPT_MAX_BYTES = 2 * 1024 * 1024
-
-
-def model_corpus_style(model: TrainedModel) -> CorpusStyle:
-    """Whether `model`'s training pieces are chorale-like and have drums: stored at training, else (older models)
-    read from its datasets now and stored."""
-    stored = (model.provenance or {}).get("corpus_style")
-    if stored is None:
-        stored = corpus_style([s for _, s in _training_scores(model)]).to_dict()
-        model.provenance = {**(model.provenance or {}), "corpus_style": stored}
-        TrainedModel.objects.filter(pk=model.pk).update(provenance=model.provenance)
-    return CorpusStyle.from_dict(stored)
-
-
-def own_track(user, track_id) -> Track:
-    """A track of an organisation where `user` is a creator (any track for staff); Http404 otherwise, so that
-    another organisation's track ids cannot be probed."""
-    try:
-        track = Track.objects.select_related("organisation").get(pk=int(track_id))
-    except (Track.DoesNotExist, TypeError, ValueError):
-        raise Http404(f"no track {track_id!r} among yours") from None
-    if user is None or not has_role(user, track.organisation, Role.CREATOR):
-        raise Http404(f"no track {track_id!r} among yours")
-    return track
-
-
-def prompt_melody(score: Score) -> np.ndarray:
-    """The melody of a prompt: the top voice (`tokens.skyline`) of its melody-role track, NOTE_DTYPE."""
-    roles = tok.assign_roles(score)
-    melody_tracks = [index for index, role in roles.items() if role == 0]
-    if not melody_tracks:
-        return np.zeros(0, dtype=NOTE_DTYPE)
-    notes = score.notes[(score.notes["track"] == melody_tracks[0]) & ~score.notes["is_drum"]]
-    return tok.skyline(notes)
-
-
-def _bars_filled(melody: np.ndarray, bar_beats: float) -> int:
-    if len(melody) == 0:
-        return 0
-    return max(int(np.ceil(float((melody["start"] + melody["duration"]).max()) / bar_beats - 1e-9)), 1)
-
-
-def _track_score(track: Track) -> Score:
-    return Score.from_npz_bytes(read_blob(track.events_path))
-
-
-def _request_prompt(user, params: dict, errors: dict[str, str]) -> tuple[dict, Score] | None:
-    """(the prompt as stored in the request, its Score) from `prompt_track` or `prompt_file`, or None."""
-    track_id, upload = params.get("prompt_track"), params.get("prompt_file")
-    if track_id is not None and upload is not None:
-        errors["prompt_file"] = "give either prompt_track or prompt_file, not both"
-        return None
-    if track_id is not None:
-        if params.get("from_track") is not None:
-            errors["prompt_track"] = "a regenerated track is its own prompt: leave prompt_track out"
-            return None
-        track = own_track(user, track_id)
-        if not track.events_path:
-            errors["prompt_track"] = f"track {track.pk} has no notes yet"
-            return None
-        score = _track_score(track)
-        if len(prompt_melody(score)) == 0:
-            errors["prompt_track"] = f"track {track.pk} has no melody to continue"
-            return None
-        return {"track": track.pk, "sha256": track.content_sha256}, score
-    if upload is None:
-        return None
-    name = getattr(upload, "name", "") or "prompt"
-    data = upload.read() if hasattr(upload, "read") else bytes(upload)
-    if len(data) > PROMPT_MAX_BYTES:
-        errors["prompt_file"] = f"the prompt file is {len(data)} bytes; at most {PROMPT_MAX_BYTES} are accepted"
-        return None
-    try:
-        fmt = detect_format(data)
-        score = parse_symbolic(data, fmt, name=name)
-    except (UnsupportedFormat, CorruptFile) as exc:
-        errors["prompt_file"] = f"the prompt must be a MIDI or MusicXML file: {exc}"
-        return None
-    if len(prompt_melody(score)) == 0:
-        errors["prompt_file"] = "the prompt file has no melody to continue"
-        return None
-    blob = store_bytes(data, suffix=f".{fmt.value}")
-    return {"upload": blob.relpath, "sha256": blob.sha256, "name": str(name)[:200], "format": fmt.value}, score
-
-
-def _regenerated_track(user, params: dict, errors: dict[str, str]) -> tuple[Track, int] | None:
-    """(the track of `user`'s that `from_track` names, `from_bar`) when that bar is inside the track; None
-    without `from_track` or with an error (recorded in `errors`)."""
-    track_id, from_bar = params.get("from_track"), params.get("from_bar")
-    if track_id is None:
-        if from_bar is not None:
-            errors["from_bar"] = "from_bar needs from_track, the track to regenerate"
-        return None
-    track = own_track(user, track_id)
-    if track.source != TrackSource.GENERATED or not track.events_path or not track.bars:
-        errors["from_track"] = f"track {track.pk} is not a finished generated track"
-        return None
-    try:
-        bar = int(_parameter("from_bar", from_bar if from_bar is not None else 1, (int, 1, track.bars)))
-    except ValueError:
-        errors["from_bar"] = (
-            f"from_bar must be a bar of the track: an integer in 1..{track.bars} (bars count from 1), got {from_bar!r}"
-        )
-        return None
-    return track, bar
-
-
 @transaction.atomic
 def generation_start(*, user, model: TrainedModel, params: dict) -> Track:
-    """Validate, create a draft Track and a generation job (gpu queue)."""
+    """Check the creator, validate the request once (`GenerationRequest.build`), create a draft Track that
+    stores it and a generation job (gpu queue)."""
     _require_creator(user, model.organisation)
-    clean = generation_validate(model=model, params=params, user=user)
-    from .latent import latent_fields_given, latent_request_validate
-
-    if model.arch == "vae":
-        if "prompt" in clean or "from_track" in clean:
-            raise ValidationError(
-                {
-                    "prompt_track": "a VAE model decodes whole windows: it does not continue a prompt or regenerate from a bar"
-                }
-            )
-        clean |= latent_request_validate(user=user, model=model, params=params)
-    elif given := latent_fields_given(params):
-        raise ValidationError(
-            {given[0]: f"interpolation and style mixing need a VAE model; {model.name!r} is {model.arch}"}
-        )
+    request = GenerationRequest.build(model=model, params=params, user=user)
     track = Track.objects.create(
         organisation=model.organisation,
         created_by=user,
         source=TrackSource.GENERATED,
         model=model,
-        title=clean["title"] or f"{model.name} #{clean['seed']}",
-        generation_params=clean,
+        title=request.title or f"{model.name} #{request.seed}",
+        generation_params=request.as_params(),
     )
     job = job_create(
         kind=JobKind.GENERATE,
@@ -706,62 +439,63 @@ def generation_start(*, user, model: TrainedModel, params: dict) -> Track:
     return track
 
 
-def compose(model: TrainedModel, params: dict) -> tuple[Score, dict]:
+def compose(model: TrainedModel, request: GenerationRequest) -> tuple[Score, dict]:
     """The pure part of generation: the same model and request give the same score."""
     _set_threads()
     if model.arch == "vae":
         from .latent import vae_compose
 
-        return vae_compose(model, params)
+        return vae_compose(model, request)
     markov = MarkovHarmony.from_json(read_blob(model.markov_path).decode())
-    guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if params.get("anti_copy", True) else None
+    guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if request.anti_copy else None
     net = _load_network(model.checkpoint_path, model.checkpoint_sha256) if model.checkpoint_path else None
-    prompt, prompt_bars, keep = _prompt_of(params)
-    harmony = params.get("harmony") or "markov"
+    prompt, prompt_bars, keep = _prompt_of(request)
     harmoniser = (
-        fr.FrameHarmoniser(_load_frame_model(model.frames_path), device=device()) if harmony == "frames" else None
+        fr.FrameHarmoniser(_load_frame_model(model.frames_path), device=device())
+        if request.harmony == "frames"
+        else None
     )
     score, stats = generate_piece(
         net,
         tok.VOCAB,
         markov,
-        bars=params["bars"],
-        tempo=params["tempo"],
-        key=params["key"],
-        programs=params["programs"] or None,
-        temperature=params["temperature"],
-        top_k=params["top_k"],
-        top_p=params["top_p"],
-        seed=params["seed"],
+        bars=request.bars,
+        tempo=request.tempo,
+        key=request.key,
+        programs=request.programs or None,
+        temperature=request.temperature,
+        top_k=request.top_k,
+        top_p=request.top_p,
+        seed=request.seed,
         guard=guard,
         device=device(),
-        title=params.get("title") or None,
-        time_signature=tuple(params.get("time_signature", (4, 4))),
-        arrangement=params.get("arrangement", "band"),
-        drums=bool(params.get("drums", True)),
+        title=request.title or None,
+        time_signature=request.time_signature,
+        arrangement=request.arrangement,
+        drums=request.drums,
         prompt=prompt,
         prompt_bars=prompt_bars,
         keep=keep,
         harmoniser=harmoniser,
     )
-    return score, {**stats, "harmony": harmony}
+    return score, {**stats, "harmony": request.harmony}
 
 
-def _prompt_of(params: dict) -> tuple[np.ndarray | None, int | None, Score | None]:
+def _prompt_of(request: GenerationRequest) -> tuple[np.ndarray | None, int | None, Score | None]:
     """(prompt melody, the bars it fills, the score to keep) of a validated request (permissions were checked
     then). A regenerated track gives its melody before `from_bar` and itself."""
-    if params.get("from_track") is not None:
-        keep = _track_score(Track.objects.get(pk=params["from_track"]))
-        bars_kept = int(params["from_bar"]) - 1
+    if request.from_track is not None:
+        keep = track_score(Track.objects.get(pk=request.from_track))
+        bars_kept = int(request.from_bar or 1) - 1
         if bars_kept == 0:
             return None, None, None
         melody = keep.notes[keep.notes["track"] == 0]
         return melody[melody["start"] < bars_kept * keep.bar_beats - 1e-9], bars_kept, keep
-    prompt = params.get("prompt")
+    prompt = request.prompt
     if not prompt:
         return None, None, None
     if "track" in prompt:
-        score = _track_score(Track.objects.get(pk=prompt["track"]))
+        score = track_score(Track.objects.get(pk=prompt["track"]))
     else:
         score = parse_symbolic(read_blob(prompt["upload"]), Format(prompt["format"]), name=prompt.get("name", ""))
     melody = transpose_notes(prompt_melody(score), int(prompt.get("transpose", 0)))
@@ -774,8 +508,9 @@ def generate_handler(job: Job) -> dict:
     except Track.DoesNotExist:
         raise JobError("the track was deleted before generation") from None
     model = track.model
+    request = GenerationRequest.from_params(track.generation_params)
     job.set_progress(0.1, "composing")
-    score, stats = compose(model, track.generation_params)
+    score, stats = compose(model, request)
     job.set_progress(0.5, "rendering with FluidSynth")
     blobs = render_track_score(score)
     terms = model.licence_terms()  # as trained, not as the datasets' terms read today
@@ -794,7 +529,7 @@ def generate_handler(job: Job) -> dict:
             for d in model.datasets.all()
         ],
         "request": track.generation_params,
-        "seed": track.generation_params["seed"],
+        "seed": request.seed,
         "code_version": code_version(),
         "midi_sha256": blobs["midi"].sha256,
         "mix_sha256": blobs["mix"].sha256,
@@ -808,9 +543,9 @@ def generate_handler(job: Job) -> dict:
         track.midi_path, track.events_path = blobs["midi"].relpath, blobs["events"].relpath
         track.audio_path, track.preview_path = blobs["mix"].relpath, blobs["preview"].relpath
         track.stems = blobs["stems"]
-        track.tempo_bpm, track.key = float(track.generation_params["tempo"]), stats.get("key", "")
-        track.time_signature = "/".join(str(n) for n in track.generation_params.get("time_signature", (4, 4)))
-        track.bars = int(track.generation_params["bars"])
+        track.tempo_bpm, track.key = request.tempo, stats.get("key", "")
+        track.time_signature = "/".join(str(n) for n in request.time_signature)
+        track.bars = request.bars
         track.duration_s = round(score.duration_s, 3)
         track.content_sha256 = blobs["midi"].sha256
         track.provenance = provenance

@@ -62,7 +62,7 @@ class TrainForm(forms.Form):
 
 
 class GenerateForm(forms.Form):
-    """Field limits are left to `generation_validate`, so the page shows the same messages as the API and CLI."""
+    """Field limits are left to `GenerationRequest.build`, so the page shows the same messages as the API and CLI."""
 
     title = forms.CharField(max_length=200, required=False)
     bars = forms.IntegerField(initial=16, required=False)

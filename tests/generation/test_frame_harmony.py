@@ -9,6 +9,7 @@ from django.core.management import call_command
 
 from generation import services
 from generation.models import TrainedModel
+from generation.request import GenerationRequest
 from ledgerline.catalogue.models import Track
 from ledgerline.jobs.models import Job
 from ledgerline.music.events import Score
@@ -48,10 +49,10 @@ def test_a_model_trained_with_frames_harmonises_a_melody_in_four_voices(studio, 
     score = Score.from_npz_bytes(read_blob(track.events_path))
     pitched = score.notes[~score.notes["is_drum"]]
     assert len(np.unique(pitched["track"])) == 4  # soprano (the melody), alto, tenor, bass
-    again, _ = services.compose(model, track.generation_params)
+    again, _ = services.compose(model, GenerationRequest.from_params(track.generation_params))
     assert np.array_equal(again.notes, score.notes)  # a seed gives the same voices
     with pytest.raises(ValidationError, match="the frame harmony writes four voices: use arrangement satb"):
-        services.generation_validate(model=model, params={"harmony": "frames", "arrangement": "band"})
+        GenerationRequest.build(model=model, params={"harmony": "frames", "arrangement": "band"})
 
 
 def test_harmony_frames_on_a_model_without_a_frame_model_is_a_clear_400(studio, capsys, api_client):

@@ -12,7 +12,8 @@ from django.core.management import call_command
 from generation.engine.anticopy import NgramGuard
 from generation.engine.markov import MarkovHarmony
 from generation.models import TrainedModel
-from generation.services import compose, generation_validate
+from generation.request import GenerationRequest
+from generation.services import compose
 from ledgerline.catalogue.models import Track
 from ledgerline.jobs.models import Job
 from ledgerline.ledger.models import LedgerEntry
@@ -50,16 +51,16 @@ def melody_score(bars: int = 2) -> Score:
 
 def generated_track(model: TrainedModel, **params) -> Track:
     """A finished generated track (composed for real; not rendered) of `model`'s organisation."""
-    clean = generation_validate(model=model, params={"bars": 4, "seed": 5, **params}, user=model.created_by)
+    clean = GenerationRequest.build(model=model, params={"bars": 4, "seed": 5, **params}, user=model.created_by)
     score, _ = compose(model, clean)
     return Track.objects.create(
         organisation=model.organisation,
         created_by=model.created_by,
         title="source",
         model=model,
-        generation_params=clean,
+        generation_params=clean.as_params(),
         events_path=store_bytes(score.to_npz_bytes(), suffix=".npz").relpath,
-        bars=clean["bars"],
+        bars=clean.bars,
     )
 
 
@@ -81,14 +82,14 @@ def assert_nothing_written(tracks: int = 0) -> None:
 
 
 def test_chorale_data_defaults_to_satb_without_drums_and_band_can_be_asked_for(model):
-    clean = generation_validate(model=model, params={}, user=model.created_by)
-    assert clean["arrangement"] == "satb" and clean["drums"] is False
+    clean = GenerationRequest.build(model=model, params={}, user=model.created_by)
+    assert clean.arrangement == "satb" and clean.drums is False
     score, _ = compose(model, clean)
     assert [t.name for t in score.tracks] == ["Soprano", "Alto", "Tenor", "Bass"]
     assert not score.notes["is_drum"].any()
-    band = generation_validate(model=model, params={"arrangement": "band"}, user=model.created_by)
-    assert band["drums"] is False and not compose(model, band)[0].notes["is_drum"].any()
-    drums = generation_validate(model=model, params={"arrangement": "band", "drums": True}, user=model.created_by)
+    band = GenerationRequest.build(model=model, params={"arrangement": "band"}, user=model.created_by)
+    assert band.drums is False and not compose(model, band)[0].notes["is_drum"].any()
+    drums = GenerationRequest.build(model=model, params={"arrangement": "band", "drums": True}, user=model.created_by)
     assert compose(model, drums)[0].notes["is_drum"].any()
 
 
@@ -136,10 +137,10 @@ def test_someone_elses_track_is_a_404_as_prompt_and_as_regeneration(api_client, 
 def test_an_uploaded_prompt_is_continued_and_keeps_its_notes(api_client, model):
     prompt = melody_score(bars=2)
     upload = SimpleUploadedFile("tune.mid", prompt.to_midi_bytes(), content_type="audio/midi")
-    clean = generation_validate(
+    clean = GenerationRequest.build(
         model=model, params={"prompt_file": upload, "bars": 4, "arrangement": "band"}, user=model.created_by
     )
-    assert clean["prompt"]["bars"] == 2 and clean["prompt"]["format"] == "midi" and clean["key"]
+    assert clean.prompt["bars"] == 2 and clean.prompt["format"] == "midi" and clean.key
     score, stats = compose(model, clean)
     melody = np.sort(score.notes[score.notes["track"] == 0], order="start")
     assert [(int(n["pitch"]), float(n["start"])) for n in melody[melody["start"] < 8]] == [
@@ -166,10 +167,10 @@ def test_an_uploaded_prompt_is_continued_and_keeps_its_notes(api_client, model):
 
 def test_a_prompt_from_ones_own_track_is_continued(model):
     source = generated_track(model, arrangement="band")
-    clean = generation_validate(
+    clean = GenerationRequest.build(
         model=model, params={"prompt_track": source.pk, "bars": 6, "seed": 9}, user=model.created_by
     )
-    assert clean["prompt"] == {"track": source.pk, "sha256": "", "transpose": 0, "bars": 4}
+    assert clean.prompt == {"track": source.pk, "sha256": "", "transpose": 0, "bars": 4}
     score, _ = compose(model, clean)
     kept = Score.from_npz_bytes(open_blob(source.events_path))
     first = kept.notes[kept.notes["track"] == 0]
@@ -186,8 +187,8 @@ def open_blob(relpath: str) -> bytes:
 @pytest.mark.parametrize("arrangement", ["satb", "band"])
 def test_regenerating_from_bar_n_keeps_the_earlier_bars_byte_identical_in_the_midi(model, arrangement):
     source = generated_track(model, arrangement=arrangement, bars=4)
-    clean = generation_validate(model=model, params={"from_track": source.pk, "from_bar": 3}, user=model.created_by)
-    assert clean["seed"] == 6 and clean["arrangement"] == arrangement and clean["bars"] == 4
+    clean = GenerationRequest.build(model=model, params={"from_track": source.pk, "from_bar": 3}, user=model.created_by)
+    assert clean.seed == 6 and clean.arrangement == arrangement and clean.bars == 4
     score, _ = compose(model, clean)
     before = Score.from_npz_bytes(open_blob(source.events_path))
     boundary = 2 * before.bar_beats

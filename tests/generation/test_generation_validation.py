@@ -12,7 +12,7 @@ from generation.engine.markov import MarkovHarmony
 from generation.engine.models import get_model
 from generation.engine.sample import generate_piece
 from generation.models import TrainedModel
-from generation.services import PARAMETER_LIMITS
+from generation.request import PARAMETER_LIMITS
 from ledgerline.catalogue.models import Track
 from ledgerline.jobs.models import Job
 from ledgerline.ledger.models import LedgerEntry
