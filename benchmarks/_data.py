@@ -3,7 +3,7 @@ four-part tracks, screened clear, and buyers.
 
 Built through the platform's own services (accounts, generation), not the tests' factories: benchmarks never
 import `tests` (the import-linter contract in pyproject.toml). The tests build the same market with factory_boy
-in tests/rights/market.py. Needs Django set up (`django.setup()`) and a database the benchmark may fill.
+in tests/rights/market.py, from the same `four_part_score`. Needs Django set up (`django.setup()`) and a database the benchmark may fill.
 """
 
 from __future__ import annotations

@@ -5,54 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
+from benchmarks._data import four_part_score
 from generation.models import ModelStatus, TrainedModel
 from generation.services import model_terms_snapshot
 from ledgerline.catalogue.models import Track, TrackStatus
-from ledgerline.music.events import Score, TrackInfo, make_notes, with_seconds
 from ledgerline.rendering import render_track_score
 from tests import factories
-
-
-def four_part_score(bars: int = 4, tempo: float = 120.0, seed: int = 0) -> Score:
-    """A melody, chords, bass and drums over `bars` bars of 4/4, different for each seed."""
-    rng = np.random.default_rng(seed)
-    scale = [60, 62, 64, 65, 67, 69, 71, 72]
-    melody = make_notes(
-        [(int(rng.choice(scale)) + 12, b * 4 + q, 1.0) for b in range(bars) for q in range(4)], track=0, program=73
-    )
-    roots = [48, 53, 55, 48]
-    chords = make_notes(
-        [(roots[b % 4] + 12 + step, b * 4, 4.0) for b in range(bars) for step in (0, 4, 7)],
-        track=1,
-        program=0,
-        velocity=70,
-    )
-    bass = make_notes(
-        [(roots[b % 4] - 12, b * 4 + half, 2.0) for b in range(bars) for half in (0, 2)], track=2, program=33
-    )
-    drums = make_notes(
-        [(36 if q % 2 == 0 else 38, b * 4 + q, 0.5) for b in range(bars) for q in range(4)],
-        track=3,
-        program=0,
-        is_drum=True,
-    )
-    return with_seconds(
-        Score(
-            notes=np.concatenate([melody, chords, bass, drums]),
-            tracks=[
-                TrackInfo("melody", 73),
-                TrackInfo("harmony", 0),
-                TrackInfo("bass", 33),
-                TrackInfo("drums", 0, is_drum=True),
-            ],
-            tempo_bpm=tempo,
-            time_signature=(4, 4),
-            key="C major",
-            title=f"Market piece {seed}",
-        )
-    )
 
 
 @dataclass
