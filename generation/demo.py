@@ -21,6 +21,8 @@ MARKOV, LSTM = "demo-markov", "demo-lstm"
 LSTM_TRAINING = {"epochs": 200, "patience": 3, "eval_every": 20, "budget_s": 900}
 DEMO_MODELS = {MARKOV: ("markov", {"epochs": 1}), LSTM: ("lstm", LSTM_TRAINING)}
 DEMO_TRACK = "Demo chorale fantasy"
+#: The background demo's second track, made once its LSTM has converged (the first one came from the Markov model).
+LSTM_DEMO_TRACK = "Demo chorale fantasy (LSTM)"
 
 
 def demo_model() -> TrainedModel | None:
@@ -95,26 +97,32 @@ def _metrics_line(metrics: dict) -> str:
     return ", ".join(text.format(metrics[key]) for key, text in shown.items() if metrics.get(key) is not None)
 
 
-def _demo_track(*, stdout, options: dict, context: dict, run_here: bool = False) -> None:
-    """One generated, screened track waiting for the creator to publish it (the market's walk-through)."""
-    if Track.objects.filter(title=DEMO_TRACK).exists():
-        stdout.write(f"demo: track {DEMO_TRACK!r} exists")
+def _demo_track(
+    *, stdout, options: dict, context: dict, run_here: bool = False, title: str = DEMO_TRACK, only_with: str = ""
+) -> None:
+    """One generated, screened track waiting for the creator to publish it (the market's walk-through), made with
+    the model the demo uses now; with `only_with`, only when that is the model the demo uses."""
+    if Track.objects.filter(title=title).exists():
+        stdout.write(f"demo: track {title!r} exists")
         return
     model = demo_model()
     if model is None:
         stdout.write("demo: no ready demo model; skipping the demo track")
         return
-    stdout.write(f"demo: generating {DEMO_TRACK!r} with {model.name} (8 bars, four tracks), then screening it")
+    if only_with and model.name != only_with:
+        stdout.write(f"demo: {only_with} is not the demo's model (not converged); the demo keeps {DEMO_TRACK!r}")
+        return
+    stdout.write(f"demo: generating {title!r} with {model.name} (8 bars, four tracks), then screening it")
     track = generation_start(
         user=context["users"]["creator"],
         model=model,
-        params={"bars": 8, "tempo": 96, "key": "G", "seed": 1, "title": DEMO_TRACK},
+        params={"bars": 8, "tempo": 96, "key": "G", "seed": 1, "title": title},
     )
     # The screening is a job the generation causes: the track's status is final only when it is done too.
     job, *_ = wait_for_chain(track.provenance["job"], json_mode=bool(options.get("quiet")), run_here=run_here)
     track.refresh_from_db()
     stdout.write(
-        f"demo: {DEMO_TRACK!r} {job.status}; status {track.get_status_display().lower()} "
+        f"demo: {title!r} {job.status}; status {track.get_status_display().lower()} "
         f"(publish it at /tracks/{track.pk}/ as 'creator')"
     )
 
@@ -136,3 +144,8 @@ def stage_track(*, stdout, options: dict, context: dict) -> None:
 
 def stage_lstm(*, stdout, options: dict, context: dict) -> None:
     _train(LSTM, stdout=stdout, options=options, context=context, run_here=True)
+
+
+def stage_lstm_track(*, stdout, options: dict, context: dict) -> None:
+    """The converged LSTM's own demo track, so the demo shows what the network plays (beside the corpus)."""
+    _demo_track(stdout=stdout, options=options, context=context, run_here=True, title=LSTM_DEMO_TRACK, only_with=LSTM)

@@ -150,6 +150,7 @@ BACKGROUND_STAGES = [
     ("track", "generate and screen the demo track", "generation.demo.stage_track"),
     ("chorales", "ingest and index the other chorales, in batches", "ledgerline.catalogue.demo.stage_chorales"),
     ("lstm", "train the LSTM until its held-out loss stops improving", "generation.demo.stage_lstm"),
+    ("lstm-track", "generate and screen the LSTM's demo track", "generation.demo.stage_lstm_track"),
     ("anchor", "anchor the ledger", "ledgerline.ledger.demo.load"),
 ]
 

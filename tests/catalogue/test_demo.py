@@ -105,13 +105,17 @@ def test_the_background_demo_runs_its_stages_in_order_to_a_screened_markov_track
     demo.demo_background_start(chorales=4)
     stages = list(Job.objects.filter(kind="demo").order_by("created_at"))
     assert [(j.params["stage"], j.status) for j in stages] == [
-        (name, "succeeded") for name in ("first-chorales", "markov", "track", "chorales", "chorales", "lstm", "anchor")
+        (name, "succeeded")
+        for name in ("first-chorales", "markov", "track", "chorales", "chorales", "lstm", "lstm-track", "anchor")
     ]
     assert all(later.params["caused_by"] == str(earlier.pk) for earlier, later in zip(stages, stages[1:], strict=False))
     track = Track.objects.get(title="Demo chorale fantasy")
     assert track.model.name == "demo-markov" and track.status in {"clear", "flagged"}  # screened, not "screening"
     lstm = TrainedModel.objects.get(name="demo-lstm", status="ready")
     assert lstm.metrics["stopped"] == "patience" and lstm.metrics["evaluations"] >= 1  # converged
+    lstm_track = Track.objects.get(title="Demo chorale fantasy (LSTM)")  # what the converged network plays
+    assert lstm_track.model == lstm and lstm_track.status in {"clear", "flagged"}
+    assert "corpus_comparison" in lstm_track.provenance  # shown beside the corpus on its page
     assert Dataset.objects.get(name="Bach chorales").items.count() == 4
     client.force_login(get_user_model().objects.get(username="creator"))
     page = client.get("/").content.decode()

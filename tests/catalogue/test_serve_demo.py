@@ -70,4 +70,4 @@ def test_serve_demo_answers_on_a_fresh_data_dir_while_the_demo_is_still_queued_o
         server.wait(timeout=30)
         log.close()
     console = (tmp_path / "console.log").read_text()
-    assert "demo loading: log in at http://127.0.0.1:8000" in console and "\r" not in console
+    assert f"demo loading: log in at http://127.0.0.1:{port}" in console and "\r" not in console  # where it serves

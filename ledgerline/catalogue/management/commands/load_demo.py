@@ -10,7 +10,7 @@ from django.utils.module_loading import import_string
 
 from ledgerline.catalogue.demo import BACKGROUND_STAGES, CHORALES, demo_background_start
 
-READY = "log in at http://127.0.0.1:8000 as label, creator, reviewer or buyer (password ledgerline)"
+READY = "log in at {url} as label, creator, reviewer or buyer (password ledgerline)"
 
 
 class Command(BaseCommand):
@@ -19,6 +19,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--chorales", type=int, default=CHORALES, help="how many of the 371 chorales to ingest")
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000", help="where the platform is served (for the message)"
+        )
         parser.add_argument(
             "--background",
             action="store_true",
@@ -33,11 +36,15 @@ class Command(BaseCommand):
             job = demo_background_start(chorales=options["chorales"], send=settings.LEDGERLINE_TASK_RUNNER != "thread")
             stages = ", ".join(title for _, title, _ in BACKGROUND_STAGES)
             self.stdout.write(f"demo: users created; queued in the background (job {job.pk}): {stages}")
-            self.stdout.write(self.style.SUCCESS(f"demo loading: {READY}; the dashboard shows its progress"))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"demo loading: {READY.format(url=options['url'])}; the dashboard shows its progress"
+                )
+            )
             return
         context: dict = {}
         for dotted in settings.LEDGERLINE_DEMO_STEPS:
             step = import_string(dotted)
             self.stdout.write(f"demo step {dotted}")
             step(stdout=self.stdout, options=options, context=context)
-        self.stdout.write(self.style.SUCCESS(f"demo ready: {READY}"))
+        self.stdout.write(self.style.SUCCESS(f"demo ready: {READY.format(url=options['url'])}"))

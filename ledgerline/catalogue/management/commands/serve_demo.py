@@ -24,8 +24,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         call_command("migrate", interactive=False, verbosity=1)
         call_command("collectstatic", interactive=False, verbosity=0)
-        call_command("load_demo", background=True, chorales=options["chorales"])
+        address = options["addrport"] if ":" in options["addrport"] else f"127.0.0.1:{options['addrport']}"
+        call_command("load_demo", background=True, chorales=options["chorales"], url=f"http://{address}")
         if settings.LEDGERLINE_TASK_RUNNER == "thread":  # this process runs the demo's jobs, once it serves
-            address = options["addrport"] if ":" in options["addrport"] else f"127.0.0.1:{options['addrport']}"
             demo_send_when_serving(f"http://{address}/healthz")
         call_command("runserver", options["addrport"], use_reloader=False)
