@@ -129,6 +129,29 @@ class Visitor:
             self.page.click("form button[type=submit]")
         assert urlsplit(self.page.url).path == "/", f"not logged in: {self.page.url}"
 
+    def open_generate_form(self, model):
+        """Through the main menu to the generation page, then the model's generate form (its `details` opened)."""
+        self.page.get_by_role("navigation", name="Main").get_by_role("link", name="Generation").click()
+        self.page.get_by_text(f"Generate with {model.name}").click()
+        return self.page.locator(f"#generate-{model.pk}")
+
+    def generate_screen_publish(self, form, title: str) -> None:
+        """Submit a filled generate form, then on the track page, which follows the jobs without a reload: a clear
+        screening verdict, the Publish button, and the cut into loops and stems."""
+        from playwright.sync_api import expect
+
+        page = self.page
+        form.locator("[name=title]").fill(title)
+        form.get_by_role("button", name="Generate and screen").click()
+        expect(page.locator("h1")).to_contain_text(title)
+        page.evaluate("window.notReloaded = true")
+        expect(page.locator("#track-status")).to_have_text("Screened clear", timeout=120_000)
+        assert page.evaluate("window.notReloaded") is True
+        expect(page.locator("#verdict")).to_have_text("Clear")
+        page.get_by_role("button", name=f"Publish {title}").click()
+        expect(page.locator("#track-status")).to_have_text("Published")
+        expect(page.locator("#split-status")).to_have_text("succeeded", timeout=120_000)
+
     def crawl(self, start: str = "/", *, limit: int = 40) -> list[str]:
         """GET same-origin links breadth-first from `start` (a role's dashboard), at most `limit` URLs, and return
         the URLs visited; each one that answers 4xx/5xx is recorded as a problem. The site's HTML pages are also
@@ -188,3 +211,28 @@ def jobs_finished(jobs, *, seconds: float = 120) -> None:
     while any(not job.is_finished for job in jobs.all()):
         assert time.monotonic() < deadline, [(job.kind, job.status, job.message) for job in jobs.all()]
         time.sleep(0.3)
+
+
+def creator_and_chorales(tmp_path, *, count: int):
+    """The start of a creator's journey: a public dataset of `count` chorales (CC-BY-4.0, label "bach-label"),
+    ingested and indexed, and a creator of the organisation "studio". Returns (dataset, studio, creator)."""
+    dataset = factories.ingested_chorales(
+        tmp_path,
+        organisation=factories.OrganisationFactory(slug="bach-label"),
+        count=count,
+        name="Chorales",
+        is_public=True,
+        licence_name="CC-BY-4.0",
+    )
+    studio = factories.OrganisationFactory(slug="studio", name="Studio")
+    return dataset, studio, factories.user_with_role("creator", studio)
+
+
+def model_trained(*, creator, organisation, dataset, **options):
+    """A model the creator trained on `dataset` (`options`: name, arch, epochs, config), ready to generate."""
+    from generation.services import model_train_start
+
+    model = model_train_start(user=creator, organisation=organisation, dataset_ids=[dataset.pk], **options)
+    model.refresh_from_db()
+    assert model.status == "ready", model.job.error
+    return model
