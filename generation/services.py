@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -53,10 +53,30 @@ def _set_threads() -> None:
         torch.set_num_threads(settings.LEDGERLINE_TORCH_THREADS)
 
 
+@functools.cache
+def _device_of(configured: str) -> str:
+    """`LEDGERLINE_DEVICE` as torch sees this machine: unset ("") is "cuda" when torch sees a GPU, else "cpu".
+    ImproperlyConfigured for a CUDA device torch does not see. Settings check only the spelling (they never
+    import torch), so this is where a missing GPU is refused, before any work starts on it."""
+    if configured == "cpu":
+        return configured
+    available = torch.cuda.is_available()
+    if not configured:
+        return "cuda" if available else "cpu"
+    if not available:
+        raise ImproperlyConfigured(f"LEDGERLINE_DEVICE={configured!r} but torch sees no CUDA device on this machine")
+    index = int(configured.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ImproperlyConfigured(
+            f"LEDGERLINE_DEVICE={configured!r} but torch sees {torch.cuda.device_count()} CUDA device(s)"
+        )
+    return configured
+
+
 def device() -> str:
-    """The torch device of every training and generation path (`LEDGERLINE_DEVICE`)."""
+    """The torch device of every training and generation path (`LEDGERLINE_DEVICE`, resolved at first use)."""
     _set_threads()
-    return settings.LEDGERLINE_DEVICE
+    return _device_of(settings.LEDGERLINE_DEVICE)
 
 
 def code_version() -> str:

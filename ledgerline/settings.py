@@ -82,23 +82,13 @@ _DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 
 
 def env_device(name: str) -> str:
-    """A torch device string: "cpu", "cuda" or "cuda:N". Unset: "cuda" when torch sees a GPU, else "cpu".
-    A CUDA device on a machine where torch sees none is refused here, not at the first training step."""
+    """A torch device as configured: "cpu", "cuda" or "cuda:N", or "" when unset (then `generation.services.device()`
+    picks "cuda" when torch sees a GPU, else "cpu", at first use). Only the spelling is checked here: settings never
+    import torch, which cost every process (manage.py, each web worker) 1.6 s; whether a named CUDA device exists is
+    checked, as loudly, when training or generation first asks for it."""
     raw = (os.environ.get(name) or "").strip().lower()
     if raw and not _DEVICE_PATTERN.fullmatch(raw):
         raise ImproperlyConfigured(f"{name}={raw!r} is not a device (use cpu, cuda or cuda:N)")
-    if raw == "cpu":
-        return raw
-    import torch  # only here: settings that never name a GPU device stay cheap to load elsewhere
-
-    available = torch.cuda.is_available()
-    if not raw:
-        return "cuda" if available else "cpu"
-    if not available:
-        raise ImproperlyConfigured(f"{name}={raw!r} but torch sees no CUDA device on this machine")
-    index = int(raw.partition(":")[2] or 0)
-    if index >= torch.cuda.device_count():
-        raise ImproperlyConfigured(f"{name}={raw!r} but torch sees {torch.cuda.device_count()} CUDA device(s)")
     return raw
 
 
@@ -348,8 +338,8 @@ LEDGERLINE_JOB_RETRY_BACKOFF_S = env_int("LEDGERLINE_JOB_RETRY_BACKOFF_S", 2, mi
 # shared 2-core machine two spinning OpenMP threads made training 25x slower than one
 # (benchmarks/generation/RESULTS.md), so the default is 1.
 LEDGERLINE_TORCH_THREADS = env_int("LEDGERLINE_TORCH_THREADS", 1, minimum=0)
-# Where every training and generation path runs its models (cpu, cuda, cuda:N). Unset: the GPU when torch sees
-# one. Training uses bf16 autocast on CUDA; sampling draws on the CPU, so a seed gives the same tokens anywhere.
+# Where every training and generation path runs its models (cpu, cuda, cuda:N). Unset (""): the GPU when torch
+# sees one, decided at first use (`generation.services.device()`). Training uses bf16 autocast on CUDA; sampling draws on the CPU, so a seed gives the same tokens anywhere.
 LEDGERLINE_DEVICE = env_device("LEDGERLINE_DEVICE")
 
 # --- Near-copy screening ----------------------------------------------------------------------------
