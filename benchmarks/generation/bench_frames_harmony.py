@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--key-penalty", type=float, default=1.0, help="weight factor per lower voice out of key")
     parser.add_argument("--temperature", type=float, default=1.0, help="of the key logits while harmonising")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--budget-s", type=float, default=None, help="no epoch starts after this many seconds")
     parser.add_argument("--load", type=Path, default=None, help="a saved model: skip training")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--out", type=Path, default=None)
@@ -160,8 +161,10 @@ def main() -> None:
             patience=args.patience,
             min_epochs=args.min_epochs,
             device=device,
+            budget_s=args.budget_s,
         )
         report["model"] = {
+            "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu",
             "config": vars(config),
             "parameters": sum(p.numel() for p in model.parameters()),
             "epochs_run": len(result.valid_nll),

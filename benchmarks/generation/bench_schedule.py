@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import time
 from pathlib import Path
 
@@ -26,8 +27,25 @@ import torch
 from common import DEFAULT_WORK, load_split  # noqa: I001  (sets sys.path first)
 
 from generation.engine import tokens as tok
+from generation.engine.markov import MarkovHarmony
 from generation.engine.models import count_parameters, get_model
+from generation.engine.sample import generate_piece
 from generation.engine.train import EarlyStopping, evaluate_nll, make_windows, train
+
+
+def generation_latency(net: torch.nn.Module, markov: MarkovHarmony, runs: int, device: str) -> dict[str, float]:
+    """Median seconds for a 16-bar piece (melody sampled, Markov harmony, arrangement; no rendering) on the
+    training device and on the CPU, after one warm-up piece each."""
+    timings = {}
+    for where in dict.fromkeys([device, "cpu"]):
+        net.to(where)
+        seconds = []
+        for seed in range(runs + 1):
+            started = time.perf_counter()
+            generate_piece(net, tok.VOCAB, markov, bars=16, tempo=100.0, key="C", seed=seed, device=where)
+            seconds.append(time.perf_counter() - started)
+        timings[where] = round(statistics.median(seconds[1:]), 4)
+    return timings
 
 
 def main() -> None:
@@ -48,6 +66,10 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=1800.0, help="seconds of training, evaluations included")
     parser.add_argument("--every", type=int, default=25)
     parser.add_argument("--patience", type=int, default=6)
+    parser.add_argument("--transpose", type=int, default=0, help="random transposition of training windows, semitones")
+    parser.add_argument("--positions", choices=["absolute", "relative"], default="absolute")
+    parser.add_argument("--save", type=Path, default=None, help="save the trained model (state dict and config)")
+    parser.add_argument("--latency", type=int, default=0, help="time N 16-bar generations on the device (and CPU)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--out", type=Path, default=None)
@@ -61,6 +83,8 @@ def main() -> None:
     config = {"dim": args.dim, "layers": args.layers, "heads": args.heads, "dropout": args.dropout, "max_len": 512}
     if args.arch == "lstm":
         config["heads"] = 1
+    else:
+        config["positions"] = args.positions
     steps_per_epoch = math.ceil(len(make_windows(train_seqs, args.seq_len)) / args.batch)
     epochs = math.ceil(args.steps / steps_per_epoch)
     torch.manual_seed(0)
@@ -79,6 +103,7 @@ def main() -> None:
         warmup_steps=args.warmup,
         schedule=args.schedule,
         min_lr_ratio=args.min_lr_ratio,
+        transpose=args.transpose,
         checkpoint_every=0,
         early_stopping=EarlyStopping(
             held_out=valid_seqs, every=args.every, patience=args.patience, budget_s=args.budget
@@ -91,10 +116,11 @@ def main() -> None:
         "parameters": count_parameters(net),
         "recipe": {
             k: getattr(args, k)
-            for k in ("lr", "schedule", "warmup", "min_lr_ratio", "weight_decay", "batch", "seq_len")
+            for k in ("lr", "schedule", "warmup", "min_lr_ratio", "weight_decay", "batch", "seq_len", "transpose")
         }
         | {"epochs": epochs, "steps_per_epoch": steps_per_epoch},
         "device": device,
+        "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu",
         "torch_threads": torch.get_num_threads(),
         "budget_s": args.budget,
         "train_seconds": round(seconds, 1),
@@ -108,6 +134,13 @@ def main() -> None:
         "test_nll_per_token": round(evaluate_nll(net, test_seqs, args.seq_len, device), 4),
         "test_nll_per_token_256": round(evaluate_nll(net, test_seqs, 256, device), 4),
     }
+    if args.latency:
+        report["latency_16_bars_s"] = generation_latency(
+            net, MarkovHarmony().fit(score for _, score in split.train), args.latency, device
+        )
+    if args.save is not None:
+        torch.save({"arch": args.arch, "config": net.config.to_dict(), "model": net.state_dict()}, args.save)
+        report["saved"] = str(args.save)
     line = json.dumps(report)
     print(line)
     if args.out is not None:

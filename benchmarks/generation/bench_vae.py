@@ -169,6 +169,12 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--eval-every", type=int, default=50, help="steps between held-out evaluations")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    parser.add_argument("--device", default="cpu", help="where to train and evaluate (cpu, cuda)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a field of the size's config, e.g. --set latent=128 --set decoder_dim=512",
+    )  # fmt: skip
+    parser.add_argument("--tag", default="", help="suffix of the report and model file names")
     parser.add_argument("--memorisation", type=int, default=0, help="prior samples to screen (0: skip)")
     parser.add_argument("--memorisation-only", action="store_true", help="load vae-<bars>bar.pt, screen, stop")
     parser.add_argument("--symbolic-only", action="store_true", help="with --memorisation-only: n-grams, no audio")
@@ -188,7 +194,13 @@ def main() -> None:
         )
         print(json.dumps(result, indent=1))
         return
-    config = SIZES[args.bars]
+    config = dict(SIZES[args.bars])
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in config:
+            parser.error(f"--set {item}: no field {key!r} in the {args.bars}-bar config")
+        config[key] = type(config[key])(value) if not isinstance(config[key], bool) else value == "true"
+    name = f"vae-{args.bars}bar{args.tag}"
     train_w, valid_w, test_w = (windows_of(part, args.bars) for part in (split.train, split.valid, split.test))
     max_len = config["max_len"]
     skipped = {name: sum(len(w) > max_len for w in ws) for name, ws in (("train", train_w), ("test", test_w))}
@@ -203,12 +215,13 @@ def main() -> None:
     started = time.perf_counter()
     result = V.train_vae(
         model, train_w, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=0, on_step=on_step,
-        early_stopping=early,
+        early_stopping=early, device=args.device,
     )  # fmt: skip
     train_s = time.perf_counter() - started
     print(f"trained {result.steps} steps in {train_s:.0f} s ({result.stopped or 'epochs'})", flush=True)
     started = time.perf_counter()
-    metrics = V.evaluate_vae(model, test_w, seed=0)
+    metrics = V.evaluate_vae(model, test_w, seed=0, device=args.device)
+    model.to("cpu")  # the interpolation below decodes on the CPU, as the platform's sampler does
     eval_s = time.perf_counter() - started
 
     # Interpolation between test windows of different chorales: window i of piece p with window i of piece p+1.
@@ -246,6 +259,7 @@ def main() -> None:
             "windows_per_s": round(result.windows_per_s, 1),
             "held_out_loss": [round(x, 3) for x in result.held_out_loss],
             "threads": torch.get_num_threads(),
+            "device": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu",
         },
         "test": {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.to_dict().items()},
         "eval_seconds": round(eval_s, 1),
@@ -259,10 +273,10 @@ def main() -> None:
         },
     }
     torch.save({"arch": "vae", "config": model.config.to_dict(), "state_dict": model.state_dict()},
-               args.work / f"vae-{args.bars}bar.pt")  # fmt: skip
+               args.work / f"{name}.pt")  # fmt: skip
     if args.memorisation:
         report["memorisation"] = memorisation(model, split, args)
-    out = args.work / f"vae-{args.bars}bar.json"
+    out = args.work / f"{name}.json"
     out.write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
 

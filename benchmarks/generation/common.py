@@ -9,6 +9,7 @@ Parsed scores are cached as `Score` npz files under the work folder, so later ru
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import warnings
@@ -82,12 +83,24 @@ def load_score(name: str, work: Path = DEFAULT_WORK) -> Score | None:
     return score
 
 
+def cached_chorale_names(work: Path = DEFAULT_WORK) -> list[str]:
+    """`chorale_names()`, kept in the work folder: with the scores' cache beside it, a machine without music21
+    (the GPU machine) loads the split."""
+    listing = work / "chorale-names.json"
+    if listing.exists():
+        return list(json.loads(listing.read_text()))
+    names = chorale_names()
+    listing.parent.mkdir(parents=True, exist_ok=True)
+    listing.write_text(json.dumps(names))
+    return names
+
+
 def load_split(work: Path = DEFAULT_WORK) -> Split:
     import torch
 
     torch.set_num_threads(TORCH_THREADS)
     parts = []
-    for names in split_names(chorale_names()):
+    for names in split_names(cached_chorale_names(work)):
         pairs = [(name, load_score(name, work)) for name in names]
         parts.append([(name, score) for name, score in pairs if score is not None and len(score.notes)])
     return Split(*parts)

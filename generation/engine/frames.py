@@ -209,6 +209,7 @@ def train_frames(
     min_epochs: int = 40,
     on_epoch: Callable[[int, float], None] | None = None,
     device: str | torch.device = "cpu",
+    budget_s: float | None = None,
 ) -> FrameTrainResult:
     """AdamW (Adam when `weight_decay` is 0) on the summed-BCE-per-frame loss. Each epoch shuffles the pieces
     (seeded).
@@ -224,6 +225,7 @@ def train_frames(
     is rolled along the pitch axis; keys pushed past A0/C8 are dropped), a common JSB regulariser.
 
     The model is moved to `device` and stays there; on CUDA the forward pass runs under bf16 autocast.
+    With `budget_s`, no epoch starts after that many seconds (the best epoch's weights are kept as usual).
     """
     if not rolls:
         raise ValueError("no pieces to train on")
@@ -239,6 +241,8 @@ def train_frames(
     best_state: dict[str, torch.Tensor] | None = None
     best = math.inf
     for epoch in range(1, epochs + 1):
+        if budget_s is not None and epoch > 1 and time.perf_counter() - started > budget_s:
+            break
         model.train()
         order = rng.permutation(len(rolls))
         for begin in range(0, len(order), batch_size):

@@ -18,6 +18,7 @@ from .vae import ARCH as VAE_ARCH
 from .vae import VAEConfig, build_vae
 
 ARCHITECTURES = ("lstm", "transformer")
+POSITIONS = ("absolute", "relative")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class ModelConfig:
     # the sinusoidal positions (amplitude 1) by sqrt(dim). Only checkpoints trained before it was turned off
     # (their stored config lacks the key; see `legacy_config`) set it.
     scale_embedding: bool = False
+    # Transformer positions: "absolute" (sinusoids added to the embeddings; the model cannot read past max_len)
+    # or "relative" (a learned bias per head and distance added to the attention logits, as in Music Transformer's
+    # relative attention in its bias-only form: no position table, any length runs, distances past
+    # `max_distance` share the last bias).
+    positions: str = "absolute"
+    max_distance: int = 256
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -43,6 +50,10 @@ class ModelConfig:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout {self.dropout} outside [0, 1)")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"unknown positions {self.positions!r}; choose one of {', '.join(POSITIONS)}")
+        if self.max_distance < 1:
+            raise ValueError("max_distance must be >= 1")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -155,6 +166,76 @@ class TransformerModel(nn.Module):
         return logits
 
 
+class RelativeBlock(nn.Module):
+    """One pre-norm decoder block whose attention logits get a learned bias per head and query-key distance."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.heads = config.heads
+        self.dropout = config.dropout
+        self.norm1 = nn.LayerNorm(config.dim)
+        self.qkv = nn.Linear(config.dim, 3 * config.dim)
+        self.proj = nn.Linear(config.dim, config.dim)
+        self.norm2 = nn.LayerNorm(config.dim)
+        self.ff = nn.Sequential(
+            nn.Linear(config.dim, 4 * config.dim),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(4 * config.dim, config.dim),
+        )
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """x [batch, time, dim]; bias [heads, time, time] (causal mask included as -inf)."""
+        batch, time, dim = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(batch, time, 3, self.heads, dim // self.heads).unbind(2)
+        attended = nn.functional.scaled_dot_product_attention(
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            attn_mask=bias.unsqueeze(0).to(q.dtype),
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        x = x + self.drop(self.proj(attended.transpose(1, 2).reshape(batch, time, dim)))
+        out: torch.Tensor = x + self.drop(self.ff(self.norm2(x)))
+        return out
+
+
+class RelativeTransformerModel(nn.Module):
+    """Decoder-only Transformer with relative attention (a learned bias per head and distance, shared by the
+    layers; seed §3.2, Music Transformer's insight that intervals in time matter more than absolute positions).
+    Nothing depends on the absolute position, so the model runs on any length; `max_len` only bounds the
+    sampler's context."""
+
+    def __init__(self, config: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, config.dim)
+        self.distance_bias = nn.Embedding(config.max_distance, config.heads)
+        nn.init.zeros_(self.distance_bias.weight)
+        self.blocks = nn.ModuleList(RelativeBlock(config) for _ in range(config.layers))
+        self.norm = nn.LayerNorm(config.dim)
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.dim, vocab_size)
+
+    def attention_bias(self, length: int, device: torch.device) -> torch.Tensor:
+        """[heads, length, length]: the learned bias of each query-key distance, -inf where the key is later."""
+        steps = torch.arange(length, device=device)
+        distance = steps[:, None] - steps[None, :]
+        bias: torch.Tensor = self.distance_bias(distance.clamp(0, self.config.max_distance - 1)).permute(2, 0, 1)
+        return bias.masked_fill(distance < 0, float("-inf"))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [batch, time] -> logits [batch, time, vocab]."""
+        bias = self.attention_bias(tokens.shape[1], tokens.device)
+        x = self.drop(self.embed(tokens))
+        for block in self.blocks:
+            x = block(x, bias)
+        logits: torch.Tensor = self.head(self.norm(x))
+        return logits
+
+
 def get_model(name: str, config: dict[str, Any] | ModelConfig | VAEConfig | None, vocab_size: int) -> nn.Module:
     """Build an untrained model. `config` overrides the fields of `DEFAULT_CONFIGS[name]`; pass
     `{"size": "debug"}` (or any dict with size=debug) to start from `DEBUG_CONFIGS[name]` instead.
@@ -181,6 +262,8 @@ def get_model(name: str, config: dict[str, Any] | ModelConfig | VAEConfig | None
         raise ValueError("vocab_size must be >= 2")
     if name == "lstm":
         return LSTMModel(resolved, vocab_size)
+    if resolved.positions == "relative":
+        return RelativeTransformerModel(resolved, vocab_size)
     return TransformerModel(resolved, vocab_size)
 
 

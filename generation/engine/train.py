@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .tokens import DRUM_ROLE, NUM_TRACKS, VOCAB, Vocab
+
 PAD_ID = 0
 SCHEDULES = ("constant", "cosine", "inverse_sqrt")
 
@@ -59,6 +61,7 @@ class Recipe:
     schedule: str = "constant"
     weight_decay: float = 0.01
     min_lr_ratio: float = 0.0
+    transpose: int = 0  # semitones of random transposition per training window (`transpose_windows`)
 
     def kwargs(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,6 +135,33 @@ def _epoch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(count, generator=generator)
 
 
+def transpose_windows(
+    windows: torch.Tensor, limit: int, generator: torch.Generator, vocab: Vocab = VOCAB
+) -> torch.Tensor:
+    """Each window [batch, time] moved by its own random number of semitones in -limit..limit: every pitched
+    token shifts (drum notes, on the drum track, do not), and the shift is narrowed per window so that no pitch
+    leaves 0..127. Data augmentation for key-independent models: the chorales sit in a handful of keys, the
+    platform asks for any key."""
+    if limit <= 0:
+        return windows
+    is_pitch = (windows >= vocab.pitch_offset) & (windows < vocab.pitch_offset + 128)
+    is_track = (windows >= vocab.track_offset) & (windows < vocab.track_offset + NUM_TRACKS)
+    resets = (windows == vocab.bar) | ((windows >= vocab.position_offset) & (windows < vocab.track_offset))
+    # The role in force at each token: the last TRACK token since the last BAR/POSITION (else melody, 0).
+    steps = torch.arange(windows.shape[1], device=windows.device).expand_as(windows)
+    last_reset = torch.cummax(torch.where(resets, steps, -1), dim=1).values
+    last_track = torch.cummax(torch.where(is_track, steps, -1), dim=1).values
+    track_value = torch.gather(windows, 1, last_track.clamp(min=0)) - vocab.track_offset
+    role = torch.where(last_track > last_reset, track_value, torch.zeros_like(windows))
+    movable = is_pitch & (role != DRUM_ROLE)
+    pitch = windows - vocab.pitch_offset
+    high = torch.where(movable, pitch, -1).amax(dim=1)
+    low = torch.where(movable, pitch, 128).amin(dim=1)
+    wanted = torch.randint(-limit, limit + 1, (windows.shape[0],), generator=generator).to(windows.device)
+    shift = torch.minimum(torch.maximum(wanted, -low.clamp(max=127)), (127 - high).clamp(min=0))
+    return torch.where(movable, windows + shift[:, None], windows)
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """bf16 where the GPU supports it (no loss scaling needed), else fp16; None (full precision) off CUDA."""
     if device.type != "cuda":
@@ -177,6 +207,7 @@ def train(
     warmup_steps: int = 0,
     schedule: str = "constant",
     min_lr_ratio: float = 0.0,
+    transpose: int = 0,
 ) -> TrainResult:
     """Train `model` (tokens [batch, time] -> logits [batch, time, vocab]) to predict the next token.
 
@@ -184,6 +215,8 @@ def train(
     optimiser, step and RNG state every `checkpoint_every` steps and at the end; with `resume` and an existing
     checkpoint, continues from its step. `on_step(step, total_steps, loss)` is called after each step.
     With `early_stopping`, the run ends early (see `EarlyStopping`) with the best evaluated weights.
+    With `transpose` > 0, each training window is moved by a random -transpose..transpose semitones
+    (`transpose_windows`; held-out windows are never moved).
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError("epochs and batch_size must be >= 1")
@@ -237,7 +270,11 @@ def train(
     while step < total:
         epoch, index = divmod(step, steps_per_epoch)
         order = _epoch_order(len(windows), seed, epoch)
-        batch = windows[order[index * batch_size : (index + 1) * batch_size]].to(dev)
+        batch = windows[order[index * batch_size : (index + 1) * batch_size]]
+        if transpose > 0:
+            shifts = torch.Generator().manual_seed(int(seed) * 1_000_003 + step)
+            batch = transpose_windows(batch, transpose, shifts)
+        batch = batch.to(dev)
         inputs, targets = batch[:, :-1], batch[:, 1:]
         with torch.autocast(device_type=dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             logits = model(inputs)
