@@ -5,6 +5,10 @@ published track in that scope is in the live indexes; otherwise the verdict is "
 missing. Coverage is read from the database (`Fingerprint.indexed`, set only after an index version that holds the
 item was published), never from the history of jobs or signals, so a crashed worker or a process that exited early
 cannot make a clear verdict out of an index that is behind.
+
+What a screening reads costs what is missing, not the size of the corpus: the fingerprints it could not search
+come through a partial index that holds only them (`fingerprint_unsearched`), and nothing counts what is indexed.
+Subjects with no fingerprint row yet are an anti-join of two primary-key/unique indexes.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from django.db.models import Q, QuerySet
 
 from ledgerline.catalogue.models import CorpusItem, Track, TrackStatus
 
-from .models import Against
+from .models import UNSEARCHED, Against, Fingerprint
 
 #: How many ids of missing or failed items a verdict lists (the counts are always whole).
 LISTED_IDS = 100
@@ -24,10 +28,6 @@ LISTED_IDS = 100
 def _not_indexed() -> Q:
     """Subjects with no fingerprint yet, or one that is not in the live indexes and did not fail."""
     return Q(fingerprint__isnull=True) | Q(fingerprint__indexed=False, fingerprint__error="")
-
-
-def _failed() -> Q:
-    return Q(fingerprint__isnull=False) & ~Q(fingerprint__error="")
 
 
 def corpus_items_missing(*, dataset_ids: list[int] | None = None) -> QuerySet[CorpusItem]:
@@ -41,9 +41,8 @@ def published_tracks_missing() -> QuerySet[Track]:
 
 @dataclass(frozen=True)
 class Coverage:
-    """The scope of one screening. Ids are sorted; `searched` counts the indexed subjects."""
+    """The scope of one screening: what in it was not searched. Ids are sorted."""
 
-    searched: int = 0
     missing_corpus_items: list[int] = field(default_factory=list)
     missing_tracks: list[int] = field(default_factory=list)
     failed_corpus_items: list[int] = field(default_factory=list)
@@ -79,7 +78,6 @@ class Coverage:
     def as_json(self) -> dict:
         return {
             "complete": self.complete,
-            "searched": self.searched,
             "missing": self.missing,
             "missing_corpus_items": self.missing_corpus_items[:LISTED_IDS],
             "missing_tracks": self.missing_tracks[:LISTED_IDS],
@@ -90,33 +88,34 @@ class Coverage:
         }
 
 
-def _ids(queryset: QuerySet) -> list[int]:
-    return sorted(queryset.values_list("pk", flat=True))
-
-
 def coverage_of(*, against: str, exclude_track_id: int | None = None, index_lost: bool = False) -> Coverage:
-    """The coverage of a screening against `against` (all, corpus or published), leaving out the query's own track."""
+    """The coverage of a screening against `against` (all, corpus or published), leaving out the query's own track.
+
+    1. The fingerprints that are not searched (not indexed yet, or failed), through the partial index: missing when
+       pending, failed when they hold an error; a track's counts only while it is published.
+    2. The subjects in scope with no fingerprint row at all: missing."""
     corpus = against in (Against.ALL, Against.CORPUS)
     published = against in (Against.ALL, Against.PUBLISHED)
-    tracks = Track.objects.filter(status=TrackStatus.PUBLISHED).exclude(pk=exclude_track_id)
-    searched = 0
-    missing_items: list[int] = []
-    failed_items: list[int] = []
-    missing_tracks: list[int] = []
-    failed_tracks: list[int] = []
+    missing: dict[str, set[int]] = {"items": set(), "tracks": set()}
+    failed: dict[str, set[int]] = {"items": set(), "tracks": set()}
+    rows = Fingerprint.objects.filter(UNSEARCHED).order_by()
+    if not (corpus and published):
+        rows = rows.filter(corpus_item__isnull=not corpus)
+    for item_id, track_id, status, error in rows.values_list("corpus_item_id", "track_id", "track__status", "error"):
+        if item_id is not None:
+            (failed if error else missing)["items"].add(item_id)
+        elif status == TrackStatus.PUBLISHED and track_id != exclude_track_id:
+            (failed if error else missing)["tracks"].add(track_id)
     if corpus:
-        missing_items = _ids(CorpusItem.objects.filter(_not_indexed()))
-        failed_items = _ids(CorpusItem.objects.filter(_failed()))
-        searched += CorpusItem.objects.filter(fingerprint__indexed=True).count()
+        items = CorpusItem.objects.filter(fingerprint__isnull=True).order_by()
+        missing["items"].update(items.values_list("pk", flat=True))
     if published:
-        missing_tracks = _ids(tracks.filter(_not_indexed()))
-        failed_tracks = _ids(tracks.filter(_failed()))
-        searched += tracks.filter(fingerprint__indexed=True).count()
+        tracks = Track.objects.filter(status=TrackStatus.PUBLISHED, fingerprint__isnull=True).order_by()
+        missing["tracks"].update(tracks.exclude(pk=exclude_track_id).values_list("pk", flat=True))
     return Coverage(
-        searched=searched,
-        missing_corpus_items=missing_items,
-        missing_tracks=missing_tracks,
-        failed_corpus_items=failed_items,
-        failed_tracks=failed_tracks,
+        missing_corpus_items=sorted(missing["items"]),
+        missing_tracks=sorted(missing["tracks"]),
+        failed_corpus_items=sorted(failed["items"]),
+        failed_tracks=sorted(failed["tracks"]),
         index_lost=index_lost,
     )

@@ -6,6 +6,10 @@ from django.utils import timezone
 
 from .index_key import IndexKey
 
+#: Fingerprints a screening could not have searched: not in the live indexes yet, or failed (a rebuild may mark a
+#: failed one indexed: it still holds no vectors).
+UNSEARCHED = models.Q(indexed=False) | ~models.Q(error="")
+
 
 class Fingerprint(models.Model):
     """Screening features of one corpus item or one published track (stored as an npz blob)."""
@@ -36,6 +40,9 @@ class Fingerprint(models.Model):
                 name="fingerprint_of_one_thing",
             )
         ]
+        # Each screening reads the fingerprints it could not search (fingerprint.coverage); this index holds only
+        # those, so the read costs what is missing or failed, not the size of the corpus.
+        indexes = [models.Index(fields=["indexed"], condition=UNSEARCHED, name="fingerprint_unsearched")]
 
     def __str__(self) -> str:
         return f"fingerprint of {self.corpus_item or self.track}"
