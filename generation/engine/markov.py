@@ -79,16 +79,21 @@ def parse_key(name: str) -> Key:
     return Key(tonic, "minor" if mode in ("m", "min", "minor") else "major")
 
 
-def estimate_key(pitches: np.ndarray, weights: np.ndarray | None = None) -> Key:
-    """Krumhansl-Schmuckler estimate from pitches [n] and optional duration weights [n]; C major when empty."""
+def estimate_key(
+    pitches: np.ndarray, weights: np.ndarray | None = None, *, modes: tuple[str, ...] = ("major", "minor")
+) -> Key:
+    """Krumhansl-Schmuckler estimate from pitches [n] and optional duration weights [n], among the keys of
+    `modes`; C major (the first mode's C) when empty."""
+    fallback = Key(0, modes[0])
     if len(pitches) == 0:
-        return Key(0, "major")
+        return fallback
     histogram = np.bincount(np.asarray(pitches, dtype=np.int64) % 12, weights=weights, minlength=12)
     if not np.any(histogram > 0) or np.allclose(histogram, histogram[0]):
-        return Key(0, "major")
-    best, best_r = Key(0, "major"), -2.0
+        return fallback
+    best, best_r = fallback, -2.0
+    profiles = [(p, m) for p, m in ((_KK_MAJOR, "major"), (_KK_MINOR, "minor")) if m in modes]
     for tonic in range(12):
-        for profile, mode in ((_KK_MAJOR, "major"), (_KK_MINOR, "minor")):
+        for profile, mode in profiles:
             r = float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1])
             if r > best_r:
                 best, best_r = Key(tonic, mode), r

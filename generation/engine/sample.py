@@ -7,6 +7,7 @@ random draw, so the draws do not depend on the device the model runs on.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -20,6 +21,7 @@ from ledgerline.music.events import NOTE_DTYPE, NoteRow, Score, TrackInfo
 from .anticopy import NgramGuard
 from .arrange import Harmoniser, arrange_piece, fit_soprano_range, validate_arrangement
 from .markov import Key, MarkovHarmony, estimate_key, parse_key
+from .stats import scale_pitch_classes
 from .tokens import ROLE_NAMES, Vocab, decode, encode_melody, steps_per_bar
 
 MAX_BARS = 256
@@ -29,13 +31,17 @@ MELODY_LOW, MELODY_HIGH = 60, 84  # C4..C6: where the generated tune is placed a
 # about a thirteenth, so the tune has a chorale soprano's range (corpus p95: 14 semitones) and fits the voice.
 WALK_DEGREES = (3, 11)
 #: Melody pitches are drawn at this fraction of the request's temperature; positions, durations and bar lines at
-#: the full temperature. Measured on the chorale split (benchmarks/generation/ARRANGE.md, "In-key ratio and the
-#: pitch temperature"): the LSTM's out-of-key notes sit in the tail of its pitch distribution. At 0.7 the in-key
-#: ratio rose from 0.85 to 0.91 and the pitch range and interval histogram moved inside the corpus's 5-95 % more
-#: often too; 0.5 reached 0.95 but narrowed the range and flattened the intervals. A lower temperature or top-p
-#: for every token also raises the in-key ratio, but makes the rhythm mechanical (rhythm repetition 0.91 against
-#: the corpus's 0.63).
-PITCH_TEMPERATURE_SCALE = 0.7
+#: the full temperature. With the key bias below, 0.85 keeps the range and the intervals nearer the corpus than
+#: 0.7 (which the platform used before, alone, to pull the out-of-key tail in) while in-key stays above 0.95.
+#: Chosen on the valid chorales, benchmarks/generation/RESULTS-issue17.md.
+PITCH_TEMPERATURE_SCALE = 0.85
+#: Probability factor of a melody pitch outside the key (`KeyBias`); 1 turns the key bias off. Valid chorales,
+#: LSTM, pitch scale 0.85: in-key 0.93 at 1, 0.945 at 0.3, 0.959 at 0.2, 0.969 at 0.1, 0.973 at 0.05.
+OUT_OF_KEY_PENALTY = 0.1
+#: Probability factor of a melody pitch that repeats an earlier bar's contour (`MotifBias`); 1 turns it off.
+#: Valid chorales: contour repetition 0.15 at 1, 0.20 at 2, 0.27 at 4, 0.40 at 8 (corpus median 0.43); 4 put the
+#: most pieces inside every corpus range; 8 widens the range and skews the intervals.
+MOTIF_STRENGTH = 4.0
 
 
 @runtime_checkable
@@ -45,6 +51,84 @@ class IncrementalModel(Protocol):
     def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """tokens [batch, time] after `state` -> (logits [batch, time, vocab], new state)."""
         ...
+
+
+@dataclass(frozen=True)
+class KeyBias:
+    """A soft key on the melody: every melody PITCH token outside the key has its probability multiplied by
+    `penalty` (log(penalty) added to its logit, as `frames.harmonise`'s out_of_key_penalty weighs the lower
+    voices). "In key" is `stats.scale_pitch_classes`: the major scale, or natural minor with the raised 6th and
+    7th. No pitch is forbidden: a chromatic passing note keeps `penalty` times its probability.
+
+    The token models are trained on the pieces in their own keys and see no key token: the melody is moved into
+    the request's key after sampling (`key_shift`). So with `follow` the key the penalty uses is the one the
+    melody is being written in, estimated from its pitches so far among the keys of `key.mode` once `warmup`
+    melody notes exist, and `key` itself before that (a melody starts in the request's key, then the model
+    chooses). Without `follow` it is `key` throughout (a prompt already moved into the request's key).
+    """
+
+    key: Key
+    penalty: float
+    follow: bool = True
+    warmup: int = 4
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.penalty <= 1.0:
+            raise ValueError(f"out_of_key_penalty must be in (0, 1], got {self.penalty}")
+
+    def key_for(self, melody: Sequence[int]) -> Key:
+        """The key the penalty applies after the melody pitches `melody` (MIDI numbers)."""
+        if not self.follow or len(melody) < self.warmup:
+            return self.key
+        return estimate_key(np.asarray(melody), modes=(self.key.mode,))
+
+    def log_weights(self, melody: Sequence[int], pitch_count: int) -> torch.Tensor:
+        """[pitch_count] 0 for the PITCH tokens in key, log(penalty) for the others (token i is MIDI pitch i)."""
+        return _out_of_key_log_weights(self.key_for(melody), self.penalty, pitch_count)
+
+
+@functools.lru_cache(maxsize=64)
+def _out_of_key_log_weights(key: Key, penalty: float, pitch_count: int) -> torch.Tensor:
+    in_key = {(key.tonic + pc) % 12 for pc in scale_pitch_classes(key)}
+    outside = torch.tensor([pitch % 12 not in in_key for pitch in range(pitch_count)])
+    return outside.float() * float(np.log(penalty))
+
+
+@dataclass(frozen=True)
+class MotifBias:
+    """A light pull toward repeating an earlier bar's contour. When the bar being written has, so far, the same
+    up/down/same steps as an earlier bar that has a next step, the melody pitches that take that step from the
+    last note have their probability multiplied by `strength` (> 1). The most recent such bar is followed: after
+    one note that is the previous bar (a sequence), later only a bar that matched so far (a phrase's repeat).
+    Chorales repeat an earlier bar's contour in about 43 % of bars (`stats.melody_stats` contour_repetition);
+    a token model of the platform's size keeps too little of that structure (18 %)."""
+
+    strength: float
+
+    def __post_init__(self) -> None:
+        if not self.strength >= 1.0:
+            raise ValueError(f"motif_strength must be >= 1, got {self.strength}")
+
+    def log_weights(
+        self, melody: Sequence[int], melody_bars: Sequence[int], bar: int, pitch_count: int
+    ) -> torch.Tensor:
+        """[pitch_count] log(strength) for the pitches that continue a matching earlier bar's contour, else 0."""
+        weights = torch.zeros(pitch_count)
+        by_bar: dict[int, list[int]] = {}
+        for pitch, number in zip(melody, melody_bars, strict=True):
+            by_bar.setdefault(number, []).append(pitch)
+        current = by_bar.pop(bar, [])
+        if not current or self.strength == 1.0:
+            return weights
+        prefix = np.sign(np.diff(current)).tolist()
+        for number in sorted(by_bar, reverse=True):
+            earlier = by_bar[number]
+            if len(earlier) > len(current) and np.sign(np.diff(earlier[: len(current)])).tolist() == prefix:
+                step = int(np.sign(earlier[len(current)] - earlier[len(current) - 1]))
+                follows = np.sign(np.arange(pitch_count) - current[-1]) == step
+                weights[torch.from_numpy(follows)] = float(np.log(self.strength))
+                break
+        return weights
 
 
 @dataclass
@@ -94,13 +178,17 @@ def sample(
     *,
     max_bars: int | None = None,
     pitch_temperature: float | None = None,
+    key_bias: KeyBias | None = None,
+    motif_bias: MotifBias | None = None,
 ) -> SampleResult:
     """Sample up to `max_tokens` tokens after `prompt` (default [BOS]), stopping at EOS.
 
     Each step: logits / temperature (seed §3.1.3: < 1 sharpens, > 1 flattens), the guard masks melody PITCH
     tokens that would copy a training n-gram, then top-k and top-p keep the likely tokens, then one draw.
     With `max_bars`, EOS is masked until that many bars exist and sampling stops before the BAR token that
-    would open one bar too many. The model is moved to `device` and put in eval mode; it runs in float32
+    would open one bar too many. With `key_bias`, melody PITCH tokens outside its key are weighed down (after
+    the temperatures, before the guard and the filters, so top-p cuts the out-of-key tail); with `motif_bias`, those that repeat an earlier
+    bar's contour are weighed up the same way. The model is moved to `device` and put in eval mode; it runs in float32
     there (no autocast: bf16 logits would change the draws); context is cropped to its `config.max_len`.
     """
     validate_sampling(temperature, top_k, top_p)
@@ -117,9 +205,11 @@ def sample(
     # Replay the prompt through the TRACK/POSITION state machine to know which pitches are melody.
     role = 0
     melody: list[int] = []
+    melody_bars: list[int] = []  # the bar of each melody note
     bars = 0
     for token in tokens:
         role, bars = _advance(vocab, token, role, bars, melody)
+        melody_bars += [bars] * (len(melody) - len(melody_bars))
 
     interventions = 0
     stopped = "max_tokens"
@@ -128,6 +218,7 @@ def sample(
     incremental = model if isinstance(model, IncrementalModel) else None
     state: Any = None
     pending = tokens
+    pitch_weights, weighed_after = torch.zeros(len(pitch_ids)), (-1, -1)
     for _ in range(max_tokens):
         if incremental is not None:
             step_logits, state = incremental.step(torch.tensor([pending], dtype=torch.long, device=device), state)
@@ -139,6 +230,15 @@ def sample(
             logits = _sharpen_pitches(logits, raw.float().cpu(), pitch_ids, pitch_temperature)
         if max_bars is not None and bars < max_bars:
             logits[vocab.eos] = float("-inf")
+        if role == 0 and (key_bias is not None or motif_bias is not None):
+            if weighed_after != (len(melody), bars):  # the weights change only with a new note or bar
+                pitch_weights, weighed_after = torch.zeros(len(pitch_ids)), (len(melody), bars)
+                if key_bias is not None and key_bias.penalty < 1.0:
+                    pitch_weights += key_bias.log_weights(melody, len(pitch_ids))
+                if motif_bias is not None:
+                    pitch_weights += motif_bias.log_weights(melody, melody_bars, bars, len(pitch_ids))
+            if bool(pitch_weights.any()):
+                logits = _weigh_pitches(logits, pitch_ids, pitch_weights)
         if guard is not None and role == 0 and melody:
             blocked = guard.blocked(melody)
             if blocked:
@@ -160,6 +260,7 @@ def sample(
         tokens.append(token)
         pending = [token]
         role, bars = _advance(vocab, token, role, bars, melody)
+        melody_bars += [bars] * (len(melody) - len(melody_bars))
         if token == vocab.eos:
             stopped = "eos"
             break
@@ -182,6 +283,18 @@ def _sharpen_pitches(
         group, dim=-1
     )
     return sharpened
+
+
+def _weigh_pitches(logits: torch.Tensor, pitch_ids: torch.Tensor, log_weights: torch.Tensor) -> torch.Tensor:
+    """`logits` [vocab] with `log_weights` [pitches] added to the PITCH entries, their total mass kept (logsumexp):
+    the weights change which pitch is drawn, not whether a pitch is drawn rather than another kind of token."""
+    group = logits[pitch_ids]
+    if not torch.isfinite(group).any():
+        return logits
+    weighed = logits.clone()
+    moved = group + log_weights
+    weighed[pitch_ids] = moved - torch.logsumexp(moved, dim=-1) + torch.logsumexp(group, dim=-1)
+    return weighed
 
 
 def _advance(vocab: Vocab, token: int, role: int, bars: int, melody: list[int]) -> tuple[int, int]:
@@ -317,6 +430,9 @@ def generate_piece(
     keep: Score | None = None,
     melody_tokens: Sequence[int] | None = None,
     pitch_temperature_scale: float = PITCH_TEMPERATURE_SCALE,
+    out_of_key_penalty: float = OUT_OF_KEY_PENALTY,
+    follow_key: bool = True,
+    motif_strength: float = MOTIF_STRENGTH,
 ) -> tuple[Score, dict[str, Any]]:
     """A piece of exactly `bars` bars: a melody (neural model, or a random walk when `model_or_none` is None),
     moved into `key`, then arranged (`arrange.arrange_piece`: "satb" or "band", drums only with `drums`).
@@ -328,7 +444,11 @@ def generate_piece(
     model writes the bars after it. The prompt must leave at least one bar to write. With `keep` (regenerating
     that piece from bar `prompt_bars` + 1; `prompt` is then its melody before that bar), every note of `keep`
     before that bar stays exactly as it is (`arrange.splice`). Pitches are drawn at `temperature` times
-    `pitch_temperature_scale`, rhythm at `temperature` (see PITCH_TEMPERATURE_SCALE).
+    `pitch_temperature_scale`, rhythm at `temperature` (see PITCH_TEMPERATURE_SCALE). Melody pitches outside the
+    key are weighed by `out_of_key_penalty` (`KeyBias`): in the key the melody is being written in (`follow_key`,
+    it is moved into `key` afterwards), or in `key` itself (without `follow_key`, and always after a prompt,
+    which is in `key` already). Pitches that repeat an earlier bar's contour are weighed by `motif_strength`
+    (`MotifBias`).
     Returns (score, stats); stats holds the chord names, token count, guard interventions and melody source.
     Raises ValueError for bars outside 1..256, tempo outside 20..400, an unknown key or arrangement, a program
     outside 0..127, or a prompt as long as the piece.
@@ -346,6 +466,8 @@ def generate_piece(
         "arrangement": arrangement,
         "drums": bool(drums and arrangement == "band"),
         "pitch_temperature": round(temperature * pitch_temperature_scale, 4),
+        "out_of_key_penalty": out_of_key_penalty,
+        "motif_strength": motif_strength,
     }
     start_tokens, kept_bars = [vocab.bos, vocab.bar], 0
     if prompt is not None and (len(prompt) or prompt_bars):
@@ -363,6 +485,7 @@ def generate_piece(
     elif model_or_none is not None:
         # Generous budget: a dense bar of 16 sixteenths costs 16 * 3 tokens plus the BAR token.
         budget = (bars - kept_bars) * (3 * steps_per_bar(time_signature) + 1) + 8
+        key_bias = KeyBias(key=key_obj, penalty=out_of_key_penalty, follow=follow_key and not kept_bars)
         result = sample(
             model_or_none,
             vocab,
@@ -376,6 +499,8 @@ def generate_piece(
             device,
             max_bars=bars,
             pitch_temperature=temperature * pitch_temperature_scale,
+            key_bias=key_bias,
+            motif_bias=MotifBias(motif_strength) if motif_strength != 1.0 else None,
         )
         decoded = decode(result.tokens, tempo, programs, time_signature=time_signature, vocab=vocab)
         melody = decoded.notes[decoded.notes["track"] == 0]

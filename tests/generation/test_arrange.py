@@ -193,3 +193,76 @@ def test_pitch_temperature_sharpens_only_the_choice_of_pitch():
     assert abs(sharp_durations - plain_durations) < 60
     with pytest.raises(ValueError, match="pitch_temperature must be > 0"):
         drawn(pitch_temperature=0.0)
+
+
+@pytest.fixture(scope="module")
+def debug_lstm(chorales: list[Score]) -> torch.nn.Module:
+    """A debug-size LSTM trained for a few seconds on the chorale melodies: it writes notes and rhythm, but its
+    pitches still wander out of key."""
+    from generation.engine.train import train
+
+    torch.manual_seed(0)
+    model = get_model("lstm", {"size": "debug"}, tok.VOCAB.size)
+    train(model, [tok.encode_melody(s) for s in chorales], epochs=5, batch_size=6, lr=1e-2, seq_len=128, seed=0)
+    return model.eval()
+
+
+def _in_key_share(model: torch.nn.Module, markov: MarkovHarmony, **options) -> float:
+    from generation.engine.stats import melody_stats
+
+    ratios = []
+    for seed in range(4):
+        score, stats = generate_piece(
+            model, tok.VOCAB, markov, bars=8, tempo=100, key="C", seed=seed, pitch_temperature_scale=1.0, **options
+        )
+        melody = score.notes[score.notes["track"] == 0]
+        ratios.append(melody_stats(melody, key=stats["key"], bar_beats=score.bar_beats)["in_key_ratio"])
+    return float(np.mean(ratios))
+
+
+def test_out_of_key_penalty_raises_the_in_key_share_of_a_debug_model(debug_lstm, markov):
+    free = _in_key_share(debug_lstm, markov, out_of_key_penalty=1.0)
+    weighed = _in_key_share(debug_lstm, markov, out_of_key_penalty=0.1)
+    fixed = _in_key_share(debug_lstm, markov, out_of_key_penalty=0.1, follow_key=False)
+    assert free < 0.7, "the debug model should leave the key often enough for the test to mean something"
+    assert weighed > free + 0.05 and fixed > free + 0.05
+
+
+def test_key_bias_weighs_only_out_of_key_pitches_and_keeps_the_pitch_mass():
+    from generation.engine.markov import parse_key
+    from generation.engine.sample import KeyBias, sample
+
+    bias = KeyBias(key=parse_key("Am"), penalty=0.25, follow=False)
+    weights = bias.log_weights([], 128)
+    # A minor counts its raised 6th and 7th (F#, G#) in key; C# and D# are out.
+    assert weights[69] == weights[66] == weights[68] == 0.0
+    assert torch.isclose(weights[61], torch.log(torch.tensor(0.25))) and weights[63] == weights[61]
+    # Following the melody: after a run in G major (F#), the key of the penalty is G, not the request's C.
+    follow = KeyBias(key=parse_key("C"), penalty=0.25)
+    assert follow.key_for([67, 69, 71, 72, 74, 66, 67]).name == "G" and follow.key_for([67, 66]).name == "C"
+    with pytest.raises(ValueError, match="out_of_key_penalty must be in"):
+        KeyBias(key=parse_key("C"), penalty=0.0)
+    # Pitches compete with durations as before: only the choice among pitches moves.
+    tokens = sample(_TwoPitches(), tok.VOCAB, [tok.VOCAB.bos], 400, seed=4, key_bias=bias).tokens[1:]
+    plain = sample(_TwoPitches(), tok.VOCAB, [tok.VOCAB.bos], 400, seed=4).tokens[1:]
+    assert abs(sum(map(tok.VOCAB.is_duration, tokens)) - sum(map(tok.VOCAB.is_duration, plain))) < 60
+    drawn = [t - tok.VOCAB.pitch_offset for t in tokens if tok.VOCAB.is_pitch(t)]
+    assert drawn.count(61) < drawn.count(60) / 4  # C# (out of A minor): e^-1 of C before, a quarter of that now
+
+
+def test_motif_bias_pulls_toward_the_contour_of_the_latest_matching_bar():
+    from generation.engine.sample import MotifBias
+
+    bias = MotifBias(4.0)
+    earlier, bars = [60, 62, 61], [1, 1, 1]  # bar 1 goes up, then down
+    # One note into bar 2: the latest bar with a next step (bar 1) goes up, so the pitches above 70 are pulled.
+    weights = bias.log_weights(earlier + [70], bars + [2], 2, 128)
+    assert (weights[71:] > 0).all() and (weights[:71] == 0).all()
+    # Up so far, as bar 1 was: then down.
+    weights = bias.log_weights(earlier + [70, 72], bars + [2, 2], 2, 128)
+    assert (weights[:72] > 0).all() and (weights[72:] == 0).all()
+    # Down so far: no earlier bar matches, nothing is pulled; nor in a bar with no note yet.
+    assert not bias.log_weights(earlier + [70, 69], bars + [2, 2], 2, 128).any()
+    assert not bias.log_weights(earlier, bars, 2, 128).any()
+    with pytest.raises(ValueError, match="motif_strength must be >= 1"):
+        MotifBias(0.5)
