@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
 from ledgerline.catalogue.models import Track, TrackStatus
 from ledgerline.jobs.models import FINISHED, Job, JobKind
@@ -105,15 +106,27 @@ def jobs_indexing(*, dataset_ids: list[int]) -> list[Job]:
 
 
 def tracks_rescreen_incomplete(*, cause: Job | None = None) -> int:
-    """Screen again every track still waiting on an "incomplete" screening; returns how many were started."""
+    """Screen again every track still waiting on an "incomplete" screening; returns how many were started.
+
+    The tracks whose latest screening is incomplete come from one query (the latest verdict is a subquery), and
+    the users who asked for those screenings from one more, whatever the number of tracks in screening."""
+    from django.contrib.auth import get_user_model
+
     from fingerprint.screening import track_screen_start
 
     if corpus_items_missing().exists() or published_tracks_missing().exists():
         return 0  # another batch is still indexing: the last one to finish screens them again
-    started = 0
-    for track in Track.objects.filter(status=TrackStatus.SCREENING):
-        latest = Screening.objects.filter(track=track).order_by("-created_at", "-id").first()
-        if latest is not None and latest.verdict == Verdict.INCOMPLETE:
-            track_screen_start(track=track, user=latest.created_by, cause=cause)
-            started += 1
-    return started
+    latest = Screening.objects.filter(track=OuterRef("pk")).order_by("-created_at", "-id")
+    waiting = list(
+        Track.objects.filter(status=TrackStatus.SCREENING)
+        .annotate(
+            latest_verdict=Subquery(latest.values("verdict")[:1]), asked_by=Subquery(latest.values("created_by")[:1])
+        )
+        .filter(latest_verdict=Verdict.INCOMPLETE)
+        .select_related("organisation")
+        .order_by("pk")
+    )
+    users = get_user_model().objects.in_bulk({track.asked_by for track in waiting} - {None})
+    for track in waiting:
+        track_screen_start(track=track, user=users.get(track.asked_by), cause=cause)
+    return len(waiting)
