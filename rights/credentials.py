@@ -33,6 +33,8 @@ from ledgerline.ledger.engine.merkle import leaf_hash, verify_inclusion
 from ledgerline.ledger.engine.signing import SignedTreeHead, load_or_create_key, public_key_pem, verify_tree_head
 from ledgerline.storage import blob_path
 
+from .selectors import match_visible_to
+
 PROVENANCE_LABEL = "org.ledgerline.provenance"
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 DIGITAL_CREATION = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCreation"
@@ -427,3 +429,35 @@ def credentials_describe(report: Credentials) -> list[str]:
             f"proof {verdict}"
         )
     return lines
+
+
+def credentials_summary(*, user, data: bytes, name: str) -> dict:
+    """What the credentials page shows `user` for one file; `error` set when the file cannot be checked at all.
+
+    A file without credentials is identified by its fingerprint, for people with an account only (a search is real
+    work), and its best match is marked `visible` when it may be named to them."""
+    from fingerprint.services import BadQuery
+
+    try:
+        report = credentials_read(data)
+    except NoCredentials as exc:
+        shown = {"missing": True, "reason": str(exc)}
+        if not user.is_authenticated:
+            return shown | {"login_to_identify": True}
+        try:
+            found = credentials_identify(data, name=name)
+        except BadQuery as bad:
+            return shown | {"identify_error": str(bad)}
+        best = found["best"]
+        return shown | {"match": None if best is None else {**best, "visible": match_visible_to(user, best)}}
+    except c2pa.C2paError as exc:
+        return {"error": f"its Content Credentials cannot be read: {exc}"}
+    signer = report.manifest.get("signature_info", {})
+    return {
+        "state": report.state,
+        "trusted": report.trusted,
+        "lines": credentials_describe(report),
+        "signer": f"{signer.get('common_name', '?')} ({signer.get('issuer', '?')})",
+        "failures": report.failures,
+        "ledger_problem": report.ledger_problem,
+    }

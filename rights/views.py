@@ -16,6 +16,7 @@ from fingerprint.selectors import tracks_readable_by
 from ledgerline.ledger.models import Anchor, LedgerEntry, TreeHead
 from ledgerline.ledger.selectors import visible_entry_ids
 
+from .credentials import credentials_summary
 from .selectors import provenance_entries
 
 VERIFY_COMMAND = "python manage.py ledger verify"
@@ -204,55 +205,6 @@ def ledger_entry(request, index: int):
     return render(request, "rights/entry_page.html", {"s": shown, "verify_command": VERIFY_COMMAND})
 
 
-def _visible_match(user, match: dict | None) -> dict | None:
-    """The fingerprint match as this viewer may see it: private works are named only to those who may see them."""
-    if match is None:
-        return None
-    from ledgerline.catalogue.models import CorpusItem, Track
-    from ledgerline.catalogue.selectors import corpus_items_visible_to, tracks_visible_to
-
-    if match["track"]:
-        visible = Track.objects.filter(pk=match["track"], status="published").exists() or (
-            user.is_authenticated and tracks_visible_to(user).filter(pk=match["track"]).exists()
-        )
-    else:
-        visible = CorpusItem.objects.filter(pk=match["corpus_item"], dataset__is_public=True).exists() or (
-            user.is_authenticated and corpus_items_visible_to(user).filter(pk=match["corpus_item"]).exists()
-        )
-    return {**match, "visible": visible}
-
-
-def _credentials_of(user, data: bytes, name: str) -> dict:
-    """What the credentials page shows for one file; `error` set when the file cannot be checked at all."""
-    import c2pa
-
-    from fingerprint.services import BadQuery
-    from rights.credentials import NoCredentials, credentials_describe, credentials_identify, credentials_read
-
-    try:
-        report = credentials_read(data)
-    except NoCredentials as exc:
-        shown = {"missing": True, "reason": str(exc)}
-        if not user.is_authenticated:  # a fingerprint search is real work: only for people with an account
-            return shown | {"login_to_identify": True}
-        try:
-            found = credentials_identify(data, name=name)
-        except BadQuery as bad:
-            return shown | {"identify_error": str(bad)}
-        return shown | {"match": _visible_match(user, found["best"])}
-    except c2pa.C2paError as exc:
-        return {"error": f"its Content Credentials cannot be read: {exc}"}
-    signer = report.manifest.get("signature_info", {})
-    return {
-        "state": report.state,
-        "trusted": report.trusted,
-        "lines": credentials_describe(report),
-        "signer": f"{signer.get('common_name', '?')} ({signer.get('issuer', '?')})",
-        "failures": report.failures,
-        "ledger_problem": report.ledger_problem,
-    }
-
-
 @require_http_methods(["GET", "POST"])
 def credentials_check(request):
     """Anyone drops a file and reads what its Content Credentials say, in words (as `manage.py credentials`)."""
@@ -266,7 +218,7 @@ def credentials_check(request):
             context["error"], status = f"The file is larger than {context['max_mb']} MB.", 400
         else:
             context["name"] = upload.name
-            context["result"] = _credentials_of(request.user, upload.read(), upload.name)
+            context["result"] = credentials_summary(user=request.user, data=upload.read(), name=upload.name)
             if context["result"].get("error"):
                 context["error"], status = context["result"]["error"], 400
     return render(request, "rights/credentials.html", context, status=status)
