@@ -10,8 +10,9 @@ from ledgerline.catalogue.serializers import TrackSerializer
 from ledgerline.jobs.serializers import JobSerializer
 
 from . import services
+from .engine.baseline import readiness
 from .models import ARCHS, TrainedModel
-from .selectors import models_visible_to
+from .selectors import model_stats_jobs, models_visible_to
 
 
 class TrainedModelSerializer(serializers.ModelSerializer):
@@ -94,6 +95,21 @@ class GenerateRequestSerializer(serializers.Serializer):
     )
 
 
+class ModelStatsRequestSerializer(serializers.Serializer):
+    samples = serializers.IntegerField(
+        default=services.MODEL_STATS_SAMPLES, help_text="pieces to compose (seeds 0..samples-1)"
+    )
+
+
+class ModelStatsSerializer(serializers.Serializer):
+    """The latest sample summary of a model: its job (progress while it runs) and the result of the latest one
+    that finished (per measure mean, median, share inside and the corpus's p5/p50/p95)."""
+
+    job = JobSerializer(allow_null=True)
+    summary = serializers.JSONField(allow_null=True)
+    readiness = serializers.CharField(allow_null=True, help_text="why the model may not publish; null: it may")
+
+
 class TrainedModelViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
@@ -141,3 +157,26 @@ class TrainedModelViewSet(
         track = services.generation_start(user=request.user, model=self.get_object(), params=payload.validated_data)
         track.refresh_from_db()
         return Response(TrackSerializer(track).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(methods=["GET"], responses={200: ModelStatsSerializer})
+    @extend_schema(methods=["POST"], request=ModelStatsRequestSerializer, responses={202: JobSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def stats(self, request, pk=None):
+        """GET: the model's latest sample summary against its held-out corpus. POST (its owner or staff): start
+        one (a job; poll it for progress)."""
+        model = self.get_object()
+        if request.method == "POST":
+            payload = ModelStatsRequestSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            job = services.model_stats_start(user=request.user, model=model, samples=payload.validated_data["samples"])
+            return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        latest, done = model_stats_jobs(model)
+        return Response(
+            ModelStatsSerializer(
+                {
+                    "job": latest,
+                    "summary": done.result if done else None,
+                    "readiness": readiness(model.arch, model.metrics),
+                }
+            ).data
+        )

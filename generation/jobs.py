@@ -7,7 +7,7 @@ from ledgerline.jobs.models import Job, JobKind
 from ledgerline.jobs.queues import JobQueue
 from ledgerline.jobs.registry import job_handler
 
-from .services import generate_handler, model_failed, train_handler
+from .services import generate_handler, model_failed, model_stats_handler, train_handler
 
 
 @job_handler(JobKind.TRAIN, queue=JobQueue.GPU, on_failure=model_failed)
@@ -18,3 +18,8 @@ def train(job: Job) -> dict:
 @job_handler(JobKind.GENERATE, queue=JobQueue.GPU)
 def generate(job: Job) -> dict:
     return generate_handler(job)
+
+
+@job_handler(JobKind.MODEL_STATS, queue=JobQueue.GPU)
+def model_stats(job: Job) -> dict:
+    return model_stats_handler(job)

@@ -8,13 +8,14 @@ import io
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,8 +24,9 @@ from ledgerline.accounts.permissions import require_role
 from ledgerline.catalogue.models import Dataset, Track, TrackSource
 from ledgerline.catalogue.selectors import datasets_visible_to
 from ledgerline.catalogue.signals import track_rendered
-from ledgerline.jobs.models import Job, JobKind, JobSubject
-from ledgerline.jobs.services import JobError, job_create, job_enqueue
+from ledgerline.jobs.models import Job, JobKind, JobStatus, JobSubject
+from ledgerline.jobs.selectors import jobs_about
+from ledgerline.jobs.services import JobError, job_create, job_enqueue, job_start
 from ledgerline.ledger.services import ledger_append
 from ledgerline.music.detect import Format
 from ledgerline.music.events import Score
@@ -36,7 +38,7 @@ from .engine import frames as fr
 from .engine import tokens as tok
 from .engine.anticopy import NgramGuard
 from .engine.arrange import corpus_style
-from .engine.baseline import markov_baseline_nll, readiness_metrics
+from .engine.baseline import markov_baseline_nll, readiness, readiness_metrics
 from .engine.markov import MarkovHarmony, extract_chords, score_key
 from .engine.models import get_model, legacy_config
 from .engine.sample import generate_piece, transpose_notes
@@ -369,22 +371,84 @@ def track_melody_stats(score: Score, key: str) -> dict:
     return melody_stats(score.notes[score.notes["track"] == 0], key=key, bar_beats=score.bar_beats)
 
 
-def model_melody_summary(*, model: TrainedModel, samples: int, params: dict | None = None) -> dict:
+def model_melody_summary(
+    *,
+    model: TrainedModel,
+    samples: int,
+    params: dict | None = None,
+    on_sample: Callable[[int], None] | None = None,
+) -> dict:
     """Compose `samples` pieces (seeds 0..samples-1, nothing rendered or stored) with the request `params`
-    (platform defaults otherwise) and summarise their melodies against the model's held-out reference."""
+    (platform defaults otherwise) and summarise their melodies against the model's held-out reference.
+    `on_sample(done)` is called after each piece; `readiness` is why the model may not publish (None: it may)."""
     request = GenerationRequest.build(model=model, params=params or {}, latent=False)
     reference = model_corpus_reference(model)
     melodies = []
     for seed in range(samples):
         score, stats = compose(model, replace(request, seed=seed))
         melodies.append(track_melody_stats(score, stats["key"]))
+        if on_sample is not None:
+            on_sample(seed + 1)
     return {
         "model": model.name,
         "arch": model.arch,
+        "readiness": readiness(model.arch, model.metrics),
         "request": {k: v for k, v in request.as_params().items() if k != "seed"},
         "reference": {k: reference.get(k) for k in ("pieces", "percentiles")},
         "summary": summarise(melodies, reference),
     }
+
+
+MODEL_STATS_SAMPLES = 50  # the issue's per-model summary
+MAX_MODEL_STATS_SAMPLES = 1000
+
+
+def _require_owner(user, model: TrainedModel) -> None:
+    if not (user.is_staff or (model.created_by_id is not None and model.created_by_id == user.pk)):
+        raise PermissionDenied("Only the model's owner (or staff) may summarise its samples.")
+
+
+@transaction.atomic
+def model_stats_start(*, user, model: TrainedModel, samples: int = MODEL_STATS_SAMPLES) -> Job:
+    """Start the job that composes `samples` pieces with `model` and summarises their melodies against its
+    held-out corpus (`model_melody_summary`); the one already queued or running is returned instead of a second.
+    Only the model's owner and staff may; the model must be trained."""
+    _require_owner(user, model)
+    if model.status != ModelStatus.READY:
+        raise ValidationError(
+            {"model": f"{model.name} has no trained weights to sample ({model.get_status_display()})"}
+        )
+    if not 1 <= samples <= MAX_MODEL_STATS_SAMPLES:
+        raise ValidationError({"samples": f"must be between 1 and {MAX_MODEL_STATS_SAMPLES}, got {samples}"})
+    under_way = (
+        jobs_about(JobSubject.MODEL, model.pk)
+        .filter(kind=JobKind.MODEL_STATS, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        .first()
+    )
+    if under_way is not None:
+        return under_way
+    return job_start(
+        kind=JobKind.MODEL_STATS,
+        organisation=model.organisation,
+        user=user,
+        params={"model": model.pk, "samples": samples},
+        subject_type=JobSubject.MODEL,
+        subject_id=model.pk,
+    )
+
+
+def model_stats_handler(job: Job) -> dict:
+    """The summary of a model's samples (`model_stats_start`), kept as the job's result."""
+    try:
+        model = TrainedModel.objects.get(pk=job.params["model"])
+    except TrainedModel.DoesNotExist:
+        raise JobError("the model was deleted before its samples were summarised") from None
+    samples = int(job.params.get("samples", MODEL_STATS_SAMPLES))
+
+    def on_sample(done: int) -> None:
+        job.set_progress(done / samples, f"{done} of {samples} pieces composed")
+
+    return model_melody_summary(model=model, samples=samples, on_sample=on_sample)
 
 
 #: Model config keys that steer training, not the network.

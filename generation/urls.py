@@ -9,5 +9,7 @@ app_name = "generation"
 urlpatterns = [
     path("", views.generation_home, name="home"),
     path("train/", views.model_train, name="train"),
+    path("models/<int:pk>/", views.model_detail, name="model"),
     path("models/<int:pk>/generate/", views.model_generate, name="generate"),
+    path("models/<int:pk>/stats/", views.model_stats, name="model-stats"),
 ]

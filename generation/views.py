@@ -20,7 +20,7 @@ from . import services
 from .engine.baseline import readiness
 from .engine.tokens import ROLE_NAMES
 from .models import ARCHS, ModelStatus
-from .selectors import models_visible_to
+from .selectors import model_stats_jobs, models_visible_to
 
 
 def creator_organisations(user) -> QuerySet[Organisation]:
@@ -235,3 +235,40 @@ def model_generate(request, pk: int):
             messages.success(request, f"Generating “{track.title}”: it is screened before it may be published.")
             return redirect(f"/tracks/{track.pk}/")
     return _page(request, failed=(model.pk, form))
+
+
+@login_required
+def model_detail(request, pk: int):
+    """A model: its readiness, training metrics and the summary of its samples against its held-out corpus
+    (with the progress of the summary job while it runs, and the button that starts one for its owner)."""
+    model = get_object_or_404(models_visible_to(request.user), pk=pk)
+    latest, done = model_stats_jobs(model)
+    summary = (done.result or {}).get("summary") if done else None
+    context = {
+        "model": model,
+        "not_ready": readiness(model.arch, model.metrics),
+        "metric_items": sorted((model.metrics or {}).items()),
+        "stats_job": latest,
+        "stats": done.result if done else None,
+        "stats_rows": list((summary or {}).get("statistics", {}).values()),
+        "summary": summary,
+        "may_summarise": request.user.is_staff or model.created_by_id == request.user.pk,
+        "samples": services.MODEL_STATS_SAMPLES,
+    }
+    return render(request, "generation/model.html", context)
+
+
+@login_required
+@require_POST
+def model_stats(request, pk: int):
+    model = get_object_or_404(models_visible_to(request.user), pk=pk)
+    try:
+        samples = int(request.POST.get("samples") or services.MODEL_STATS_SAMPLES)
+        services.model_stats_start(user=request.user, model=model, samples=samples)
+    except ValueError:
+        messages.error(request, f"samples must be a whole number, not {request.POST.get('samples')!r}")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Composing {samples} pieces with {model.name}.")
+    return redirect("generation:model", pk=model.pk)

@@ -30,6 +30,7 @@ class JobKind(models.TextChoices):
     SCREENING = "screening", "Screen for near-copies"
     TRAIN = "train", "Train a model"
     GENERATE = "generate", "Generate a track"
+    MODEL_STATS = "model_stats", "Summarise a model's samples against its corpus"
     SPLIT = "split", "Split a track into loops and stems"
     SELFTEST = "selftest", "Worker self-test"
 

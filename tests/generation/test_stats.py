@@ -183,3 +183,96 @@ def test_model_stats_refuses_bad_input_with_one_line(trained, capsys, args, mess
         call_command("model_stats", *args)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert not Track.objects.exists()
+
+
+# --- the per-model summary as a job (page and API) ----------------------------------------------------------
+def test_the_owner_summarises_samples_in_a_job_that_the_page_and_api_show(
+    trained, client, api_client, django_capture_on_commit_callbacks
+):
+    from ledgerline.jobs.models import Job, JobKind
+
+    owner = trained.created_by
+    api_client.force_authenticate(owner)
+    before = api_client.get(f"/api/models/{trained.pk}/stats/").json()
+    assert before == {"job": None, "summary": None, "readiness": before["readiness"]}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(f"/api/models/{trained.pk}/stats/", {"samples": 2}, format="json")
+    assert response.status_code == 202, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.kind == JobKind.MODEL_STATS and job.status == "succeeded" and job.progress == 1.0
+    assert job.message == "2 of 2 pieces composed"
+    body = api_client.get(f"/api/models/{trained.pk}/stats/").json()
+    assert body["job"]["id"] == str(job.pk) and body["summary"]["summary"]["samples"] == 2
+    assert body["summary"]["reference"]["pieces"] == 1 and body["readiness"] == body["summary"]["readiness"]
+    row = body["summary"]["summary"]["statistics"]["pitch_range"]
+    assert {"mean", "median", "inside_share", "p5", "p50", "p95"} <= set(row)
+
+    client.force_login(owner)
+    page = client.get(f"/generation/models/{trained.pk}/").content.decode()
+    assert 'id="model-stats-table"' in page and "Pitch range (semitones)" in page and "Corpus 5 %" in page
+    assert "Summarise 50 samples" in page and "Readiness" in page
+    assert f'href="/generation/models/{trained.pk}/"' in client.get("/generation/").content.decode()
+
+
+def test_the_page_starts_the_summary_and_shows_its_progress(trained, client):
+    from ledgerline.jobs.models import Job
+
+    client.force_login(trained.created_by)
+    response = client.post(f"/generation/models/{trained.pk}/stats/", {"samples": "3"})
+    assert response.status_code == 302 and response["Location"] == f"/generation/models/{trained.pk}/"
+    job = Job.objects.get(kind="model_stats")
+    assert job.params == {"model": trained.pk, "samples": 3} and job.created_by == trained.created_by
+    assert job.result["summary"]["samples"] == 3
+    # While a summary runs, the page shows its bar (polled) and a second request returns it, not a new job.
+    Job.objects.filter(pk=job.pk).update(status="running", progress=0.4, message="1 of 3 pieces composed")
+    page = client.get(f"/generation/models/{trained.pk}/").content.decode()
+    assert f'data-job="{job.pk}"' in page and "1 of 3 pieces composed" in page and "/api/jobs/" in page
+    assert '<button type="submit" disabled>Summarise 50 samples</button>' in page
+    client.post(f"/generation/models/{trained.pk}/stats/", {"samples": "3"})
+    assert Job.objects.filter(kind="model_stats").count() == 1
+    response = client.post(f"/generation/models/{trained.pk}/stats/", {"samples": "many"}, follow=True)
+    assert "samples must be a whole number" in response.content.decode()
+
+
+def test_only_the_owner_and_staff_may_start_the_summary(trained, client, api_client):
+    from ledgerline.jobs.models import Job
+    from tests import factories
+
+    colleague = factories.user_with_role("creator", trained.organisation)  # same organisation, not the owner
+    outsider = factories.user_with_role("creator")  # another organisation: the model is not visible
+    for user, page_status, api_status in ((colleague, 403, 403), (outsider, 404, 404)):
+        client.force_login(user)
+        assert client.post(f"/generation/models/{trained.pk}/stats/", {"samples": "2"}).status_code == page_status
+        api_client.force_authenticate(user)
+        response = api_client.post(f"/api/models/{trained.pk}/stats/", {"samples": 2}, format="json")
+        assert response.status_code == api_status
+    client.force_login(colleague)
+    assert "Summarise 50 samples" not in client.get(f"/generation/models/{trained.pk}/").content.decode()
+    assert client.get(f"/generation/models/{trained.pk}/").status_code == 200  # it may look
+    client.force_login(outsider)
+    assert client.get(f"/generation/models/{trained.pk}/").status_code == 404
+    api_client.force_authenticate(None)
+    assert api_client.post(f"/api/models/{trained.pk}/stats/", {"samples": 2}, format="json").status_code in (401, 403)
+    assert not Job.objects.filter(kind="model_stats").exists()
+
+    staff = factories.UserFactory(is_staff=True)
+    api_client.force_authenticate(staff)
+    assert api_client.post(f"/api/models/{trained.pk}/stats/", {"samples": 2}, format="json").status_code == 202
+
+
+@pytest.mark.parametrize(
+    "change, samples, message",
+    [
+        ({}, 0, "must be between 1 and 1000"),
+        ({"status": "training"}, 2, "has no trained weights to sample"),
+    ],
+)
+def test_the_summary_refuses_bad_requests_and_starts_nothing(trained, api_client, change, samples, message):
+    from generation.models import TrainedModel
+    from ledgerline.jobs.models import Job
+
+    TrainedModel.objects.filter(pk=trained.pk).update(**change)
+    api_client.force_authenticate(trained.created_by)
+    response = api_client.post(f"/api/models/{trained.pk}/stats/", {"samples": samples}, format="json")
+    assert response.status_code == 400 and message in json.dumps(response.json())
+    assert not Job.objects.filter(kind="model_stats").exists()

@@ -12,9 +12,7 @@ from django.core.management.base import BaseCommand
 
 from generation.management.commands.train_model import _message
 from generation.models import TrainedModel
-from generation.services import model_melody_summary
-
-MAX_SAMPLES = 1000
+from generation.services import MAX_MODEL_STATS_SAMPLES, MODEL_STATS_SAMPLES, model_melody_summary
 
 
 class Command(BaseCommand):
@@ -22,7 +20,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--model", required=True)
-        parser.add_argument("--samples", type=int, default=50)
+        parser.add_argument("--samples", type=int, default=MODEL_STATS_SAMPLES)
         parser.add_argument("--bars", type=int, default=16)
         parser.add_argument("--key", default="C")
         parser.add_argument("--temperature", type=float, default=1.0)
@@ -37,8 +35,8 @@ class Command(BaseCommand):
         model = TrainedModel.objects.filter(name=options["model"]).first()
         if model is None:
             fail(f"unknown model {options['model']!r}")
-        if not 1 <= options["samples"] <= MAX_SAMPLES:
-            fail(f"--samples must be in 1..{MAX_SAMPLES}, got {options['samples']}")
+        if not 1 <= options["samples"] <= MAX_MODEL_STATS_SAMPLES:
+            fail(f"--samples must be in 1..{MAX_MODEL_STATS_SAMPLES}, got {options['samples']}")
         params = {
             "bars": options["bars"],
             "key": options["key"],
