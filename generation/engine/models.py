@@ -70,13 +70,17 @@ DEFAULT_CONFIGS: dict[str, ModelConfig] = {
     # max_len 256, the platform's training window: sampling then slides a 256-token window instead of reading
     # positions the model never saw in training (on the chorale split, test NLL per token 0.796 in windows of
     # the trained 128 against 1.077 in windows of 256).
-    "transformer": ModelConfig(arch="transformer", dim=256, layers=4, heads=4, dropout=0.1, max_len=256),
+    "transformer": ModelConfig(
+        arch="transformer", dim=256, layers=4, heads=4, dropout=0.1, max_len=256, positions="relative"
+    ),
 }
 
 # Tiny sizes that train in seconds on a CPU: for tests and smoke runs, not for music.
 DEBUG_CONFIGS: dict[str, ModelConfig] = {
     "lstm": ModelConfig(arch="lstm", dim=32, layers=1, heads=1, dropout=0.0, max_len=256),
-    "transformer": ModelConfig(arch="transformer", dim=32, layers=1, heads=2, dropout=0.0, max_len=256),
+    "transformer": ModelConfig(
+        arch="transformer", dim=32, layers=1, heads=2, dropout=0.0, max_len=256, positions="relative"
+    ),
 }
 
 
@@ -269,10 +273,16 @@ def get_model(name: str, config: dict[str, Any] | ModelConfig | VAEConfig | None
 
 def legacy_config(arch: str, stored: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint's stored config, completed for checkpoints older than a field whose default changed:
-    a Transformer config without `scale_embedding` was trained with the sqrt(dim) scale."""
-    if arch == "transformer" and "scale_embedding" not in stored:
-        return {**stored, "scale_embedding": True}
-    return stored
+    a Transformer config without `scale_embedding` was trained with the sqrt(dim) scale, and one without
+    `positions` with absolute (sinusoidal) positions."""
+    if arch != "transformer":
+        return stored
+    completed = dict(stored)
+    if "scale_embedding" not in stored:
+        completed["scale_embedding"] = True
+    if "positions" not in stored:
+        completed["positions"] = "absolute"
+    return completed
 
 
 def count_parameters(model: nn.Module) -> int:

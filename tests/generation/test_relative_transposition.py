@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from generation.engine.models import ModelConfig, RelativeTransformerModel, get_model
+from generation.engine.models import ModelConfig, RelativeTransformerModel, get_model, legacy_config
 from generation.engine.sample import sample
 from generation.engine.tokens import VOCAB
 from generation.engine.train import train, transpose_windows
@@ -38,7 +38,7 @@ def test_relative_positions_depend_on_distance_not_absolute_place():
         logits = model(torch.tensor([[7, 9, 7, 11, 12, 7]]))[0]
     assert torch.allclose(logits[0], logits[2], atol=1e-4) and torch.allclose(logits[0], logits[5], atol=1e-4)
     assert not torch.allclose(logits[0], logits[1], atol=1e-4)
-    absolute = get_model("transformer", {"size": "debug"}, VOCAB.size).eval()
+    absolute = get_model("transformer", {"size": "debug", "positions": "absolute"}, VOCAB.size).eval()
     with torch.no_grad():
         plain = absolute(torch.tensor([[7, 7, 7]]))[0]
     assert not torch.allclose(plain[0], plain[2], atol=1e-4)
@@ -54,11 +54,18 @@ def test_relative_config_round_trips_and_bad_values_are_refused():
         get_model("transformer", {"size": "debug", "positions": "relative", "max_distance": 0}, VOCAB.size)
 
 
-def test_an_absolute_checkpoint_config_stays_absolute():
-    """Configs stored before the field existed have no `positions`: they load as the absolute model."""
-    stored = {"arch": "transformer", "dim": 32, "layers": 1, "heads": 2, "dropout": 0.0, "max_len": 256}
-    model = get_model("transformer", stored, VOCAB.size)
-    assert not isinstance(model, RelativeTransformerModel)
+def test_a_checkpoint_from_before_relative_positions_loads_as_the_absolute_model():
+    """Checkpoints saved before `positions` existed were absolute models; the default is now relative."""
+    torch.manual_seed(0)
+    old = get_model("transformer", {"size": "debug", "positions": "absolute"}, VOCAB.size).eval()
+    stored = {k: v for k, v in old.config.to_dict().items() if k not in ("positions", "max_distance")}
+    loaded = get_model("transformer", legacy_config("transformer", stored), VOCAB.size).eval()
+    assert not isinstance(loaded, RelativeTransformerModel)
+    loaded.load_state_dict(old.state_dict())
+    tokens = torch.tensor([[VOCAB.bos, VOCAB.bar, VOCAB.pitch(60), VOCAB.duration(4)]])
+    with torch.no_grad():
+        assert torch.allclose(old(tokens), loaded(tokens))
+    assert get_model("transformer", {}, VOCAB.size).config.positions == "relative"  # the platform's default
 
 
 def test_relative_transformer_trains_and_samples():
