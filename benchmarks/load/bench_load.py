@@ -48,8 +48,6 @@ from urllib.parse import urlencode, urlparse
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/ledgerline_load"
 PASSWORD = "load-bench-password"
-KEYS = [f"{n} {m}" for n in ["C", "G", "D", "A", "E", "F", "Bb", "Eb"] for m in ("major", "minor")]
-STEMS = [("melody", 73, False), ("harmony", 0, False), ("bass", 33, False), ("drums", 0, True), ("mix", None, False)]
 WORDS = ["morning", "chorale", "river", "night", "dance", "piece", "fantasy", "hymn", "waltz", "storm"]
 
 
@@ -73,9 +71,10 @@ def catalogue_seed(*, assets: int, datasets: int, buyers: int, seed: int = 0) ->
     from django.core.management import call_command
     from django.db import connection, transaction
 
+    from benchmarks._data import KEYS, catalogue_asset, catalogue_offers
     from ledgerline.accounts.models import Membership, Organisation, Role
     from ledgerline.catalogue.models import CorpusItem, Dataset, Track
-    from rights.market.models import Asset, AssetKind, LicenceOffer
+    from rights.market.models import Asset, LicenceOffer
 
     call_command("flush", interactive=False, verbosity=0)
     rng = random.Random(seed)
@@ -146,50 +145,10 @@ def catalogue_seed(*, assets: int, datasets: int, buyers: int, seed: int = 0) ->
         rows = []
         for n in range(assets):
             track = tracks[n % len(tracks)]
-            stem, program, is_drum = rng.choice(STEMS)
-            bars = rng.choice([1, 2, 4, 8])
-            start = per_track[track.pk] = per_track.get(track.pk, -1) + 1
-            prices = {
-                t: Decimal(p) + Decimal(rng.randint(0, 500)) / 100
-                for t, p in (("non_exclusive", "4.99"), ("extended", "29.00"), ("exclusive", "199.00"))
-            }
-            rows.append(
-                Asset(
-                    track=track,
-                    organisation=track.organisation,
-                    kind=AssetKind.MIX if stem == "mix" else AssetKind.STEM,
-                    stem=stem,
-                    program=program,
-                    is_drum=is_drum,
-                    start_bar=start,
-                    bars=bars,
-                    key=track.key,
-                    tempo_bpm=track.tempo_bpm,
-                    time_signature="4/4",
-                    duration_s=bars * 2.0,
-                    sample_rate=22050,
-                    method="load-bench",
-                    path="x",
-                    sha256=f"{n:064x}",
-                    size=1,
-                    preview_path="x",
-                    waveform_path="x",
-                    price_non_exclusive=prices["non_exclusive"],
-                    price_extended=prices["extended"],
-                    price_exclusive=prices["exclusive"],
-                    from_price=min(prices.values()),
-                    search_text=Asset.search_text_for(title=track.title, stem=stem, key=track.key),
-                )
-            )
+            per_track[track.pk] = per_track.get(track.pk, -1) + 1
+            rows.append(catalogue_asset(rng, track=track, start_bar=per_track[track.pk], number=n, method="load-bench"))
         created = Asset.objects.bulk_create(rows, batch_size=5000)
-        LicenceOffer.objects.bulk_create(
-            [
-                LicenceOffer(asset=a, licence_type=t, price=getattr(a, f"price_{t}"), currency="EUR")
-                for a in created
-                for t in ("non_exclusive", "extended", "exclusive")
-            ],
-            batch_size=10000,
-        )
+        LicenceOffer.objects.bulk_create(catalogue_offers(created), batch_size=10000)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     return world_read()
@@ -310,6 +269,8 @@ def tokens_obtain(port: int, usernames: list[str]) -> list[str]:
 # --- 4. load -----------------------------------------------------------------------------------------------
 def search_params(rng: random.Random, studios: list[str]) -> dict:
     """What buyers type into the catalogue's filters (with the page they look at)."""
+    from benchmarks._data import KEYS
+
     choice = rng.randrange(8)
     params: dict = {}
     if choice == 0:

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-from decimal import Decimal
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,18 +73,11 @@ def bench_split(bars: int) -> dict:
 def _fill_catalogue(count: int, market) -> None:
     from django.db import transaction
 
+    from benchmarks._data import KEYS, catalogue_asset, catalogue_offers
     from ledgerline.catalogue.models import Track
-    from rights.market.models import Asset, AssetKind, LicenceOffer
+    from rights.market.models import Asset, LicenceOffer
 
     rng = random.Random(0)
-    keys = [f"{n} {m}" for n in ["C", "G", "D", "A", "E", "F", "Bb", "Eb"] for m in ("major", "minor")]
-    stems = [
-        ("melody", 73, False),
-        ("harmony", 0, False),
-        ("bass", 33, False),
-        ("drums", 0, True),
-        ("mix", None, False),
-    ]
     tracks = Track.objects.bulk_create(
         [
             Track(
@@ -93,7 +85,7 @@ def _fill_catalogue(count: int, market) -> None:
                 title=f"Bench piece {i}",
                 status="published",
                 tempo_bpm=float(rng.randint(70, 160)),
-                key=rng.choice(keys),
+                key=rng.choice(KEYS),
                 time_signature="4/4",
                 bars=64,
             )
@@ -104,51 +96,12 @@ def _fill_catalogue(count: int, market) -> None:
     with transaction.atomic():
         while made < count:
             track = tracks[made // (count // 500 + 1) % len(tracks)]
-            batch = []
-            for _ in range(min(5000, count - made)):
-                stem, program, is_drum = rng.choice(stems)
-                bars = rng.choice([1, 2, 4, 8])
-                prices = {
-                    t: Decimal(p) + Decimal(rng.randint(0, 500)) / 100
-                    for t, p in (("non_exclusive", "4.99"), ("extended", "29.00"), ("exclusive", "199.00"))
-                }
-                batch.append(
-                    Asset(
-                        track=track,
-                        organisation=market.studio,
-                        kind=AssetKind.MIX if stem == "mix" else AssetKind.STEM,
-                        stem=stem,
-                        program=program,
-                        is_drum=is_drum,
-                        start_bar=made,
-                        bars=bars,
-                        key=track.key,
-                        tempo_bpm=track.tempo_bpm,
-                        time_signature="4/4",
-                        duration_s=bars * 2.0,
-                        sample_rate=22050,
-                        method="bench",
-                        path="x",
-                        sha256=f"{made:064x}",
-                        size=1,
-                        preview_path="x",
-                        waveform_path="x",
-                        price_non_exclusive=prices["non_exclusive"],
-                        price_extended=prices["extended"],
-                        price_exclusive=prices["exclusive"],
-                        from_price=min(prices.values()),
-                        search_text=Asset.search_text_for(title=track.title, stem=stem, key=track.key),
-                    )
-                )
-                made += 1
-            created = Asset.objects.bulk_create(batch)
-            LicenceOffer.objects.bulk_create(
-                [
-                    LicenceOffer(asset=a, licence_type=t, price=getattr(a, f"price_{t}"), currency="EUR")
-                    for a in created
-                    for t in ("non_exclusive", "extended", "exclusive")
-                ]
-            )
+            batch = [
+                catalogue_asset(rng, track=track, start_bar=made + n, number=made + n, method="bench")
+                for n in range(min(5000, count - made))
+            ]
+            made += len(batch)
+            LicenceOffer.objects.bulk_create(catalogue_offers(Asset.objects.bulk_create(batch)))
 
 
 def bench_catalogue(count: int, repeats: int) -> dict:
