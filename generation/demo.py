@@ -13,7 +13,7 @@ from ledgerline.jobs.progress import wait_for_chain
 
 from .engine.baseline import readiness
 from .models import ModelStatus, TrainedModel
-from .services import generation_start, model_train_start
+from .services import generation_start, model_reference_refresh, model_train_start
 
 MARKOV, LSTM = "demo-markov", "demo-lstm"
 #: The LSTM's most epochs, evaluations without improvement before it stops, steps between evaluations, and
@@ -143,7 +143,17 @@ def stage_track(*, stdout, options: dict, context: dict) -> None:
 
 
 def stage_lstm(*, stdout, options: dict, context: dict) -> None:
+    _refresh_markov_reference(stdout=stdout)
     _train(LSTM, stdout=stdout, options=options, context=context, run_here=True)
+
+
+def _refresh_markov_reference(*, stdout) -> None:
+    """The Markov model was trained on the first few chorales and held one out: once the other chorales are in,
+    its tracks are compared with the chorales it never saw (`model_reference_refresh`), not with that one."""
+    markov = TrainedModel.objects.filter(name=MARKOV, status=ModelStatus.READY).first()
+    if markov is not None:
+        reference = model_reference_refresh(model=markov)
+        stdout.write(f"demo: {MARKOV}'s corpus reference: {reference.get('pieces', 0)} chorales it never saw")
 
 
 def stage_lstm_track(*, stdout, options: dict, context: dict) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import require_role
-from ledgerline.catalogue.models import Dataset, Track, TrackSource
+from ledgerline.catalogue.models import CorpusItem, Dataset, Track, TrackSource
 from ledgerline.catalogue.selectors import datasets_visible_to
 from ledgerline.catalogue.signals import track_rendered
 from ledgerline.jobs.models import Job, JobKind, JobStatus, JobSubject
@@ -48,6 +49,7 @@ from .models import ARCHS, ModelStatus, TrainedModel
 from .request import GenerationRequest, prompt_melody, track_score, training_scores
 
 HELD_OUT_EVERY = 10  # every 10th item (by content hash order) is held out for the NLL
+_T = TypeVar("_T")
 
 
 def _set_threads() -> None:
@@ -349,8 +351,9 @@ def _load_frame_model(frames_path: str) -> fr.FrameLSTM:
     return net.eval()
 
 
-def _held_out_split(scores: list[Score]) -> tuple[list[Score], list[Score]]:
-    """(held out, training): every HELD_OUT_EVERY-th score in content-hash order; a small corpus keeps one."""
+def _held_out_split(scores: list[_T]) -> tuple[list[_T], list[_T]]:
+    """(held out, training): every HELD_OUT_EVERY-th score (or item) in content-hash order; a small corpus keeps
+    one."""
     held_idx = {i for i in range(len(scores)) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1}
     if not held_idx and len(scores) >= 2:
         held_idx = {len(scores) - 1}  # a small corpus still gets one held-out piece
@@ -364,6 +367,45 @@ def model_corpus_reference(model: TrainedModel) -> dict:
         return stored
     held_out, _ = _held_out_split([s for _, s in training_scores(model)])
     return corpus_reference([corpus_melody_stats(s) for s in held_out])
+
+
+#: A model's corpus reference is widened to this many pieces it never saw when its held-out set is smaller (a
+#: model trained on a handful of pieces holds one out); as many as the benchmarks' test chorales.
+REFERENCE_PIECES = 35
+
+
+def model_reference_refresh(*, model: TrainedModel, limit: int = REFERENCE_PIECES) -> dict:
+    """Widen `model`'s corpus reference to the pieces it never saw, up to `limit`: its held-out pieces, then the
+    items of its datasets ingested after it was trained (not in `training_items`), in content-hash order. Stored
+    in its provenance when that gives more pieces than the stored reference; returns the reference in force."""
+    current = model_corpus_reference(model)
+    if current.get("pieces", 0) >= limit:
+        return current
+    trained_on = {entry["sha256"] for entry in model.training_items}
+    items = list(CorpusItem.objects.filter(dataset__in=model.datasets.all()).exclude(events_path="").order_by("sha256"))
+    held_out, _ = _held_out_split([item for item in items if item.sha256 in trained_on])
+    unseen = (held_out + [item for item in items if item.sha256 not in trained_on])[:limit]
+    if len(unseen) <= current.get("pieces", 0):
+        return current
+    reference = corpus_reference(
+        [corpus_melody_stats(Score.from_npz_bytes(read_blob(item.events_path))) for item in unseen]
+    )
+    reference["unseen"] = {"held_out": len(held_out), "added_after_training": len(unseen) - len(held_out)}
+    model.provenance = {**(model.provenance or {}), "corpus_reference": reference}
+    TrainedModel.objects.filter(pk=model.pk).update(provenance=model.provenance)
+    return reference
+
+
+def track_corpus_comparison(track: Track) -> dict | None:
+    """A generated track's melody against its model's corpus reference in force: the comparison stored at
+    generation, or, when the reference has grown since (`model_reference_refresh`), the comparison with it."""
+    stored = (track.provenance or {}).get("corpus_comparison")
+    if stored is None or track.model is None or "melody_stats" not in track.provenance:
+        return stored
+    reference = model_corpus_reference(track.model)
+    if reference.get("pieces", 0) <= stored.get("reference_pieces", 0):
+        return stored
+    return compare(track.provenance["melody_stats"], reference)
 
 
 def track_melody_stats(score: Score, key: str) -> dict:

@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, render
 
 from fingerprint.models import Verdict
 from fingerprint.selectors import flags_visible_to, tracks_readable_by
+from generation.services import track_corpus_comparison
 from ledgerline.accounts.models import Role
 from ledgerline.accounts.permissions import has_role
 from ledgerline.catalogue.models import Track, TrackSource, TrackStatus
@@ -168,6 +169,7 @@ def _track_context(request, track: Track) -> dict:
         "loop_count": sum(row["count"] for row in loops_by_stem),
         "steps": track_steps(track, jobs, screening),
         "poll_ms": _poll_interval_ms(track, jobs),
+        "corpus_comparison": track_corpus_comparison(track),
     }
 
 

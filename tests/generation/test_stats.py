@@ -276,3 +276,40 @@ def test_the_summary_refuses_bad_requests_and_starts_nothing(trained, api_client
     response = api_client.post(f"/api/models/{trained.pk}/stats/", {"samples": samples}, format="json")
     assert response.status_code == 400 and message in json.dumps(response.json())
     assert not Job.objects.filter(kind="model_stats").exists()
+
+
+def test_the_reference_widens_to_pieces_added_after_training_and_the_track_page_uses_it(
+    trained, tmp_path, capsys, client
+):
+    """The demo's Markov model holds out one of its first 8 chorales; once the others are in, its tracks are
+    compared with the chorales it never saw (`model_reference_refresh`, run by the demo's lstm stage)."""
+    from django.test import TestCase
+
+    from generation.services import model_reference_refresh
+    from ledgerline.catalogue.ingest import dataset_ingest_start
+    from ledgerline.catalogue.models import Track
+    from ledgerline.catalogue.services import dataset_upload_add
+    from tests.fingerprint.chorales import NAMES, chorale
+
+    call_command("generate", "--model", "tiny", "--bars", "4", "--seed", "3", "--out", str(tmp_path / "out"))
+    track = Track.objects.get(model=trained)
+    assert track.provenance["corpus_comparison"]["reference_pieces"] == 1
+    dataset = trained.datasets.get()
+    label = dataset.uploads.first().uploaded_by
+    for name in NAMES[4:6]:
+        path = tmp_path / (name.replace("/", "-") + ".mid")
+        path.write_bytes(chorale(name).to_midi_bytes())
+        dataset_upload_add(dataset=dataset, user=label, path=path)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        dataset_ingest_start(dataset=dataset, user=label)
+
+    reference = model_reference_refresh(model=trained)
+    assert reference["pieces"] == 3 and reference["unseen"] == {"held_out": 1, "added_after_training": 2}
+    trained.refresh_from_db()
+    assert trained.provenance["corpus_reference"]["pieces"] == 3 and "licence_terms" in trained.provenance
+    assert model_reference_refresh(model=trained, limit=2)["pieces"] == 3  # never narrowed again
+
+    client.force_login(track.created_by)
+    page = client.get(f"/tracks/{track.pk}/").content.decode()
+    assert "against the 3 pieces of the model's datasets it never trained on" in page
+    assert track.provenance["corpus_comparison"]["reference_pieces"] == 1  # provenance keeps what was measured
