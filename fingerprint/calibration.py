@@ -35,7 +35,7 @@ from fingerprint.engine.index import VersionedIndex
 from fingerprint.index_key import IndexKey
 
 SUFFIXES = {".mid", ".midi", ".xml", ".musicxml", ".mxl", ".abc", ".krn"}
-FLOORS = {"audio": 0.3, "chroma": 0.5, "symbolic": 0.5, "melody": 0.5}  # a fitted threshold never goes lower
+FLOORS = {"audio": 0.3, "chroma": 0.5, "symbolic": 0.5, "melody": 0.3}  # a fitted threshold never goes lower
 SYMBOLIC_LEVELS = ("symbolic", "melody")  # the levels a symbolic-only calibration fits
 NO_FLAG = 2.0  # a threshold above every score: the level flags nothing
 
@@ -113,7 +113,7 @@ def _analyse(job: tuple[Path, str, Path | None]) -> Features | str:
             score = parse_symbolic(data, fmt, name=path.name)
             features = Features(
                 duration_s=score.duration_s,
-                melody=melody_mod.melody_line(score.notes),
+                melody=melody_mod.melody_line(score.notes, [track.name for track in score.tracks]),
                 bar_beats=score.bar_beats,
                 beats_from_score=True,
             )

@@ -49,6 +49,7 @@ def features_of(*, audio: np.ndarray, score: Score | None, query: bool) -> Featu
         audio,
         SAMPLE_RATE,
         notes=score.notes,
+        track_names=[track.name for track in score.tracks],
         score_beat_times=_score_beats(score),
         bar_beats=score.bar_beats,
         query=query,

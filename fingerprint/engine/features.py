@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,6 +80,7 @@ def extract(
     sample_rate: int,
     *,
     notes: np.ndarray | None = None,
+    track_names: Sequence[str] = (),
     score_beat_times: np.ndarray | None = None,
     bar_beats: float = 4.0,
     query: bool = False,
@@ -88,7 +90,8 @@ def extract(
 
     audio: mono float [samples]; notes: NOTE_DTYPE events when the piece has a score; score_beat_times:
     seconds of every quarter-note beat from the score (else beats are tracked). `query=True` also computes
-    the half/double beat grids searched for tempo-octave errors. tuning: None estimates the audio's deviation
+    the half/double beat grids searched for tempo-octave errors. track_names: the score's track names by
+    track number (they can name the tune's own part, `melody.melody_line`). tuning: None estimates the audio's deviation
     from A440; pass 0.0 for audio that FluidSynth rendered from the piece's own score (standard pitch).
     """
     duration = len(audio) / sample_rate
@@ -110,7 +113,7 @@ def extract(
     else:
         features.problems.append("chroma: no audio to analyse")
     if notes is not None:
-        features.melody = melody_mod.melody_line(notes)
+        features.melody = melody_mod.melody_line(notes, track_names)
         if len(features.melody) < melody_mod.WINDOW_NOTES:
             features.problems.append(f"symbolic: fewer than {melody_mod.WINDOW_NOTES} melody notes")
     else:

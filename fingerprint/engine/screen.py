@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from . import align as align_mod
 from . import chroma as chroma_mod
 from . import identity
 from . import melody as melody_mod
@@ -40,8 +41,9 @@ class Thresholds:
     """Decision thresholds; calibrated on the corpus by `benchmarks/nearcopy` (see benchmarks/README.md).
 
     audio_score is 1 - 2*BER; chroma_score the chroma-DTW similarity over the matched passage;
-    symbolic_score the share of exactly matching melody steps in the local alignment; melody_score the share of
-    the shorter beat line's beats found equal in the other (`melody.beat_coverage`). A deployment's own values,
+    symbolic_score the share of exactly matching melody steps in the local alignment; melody_score the variant
+    alignment's score over the shorter reduced line (`align.variant_similarity`), its length the beats aligned
+    equal. A deployment's own values,
     fitted on its labelled variants by `manage.py calibrate_screening`, are merged over these.
     """
 
@@ -54,9 +56,9 @@ class Thresholds:
     symbolic_min_notes: int = 14
     symbolic_hit_distance: float = 0.02  # squared L2 between window vectors: equal up to rounding
     # Fitted on the real-variant benchmark's fit part at 1 % false flags (benchmarks/nearcopy/RESULTS-real-variants.md)
-    melody_score: float = 0.78
-    melody_min_beats: int = 16  # equal beats: four bars of common time
-    melody_hit_distance: float = 0.25  # squared L2 between beat windows: about one beat moved by a tone
+    melody_score: float = 0.71
+    melody_min_beats: int = 24  # equal beats: six bars of common time
+    melody_candidates: int = 20  # items whose reduced lines are aligned with the query's (`Screener._beats`)
     # Fusion may also flag when two levels each reach `support` x their threshold on the same item. Off by
     # default: at 0.85 and 0.95 it raised the false flags on unseen chorales to 5 % and 1.7 % with no recall gain.
     support: float | None = None
@@ -325,80 +327,74 @@ class Screener:
         return list(best_per_key.values())
 
     def _beats(self, mel: melody_mod.Melody) -> list[Match]:
-        """Beat-line matches: windows of the query's beat lines on every grid vote for (item, grid); the items
-        with the most votes are verified by aligning whole beat lines at the transposition their hits agree on.
-        The score is the share of the shorter line's beats found equal (`melody.beat_coverage`)."""
+        """Beat-line matches, in two steps.
+
+        1. Retrieval: the windows of the query's reduced lines on every grid (`melody.QUERY_GRIDS`) are searched
+           in the symbolic index; each item found among a window's nearest beat windows gains that window's
+           closeness (exp(-squared distance / BEAT_SUPPORT_SCALE)), whatever the distance: variants are rarely
+           equal window for window. The `melody_candidates` items with the most support go on, not those over a
+           distance.
+        2. Verification: each candidate's reduced line is aligned with the query's on every grid
+           (`align.variant_similarity`: near pitches, octaves and gaps tolerated, best transposition); the
+           score is the share of the shorter line the alignment holds, the length the beats it aligned equal.
+        """
         lines = [melody_mod.reduced_line(mel, step=step, phase=phase) for step, phase in melody_mod.QUERY_GRIDS]
-        parts = [(grid, *melody_mod.beat_windows(line[0])) for grid, line in enumerate(lines)]
-        parts = [part for part in parts if len(part[1])]
-        if not parts:
+        vectors = [melody_mod.beat_windows(line[0])[0] for line in lines]
+        if not any(len(v) for v in vectors):
             return []
-        hits = self.symbolic.search(np.concatenate([part[1] for part in parts]), k=32)
-        grid_of = np.concatenate([np.full(len(part[1]), part[0]) for part in parts])
-        first = np.concatenate([part[2] for part in parts]) - melody_mod.BEAT_POSITION
-        near = (-hits.scores <= self.t.melody_hit_distance) & (hits.positions >= melody_mod.BEAT_POSITION)
-        votes: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
-        for row, col in zip(*np.nonzero(near), strict=True):
-            key = int(hits.keys[row, col])
-            if self.allowed(key):
-                votes[(key, int(grid_of[row]))][int(first[row])] = (
-                    int(hits.positions[row, col]) - melody_mod.BEAT_POSITION
-                )
-        ranked = sorted(((len(v), k, v) for k, v in votes.items() if len(v) >= 2), key=lambda r: -r[0])
-        best_per_key: dict[int, Match] = {}
-        item_lines: dict[int, tuple[np.ndarray, np.ndarray, melody_mod.Melody] | None] = {}
-        window = melody_mod.BEAT_WINDOW
-        for _count, (key, grid), starts in ranked[:20]:
-            if key not in item_lines:
-                item = self.load(key)
-                item_lines[key] = (
-                    None
-                    if item is None or item.melody is None
-                    else (*melody_mod.reduced_line(item.melody), item.melody)
-                )
-            found = item_lines[key]
-            if found is None:
+        hits = self.symbolic.search(np.concatenate(vectors), k=32)
+        beat = (hits.positions >= melody_mod.BEAT_POSITION) & (hits.keys >= 0)
+        closeness = np.where(beat, np.exp(-np.maximum(-hits.scores, 0.0) / melody_mod.BEAT_SUPPORT_SCALE), 0.0)
+        support: dict[int, float] = defaultdict(float)
+        for row in range(len(hits.keys)):
+            best: dict[int, float] = {}
+            for col in np.nonzero(beat[row])[0]:
+                key = int(hits.keys[row, col])
+                best[key] = max(best.get(key, 0.0), float(closeness[row, col]))
+            for key, value in best.items():
+                support[key] += value
+        candidates = [key for key in sorted(support, key=lambda k: -support[k]) if self.allowed(key)]
+        matches = []
+        for key in candidates[: self.t.melody_candidates]:
+            item = self.load(key)
+            if item is None or item.melody is None:
                 continue
-            m_line, m_grid, m_mel = found
-            q_line, q_grid = lines[grid]
-            transpose = int(
-                np.median(
-                    [round(q_line[q : q + window].mean() - m_line[m : m + window].mean()) for q, m in starts.items()]
-                )
+            m_line, m_grid = melody_mod.reduced_line(item.melody)
+            grid, found = max(
+                ((g, align_mod.variant_similarity(line[0], m_line)) for g, line in enumerate(lines) if len(line[0])),
+                key=lambda gf: (gf[1].similarity, gf[1].equal),
             )
-            equal, segments = melody_mod.beat_coverage(q_line, m_line, transpose=transpose)
-            if not segments:
+            if not found.segments:
                 continue
-            score = round(equal / min(len(q_line), len(m_line)), 4)
-            previous = best_per_key.get(key)
-            if previous is not None and (previous.score, previous.evidence["matched_beats"]) >= (score, equal):
-                continue
-            top = segments[0]
+            top = found.segments[0]
+            q_grid = lines[grid][1]
             q_beats = q_grid[[top.query_span[0], top.query_span[1] - 1]] + [0.0, melody_mod.QUERY_GRIDS[grid][0]]
             m_beats = m_grid[[top.match_span[0], top.match_span[1] - 1]] + [0.0, 1.0]
             qs, qe = melody_mod.beat_seconds(mel, q_beats)
-            ms, me = melody_mod.beat_seconds(m_mel, m_beats)
-            best_per_key[key] = Match(
-                key,
-                "melody",
-                score,
-                float(qs),
-                float(qe),
-                float(ms),
-                float(me),
-                transpose=transpose,
-                tempo_ratio=round(float((me - ms) / (qe - qs)) if qe > qs else 1.0, 3),
-                passed=self.t.passes("melody", score, equal),
-                query_beats=(float(q_beats[0]), float(q_beats[1])),
-                match_beats=(float(m_beats[0]), float(m_beats[1])),
-                evidence={
-                    "matched_beats": equal,
-                    "windows": len(starts),
-                    "grid": list(melody_mod.QUERY_GRIDS[grid]),
-                    "segments": [[*seg.query_span, *seg.match_span, seg.matched] for seg in segments],
-                },
+            ms, me = melody_mod.beat_seconds(item.melody, m_beats)
+            matches.append(
+                Match(
+                    key,
+                    "melody",
+                    found.similarity,
+                    float(qs),
+                    float(qe),
+                    float(ms),
+                    float(me),
+                    transpose=found.transpose,
+                    tempo_ratio=round(float((me - ms) / (qe - qs)) if qe > qs else 1.0, 3),
+                    passed=self.t.passes("melody", found.similarity, found.equal),
+                    query_beats=(float(q_beats[0]), float(q_beats[1])),
+                    match_beats=(float(m_beats[0]), float(m_beats[1])),
+                    evidence={
+                        "matched_beats": found.equal,
+                        "support": round(support[key], 3),
+                        "grid": list(melody_mod.QUERY_GRIDS[grid]),
+                        "segments": [[*seg.query_span, *seg.match_span, seg.equal] for seg in found.segments],
+                    },
+                )
             )
-        return list(best_per_key.values())
+        return matches
 
     # --- fusion ------------------------------------------------------------------------------------------
     def screen(self, query: Features) -> Verdict:

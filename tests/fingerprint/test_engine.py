@@ -239,6 +239,18 @@ def test_the_skyline_leaves_out_an_inner_voice_moving_under_a_held_melody_note()
     assert line.pitches.tolist() == [72, 67, 74]
 
 
+def test_a_descant_above_the_part_named_as_the_tune_is_not_the_melody():
+    descant = make_notes([(84, 0.0, 0.5), (83, 0.5, 0.5), (81, 1.0, 1.0), (79, 2.0, 2.0)])
+    soprano = make_notes([(72, 0.0, 2.0), (74, 2.0, 1.0), (76, 3.0, 1.0)], track=1)
+    alto = make_notes([(65, 0.0, 2.0), (67, 2.0, 2.0)], track=2)
+    notes = np.concatenate([descant, soprano, alto])
+    notes = notes[np.lexsort((notes["pitch"], notes["start"]))]
+    assert melody.melody_line(notes).pitches.tolist() == [84, 83, 81, 79]  # no names: the skyline
+    named = melody.melody_line(notes, ["Recorders", "Soprano", "Alto"])
+    assert named.pitches.tolist() == [72, 74, 76]
+    assert melody.melody_line(notes, ["Flute", "Violin", "Viola"]).pitches.tolist() == [84, 83, 81, 79]
+
+
 def test_the_beat_line_keeps_the_notes_on_the_beat_when_passing_notes_are_added():
     score = chorale(NAMES[1])
     plain, grid = melody.beat_line(melody.melody_line(score.notes))
@@ -258,16 +270,6 @@ def test_beat_windows_ignore_the_key_and_never_come_near_note_windows():
     notes, _ = melody.windows(mel)
     gaps = ((a[:, None, :] - notes[None, :, :]) ** 2).sum(-1)
     assert gaps.min() >= 90
-
-
-def test_beat_coverage_adds_up_the_phrases_a_single_local_alignment_stops_between():
-    line = melody.beat_line(melody.melody_line(chorale(NAMES[1]).notes))[0]
-    interlude = np.full(24, 30)  # two dozen beats the other line does not have
-    varied = np.concatenate([line[:20], interlude, line[20:]]) + 2
-    single = melody.beat_alignment(varied, line, transpose=2)
-    equal, segments = melody.beat_coverage(varied, line, transpose=2)
-    assert single.matched < len(line) - 8 and equal == len(line) and len(segments) == 2
-    assert melody.beat_coverage(line, np.full(len(line), 40), transpose=0) == (0, [])
 
 
 def test_an_ornamented_variant_in_another_key_is_found_by_its_beat_line_not_its_note_windows(tmp_path):
