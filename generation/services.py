@@ -25,6 +25,7 @@ from ledgerline.accounts.permissions import require_role
 from ledgerline.catalogue.models import CorpusItem, Dataset, Track, TrackSource
 from ledgerline.catalogue.selectors import datasets_visible_to
 from ledgerline.catalogue.signals import track_rendered
+from ledgerline.contributions import contributes_to
 from ledgerline.jobs.models import Job, JobKind, JobStatus, JobSubject
 from ledgerline.jobs.selectors import jobs_about
 from ledgerline.jobs.services import JobError, job_create, job_enqueue, job_start
@@ -394,6 +395,11 @@ def model_reference_refresh(*, model: TrainedModel, limit: int = REFERENCE_PIECE
     model.provenance = {**(model.provenance or {}), "corpus_reference": reference}
     TrainedModel.objects.filter(pk=model.pk).update(provenance=model.provenance)
     return reference
+
+
+@contributes_to("track_api")
+def _track_api_comparison(*, track: Track) -> dict:
+    return {"corpus_comparison": track_corpus_comparison(track)}
 
 
 def track_corpus_comparison(track: Track) -> dict | None:

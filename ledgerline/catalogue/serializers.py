@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from ledgerline.accounts.models import Organisation
+from ledgerline.contributions import contributions
 from ledgerline.jobs.serializers import JobSerializer
 
 from .models import CorpusItem, Dataset, NotesSource, Track
@@ -147,4 +148,7 @@ class TrackSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_corpus_comparison(self, track) -> dict | None:
-        return (track.provenance or {}).get("corpus_comparison")
+        # The generation app contributes the comparison with its model's reference in force (it can grow after
+        # the track was made); the comparison stored at generation otherwise.
+        stored = (track.provenance or {}).get("corpus_comparison")
+        return contributions("track_api", track=track).get("corpus_comparison", stored)

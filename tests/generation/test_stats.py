@@ -279,7 +279,7 @@ def test_the_summary_refuses_bad_requests_and_starts_nothing(trained, api_client
 
 
 def test_the_reference_widens_to_pieces_added_after_training_and_the_track_page_uses_it(
-    trained, tmp_path, capsys, client
+    trained, tmp_path, capsys, client, api_client
 ):
     """The demo's Markov model holds out one of its first 8 chorales; once the others are in, its tracks are
     compared with the chorales it never saw (`model_reference_refresh`, run by the demo's lstm stage)."""
@@ -313,3 +313,5 @@ def test_the_reference_widens_to_pieces_added_after_training_and_the_track_page_
     page = client.get(f"/tracks/{track.pk}/").content.decode()
     assert "against the 3 pieces of the model's datasets it never trained on" in page
     assert track.provenance["corpus_comparison"]["reference_pieces"] == 1  # provenance keeps what was measured
+    api_client.force_authenticate(track.created_by)
+    assert api_client.get(f"/api/tracks/{track.pk}/").json()["corpus_comparison"]["reference_pieces"] == 3
