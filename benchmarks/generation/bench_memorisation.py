@@ -31,9 +31,17 @@ from corpus_screen import KEYS, build_screener, corpus_features, features_of
 
 from generation.engine import tokens as tok
 from generation.engine.anticopy import NgramGuard
-from generation.engine.markov import MarkovHarmony
+from generation.engine.markov import MarkovHarmony, parse_key
 from generation.engine.models import get_model, legacy_config
-from generation.engine.sample import PITCH_TEMPERATURE_SCALE, generate_piece, sample
+from generation.engine.sample import (
+    MOTIF_STRENGTH,
+    OUT_OF_KEY_PENALTY,
+    PITCH_TEMPERATURE_SCALE,
+    KeyBias,
+    MotifBias,
+    generate_piece,
+    sample,
+)
 from ledgerline.music.events import Score
 
 BARS, TEMPO, TOP_P = 16, 100.0, 0.95
@@ -44,6 +52,7 @@ def compose(net, markov: MarkovHarmony, guard: NgramGuard | None, seed: int) -> 
     The melody goes through generate_piece's `melody_tokens` path, so placement and arrangement are the
     platform's own (checked against a plain generate_piece call for seed 0)."""
     budget = BARS * (3 * tok.steps_per_bar((4, 4)) + 1) + 8
+    key = KEYS[seed % len(KEYS)]
     result = sample(
         net,
         tok.VOCAB,
@@ -57,8 +66,9 @@ def compose(net, markov: MarkovHarmony, guard: NgramGuard | None, seed: int) -> 
         "cpu",
         max_bars=BARS,
         pitch_temperature=PITCH_TEMPERATURE_SCALE,
+        key_bias=KeyBias(key=parse_key(key), penalty=OUT_OF_KEY_PENALTY, follow=True),
+        motif_bias=MotifBias(MOTIF_STRENGTH),
     )
-    key = KEYS[seed % len(KEYS)]
     score, _ = generate_piece(
         None, tok.VOCAB, markov, bars=BARS, tempo=TEMPO, key=key, top_p=TOP_P, seed=seed, melody_tokens=result.tokens
     )
