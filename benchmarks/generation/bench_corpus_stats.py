@@ -11,7 +11,7 @@ summarised against it: per measure the mean, the median and the share of samples
 Sources: `markov_random_walk` (no network) and every `lstm`/`transformer` checkpoint bench_quality.py left under
 --work (ARCH.pt). The held-out chorales themselves are summarised too (by construction about 90 % inside per
 measure). `--penalties` and `--pitch-scales` take comma-separated lists: every network source is sampled at each
-combination, and so `--motif-strengths` (the Markov walk has no pitch distribution to weigh, so once).
+combination, and so `--motif-strengths` and `--rhythm-strengths` (the Markov walk has no pitch distribution to weigh, so once).
 
     .venv/bin/python benchmarks/generation/bench_corpus_stats.py --pieces 50
     .venv/bin/python benchmarks/generation/bench_corpus_stats.py --pieces 50 --split valid --sources lstm \
@@ -21,6 +21,7 @@ combination, and so `--motif-strengths` (the Markov walk has no pitch distributi
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -32,7 +33,13 @@ from generation.engine import tokens as tok
 from generation.engine.anticopy import NgramGuard
 from generation.engine.markov import MarkovHarmony
 from generation.engine.models import get_model, legacy_config
-from generation.engine.sample import MOTIF_STRENGTH, OUT_OF_KEY_PENALTY, PITCH_TEMPERATURE_SCALE, generate_piece
+from generation.engine.sample import (
+    MOTIF_STRENGTH,
+    OUT_OF_KEY_PENALTY,
+    PITCH_TEMPERATURE_SCALE,
+    RHYTHM_STRENGTH,
+    generate_piece,
+)
 from generation.engine.stats import corpus_melody_stats, corpus_reference, melody_stats, summarise
 
 GOALS = (
@@ -58,6 +65,7 @@ def main() -> None:
         ("--pitch-scales", PITCH_TEMPERATURE_SCALE, "pitches drawn at temperature x each (1: as every other token)"),
         ("--penalties", OUT_OF_KEY_PENALTY, "out-of-key penalties (probability factors; 1: none)"),
         ("--motif-strengths", MOTIF_STRENGTH, "contour-repetition pulls (probability factors; 1: none)"),
+        ("--rhythm-strengths", RHYTHM_STRENGTH, "rhythm-repetition pulls (probability factors; 1: none)"),
     ):
         parser.add_argument(flag, type=_floats, default=[default], help=f"{meaning}; the platform: %(default)s")
     parser.add_argument(
@@ -87,11 +95,15 @@ def main() -> None:
             sources[arch].load_state_dict(state["state_dict"])
             sources[arch].eval()
     for name, net in sources.items():
-        settings = [(1.0, 1.0, 1.0)]
+        settings = [(1.0, 1.0, 1.0, 1.0)]
         if net is not None:
-            settings = [(p, s, m) for s in args.pitch_scales for p in args.penalties for m in args.motif_strengths]
-        for penalty, scale, motif in settings:
-            label = name if net is None else f"{name} penalty={penalty:g} pitch_scale={scale:g} motif={motif:g}"
+            settings = list(
+                itertools.product(args.penalties, args.pitch_scales, args.motif_strengths, args.rhythm_strengths)
+            )
+        for penalty, scale, motif, rhythm in settings:
+            label = name
+            if net is not None:
+                label += f" penalty={penalty:g} pitch_scale={scale:g} motif={motif:g} rhythm={rhythm:g}"
             started, samples = time.perf_counter(), []
             for seed in range(args.pieces):
                 score, stats = generate_piece(
@@ -106,6 +118,7 @@ def main() -> None:
                     pitch_temperature_scale=scale,
                     out_of_key_penalty=penalty,
                     motif_strength=motif,
+                    rhythm_strength=rhythm,
                     follow_key=not args.fixed_key,
                     seed=seed,
                     guard=guard,

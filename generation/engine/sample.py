@@ -42,6 +42,11 @@ OUT_OF_KEY_PENALTY = 0.1
 #: Valid chorales: contour repetition 0.15 at 1, 0.20 at 2, 0.27 at 4, 0.40 at 8 (corpus median 0.43); 4 put the
 #: most pieces inside every corpus range; 8 widens the range and skews the intervals.
 MOTIF_STRENGTH = 4.0
+#: Probability factor of the rhythm token that repeats an earlier bar's rhythm (`RhythmBias`); 1 turns it off.
+#: Off: on the valid chorales (with the contour pull at 4) 2 raised contour repetition 0.27 -> 0.33 and 4 to 0.41
+#: (corpus median 0.43), but rhythm repetition rose 0.55 -> 0.74 -> 0.85 (corpus p95 0.81), and fewer pieces sat
+#: inside every corpus range (42 % -> 36 % -> 16 %).
+RHYTHM_STRENGTH = 1.0
 
 
 @runtime_checkable
@@ -131,6 +136,39 @@ class MotifBias:
         return weights
 
 
+Rhythm = tuple[int, int]  # a melody note's (onset step in its bar, duration steps)
+
+
+@dataclass(frozen=True)
+class RhythmBias:
+    """The rhythm half of the motif pull: when the bar being written has, so far, the same onsets and durations as
+    an earlier bar with notes, the token that goes on as that bar did (its next onset's POSITION, or BAR where it
+    had no more notes; at an onset, the DURATION its note had) has its probability multiplied by `strength`
+    (> 1). The most recent such bar is followed. A repeated rhythm gives the contour pull (`MotifBias`) bars
+    with as many notes to repeat."""
+
+    strength: float
+
+    def __post_init__(self) -> None:
+        if not self.strength >= 1.0:
+            raise ValueError(f"rhythm_strength must be >= 1, got {self.strength}")
+
+    def target(
+        self, vocab: Vocab, earlier_bars: Sequence[Sequence[Rhythm]], current: Sequence[Rhythm], onset: int | None
+    ) -> int | None:
+        """The token to pull toward: with `onset` None the next onset (or BAR), else the duration of the note at
+        `onset`; None when no earlier bar matches."""
+        done = len(current)
+        for earlier in reversed(earlier_bars):
+            if not earlier or len(earlier) < done or list(earlier[:done]) != list(current):
+                continue
+            if onset is None:
+                return vocab.position(earlier[done][0]) if len(earlier) > done else vocab.bar
+            if len(earlier) > done and earlier[done][0] == onset:
+                return vocab.duration(earlier[done][1])
+        return None
+
+
 @dataclass
 class SampleResult:
     tokens: list[int]  # prompt followed by the sampled continuation
@@ -180,6 +218,7 @@ def sample(
     pitch_temperature: float | None = None,
     key_bias: KeyBias | None = None,
     motif_bias: MotifBias | None = None,
+    rhythm_bias: RhythmBias | None = None,
 ) -> SampleResult:
     """Sample up to `max_tokens` tokens after `prompt` (default [BOS]), stopping at EOS.
 
@@ -188,7 +227,8 @@ def sample(
     With `max_bars`, EOS is masked until that many bars exist and sampling stops before the BAR token that
     would open one bar too many. With `key_bias`, melody PITCH tokens outside its key are weighed down (after
     the temperatures, before the guard and the filters, so top-p cuts the out-of-key tail); with `motif_bias`, those that repeat an earlier
-    bar's contour are weighed up the same way. The model is moved to `device` and put in eval mode; it runs in float32
+    bar's contour are weighed up the same way, and with `rhythm_bias` the token that repeats an earlier bar's
+    rhythm. The model is moved to `device` and put in eval mode; it runs in float32
     there (no autocast: bf16 logits would change the draws); context is cropped to its `config.max_len`.
     """
     validate_sampling(temperature, top_k, top_p)
@@ -207,9 +247,11 @@ def sample(
     melody: list[int] = []
     melody_bars: list[int] = []  # the bar of each melody note
     bars = 0
+    rhythm = _RhythmTracker()
     for token in tokens:
         role, bars = _advance(vocab, token, role, bars, melody)
         melody_bars += [bars] * (len(melody) - len(melody_bars))
+        rhythm.advance(vocab, token, role)
 
     interventions = 0
     stopped = "max_tokens"
@@ -239,6 +281,10 @@ def sample(
                     pitch_weights += motif_bias.log_weights(melody, melody_bars, bars, len(pitch_ids))
             if bool(pitch_weights.any()):
                 logits = _weigh_pitches(logits, pitch_ids, pitch_weights)
+        if rhythm_bias is not None and role == 0:
+            target = rhythm.target(vocab, rhythm_bias, tokens[-1])
+            if target is not None:
+                logits[target] += float(np.log(rhythm_bias.strength))
         if guard is not None and role == 0 and melody:
             blocked = guard.blocked(melody)
             if blocked:
@@ -261,6 +307,7 @@ def sample(
         pending = [token]
         role, bars = _advance(vocab, token, role, bars, melody)
         melody_bars += [bars] * (len(melody) - len(melody_bars))
+        rhythm.advance(vocab, token, role)
         if token == vocab.eos:
             stopped = "eos"
             break
@@ -283,6 +330,33 @@ def _sharpen_pitches(
         group, dim=-1
     )
     return sharpened
+
+
+class _RhythmTracker:
+    """The melody's rhythm bar by bar as tokens are read (for `RhythmBias`)."""
+
+    def __init__(self) -> None:
+        self.bars: list[list[Rhythm]] = []
+        self.current: list[Rhythm] = []
+        self.onset: int | None = None
+
+    def advance(self, vocab: Vocab, token: int, role: int) -> None:
+        if token == vocab.bar:
+            self.bars.append(self.current)
+            self.current, self.onset = [], None
+        elif vocab.is_position(token):
+            self.onset = token - vocab.position_offset
+        elif vocab.is_duration(token) and role == 0 and self.onset is not None:
+            self.current.append((self.onset, token - vocab.duration_offset + 1))
+
+    def target(self, vocab: Vocab, bias: RhythmBias, last: int) -> int | None:
+        """The token `bias` pulls toward after `last`: an onset or BAR after a BAR or a note's DURATION, the
+        DURATION after a melody PITCH; None elsewhere."""
+        if last == vocab.bar or vocab.is_duration(last):
+            return bias.target(vocab, self.bars, self.current, None)
+        if vocab.is_pitch(last) and self.onset is not None:
+            return bias.target(vocab, self.bars, self.current, self.onset)
+        return None
 
 
 def _weigh_pitches(logits: torch.Tensor, pitch_ids: torch.Tensor, log_weights: torch.Tensor) -> torch.Tensor:
@@ -433,6 +507,7 @@ def generate_piece(
     out_of_key_penalty: float = OUT_OF_KEY_PENALTY,
     follow_key: bool = True,
     motif_strength: float = MOTIF_STRENGTH,
+    rhythm_strength: float = RHYTHM_STRENGTH,
 ) -> tuple[Score, dict[str, Any]]:
     """A piece of exactly `bars` bars: a melody (neural model, or a random walk when `model_or_none` is None),
     moved into `key`, then arranged (`arrange.arrange_piece`: "satb" or "band", drums only with `drums`).
@@ -448,7 +523,7 @@ def generate_piece(
     key are weighed by `out_of_key_penalty` (`KeyBias`): in the key the melody is being written in (`follow_key`,
     it is moved into `key` afterwards), or in `key` itself (without `follow_key`, and always after a prompt,
     which is in `key` already). Pitches that repeat an earlier bar's contour are weighed by `motif_strength`
-    (`MotifBias`).
+    (`MotifBias`), and rhythm tokens that repeat an earlier bar's rhythm by `rhythm_strength` (`RhythmBias`).
     Returns (score, stats); stats holds the chord names, token count, guard interventions and melody source.
     Raises ValueError for bars outside 1..256, tempo outside 20..400, an unknown key or arrangement, a program
     outside 0..127, or a prompt as long as the piece.
@@ -468,6 +543,7 @@ def generate_piece(
         "pitch_temperature": round(temperature * pitch_temperature_scale, 4),
         "out_of_key_penalty": out_of_key_penalty,
         "motif_strength": motif_strength,
+        "rhythm_strength": rhythm_strength,
     }
     start_tokens, kept_bars = [vocab.bos, vocab.bar], 0
     if prompt is not None and (len(prompt) or prompt_bars):
@@ -501,6 +577,7 @@ def generate_piece(
             pitch_temperature=temperature * pitch_temperature_scale,
             key_bias=key_bias,
             motif_bias=MotifBias(motif_strength) if motif_strength != 1.0 else None,
+            rhythm_bias=RhythmBias(rhythm_strength) if rhythm_strength != 1.0 else None,
         )
         decoded = decode(result.tokens, tempo, programs, time_signature=time_signature, vocab=vocab)
         melody = decoded.notes[decoded.notes["track"] == 0]

@@ -266,3 +266,25 @@ def test_motif_bias_pulls_toward_the_contour_of_the_latest_matching_bar():
     assert not bias.log_weights(earlier, bars, 2, 128).any()
     with pytest.raises(ValueError, match="motif_strength must be >= 1"):
         MotifBias(0.5)
+
+
+def test_rhythm_bias_pulls_toward_the_rhythm_of_the_latest_matching_bar():
+    from generation.engine.sample import RhythmBias, _RhythmTracker
+
+    v = tok.VOCAB
+    tracker = _RhythmTracker()
+    # Bar 1: quarter, quarter, half (onsets 0, 4, 8 in sixteenths); bar 2 so far: a quarter at 0.
+    for token in [v.bos, v.bar, v.position(0), v.pitch(60), v.duration(4), v.position(4), v.pitch(62)]:
+        tracker.advance(v, token, 0)
+    for token in [v.duration(4), v.position(8), v.pitch(64), v.duration(8), v.bar, v.position(0), v.pitch(65)]:
+        tracker.advance(v, token, 0)
+    bias = RhythmBias(4.0)
+    assert tracker.target(v, bias, v.pitch(65)) == v.duration(4)  # the note at onset 0 lasted a quarter
+    tracker.advance(v, v.duration(4), 0)
+    assert tracker.target(v, bias, v.duration(4)) == v.position(4)  # then came an onset at 4
+    for token in [v.position(4), v.pitch(67), v.duration(2)]:  # an eighth: bar 1 no longer matches
+        tracker.advance(v, token, 0)
+    assert tracker.target(v, bias, v.duration(2)) is None
+    assert tracker.target(v, bias, v.position(4)) is None  # a pitch comes next: not a rhythm decision
+    with pytest.raises(ValueError, match="rhythm_strength must be >= 1"):
+        RhythmBias(0.5)
