@@ -69,10 +69,14 @@ def beat_chroma(audio: np.ndarray, sample_rate: int, beat_times: np.ndarray | No
 
 
 def alternative_grids(beat_times: np.ndarray) -> dict[str, np.ndarray]:
-    """The tracked grid, every other beat, and beats with their midpoints (tempo octave errors)."""
+    """The tracked grid, the midpoints between its beats, every other beat, and beats with their midpoints.
+
+    The last two undo tempo octave errors. The midpoints undo a phase error: under sustained instruments (strings,
+    reeds) the tracker often locks onto the off-beats, and columns averaged across two chords match nothing
+    (2 of 6 transposed, tempo-changed, re-instrumented chorales in benchmarks/nearcopy/RESULTS-audio-only.md)."""
     mids = (beat_times[:-1] + beat_times[1:]) / 2
     doubled = np.sort(np.concatenate([beat_times, mids]))
-    return {"x1": beat_times, "half": beat_times[::2], "double": doubled}
+    return {"x1": beat_times, "mid": mids, "half": beat_times[::2], "double": doubled}
 
 
 def _normalise(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

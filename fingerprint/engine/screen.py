@@ -50,8 +50,14 @@ class Thresholds:
     audio_score: float = 0.55
     audio_min_items: int = 40  # ~5 s of identical audio
     chroma_score: float = 0.8
-    chroma_hit: float = 0.7  # window correlation for a FAISS hit to count as a vote
+    chroma_hit: float = 0.65  # window correlation for a FAISS hit to count as a vote
     chroma_min_windows: int = 4  # consistent windows (4 windows of 8 beats, hop 2: 14 beats)
+    # A long passage whose windows all vote for one item, transposition and offset passes at a lower chroma-DTW
+    # score: a change of instruments lowers every column's correlation (reeds and strings add their harmonics'
+    # pitch classes), not how many windows agree. Unrelated chorales reach at most 5 such windows, copies 6-65
+    # (benchmarks/nearcopy/RESULTS-audio-only.md).
+    chroma_long_windows: int = 8
+    chroma_long_score: float = 0.6
     symbolic_score: float = 0.8
     symbolic_min_notes: int = 14
     symbolic_hit_distance: float = 0.02  # squared L2 between window vectors: equal up to rounding
@@ -82,6 +88,8 @@ class Thresholds:
         return length >= minimum
 
     def passes(self, level: str, score: float, length: int) -> bool:
+        if level == "chroma" and length >= self.chroma_long_windows and score >= self.chroma_long_score:
+            return True
         return score >= self.score_of(level) and self.long_enough(level, length)
 
 

@@ -1,0 +1,78 @@
+"""The chroma level on recordings alone: corpus and query are audio with no score, so both sides' beats are
+tracked (benchmarks/nearcopy/RESULTS-audio-only.md)."""
+
+import functools
+
+import numpy as np
+import pytest
+
+from fingerprint.engine import chroma, features, screen, transforms
+from fingerprint.engine.index import VersionedIndex
+from ledgerline.music.events import SAMPLE_RATE, Score
+from ledgerline.music.render import render_midi
+from tests.fingerprint.chorales import NAMES, UNRELATED, chorale
+
+SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+STRINGS_AND_REEDS = [41, 43, 68, 70]  # viola, contrabass, oboe, bassoon: no sharp onsets, strong harmonics
+
+
+def _excerpt(name: str) -> Score:
+    return transforms.bars(chorale(name), 0, 10)
+
+
+@functools.cache
+def _recording(name: str) -> features.Features:
+    audio = render_midi(_excerpt(name).to_midi_bytes(), soundfont=SOUNDFONT)
+    return features.extract(audio, SAMPLE_RATE)
+
+
+def _query(score: Score) -> features.Features:
+    return features.extract(render_midi(score.to_midi_bytes(), soundfont=SOUNDFONT), SAMPLE_RATE, query=True)
+
+
+@pytest.fixture
+def screener(tmp_path):
+    items = {2 * i: _recording(name) for i, name in enumerate(NAMES[:3])}
+    indexes = {level: VersionedIndex(tmp_path, screen.level_spec(level)) for level in screen.LEVELS}
+    for level, index in indexes.items():
+        index.rebuild(*screen.level_vectors(items, level))
+    return screen.Screener(
+        audio=indexes["audio"],
+        chroma=indexes["chroma"],
+        symbolic=indexes["symbolic"],
+        load=items.get,
+        thresholds=screen.Thresholds(),
+        levels=("chroma",),
+    )
+
+
+def test_a_transposed_faster_copy_for_strings_and_reeds_is_found_in_audio_alone(screener):
+    copy = transforms.reinstrument(
+        transforms.change_tempo(transforms.transpose(_excerpt(NAMES[0]), 4), 1.18), STRINGS_AND_REEDS
+    )
+    verdict = screener.screen(_query(copy))
+    found = [m for m in verdict.matches if m.key == 0 and m.level == "chroma"]
+    assert verdict.verdict == "flag" and found and found[0].passed
+    assert found[0].transpose == 4
+    assert {m.key for m in verdict.matches} == {0}
+    # the instruments' harmonics keep the chroma-DTW score under the level's threshold: the long run passes it
+    assert found[0].score < screen.Thresholds().chroma_score
+
+
+def test_an_unrelated_chorale_in_audio_alone_is_not_flagged(screener):
+    assert screener.screen(_query(_excerpt(UNRELATED))).verdict == "clear"
+
+
+def test_a_long_run_of_agreeing_windows_passes_below_the_dtw_threshold_but_a_short_one_does_not():
+    t = screen.Thresholds()
+    assert t.passes("chroma", t.chroma_long_score, t.chroma_long_windows)
+    assert not t.passes("chroma", t.chroma_long_score, t.chroma_long_windows - 1)
+    assert not t.passes("chroma", t.chroma_long_score - 0.01, 100)
+    assert t.passes("chroma", t.chroma_score, t.chroma_min_windows)
+
+
+def test_the_query_is_also_read_on_the_off_beats():
+    beats = np.arange(9) * 0.5
+    grids = chroma.alternative_grids(beats)
+    assert np.allclose(grids["mid"], beats[:-1] + 0.25)
+    assert set(grids) == {"x1", "mid", "half", "double"}
