@@ -111,6 +111,11 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(_edit_distance(a, b)) / max(len(a), len(b))
 
 
+def far_from(shape: np.ndarray, corpus_shapes: list[np.ndarray]) -> bool:
+    """Whether a melody's contour is further than NEGATIVE_APART from every corpus melody's: a negative."""
+    return all(distance(shape, other) > NEGATIVE_APART for other in corpus_shapes)
+
+
 def _part(tune: str, *, fit_share: float = 0.5) -> str:
     return "fit" if int(hashlib.sha256(tune.encode()).hexdigest(), 16) % 1000 < 1000 * fit_share else "held-out"
 
@@ -152,7 +157,7 @@ def _chorales(cache: Path) -> dict[str, Score]:
     return scores
 
 
-def _chorale_tunes() -> dict[str, str]:
+def chorale_tunes() -> dict[str, str]:
     """Corpus name ("bwv244.54") -> the hymn tune it sets (Riemenschneider's title, as music21 lists it)."""
     from music21.corpus.chorales import ChoraleListRKBWV
 
@@ -223,7 +228,7 @@ def build(root: Path, *, folk_negatives: int = 380, seed: int = 0) -> dict:
     chorales = _chorales(cache)
     names = sorted(chorales)
     shapes = {name: contour(chorales[name]) for name in names}
-    tune_of = _chorale_tunes()
+    tune_of = chorale_tunes()
     groups = collections.defaultdict(list)
     for name in names:
         if name in tune_of:
@@ -295,7 +300,7 @@ def build(root: Path, *, folk_negatives: int = 380, seed: int = 0) -> dict:
 
     # --- negatives: other tunes of the same styles, far from every corpus tune -------------------------
     def far(shape: np.ndarray) -> bool:
-        return all(distance(shape, other) > NEGATIVE_APART for other in corpus_shapes)
+        return far_from(shape, corpus_shapes)
 
     for name in singles:
         if far(shapes[name]):
