@@ -2,7 +2,8 @@
 
 1. CENS chroma (librosa) at a 23 ms hop, averaged between beats: beat-synchronous columns make the features
    tempo-invariant (beats come from the score when there is one, else from librosa's beat tracker).
-2. Windows of `WINDOW_BEATS` beats every `HOP_BEATS` beats. Each window has its per-bin mean removed (the key
+2. Windows of `WINDOW_BEATS` beats every `HOP_BEATS` beats (a query's: every beat, so that one of its windows
+   starts where each stored window does, wherever a quote begins). Each window has its per-bin mean removed (the key
    profile every tonal piece shares is no evidence) and is L2-normalised, so inner product = correlation.
 3. Key invariance: a query window is searched in all 12 chroma rotations; the rotation that matches is the
    transposition. A beat tracker may lock onto half or double the tempo: the query is also searched on the
@@ -19,6 +20,7 @@ import numpy as np
 HOP_LENGTH = 512
 WINDOW_BEATS = 8
 HOP_BEATS = 2
+QUERY_HOP_BEATS = 1
 DIM = 12 * WINDOW_BEATS
 
 
@@ -100,14 +102,14 @@ def windows(bc: BeatChroma) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rotated_windows(bc: BeatChroma) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Query windows in all 12 rotations: vectors [n*12, DIM], first beat [n*12], transposition [n*12].
+    """Query windows (every beat) in all 12 rotations: vectors [n*12, DIM], first beat [n*12], transposition [n*12].
 
     Rotation k undoes a transposition of the query by k semitones up (bin p+k of the query is bin p of the
     original), so a hit with rotation k means "the query is the match moved k semitones up".
     """
     if bc.beats < WINDOW_BEATS:
         return np.zeros((0, DIM), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    starts = np.arange(0, bc.beats - WINDOW_BEATS + 1, HOP_BEATS)
+    starts = np.arange(0, bc.beats - WINDOW_BEATS + 1, QUERY_HOP_BEATS)
     base = np.stack([bc.chroma[:, s : s + WINDOW_BEATS] for s in starts])  # [n, 12, W]
     rotations = np.stack([np.roll(base, -k, axis=1) for k in range(12)], axis=1)  # [n, 12, 12, W]
     vectors, informative = _normalise(rotations.reshape(-1, 12, WINDOW_BEATS))

@@ -40,10 +40,10 @@ def level_spec(level: str, *, ivf_threshold: int = IndexSpec.ivf_threshold) -> I
 class Thresholds:
     """Decision thresholds; calibrated on the corpus by `benchmarks/nearcopy` (see benchmarks/README.md).
 
-    audio_score is 1 - 2*BER; chroma_score the chroma-DTW similarity over the matched passage;
-    symbolic_score the share of exactly matching melody steps in the local alignment; melody_score the variant
-    alignment's score over the shorter reduced line (`align.variant_similarity`), its length the beats aligned
-    equal. A deployment's own values,
+    audio_score is 1 - 2*BER; chroma_score the mean of the chroma-DTW similarity over the matched passage and of
+    its agreeing windows' correlation; symbolic_score the share of exactly matching melody steps in the local
+    alignment; melody_score the variant alignment's score over the shorter reduced line
+    (`align.variant_similarity`), its length the beats aligned equal. A deployment's own values,
     fitted on its labelled variants by `manage.py calibrate_screening`, are merged over these.
     """
 
@@ -52,12 +52,12 @@ class Thresholds:
     chroma_score: float = 0.8
     chroma_hit: float = 0.65  # window correlation for a FAISS hit to count as a vote
     chroma_min_windows: int = 4  # consistent windows (4 windows of 8 beats, hop 2: 14 beats)
-    # A long passage whose windows all vote for one item, transposition and offset passes at a lower chroma-DTW
-    # score: a change of instruments lowers every column's correlation (reeds and strings add their harmonics'
-    # pitch classes), not how many windows agree. Unrelated chorales reach at most 5 such windows, copies 6-65
-    # (benchmarks/nearcopy/RESULTS-audio-only.md).
-    chroma_long_windows: int = 8
-    chroma_long_score: float = 0.6
+    # A passage of at least chroma_long_windows agreeing windows (one item, transposition and offset: 18 beats)
+    # passes at chroma_long_score: a change of instruments lowers every column's correlation (reeds and strings
+    # add their harmonics' pitch classes), not how many windows agree. Unrelated chorales reached at most 5 such
+    # windows (best score 0.79), copies 6-65 (benchmarks/nearcopy/RESULTS-audio-only.md).
+    chroma_long_windows: int = 6
+    chroma_long_score: float = 0.65
     symbolic_score: float = 0.8
     symbolic_min_notes: int = 14
     symbolic_hit_distance: float = 0.02  # squared L2 between window vectors: equal up to rounding
@@ -88,9 +88,13 @@ class Thresholds:
         return length >= minimum
 
     def passes(self, level: str, score: float, length: int) -> bool:
-        if level == "chroma" and length >= self.chroma_long_windows and score >= self.chroma_long_score:
-            return True
-        return score >= self.score_of(level) and self.long_enough(level, length)
+        return self.long_enough(level, length) and score >= self.required_score(level, length)
+
+    def required_score(self, level: str, length: int) -> float:
+        """The score a match of `length` must reach: the level's threshold, lower for long chroma matches."""
+        if level == "chroma" and length >= self.chroma_long_windows:
+            return min(self.chroma_score, self.chroma_long_score)
+        return self.score_of(level)
 
 
 THRESHOLDS_FILE = "screening-thresholds.json"  # a deployment's fitted thresholds, in its data folder
@@ -221,7 +225,7 @@ class Screener:
             key = int(hits.keys[row, col])
             if not self.allowed(key):
                 continue
-            offset = int(round((int(hits.positions[row, col]) - int(first[row])) / chroma_mod.HOP_BEATS))
+            offset = int(hits.positions[row, col]) - int(first[row])  # beats
             groups[(key, int(transpose[row]), parts[grid_of[row]][0], offset)].append(
                 (int(first[row]), float(hits.scores[row, col]))
             )
@@ -241,7 +245,7 @@ class Screener:
             bc = grids[grid_name]
             q0 = min(windows)
             q1 = min(max(windows) + chroma_mod.WINDOW_BEATS, bc.beats)
-            m0 = max(0, q0 + offset * chroma_mod.HOP_BEATS)
+            m0 = max(0, q0 + offset)
             m1 = min(item.chroma.beats, m0 + (q1 - q0))
             if m1 - m0 < chroma_mod.WINDOW_BEATS:
                 continue
@@ -253,7 +257,10 @@ class Screener:
                 float(item.chroma.beat_times[min(m1, len(item.chroma.beat_times) - 1)]),
             )
             tempo_ratio = (me - ms) / (qe - qs) if qe > qs else 1.0
-            score = round(float(dtw.similarity), 4)
+            # Two views of one passage: the chroma-DTW of its columns, and how well its 8-beat windows correlate.
+            # Unrelated chorales reached DTW 0.82 over 4 windows correlating 0.69; quotes correlate above 0.9.
+            correlation = float(np.mean(list(windows.values())))
+            score = round((float(dtw.similarity) + correlation) / 2, 4)
             best_per_key[key] = Match(
                 key,
                 "chroma",
@@ -268,7 +275,8 @@ class Screener:
                 match_beats=(float(m0), float(m1)),
                 evidence={
                     "windows": len(windows),
-                    "mean_window_correlation": float(np.mean(list(windows.values()))),
+                    "mean_window_correlation": correlation,
+                    "dtw_similarity": float(dtw.similarity),
                     "grid": grid_name,
                     "rotation": rotation,
                     "dtw_path": dtw.path.tolist(),

@@ -55,8 +55,9 @@ def test_a_transposed_faster_copy_for_strings_and_reeds_is_found_in_audio_alone(
     assert verdict.verdict == "flag" and found and found[0].passed
     assert found[0].transpose == 4
     assert {m.key for m in verdict.matches} == {0}
-    # the instruments' harmonics keep the chroma-DTW score under the level's threshold: the long run passes it
+    # the instruments' harmonics keep the score under the level's threshold: the long run of windows passes it
     assert found[0].score < screen.Thresholds().chroma_score
+    assert found[0].evidence["windows"] >= screen.Thresholds().chroma_long_windows
 
 
 def test_an_unrelated_chorale_in_audio_alone_is_not_flagged(screener):
@@ -76,3 +77,13 @@ def test_the_query_is_also_read_on_the_off_beats():
     grids = chroma.alternative_grids(beats)
     assert np.allclose(grids["mid"], beats[:-1] + 0.25)
     assert set(grids) == {"x1", "mid", "half", "double"}
+
+
+def test_a_passage_that_starts_on_an_odd_beat_meets_a_stored_window_exactly():
+    rng = np.random.default_rng(1)
+    stored = chroma.BeatChroma(rng.random((12, 20)).astype(np.float32), np.arange(21) * 0.5)
+    vectors, starts = chroma.windows(stored)  # every other beat
+    quoted = chroma.BeatChroma(stored.chroma[:, 3:], stored.beat_times[3:])  # the quote begins on beat 3
+    queries, first, transpose = chroma.rotated_windows(quoted)
+    exact = (queries[transpose == 0] @ vectors.T) > 0.999
+    assert exact.any(axis=1).sum() == np.sum(starts >= 3)
