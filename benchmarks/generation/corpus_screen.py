@@ -14,7 +14,6 @@ from common import SOUNDFONT
 
 from fingerprint.engine import features as F
 from fingerprint.engine import screen as S
-from fingerprint.engine.index import VersionedIndex
 from ledgerline.music.events import SAMPLE_RATE, Score
 from ledgerline.music.render import render_midi
 
@@ -49,16 +48,7 @@ def corpus_features(split_train: list[tuple[str, Score]], work: Path) -> dict[in
 
 
 def build_screener(feats: dict[int, F.Features], root: Path) -> S.Screener:
-    indexes = {level: VersionedIndex(root, S.level_spec(level)) for level in S.LEVELS}
-    for level, index in indexes.items():
-        index.rebuild(*S.level_vectors(feats, level))
-    return S.Screener(
-        audio=indexes["audio"],
-        chroma=indexes["chroma"],
-        symbolic=indexes["symbolic"],
-        load=feats.get,
-        thresholds=S.Thresholds(),
-    )
+    return S.screener_of(feats, root)
 
 
 if __name__ == "__main__":  # cache the corpus features once: python benchmarks/generation/corpus_screen.py

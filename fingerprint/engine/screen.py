@@ -459,6 +459,27 @@ def _ioi_s(mel: melody_mod.Melody, index: int) -> float:
     return float(mel.iois[index] * (seconds / beats if beats > 0 else 0.5))
 
 
+def screener_of(
+    items: dict[int, Features],
+    root: Path,
+    *,
+    thresholds: Thresholds | None = None,
+    levels: tuple[str, ...] = LEVELS,
+) -> Screener:
+    """A screener over `items` (index key -> features) alone, its indexes built under `root` (tests, benchmarks)."""
+    indexes = {level: VersionedIndex(root, level_spec(level)) for level in LEVELS}
+    for level, index in indexes.items():
+        index.rebuild(*level_vectors(items, level))
+    return Screener(
+        audio=indexes["audio"],
+        chroma=indexes["chroma"],
+        symbolic=indexes["symbolic"],
+        load=items.get,
+        thresholds=thresholds or Thresholds(),
+        levels=levels,
+    )
+
+
 def index_vectors(features: Features) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """What an item contributes to each index: level -> (vectors, window positions)."""
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}

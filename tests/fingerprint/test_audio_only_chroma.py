@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from fingerprint.engine import chroma, features, screen, transforms
-from fingerprint.engine.index import VersionedIndex
 from ledgerline.music.events import SAMPLE_RATE, Score
 from ledgerline.music.render import render_midi
 from tests.fingerprint.chorales import NAMES, UNRELATED, chorale
@@ -33,17 +32,7 @@ def _query(score: Score) -> features.Features:
 @pytest.fixture
 def screener(tmp_path):
     items = {2 * i: _recording(name) for i, name in enumerate(NAMES[:3])}
-    indexes = {level: VersionedIndex(tmp_path, screen.level_spec(level)) for level in screen.LEVELS}
-    for level, index in indexes.items():
-        index.rebuild(*screen.level_vectors(items, level))
-    return screen.Screener(
-        audio=indexes["audio"],
-        chroma=indexes["chroma"],
-        symbolic=indexes["symbolic"],
-        load=items.get,
-        thresholds=screen.Thresholds(),
-        levels=("chroma",),
-    )
+    return screen.screener_of(items, tmp_path, levels=("chroma",))
 
 
 def test_a_transposed_faster_copy_for_strings_and_reeds_is_found_in_audio_alone(screener):

@@ -216,16 +216,7 @@ def _melody_only(score) -> Features:
 
 def _melody_screener(tmp_path, names, thresholds=None) -> screen.Screener:
     items = {2 * i: _melody_only(chorale(name)) for i, name in enumerate(names)}
-    indexes = {level: VersionedIndex(tmp_path, screen.level_spec(level)) for level in screen.LEVELS}
-    for level, index in indexes.items():
-        index.rebuild(*screen.level_vectors(items, level))
-    return screen.Screener(
-        audio=indexes["audio"],
-        chroma=indexes["chroma"],
-        symbolic=indexes["symbolic"],
-        load=items.get,
-        thresholds=thresholds or screen.Thresholds(),
-    )
+    return screen.screener_of(items, tmp_path, thresholds=thresholds)
 
 
 def test_the_skyline_leaves_out_an_inner_voice_moving_under_a_held_melody_note():
