@@ -1,6 +1,5 @@
 """The melody VAE in the platform (issue 16 §1): its training, the latent requests (interpolate between two
-pieces, style mix, sample from the prior) and the memorisation check that decides whether its tracks may be
-published (issue 16 §5).
+pieces, style mix, sample from the prior) and its memorisation check on prior samples (`memorisation`).
 
 A request's latent vector is computed when the request is validated and stored in the track's generation
 parameters, so the job (and anyone re-running it) decodes exactly that vector; the sources it came from are
@@ -10,11 +9,8 @@ stored beside it and end up in the track's provenance.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -25,7 +21,6 @@ from ledgerline.catalogue.selectors import corpus_items_visible_to, datasets_vis
 from ledgerline.jobs.models import Job
 from ledgerline.jobs.services import JobError
 from ledgerline.music.events import Score
-from ledgerline.music.render import render_midi
 from ledgerline.storage import read_blob, store_file
 
 from . import services
@@ -37,14 +32,12 @@ from .engine.markov import MarkovHarmony
 from .engine.models import get_model
 from .engine.sample import generate_piece
 from .engine.train import EarlyStopping
+from .memorisation import memorisation_check, memorisation_readiness, memorisation_samples
 from .models import TrainedModel
 from .request import GenerationRequest, _parameter
 
 MODES = ("sample", "interpolate", "style_mix")
 PRIOR = "prior"
-MEMORISATION_SAMPLES = 200  # prior samples screened after training (issue 16 §5)
-MEMORISATION_GOAL = 0.01  # the share of them that may be flagged against the training corpus
-MEMORISATION_KEYS = ("C", "G", "D", "F", "Am", "Em")
 GUARD_REDRAWS = 8  # decodes with other seeds before a melody that copies a training n-gram is kept anyway
 STRENGTH_LIMITS = (float, -2.0, 2.0)
 T_LIMITS = (float, 0.0, 1.0)
@@ -118,8 +111,7 @@ def vae_train(
         )
     net.cpu().eval()
     job.set_progress(0.72, "memorisation check: screening prior samples against the training corpus")
-    samples = int(model.config.get("memorisation_samples", MEMORISATION_SAMPLES))
-    check = vae_memorisation(net, markov=markov, guard=guard, model=model, samples=samples, job=job)
+    check = vae_memorisation(net, markov=markov, guard=guard, model=model, samples=memorisation_samples(model), job=job)
     metrics["memorisation"] = check
     metrics.update(memorisation_readiness(check))
     work = Path(settings.LEDGERLINE_DATA_DIR) / "checkpoints" / f"model-{model.pk}.final.pt"
@@ -130,83 +122,19 @@ def vae_train(
     return checkpoint
 
 
-def memorisation_readiness(check: dict) -> dict:
-    """Ready when the share of guarded samples flagged against the training corpus is at most the goal and every
-    sample could be screened (an incomplete index cannot say "not flagged")."""
-    samples, flagged, unmeasured = check["samples"], check["flagged_guarded"], check["unmeasured"]
-    if samples == 0:
-        return {"ready": False, "not_ready_reason": "the memorisation check screened no samples"}
-    if unmeasured:
-        return {
-            "ready": False,
-            "not_ready_reason": f"memorisation not measured: {unmeasured} of {samples} samples were screened "
-            "against an incompletely indexed corpus",
-        }
-    if flagged / samples > MEMORISATION_GOAL:
-        return {
-            "ready": False,
-            "not_ready_reason": f"{flagged} of {samples} samples were flagged against its training corpus "
-            f"(the goal is at most {MEMORISATION_GOAL:.0%})",
-        }
-    return {"ready": True}
-
-
-#: Screens a rendered piece against the corpus: (audio, score, training corpus item ids) -> "flag" (a passed match
-#: on a training item), "clear", or "unmeasured" (the screening was incomplete). Generation and fingerprint are
-#: independent layers, so the tracks app, which sits above both, registers it at start (`tracks.apps`).
-CorpusScreener = Callable[[np.ndarray, Score, set[int]], str]
-_corpus_screener: CorpusScreener | None = None
-
-
-def corpus_screener_set(screener: CorpusScreener) -> None:
-    global _corpus_screener
-    _corpus_screener = screener
-
-
-def corpus_screener() -> CorpusScreener:
-    if _corpus_screener is None:
-        raise JobError("no corpus screener is registered (the tracks app registers it at start)")
-    return _corpus_screener
-
-
 def vae_memorisation(
     net: V.MelodyVAE, *, markov: MarkovHarmony, guard: NgramGuard, model: TrainedModel, samples: int, job: Job | None
 ) -> dict:
-    """Screen `samples` prior samples (seeds 0..samples-1, 100 bpm, keys cycling through C G D F Am Em), with and
-    without the anti-copy redraw, against the corpus; count those with a passed match on a training item.
+    """The memorisation check (`memorisation.memorisation_check`) on prior samples: seed i draws z from the
+    prior and decodes it at temperature 1, with the anti-copy redraw or without."""
 
-    The same screening as every generated track, corpus only, through the registered `corpus_screener`. A guarded
-    piece that needed no redraw is the unguarded piece, so it is screened once."""
-    screen_against = corpus_screener()
-    training_ids = {int(item["corpus_item"]) for item in model.training_items or []}
-    flagged = {"guarded": 0, "unguarded": 0}
-    unmeasured, redraws, started = 0, 0, time.monotonic()
-
-    def screen(score: Score) -> str:
-        audio = render_midi(score.to_midi_bytes(), soundfont=settings.LEDGERLINE_SOUNDFONT)
-        return screen_against(audio, score, training_ids)
-
-    for seed in range(samples):
+    def compose(seed: int, key: str, guarded: bool) -> tuple[Score, int]:
         z = V.sample_prior(net, 1, seed)
-        request = GenerationRequest(seed=seed, key=MEMORISATION_KEYS[seed % 6])  # 100 bpm, temperature 1
-        unguarded, _ = _compose(net, markov, None, z, request)
-        guarded, stats = _compose(net, markov, guard, z, request)
-        redraws += stats["interventions"]
-        verdicts = {"guarded": screen(guarded)}
-        verdicts["unguarded"] = verdicts["guarded"] if stats["interventions"] == 0 else screen(unguarded)
-        for condition, verdict in verdicts.items():
-            flagged[condition] += verdict == "flag"
-        unmeasured += verdicts["guarded"] == "unmeasured"
-        if job is not None and (seed + 1) % 5 == 0:
-            job.set_progress(0.72 + 0.2 * (seed + 1) / samples, f"memorisation check: {seed + 1}/{samples} screened")
-    return {
-        "samples": samples,
-        "flagged_guarded": flagged["guarded"],
-        "flagged_unguarded": flagged["unguarded"],
-        "unmeasured": unmeasured,
-        "guard_redraws": redraws,
-        "seconds": round(time.monotonic() - started, 1),
-    }
+        request = GenerationRequest(seed=seed, key=key)  # 100 bpm, temperature 1
+        score, stats = _compose(net, markov, guard if guarded else None, z, request)
+        return score, int(stats["interventions"])
+
+    return memorisation_check(compose, model=model, samples=samples, job=job)
 
 
 # --- composing ---------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from .engine.models import get_model, legacy_config
 from .engine.sample import generate_piece, transpose_notes
 from .engine.stats import compare, corpus_melody_stats, corpus_reference, melody_stats, summarise
 from .engine.train import RECIPES, EarlyStopping, evaluate_nll, train
+from .memorisation import memorisation_check, memorisation_readiness, memorisation_samples
 from .models import ARCHS, ModelStatus, TrainedModel
 from .request import GenerationRequest, prompt_melody, track_score, training_scores
 
@@ -278,6 +279,9 @@ def train_handler(job: Job) -> dict:
                 baseline = None
             metrics["baseline_nll_per_token"] = baseline
         metrics.update(readiness_metrics(metrics.get("held_out_nll_per_token"), baseline))
+        samples = memorisation_samples(model, default=0 if model.config.get("size") == "debug" else None)
+        if metrics["ready"] and samples:
+            metrics.update(_token_memorisation(net.cpu().eval(), model=model, markov=markov, guard=guard, job=job))
         final = work.with_suffix(".final.pt")
         torch.save({"arch": model.arch, "config": _config_of(net), "state_dict": net.cpu().state_dict()}, final)
         checkpoint = store_file(final, suffix=".pt")
@@ -321,6 +325,31 @@ def train_handler(job: Job) -> dict:
             private=True,
         )
     return {"model": model.pk, **metrics}
+
+
+def _token_memorisation(net, *, model: TrainedModel, markov: MarkovHarmony, guard: NgramGuard, job: Job) -> dict:
+    """The memorisation check of a token model (LSTM, Transformer): 16-bar pieces at the platform's sampling
+    defaults (temperature 1, top-p 0.95), with and without the anti-copy guard; sets readiness."""
+    job.set_progress(0.9, "memorisation check: screening samples against the training corpus")
+
+    def compose(seed: int, key: str, guarded: bool) -> tuple[Score, int]:
+        request = GenerationRequest(seed=seed, key=key)
+        score, stats = generate_piece(
+            net,
+            tok.VOCAB,
+            markov,
+            bars=16,
+            tempo=request.tempo,
+            key=key,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            seed=seed,
+            guard=guard if guarded else None,
+        )
+        return score, int(stats["interventions"])
+
+    check = memorisation_check(compose, model=model, samples=memorisation_samples(model), job=job, progress=(0.9, 0.95))
+    return {"memorisation": check, **memorisation_readiness(check)}
 
 
 def _train_frame_model(model: TrainedModel, training: list[Score], held_out: list[Score], job: Job):
@@ -500,7 +529,7 @@ def model_stats_handler(job: Job) -> dict:
 
 
 #: Model config keys that steer training, not the network.
-TRAINING_KEYS = {"epochs", "patience", "budget_s", "eval_every", "frames"}
+TRAINING_KEYS = {"epochs", "patience", "budget_s", "eval_every", "frames", "memorisation_samples"}
 
 
 def _early_stopping(config: dict, held_out: list[Score]) -> EarlyStopping | None:

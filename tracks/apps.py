@@ -8,7 +8,7 @@ class TracksConfig(AppConfig):
 
     def ready(self) -> None:
         from fingerprint import signals
-        from generation import latent
+        from generation import memorisation
 
         from . import (
             jobs,  # noqa: F401  (registers the handlers of its job kinds)
@@ -16,7 +16,7 @@ class TracksConfig(AppConfig):
             screening,
         )
 
-        latent.corpus_screener_set(screening.screen_against_training)
+        memorisation.corpus_screener_set(screening.screen_against_training)
 
         signals.track_screening_started.connect(receivers.track_screening_started, dispatch_uid="tracks-screening")
         signals.track_screened.connect(receivers.track_screening_recorded, dispatch_uid="tracks-screened")

@@ -11,10 +11,11 @@ from ledgerline.music.events import Score
 
 
 def screen_against_training(audio: np.ndarray, score: Score, training_ids: set[int]) -> str:
-    """The VAE memorisation check's screening of one prior sample (`generation.latent.CorpusScreener`): "flag"
-    when a passed match is on one of the model's training items, "clear" on a complete clear verdict, and
-    "unmeasured" when the screening was incomplete."""
+    """The memorisation check's screening of one sample (`generation.memorisation.CorpusScreener`): "flag"
+    when a passed match is on one of the model's training items, "clear" when a complete screening found no
+    such match, and "unmeasured" when the screening was incomplete."""
     result = screen_features(features_of(audio=audio, score=score, query=True), against=Against.CORPUS)
     if any(m.passed and m.corpus_item in training_ids for m in result.matches):
         return "flag"
-    return "clear" if result.verdict == Verdict.CLEAR else "unmeasured"
+    # A flag on another item (a held-out piece, another dataset) is not a copy of the training corpus.
+    return "unmeasured" if result.verdict == Verdict.INCOMPLETE else "clear"

@@ -8,7 +8,7 @@ from django.test import TestCase
 
 from generation import services
 from generation.engine.baseline import readiness
-from generation.latent import memorisation_readiness
+from generation.memorisation import memorisation_readiness
 from generation.models import ModelStatus, TrainedModel
 from ledgerline.catalogue.models import CorpusItem, Track
 from ledgerline.ledger.models import LedgerEntry
