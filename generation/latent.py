@@ -317,12 +317,3 @@ def latent_request_validate(*, user, model: TrainedModel, params: dict) -> dict:
     clean["time_signature"] = list(metres[0][1]) if metres else [4, 4]
     clean["latent"] = [round(float(v), 6) for v in z.tolist()]
     return clean
-
-
-def latent_fields_given(params: dict) -> list[str]:
-    """The latent-request fields a request sets (refused for a model that is not a VAE)."""
-    fields = ("source_a", "source_b", "t", "style_toward", "style_away", "strength", "latent")
-    given = [f for f in fields if params.get(f) not in (None, "")]
-    if (params.get("mode") or "sample") != "sample":
-        given.insert(0, "mode")
-    return given

@@ -26,8 +26,8 @@ from ledgerline.storage import read_blob, store_bytes
 
 from .engine import tokens as tok
 from .engine.arrange import ARRANGEMENTS, CorpusStyle, corpus_style, default_arrangement
-from .engine.markov import parse_key, score_key
-from .engine.sample import MAX_BARS, MAX_TEMPO, MIN_TEMPO, key_shift
+from .engine.limits import MAX_BARS, MAX_TEMPO, MIN_TEMPO
+from .engine.markov import key_shift, parse_key, score_key
 from .models import ModelStatus, TrainedModel
 
 MAX_SEED = 2**32 - 1
@@ -110,10 +110,10 @@ class GenerationRequest:
         """
         clean = _validated(model=model, params=params, user=user)
         if latent:
-            # latent imports services, which imports this module: imported when a request is built.
-            from .latent import latent_fields_given, latent_request_validate
-
             if model.arch == "vae":
+                # latent imports services, which imports this module, and torch: imported for a VAE's request.
+                from .latent import latent_request_validate
+
                 if "prompt" in clean or "from_track" in clean:
                     raise ValidationError(
                         {
@@ -201,6 +201,15 @@ _CASTS: dict[str, Any] = {
     "t": float,
     "strength": float,
 }
+
+
+def latent_fields_given(params: dict) -> list[str]:
+    """The latent-request fields a request sets (refused for a model that is not a VAE)."""
+    fields = ("source_a", "source_b", "t", "style_toward", "style_away", "strength", "latent")
+    given = [f for f in fields if params.get(f) not in (None, "")]
+    if (params.get("mode") or "sample") != "sample":
+        given.insert(0, "mode")
+    return given
 
 
 def _validated(*, model: TrainedModel, params: dict, user) -> dict:

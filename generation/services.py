@@ -11,10 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-import torch
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import transaction
@@ -36,25 +35,30 @@ from ledgerline.music.parse import parse_symbolic
 from ledgerline.rendering import render_track_score
 from ledgerline.storage import blob_path, read_blob, store_bytes, store_file
 
-from .engine import frames as fr
 from .engine import tokens as tok
 from .engine.anticopy import NgramGuard
 from .engine.arrange import corpus_style
 from .engine.baseline import markov_baseline_nll, readiness, readiness_metrics
 from .engine.markov import MarkovHarmony, extract_chords, score_key
-from .engine.models import get_model, legacy_config
-from .engine.sample import generate_piece, transpose_notes
 from .engine.stats import compare, corpus_melody_stats, corpus_reference, melody_stats, summarise
-from .engine.train import RECIPES, EarlyStopping, evaluate_nll, train
 from .memorisation import memorisation_check, memorisation_readiness, memorisation_samples
 from .models import ARCHS, ModelStatus, TrainedModel
 from .request import GenerationRequest, prompt_melody, track_score, training_scores
+
+# torch and the engine modules built on it (models, train, sample, frames, vae; `latent`) are imported by the
+# functions that train, load or sample a network, so that Django's start, pages and commands that do not generate
+# never import them (tests/test_startup.py).
+if TYPE_CHECKING:
+    from .engine.frames import FrameLSTM
+    from .engine.train import EarlyStopping
 
 HELD_OUT_EVERY = 10  # every 10th item (by content hash order) is held out for the NLL
 _T = TypeVar("_T")
 
 
 def _set_threads() -> None:
+    import torch
+
     if settings.LEDGERLINE_TORCH_THREADS:
         torch.set_num_threads(settings.LEDGERLINE_TORCH_THREADS)
 
@@ -66,6 +70,8 @@ def _device_of(configured: str) -> str:
     import torch), so this is where a missing GPU is refused, before any work starts on it."""
     if configured == "cpu":
         return configured
+    import torch
+
     available = torch.cuda.is_available()
     if not configured:
         return "cuda" if available else "cpu"
@@ -234,6 +240,11 @@ def train_handler(job: Job) -> dict:
             model=model, job=job, training=training, held_out=held_out, markov=markov, guard=guard, metrics=metrics
         )
     elif model.arch != "markov":
+        import torch
+
+        from .engine.models import get_model
+        from .engine.train import RECIPES, evaluate_nll, train
+
         net = get_model(model.arch, {k: v for k, v in model.config.items() if k not in TRAINING_KEYS}, tok.VOCAB.size)
         sequences = [tok.encode_melody(s) for s in training]
         work = Path(settings.LEDGERLINE_DATA_DIR) / "checkpoints" / f"model-{model.pk}.pt"
@@ -330,6 +341,8 @@ def train_handler(job: Job) -> dict:
 def _token_memorisation(net, *, model: TrainedModel, markov: MarkovHarmony, guard: NgramGuard, job: Job) -> dict:
     """The memorisation check of a token model (LSTM, Transformer): 16-bar pieces at the platform's sampling
     defaults (temperature 1, top-p 0.95), with and without the anti-copy guard; sets readiness."""
+    from .engine.sample import generate_piece
+
     job.set_progress(0.9, "memorisation check: screening samples against the training corpus")
 
     def compose(seed: int, key: str, guarded: bool) -> tuple[Score, int]:
@@ -355,6 +368,10 @@ def _token_memorisation(net, *, model: TrainedModel, markov: MarkovHarmony, guar
 def _train_frame_model(model: TrainedModel, training: list[Score], held_out: list[Score], job: Job):
     """The frame model (four-part harmony, issue 16 §3) on the training pieces' quarter-note rolls, early-stopped
     on the held-out ones; its size follows the model's (`size: debug` or the default). Returns (blob, metrics)."""
+    import torch
+
+    from .engine import frames as fr
+
     size = "debug" if model.config.get("size") == "debug" else "default"
     config = fr.FRAME_CONFIGS[size]
     rolls = [roll for roll in (fr.frames_from_score(s) for s in training) if len(roll)]
@@ -374,7 +391,11 @@ def _train_frame_model(model: TrainedModel, training: list[Score], held_out: lis
 
 
 @functools.lru_cache(maxsize=8)
-def _load_frame_model(frames_path: str) -> fr.FrameLSTM:
+def _load_frame_model(frames_path: str) -> FrameLSTM:
+    import torch
+
+    from .engine import frames as fr
+
     state = torch.load(blob_path(frames_path), map_location="cpu", weights_only=False)
     net = fr.FrameLSTM(fr.FrameConfig(**state["config"]))
     net.load_state_dict(state["state_dict"])
@@ -536,6 +557,8 @@ def _early_stopping(config: dict, held_out: list[Score]) -> EarlyStopping | None
     """With `patience` in the config, train until the held-out NLL stops improving (or `budget_s` passes)."""
     if not config.get("patience") or not held_out:
         return None
+    from .engine.train import EarlyStopping
+
     return EarlyStopping(
         held_out=[tok.encode_melody(s) for s in held_out],
         every=int(config.get("eval_every", 20)),
@@ -564,6 +587,10 @@ def model_failed(job: Job) -> None:
 
 @functools.lru_cache(maxsize=8)
 def _load_network(checkpoint_path: str, sha256: str):
+    import torch
+
+    from .engine.models import get_model, legacy_config
+
     state = torch.load(blob_path(checkpoint_path), map_location="cpu", weights_only=False)
     net = get_model(state["arch"], legacy_config(state["arch"], state["config"]), tok.VOCAB.size)
     net.load_state_dict(state["state_dict"])
@@ -607,6 +634,9 @@ def compose(model: TrainedModel, request: GenerationRequest) -> tuple[Score, dic
         from .latent import vae_compose
 
         return vae_compose(model, request)
+    from .engine import frames as fr
+    from .engine.sample import generate_piece
+
     markov = MarkovHarmony.from_json(read_blob(model.markov_path).decode())
     guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if request.anti_copy else None
     net = _load_network(model.checkpoint_path, model.checkpoint_sha256) if model.checkpoint_path else None
@@ -645,6 +675,8 @@ def compose(model: TrainedModel, request: GenerationRequest) -> tuple[Score, dic
 def _prompt_of(request: GenerationRequest) -> tuple[np.ndarray | None, int | None, Score | None]:
     """(prompt melody, the bars it fills, the score to keep) of a validated request (permissions were checked
     then). A regenerated track gives its melody before `from_bar` and itself."""
+    from .engine.sample import transpose_notes
+
     if request.from_track is not None:
         keep = track_score(Track.objects.get(pk=request.from_track))
         bars_kept = int(request.from_bar or 1) - 1

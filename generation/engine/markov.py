@@ -100,6 +100,17 @@ def estimate_key(
     return best
 
 
+def key_shift(notes: np.ndarray, target: Key) -> int:
+    """Semitones (-5..+6) that move a melody from its estimated key into `target`; a mode mismatch maps to the
+    relative key so the scale is kept (C major -> A minor shares the scale: the source's relative is its tonic)."""
+    source = estimate_key(notes["pitch"], notes["duration"])
+    source_tonic = source.tonic
+    if source.mode != target.mode:
+        source_tonic = (source.tonic + (9 if source.mode == "major" else 3)) % 12
+    shift = (target.tonic - source_tonic) % 12
+    return shift - 12 if shift > 6 else shift
+
+
 def score_key(score: Score) -> Key:
     """The Score's written key when it parses, else an estimate from its pitched notes."""
     if score.key:

@@ -20,12 +20,11 @@ from ledgerline.music.events import NOTE_DTYPE, NoteRow, Score, TrackInfo
 
 from .anticopy import NgramGuard
 from .arrange import Harmoniser, arrange_piece, fit_soprano_range, validate_arrangement
-from .markov import Key, MarkovHarmony, estimate_key, parse_key
+from .limits import MAX_BARS, MAX_TEMPO, MIN_TEMPO
+from .markov import Key, MarkovHarmony, estimate_key, key_shift, parse_key
 from .stats import scale_pitch_classes
 from .tokens import ROLE_NAMES, Vocab, decode, encode_melody, steps_per_bar
 
-MAX_BARS = 256
-MIN_TEMPO, MAX_TEMPO = 20.0, 400.0
 MELODY_LOW, MELODY_HIGH = 60, 84  # C4..C6: where the generated tune is placed after transposition
 # The random walk's scale degrees (7 is the upper tonic): the fourth below it to the second above the octave,
 # about a thirteenth, so the tune has a chorale soprano's range (corpus p95: 14 semitones) and fits the voice.
@@ -431,17 +430,6 @@ def random_walk_melody(
             rows.append((pitch, int(84 + rng.integers(-8, 9)), 0, False, 0, beat, length, 0.0, 0.0))
             beat += length
     return np.array(rows, dtype=NOTE_DTYPE)
-
-
-def key_shift(notes: np.ndarray, target: Key) -> int:
-    """Semitones (-5..+6) that move a melody from its estimated key into `target`; a mode mismatch maps to the
-    relative key so the scale is kept (C major -> A minor shares the scale: the source's relative is its tonic)."""
-    source = estimate_key(notes["pitch"], notes["duration"])
-    source_tonic = source.tonic
-    if source.mode != target.mode:
-        source_tonic = (source.tonic + (9 if source.mode == "major" else 3)) % 12
-    shift = (target.tonic - source_tonic) % 12
-    return shift - 12 if shift > 6 else shift
 
 
 def transpose_notes(notes: np.ndarray, semitones: int) -> np.ndarray:
