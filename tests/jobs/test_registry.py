@@ -38,7 +38,9 @@ def test_every_job_kind_has_one_handler_on_a_queue_that_celery_declares():
     specs = job_specs()
     assert set(JobKind.values) <= set(specs)
     assert all(spec.queue in declared for spec in specs.values())
-    assert {kind for kind in JobKind.values if specs[kind].queue == JobQueue.GPU} == {"train", "generate"}
+    # The kinds that run a network: training, generating and a model's 50-sample summary.
+    on_gpu = {kind for kind in JobKind.values if specs[kind].queue == JobQueue.GPU}
+    assert on_gpu == {"train", "generate", "model_stats"}
 
 
 def test_the_compose_workers_consume_every_queue():
