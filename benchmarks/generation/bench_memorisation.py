@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=200)
     parser.add_argument("--arch", default="lstm")
     parser.add_argument("--ngram", type=int, default=6)
+    parser.add_argument("--only", choices=["unguarded", "guarded"], default=None, help="run one condition")
     parser.add_argument("--prepare-only", action="store_true", help="cache the corpus features and stop")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     args = parser.parse_args()
@@ -116,7 +117,8 @@ def main() -> None:
     assert np.array_equal(check.notes, mine.notes), "compose() drifted from generate_piece()"
 
     rows: dict[str, dict] = {}
-    for condition, use_guard in (("unguarded", None), ("guarded", guard)):
+    conditions = [(name, g) for name, g in (("unguarded", None), ("guarded", guard)) if args.only in (None, name)]
+    for condition, use_guard in conditions:
         flagged, nll, tokens, interventions, melody_notes, copied = [], 0.0, 0, 0, 0, 0
         timing = {"compose": 0.0, "screen": 0.0}
         for seed in range(args.pieces):
@@ -163,9 +165,14 @@ def main() -> None:
         "ngram": args.ngram,
         "corpus_feature_seconds": round(corpus_seconds, 1),
         **rows,
-        "guard_nll_increase": round(rows["guarded"]["nll_per_token"] / rows["unguarded"]["nll_per_token"] - 1, 4),
     }
-    (args.work / f"memorisation-{args.arch}-n{args.ngram}-{args.pieces}.json").write_text(json.dumps(report, indent=1))
+    if len(rows) == 2:
+        report["guard_nll_increase"] = round(
+            rows["guarded"]["nll_per_token"] / rows["unguarded"]["nll_per_token"] - 1, 4
+        )
+    (
+        args.work / f"memorisation-{args.arch}-n{args.ngram}-{args.pieces}{'-' + args.only if args.only else ''}.json"
+    ).write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
 
 
