@@ -11,7 +11,6 @@ from ledgerline.accounts.permissions import organisations_for
 from ledgerline.storage import read_blob
 
 from . import services
-from .engine import plots
 from .engine.features import Features
 from .models import Screening
 from .selectors import screening_match_visible, screenings_visible_to
@@ -63,6 +62,8 @@ class ScreeningViewSet(
     def plots(self, request, pk=None, match=None, kind=None, fmt=None):
         """Evidence plot for match number `match`: aligned chromagrams, the DTW path, or a piano-roll overlay.
         A rights holder's reviewer gets the plots of the matches of the flags they may see."""
+        from .engine import plots  # matplotlib (0.37 s at import) loads here, not at start (tests/test_startup.py)
+
         screening = get_object_or_404(Screening, pk=pk)
         matches = (screening.result or {}).get("matches", [])
         index = int(match)

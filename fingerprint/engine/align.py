@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 EQUAL = 1.0  # the same pitch (after transposition)
@@ -64,95 +63,13 @@ class VariantAlignment:
     segments: list[Segment]
 
 
-@numba.njit(cache=True)
-def _substitution(a: int, b: int, equal: float, octave: float, near: float, mismatch: float) -> float:
-    d = abs(a - b)
-    if d == 0:
-        return equal
-    if d > 1000:
-        return mismatch
-    if d <= 2:
-        return near
-    if d % 12 == 0:
-        return octave
-    return mismatch
-
-
-@numba.njit(cache=True)
-def _local(
-    query: np.ndarray,
-    match: np.ndarray,
-    equal: float,
-    octave: float,
-    near: float,
-    mismatch: float,
-    gap_open: float,
-    gap_extend: float,
-) -> tuple[float, int, int, int, int, int]:
-    """Best local alignment with affine gaps (Gotoh): (score, equal pitches, q0, q1, m0, m1), spans [start, end).
-
-    Three score matrices, row by row: ending in an aligned pair (M), in a gap in the match (X: the query goes on)
-    or in the query (Y). Each cell carries its path's start and equal-pitch count, so no traceback is needed.
-    """
-    n, m = len(query), len(match)
-    neg = -1e18
-    # two rows of each matrix (previous, current), swapped after each row; starts: [row, 3] (start i, start j, equal)
-    M, pM = np.zeros(m + 1), np.zeros(m + 1)
-    X, pX = np.full(m + 1, neg), np.full(m + 1, neg)
-    Y, pY = np.full(m + 1, neg), np.full(m + 1, neg)
-    Ms, pMs = np.zeros((m + 1, 3), np.int64), np.zeros((m + 1, 3), np.int64)
-    Xs, pXs = np.zeros((m + 1, 3), np.int64), np.zeros((m + 1, 3), np.int64)
-    Ys, pYs = np.zeros((m + 1, 3), np.int64), np.zeros((m + 1, 3), np.int64)
-    best, bi, bj = 0.0, 0, 0
-    best_start = np.zeros(3, np.int64)
-    for i in range(1, n + 1):
-        M, pM, X, pX, Y, pY = pM, M, pX, X, pY, Y
-        Ms, pMs, Xs, pXs, Ys, pYs = pMs, Ms, pXs, Xs, pYs, Ys
-        M[0], X[0], Y[0] = 0.0, neg, neg
-        for j in range(1, m + 1):
-            # X: query beat i against a gap, from row i - 1
-            if pM[j] - gap_open >= pX[j] - gap_extend:
-                X[j] = pM[j] - gap_open
-                Xs[j, 0], Xs[j, 1], Xs[j, 2] = pMs[j, 0], pMs[j, 1], pMs[j, 2]
-            else:
-                X[j] = pX[j] - gap_extend
-                Xs[j, 0], Xs[j, 1], Xs[j, 2] = pXs[j, 0], pXs[j, 1], pXs[j, 2]
-            # Y: match beat j against a gap, from column j - 1 of this row
-            if M[j - 1] - gap_open >= Y[j - 1] - gap_extend:
-                Y[j] = M[j - 1] - gap_open
-                Ys[j, 0], Ys[j, 1], Ys[j, 2] = Ms[j - 1, 0], Ms[j - 1, 1], Ms[j - 1, 2]
-            else:
-                Y[j] = Y[j - 1] - gap_extend
-                Ys[j, 0], Ys[j, 1], Ys[j, 2] = Ys[j - 1, 0], Ys[j - 1, 1], Ys[j - 1, 2]
-            sub = _substitution(query[i - 1], match[j - 1], equal, octave, near, mismatch)
-            same = 1 if query[i - 1] == match[j - 1] else 0
-            prev, origin = 0.0, -1
-            if pM[j - 1] > prev:
-                prev, origin = pM[j - 1], 0
-            if pX[j - 1] > prev:
-                prev, origin = pX[j - 1], 1
-            if pY[j - 1] > prev:
-                prev, origin = pY[j - 1], 2
-            M[j] = prev + sub
-            if origin == -1:
-                Ms[j, 0], Ms[j, 1], Ms[j, 2] = i - 1, j - 1, same
-            elif origin == 0:
-                Ms[j, 0], Ms[j, 1], Ms[j, 2] = pMs[j - 1, 0], pMs[j - 1, 1], pMs[j - 1, 2] + same
-            elif origin == 1:
-                Ms[j, 0], Ms[j, 1], Ms[j, 2] = pXs[j - 1, 0], pXs[j - 1, 1], pXs[j - 1, 2] + same
-            else:
-                Ms[j, 0], Ms[j, 1], Ms[j, 2] = pYs[j - 1, 0], pYs[j - 1, 1], pYs[j - 1, 2] + same
-            if M[j] > best:
-                best, bi, bj = M[j], i, j
-                best_start[0], best_start[1], best_start[2] = Ms[j, 0], Ms[j, 1], Ms[j, 2]
-    return best, int(best_start[2]), int(best_start[0]), bi, int(best_start[1]), bj
-
-
 def _segments(query: np.ndarray, match: np.ndarray, w: Weights, count: int, min_segment: float) -> list[Segment]:
+    from .align_kernels import local_alignment
+
     query, match = query.copy(), match.copy()
     found: list[Segment] = []
     for _ in range(count):
-        score, same, q0, q1, m0, m1 = _local(
+        score, same, q0, q1, m0, m1 = local_alignment(
             query, match, w.equal, w.octave, w.near, w.mismatch, w.gap_open, w.gap_extend
         )
         if score < min_segment:
@@ -174,6 +91,8 @@ def variant_similarity(
 ) -> VariantAlignment:
     """How much of the shorter of two reduced lines [beats] (MIDI pitches) the other holds, 0..1, at the best
     transposition (`transpositions`, or every one within TRANSPOSE_RANGE of the mean-pitch difference)."""
+    from .align_kernels import local_alignment  # numba loads with the work, not at start
+
     w = weights or Weights()
     query, match = np.asarray(query, np.int64), np.asarray(match, np.int64)
     if len(query) == 0 or len(match) == 0:
@@ -184,7 +103,9 @@ def variant_similarity(
     # the single best alignment picks the transposition; the segments are then added up at that one
     best = max(
         transpositions,
-        key=lambda t: _local(query - t, match, w.equal, w.octave, w.near, w.mismatch, w.gap_open, w.gap_extend)[0],
+        key=lambda t: local_alignment(
+            query - t, match, w.equal, w.octave, w.near, w.mismatch, w.gap_open, w.gap_extend
+        )[0],
     )
     found = _segments(query - best, match, w, segments, min_segment)
     total = sum(seg.score for seg in found)

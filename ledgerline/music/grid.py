@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import librosa
 import numpy as np
-from scipy.ndimage import maximum_filter1d
 
 from .events import Score
 
@@ -65,6 +64,8 @@ def grid_from_audio(audio: np.ndarray, sample_rate: int, *, beats_per_bar: int =
     drops weak edge beats and with them, often, the first bar. A grid of zero bars when fewer than two downbeats
     are found.
     """
+    from scipy.ndimage import maximum_filter1d  # 0.27 s at import: loaded by the work, not at start
+
     y = np.asarray(audio, dtype=np.float32)
     envelope = librosa.onset.onset_strength(y=y, sr=sample_rate, hop_length=HOP_LENGTH)
     tempo, beats = librosa.beat.beat_track(

@@ -27,7 +27,7 @@ from rights.credentials import licensed_file_sign
 from tracks.selectors import split_job_of
 
 from . import selectors
-from .certificates import certificate_json, certificate_pdf
+from .certificates import certificate_json
 from .models import Asset, AssetKind, Licence, LicenceOffer, LicenceType, Order
 from .payments import PaymentError
 from .services import downloads, offers, publishing, purchases
@@ -379,6 +379,8 @@ class LicenceViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(responses={(200, "application/pdf"): bytes})
     @action(detail=True, methods=["get"], url_path="certificate.pdf", url_name="certificate-pdf")
     def certificate_pdf(self, request, pk=None):
+        from .certificate_pdf import certificate_pdf  # fpdf loads here, not at start (tests/test_startup.py)
+
         licence = self.get_object()
         response = HttpResponse(certificate_pdf(certificate_json(licence)), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="ledgerline-licence-{licence.pk}.pdf"'

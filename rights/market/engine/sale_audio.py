@@ -17,10 +17,8 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-import pyloudnorm
 import soundfile as sf
 import soxr
-from scipy.signal import lfilter
 
 from ledgerline.music.render import SALE_SAMPLE_RATE
 
@@ -76,6 +74,10 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
     `pyloudnorm.Meter.integrated_loudness` loops over blocks in Python (4 s for a 3-minute stereo stem); the
     result is the same (`test_loudness_is_pyloudnorms`).
     """
+    # pyloudnorm brings scipy.signal (0.5 s at import): loaded by the work, not at start (tests/test_startup.py)
+    import pyloudnorm
+    from scipy.signal import lfilter
+
     block_s, step = 0.4, 0.25
     if len(audio) < int(block_s * sample_rate):  # shorter than one gating block: nothing to measure
         return float("-inf")
