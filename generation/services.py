@@ -292,7 +292,7 @@ def train_handler(job: Job) -> dict:
         metrics.update(readiness_metrics(metrics.get("held_out_nll_per_token"), baseline))
         samples = memorisation_samples(model, default=0 if model.config.get("size") == "debug" else None)
         if metrics["ready"] and samples:
-            metrics.update(_token_memorisation(net.cpu().eval(), model=model, markov=markov, guard=guard, job=job))
+            metrics.update(_token_memorisation(net.eval(), model=model, markov=markov, guard=guard, job=job))
         final = work.with_suffix(".final.pt")
         torch.save({"arch": model.arch, "config": _config_of(net), "state_dict": net.cpu().state_dict()}, final)
         checkpoint = store_file(final, suffix=".pt")
@@ -339,29 +339,15 @@ def train_handler(job: Job) -> dict:
 
 
 def _token_memorisation(net, *, model: TrainedModel, markov: MarkovHarmony, guard: NgramGuard, job: Job) -> dict:
-    """The memorisation check of a token model (LSTM, Transformer): 16-bar pieces at the platform's sampling
-    defaults (temperature 1, top-p 0.95), with and without the anti-copy guard; sets readiness."""
-    from .engine.sample import generate_piece
-
+    """The memorisation check of a token model (LSTM, Transformer): pieces from the platform's default request
+    (16 bars, temperature 1, top-p 0.95), with and without the anti-copy guard; sets readiness."""
     job.set_progress(0.9, "memorisation check: screening samples against the training corpus")
 
-    def compose(seed: int, key: str, guarded: bool) -> tuple[Score, int]:
-        request = GenerationRequest(seed=seed, key=key)
-        score, stats = generate_piece(
-            net,
-            tok.VOCAB,
-            markov,
-            bars=16,
-            tempo=request.tempo,
-            key=key,
-            temperature=request.temperature,
-            top_p=request.top_p,
-            seed=seed,
-            guard=guard if guarded else None,
-        )
+    def sample(seed: int, key: str, guarded: bool) -> tuple[Score, int]:
+        score, stats = _generate(net, markov, guard if guarded else None, GenerationRequest(seed=seed, key=key))
         return score, int(stats["interventions"])
 
-    check = memorisation_check(compose, model=model, samples=memorisation_samples(model), job=job, progress=(0.9, 0.95))
+    check = memorisation_check(sample, model=model, samples=memorisation_samples(model), job=job, progress=(0.9, 0.95))
     return {"memorisation": check, **memorisation_readiness(check)}
 
 
@@ -501,8 +487,13 @@ MODEL_STATS_SAMPLES = 50  # the issue's per-model summary
 MAX_MODEL_STATS_SAMPLES = 1000
 
 
+def may_summarise(user, model: TrainedModel) -> bool:
+    """Whether `user` may start `model`'s sample summary: its owner and staff."""
+    return bool(user.is_staff or (model.created_by_id is not None and model.created_by_id == user.pk))
+
+
 def _require_owner(user, model: TrainedModel) -> None:
-    if not (user.is_staff or (model.created_by_id is not None and model.created_by_id == user.pk)):
+    if not may_summarise(user, model):
         raise PermissionDenied("Only the model's owner (or staff) may summarise its samples.")
 
 
@@ -635,7 +626,6 @@ def compose(model: TrainedModel, request: GenerationRequest) -> tuple[Score, dic
 
         return vae_compose(model, request)
     from .engine import frames as fr
-    from .engine.sample import generate_piece
 
     markov = MarkovHarmony.from_json(read_blob(model.markov_path).decode())
     guard = NgramGuard.from_bytes(read_blob(model.guard_path)) if request.anti_copy else None
@@ -646,7 +636,18 @@ def compose(model: TrainedModel, request: GenerationRequest) -> tuple[Score, dic
         if request.harmony == "frames"
         else None
     )
-    score, stats = generate_piece(
+    score, stats = _generate(
+        net, markov, guard, request, prompt=prompt, prompt_bars=prompt_bars, keep=keep, harmoniser=harmoniser
+    )
+    return score, {**stats, "harmony": request.harmony}
+
+
+def _generate(net, markov: MarkovHarmony, guard: NgramGuard | None, request: GenerationRequest, **melody) -> tuple:
+    """`generate_piece` for a validated request on the platform's device: the one call behind every generated
+    piece (tracks, and the memorisation check's samples). `melody`: prompt, prompt_bars, keep, harmoniser."""
+    from .engine.sample import generate_piece
+
+    return generate_piece(
         net,
         tok.VOCAB,
         markov,
@@ -664,12 +665,8 @@ def compose(model: TrainedModel, request: GenerationRequest) -> tuple[Score, dic
         time_signature=request.time_signature,
         arrangement=request.arrangement,
         drums=request.drums,
-        prompt=prompt,
-        prompt_bars=prompt_bars,
-        keep=keep,
-        harmoniser=harmoniser,
+        **melody,
     )
-    return score, {**stats, "harmony": request.harmony}
 
 
 def _prompt_of(request: GenerationRequest) -> tuple[np.ndarray | None, int | None, Score | None]:

@@ -252,7 +252,7 @@ def model_detail(request, pk: int):
         "stats": done.result if done else None,
         "stats_rows": list((summary or {}).get("statistics", {}).values()),
         "summary": summary,
-        "may_summarise": request.user.is_staff or model.created_by_id == request.user.pk,
+        "may_summarise": services.may_summarise(request.user, model),
         "samples": services.MODEL_STATS_SAMPLES,
     }
     return render(request, "generation/model.html", context)
