@@ -2,12 +2,16 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.functional import cached_property
+
+from .engine.baseline import readiness
 
 
 class ModelStatus(models.TextChoices):
     UNTRAINED = "untrained", "Not trained yet"
     TRAINING = "training", "Training"
-    READY = "ready", "Ready"
+    # "ready" predates readiness to publish: a trained model may still not be ready (TrainedModel.not_ready).
+    READY = "ready", "Trained"
     FAILED = "failed", "Training failed"
 
 
@@ -48,6 +52,17 @@ class TrainedModel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @cached_property
+    def not_ready(self) -> str | None:
+        """Why this model's tracks may not be published, or None when they may (see `readiness`)."""
+        return readiness(self.arch, self.metrics)
+
+    def status_label(self) -> str:
+        """Its status in the pages' words: a trained model says whether its tracks may be published."""
+        if self.status != ModelStatus.READY:
+            return self.get_status_display()
+        return "Trained · not ready to publish" if self.not_ready else "Trained · ready to publish"
 
     def licence_terms(self) -> dict[int, dict]:
         """The licence terms each training dataset had when this model was trained, by dataset id (empty for a

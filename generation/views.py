@@ -17,7 +17,6 @@ from ledgerline.catalogue.selectors import corpus_items_visible_to, datasets_vis
 from ledgerline.jobs.api import jobs_visible_to
 
 from . import services
-from .engine.baseline import readiness
 from .engine.tokens import ROLE_NAMES
 from .models import ARCHS, ModelStatus
 from .selectors import model_stats_jobs, models_visible_to
@@ -177,7 +176,6 @@ def _page(request, *, train_form: TrainForm | None = None, failed: tuple[int, Ge
         if model.status == ModelStatus.READY:
             model.generate_form = failed[1] if failed and failed[0] == model.pk else generate_form_for(model, user=user)
         model.metric_items = sorted((model.metrics or {}).items())
-        model.not_ready = readiness(model.arch, model.metrics)
     tracks = list(Track.objects.filter(model__in=[m.pk for m in models]).select_related("model")[:20])
     jobs = {
         str(job.pk): job
@@ -246,7 +244,6 @@ def model_detail(request, pk: int):
     summary = (done.result or {}).get("summary") if done else None
     context = {
         "model": model,
-        "not_ready": readiness(model.arch, model.metrics),
         "metric_items": sorted((model.metrics or {}).items()),
         "stats_job": latest,
         "stats": done.result if done else None,

@@ -137,9 +137,32 @@ def test_the_generation_page_says_a_model_is_not_ready_and_why(market, client):
     reason = "not ready: held-out NLL 3.2000 is not better than the Markov baseline&#x27;s 2.5000 nats/token"
     assert f'id="not-ready-{market.model.pk}"' in body and reason in body
     assert "for trying out only, its tracks cannot be published" in body  # it still generates for trying out
+    assert _badge(body, market.model) == "Trained · not ready to publish"
     market.model.metrics = {"ready": True}
     market.model.save(update_fields=["metrics"])
-    assert "not ready" not in client.get("/generation/").content.decode()
+    body = client.get("/generation/").content.decode()
+    assert "not ready" not in body and _badge(body, market.model) == "Trained · ready to publish"
+
+
+def _badge(body: str, model: TrainedModel) -> str:
+    """The words of a model's status badge on a page."""
+    return body.split(f'id="model-status-{model.pk}">', 1)[1].split("</span>", 1)[0]
+
+
+@pytest.mark.django_db
+def test_a_trained_model_that_is_not_ready_says_trained_and_why_not_ready_on_every_page(market, client):
+    """Its status value stays "ready" (trained) but no page shows a bare "Ready" beside "Not ready to publish"."""
+    market.model.metrics = WORSE
+    market.model.save(update_fields=["metrics"])
+    assert market.model.status == "ready"
+    client.force_login(market.creator)
+    page = client.get(f"/generation/models/{market.model.pk}/").content.decode()
+    assert _badge(page, market.model) == "Trained · not ready to publish" and ">Ready<" not in page
+    assert "Not ready to publish: held-out NLL 3.2000 is not better than the Markov baseline&#x27;s 2.5000" in page
+    assert "Its tracks are for trying out only and cannot be published." in page
+    client.force_login(market.label_a)
+    usage = client.get(f"/datasets/{market.dataset_a.pk}/usage/").content.decode()
+    assert f"<td>{market.model.name}</td>" in usage and "<td>Trained · not ready to publish</td>" in usage
 
 
 @pytest.mark.django_db
