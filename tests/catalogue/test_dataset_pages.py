@@ -63,6 +63,20 @@ def test_dataset_page_shows_50_items_a_page_and_links_the_next_page(client, labe
     assert last.count('<tr class="item">') == 20 and "Chorale 119" in last and "Chorale 000" not in last
 
 
+def test_dataset_page_shows_its_ingest_in_the_shared_job_box_that_the_shared_poller_follows(client, label_world):
+    from ledgerline.jobs.models import Job
+
+    _, label, dataset = label_world
+    dataset.ingest_job = Job.objects.create(kind="ingest", status="running", progress=0.4, message="item 1 of 2")
+    dataset.save(update_fields=["ingest_job"])
+    client.force_login(label)
+    body = client.get(f"/datasets/{dataset.pk}/").content.decode()
+    assert f'<div class="job" data-job="{dataset.ingest_job.pk}" data-status="running">' in body
+    assert 'id="ingest-bar" style="width:40%"' in body and 'id="ingest-status">running<' in body
+    assert 'id="ingest-message">item 1 of 2<' in body
+    assert body.count("fetch(`/api/jobs/") == 1  # the shared poller, once
+
+
 def test_dataset_search_matches_title_or_composer_and_keeps_the_query_in_page_links(client, label_world):
     _, label, dataset = label_world
     _items(dataset, 60)
