@@ -67,7 +67,7 @@ def test_the_watch_sees_the_libraries_the_work_loads(tmp_path):
 import django
 django.setup()
 import numpy as np
-import fingerprint.engine.align_kernels, fingerprint.engine.plots, rights.market.certificate_pdf
+import ledgerline.music.align_kernels, fingerprint.engine.plots, rights.market.certificate_pdf
 from rights.market.engine.sale_audio import integrated_loudness
 integrated_loudness(np.zeros((48000, 1)), 48000)
 """

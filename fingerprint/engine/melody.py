@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ledgerline.music import align
+
 WINDOW_NOTES = 8
 DIM = 16  # (WINDOW_NOTES - 1) intervals + (WINDOW_NOTES - 2) ratios = 13, zero-padded for PQ
 MAX_INTERVAL = 12
@@ -193,25 +195,20 @@ def local_alignment(query: Melody, match: Melody, *, gap: float = 1.0, mismatch:
 # --- the beat line ------------------------------------------------------------------------------------------
 def beat_line(melody: Melody, *, step: float = 1.0, phase: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """MIDI pitch sounding at each grid point `phase + k * step` (quarter notes) from the first note to the end,
-    and the grid points; a note holds through the rest that follows it. ([points] int64, [points] float64)"""
+    and the grid points (`align.beat_line`). ([points] int64, [points] float64)"""
     if len(melody) == 0:
         return np.zeros(0, np.int64), np.zeros(0)
     end = float(melody.onsets[-1] + melody.iois[-1])
-    first = np.ceil((float(melody.onsets[0]) - phase) / step - 1e-6)
-    grid = phase + step * np.arange(first, np.ceil((end - phase) / step - 1e-6))
-    index = np.searchsorted(melody.onsets, grid + 1e-6, side="right") - 1
-    return melody.pitches[index].astype(np.int64), grid
+    return align.beat_line(melody.onsets, melody.pitches, end, step=step, phase=phase)
 
 
 def reduced_line(melody: Melody, *, step: float = 1.0, phase: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """The beat line with held pitches merged: the pitch of every beat where it changes, and those grid points.
-    A note held a beat longer (a fermata, a longer upbeat) or a tune moved to another metre changes how many
-    beats each pitch lasts, not the order of the pitches. ([changes] int64, [changes] float64)"""
+    """The beat line with held pitches merged (`align.merge_held`): the pitch of every beat where it changes, and
+    those grid points. ([changes] int64, [changes] float64)"""
     line, grid = beat_line(melody, step=step, phase=phase)
-    if not MERGE_HELD or len(line) == 0:
+    if not MERGE_HELD:
         return line, grid
-    keep = np.concatenate([[True], np.diff(line) != 0])
-    return line[keep], grid[keep]
+    return align.merge_held(line, grid)
 
 
 def beat_seconds(melody: Melody, beats: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from . import align as align_mod
+from ledgerline.music import align as align_mod
+
 from . import chroma as chroma_mod
 from . import identity
 from . import melody as melody_mod

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from fingerprint.engine import align, melody, screen
+from fingerprint.engine import melody, screen
+from ledgerline.music import align
 from ledgerline.music.events import make_notes
 
 C, D, E, F, G, A, B = 60, 62, 64, 65, 67, 69, 71

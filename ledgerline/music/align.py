@@ -7,8 +7,9 @@ sung an octave lower, a phrase gains or loses a held note or a repeat. Alignment
 occurrences of melodic segments in folk songs", 2017) scores such pairs by local alignment with a substitution
 score that gives partial credit to near pitches, gap penalties, and a transposition chosen before aligning.
 
-Here the sequences are the beat-level reduced lines of `melody.reduced_line` (the pitch on each beat, held
-pitches merged), so ornaments between beats have already vanished. `variant_similarity`:
+Here the sequences are the beat-level reduced lines (`beat_line`, then `merge_held`: the pitch on each beat,
+held pitches merged), so ornaments between beats have already vanished. The screening's melody level
+(`fingerprint.engine.melody`) and the generators' anti-copy guard (`generation.engine.anticopy`) both use them. `variant_similarity`:
 
 1. tries every transposition within half an octave of the one that lines up the two lines' mean pitches
    (the key drops out; a variant in the relative key is not the same tune);
@@ -35,6 +36,31 @@ SEGMENTS = 4
 MIN_SEGMENT = 6.0  # alignment score of a segment worth adding (six beats)
 TRANSPOSE_RANGE = 6  # semitones either side of the mean-pitch transposition
 _USED = -10_000  # a beat already aligned: no pitch is near it, and a query's and an item's never meet
+
+
+def beat_line(
+    onsets: np.ndarray, pitches: np.ndarray, end: float, *, step: float = 1.0, phase: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """MIDI pitch sounding at each grid point `phase + k * step` (quarter notes) from the first onset to `end`,
+    and the grid points; a note holds through the rest that follows it. `onsets` [notes] sorted, one pitch per
+    onset (a skyline). ([points] int64, [points] float64)"""
+    onsets = np.asarray(onsets, np.float64)
+    if len(onsets) == 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    first = np.ceil((float(onsets[0]) - phase) / step - 1e-6)
+    grid = phase + step * np.arange(first, np.ceil((float(end) - phase) / step - 1e-6))
+    index = np.searchsorted(onsets, grid + 1e-6, side="right") - 1
+    return np.asarray(pitches)[index].astype(np.int64), grid
+
+
+def merge_held(line: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A beat line's reduced line: the pitch of every grid point where it changes, and those grid points. A note
+    held a beat longer (a fermata, a longer upbeat) or a tune moved to another metre changes how many beats each
+    pitch lasts, not the order of the pitches."""
+    if len(line) == 0:
+        return line, grid
+    keep = np.concatenate([[True], np.diff(line) != 0])
+    return line[keep], grid[keep]
 
 
 @dataclass(frozen=True)
@@ -64,7 +90,7 @@ class VariantAlignment:
 
 
 def _segments(query: np.ndarray, match: np.ndarray, w: Weights, count: int, min_segment: float) -> list[Segment]:
-    from .align_kernels import local_alignment
+    from ledgerline.music.align_kernels import local_alignment
 
     query, match = query.copy(), match.copy()
     found: list[Segment] = []
@@ -91,7 +117,7 @@ def variant_similarity(
 ) -> VariantAlignment:
     """How much of the shorter of two reduced lines [beats] (MIDI pitches) the other holds, 0..1, at the best
     transposition (`transpositions`, or every one within TRANSPOSE_RANGE of the mean-pitch difference)."""
-    from .align_kernels import local_alignment  # numba loads with the work, not at start
+    from ledgerline.music.align_kernels import local_alignment  # numba loads with the work, not at start
 
     w = weights or Weights()
     query, match = np.asarray(query, np.int64), np.asarray(match, np.int64)
