@@ -219,7 +219,7 @@ def train_handler(job: Job) -> dict:
     held_out, training = _held_out_split([s for _, s in pairs])
     job.set_progress(0.05, f"fitting the Markov harmony on {len(training)} pieces")
     markov = MarkovHarmony().fit(training)
-    guard = NgramGuard.from_melodies(tok.melody_pitches(tok.encode_melody(s)) for _, s in pairs)
+    guard = NgramGuard.from_scores(s for _, s in pairs)
     metrics: dict = {
         "train_pieces": len(training),
         "held_out_pieces": len(held_out),

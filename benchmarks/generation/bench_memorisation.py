@@ -9,7 +9,10 @@ and without anti-copy decoding (issue 4, "Memorisation").
    the score's notes and beat times; `fingerprint.services.features_of`), into the three FAISS indexes.
 2. Pieces: seeds 0..N-1, 16 bars at 100 bpm, keys cycling through C G D F Am Em, the platform's sampling
    defaults (temperature 1, top-p 0.95). Each seed is generated twice, without and with the guard
-   (`NgramGuard` over the training melodies, n = 6 intervals), so the two conditions differ only by the guard.
+   (`NgramGuard` over the training melodies: note n-grams of `--ngram` intervals, the platform's 10, and its
+   beat-line check unless `--no-lines`), so the two conditions differ only by the guard.
+   With `--held-out`, the held-out chorales whose tunes are not in training are arranged and screened the same
+   way: how often new melodies in the corpus's style, by Bach, are flagged (the floor of this measure).
 3. Screening: the four-track mix rendered with FluidSynth, `extract(query=True)`, `Screener.screen` with the
    default `Thresholds`; "flagged" means the verdict is "flag".
 4. NLL cost of the guard: the mean NLL per sampled token under the trained model at temperature 1, with no
@@ -47,10 +50,10 @@ from ledgerline.music.events import Score
 BARS, TEMPO, TOP_P = 16, 100.0, 0.95
 
 
-def compose(net, markov: MarkovHarmony, guard: NgramGuard | None, seed: int) -> tuple[Score, list[int], int]:
-    """`generate_piece` with the melody sampled here so that its tokens are kept: (score, tokens, interventions).
-    The melody goes through generate_piece's `melody_tokens` path, so placement and arrangement are the
-    platform's own (checked against a plain generate_piece call for seed 0)."""
+def compose(net, markov: MarkovHarmony, guard: NgramGuard | None, seed: int) -> tuple[Score, list[int], int, int]:
+    """`generate_piece` with the melody sampled here so that its tokens are kept: (score, tokens, interventions,
+    bars redrawn). The melody goes through generate_piece's `melody_tokens` path, so placement and arrangement
+    are the platform's own (checked against a plain generate_piece call for seed 0)."""
     budget = BARS * (3 * tok.steps_per_bar((4, 4)) + 1) + 8
     key = KEYS[seed % len(KEYS)]
     result = sample(
@@ -69,10 +72,68 @@ def compose(net, markov: MarkovHarmony, guard: NgramGuard | None, seed: int) -> 
         key_bias=KeyBias(key=parse_key(key), penalty=OUT_OF_KEY_PENALTY, follow=True),
         motif_bias=MotifBias(MOTIF_STRENGTH),
     )
+    return arranged(markov, result.tokens, seed), result.tokens, result.interventions, result.bar_redraws
+
+
+def arranged(markov: MarkovHarmony, melody_tokens: list[int], seed: int) -> Score:
+    """A melody harmonised, arranged and placed as the platform does a sampled one (the key cycles with the seed)."""
     score, _ = generate_piece(
-        None, tok.VOCAB, markov, bars=BARS, tempo=TEMPO, key=key, top_p=TOP_P, seed=seed, melody_tokens=result.tokens
+        None,
+        tok.VOCAB,
+        markov,
+        bars=BARS,
+        tempo=TEMPO,
+        key=KEYS[seed % len(KEYS)],
+        top_p=TOP_P,
+        seed=seed,
+        melody_tokens=melody_tokens,
     )
-    return score, result.tokens, result.interventions
+    return score
+
+
+def held_out_tunes(split) -> list[tuple[str, list[int]]]:
+    """The valid and test chorales whose tune is none of the training chorales' (the real-variant benchmark's
+    cleaned-label rule, `same_tune`: it looks at neither titles nor the screener), as their first BARS bars of
+    melody tokens: new melodies in the corpus's style, written by Bach, not by the model."""
+    from benchmarks.nearcopy.real_variants_data import same_tune
+
+    pieces = []
+    for name, score in split.valid + split.test:
+        if score.time_signature != (4, 4) or any(same_tune(score, other) for _, other in split.train):
+            continue
+        tokens = tok.encode_melody(score)
+        bar_tokens = [i for i, t in enumerate(tokens) if t == tok.VOCAB.bar]
+        if len(bar_tokens) <= BARS:
+            continue  # shorter than the samples: its whole line would be compared, not 16 bars
+        pieces.append((name, tokens[: bar_tokens[BARS]] + [tok.VOCAB.eos]))
+    return pieces
+
+
+def flag_of(verdict, split) -> dict:
+    """The flag's best match: the training chorale, level and score, and at the melody level the equal beats."""
+    best = verdict.matches[0]
+    return {
+        "item": split.train[best.key][0],
+        "level": best.level,
+        "score": round(best.score, 3),
+        **({"matched_beats": best.evidence.get("matched_beats")} if best.level == "melody" else {}),
+    }
+
+
+def held_out_row(split, screener, markov: MarkovHarmony) -> dict:
+    """The flag rate of new tunes in the corpus's style (`held_out_tunes`), arranged and screened as samples are."""
+    pieces = held_out_tunes(split)
+    flags = []
+    for seed, (name, melody_tokens) in enumerate(pieces):
+        verdict = screener.screen(features_of(arranged(markov, melody_tokens, seed), query=True))
+        if verdict.verdict == "flag":
+            flags.append({"piece": name, **flag_of(verdict, split)})
+    return {
+        "pieces": len(pieces),
+        "flagged": len(flags),
+        "flagged_share": round(len(flags) / max(len(pieces), 1), 4),
+        "flags": flags,
+    }
 
 
 @torch.no_grad()
@@ -90,6 +151,14 @@ def main() -> None:
     parser.add_argument("--arch", default="lstm")
     parser.add_argument("--ngram", type=int, default=6)
     parser.add_argument("--only", choices=["unguarded", "guarded"], default=None, help="run one condition")
+    parser.add_argument("--no-lines", action="store_true", help="the guard without its beat-line check")
+    parser.add_argument("--line-score", type=float, default=None, help="the beat-line check's similarity")
+    parser.add_argument("--line-beats", type=int, default=None, help="the beat-line check's equal beats")
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="also screen the held-out chorales of tunes not in training, arranged as the samples are (the floor)",
+    )
     parser.add_argument("--prepare-only", action="store_true", help="cache the corpus features and stop")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     args = parser.parse_args()
@@ -107,36 +176,34 @@ def main() -> None:
     net.load_state_dict(state["state_dict"])
     net.eval()
     markov = MarkovHarmony.from_json((args.work / "markov.json").read_text())
-    train_melodies = [tok.melody_pitches(tok.encode_melody(s)) for _, s in split.train]
-    guard = NgramGuard.from_melodies(train_melodies, n=args.ngram)
+    guard = NgramGuard.from_scores((s for _, s in split.train), n=args.ngram, lines=not args.no_lines)
+    guard.line_score = args.line_score or guard.line_score
+    guard.line_beats = args.line_beats or guard.line_beats
 
     check, _ = generate_piece(
         net, tok.VOCAB, markov, bars=BARS, tempo=TEMPO, key=KEYS[0], top_p=TOP_P, seed=0, guard=guard
     )
-    mine, _, _ = compose(net, markov, guard, 0)
+    mine, *_ = compose(net, markov, guard, 0)
     assert np.array_equal(check.notes, mine.notes), "compose() drifted from generate_piece()"
 
     rows: dict[str, dict] = {}
+    if args.held_out:
+        rows["held_out"] = held_out_row(split, screener, markov)
+        print("held_out", json.dumps({k: v for k, v in rows["held_out"].items() if k != "flags"}), flush=True)
     conditions = [(name, g) for name, g in (("unguarded", None), ("guarded", guard)) if args.only in (None, name)]
     for condition, use_guard in conditions:
-        flagged, nll, tokens, interventions, melody_notes, copied = [], 0.0, 0, 0, 0, 0
+        flagged, nll, tokens, interventions, melody_notes, copied, redrawn = [], 0.0, 0, 0, 0, 0, 0
         timing = {"compose": 0.0, "screen": 0.0}
         for seed in range(args.pieces):
             t0 = time.perf_counter()
-            score, sampled, count = compose(net, markov, use_guard, seed)
+            score, sampled, count, bars_redrawn = compose(net, markov, use_guard, seed)
             t1 = time.perf_counter()
             verdict = screener.screen(features_of(score, query=True))
             timing["compose"] += t1 - t0
             timing["screen"] += time.perf_counter() - t1
             if verdict.verdict == "flag":
-                flagged.append(
-                    {
-                        "seed": seed,
-                        "item": split.train[verdict.matches[0].key][0],
-                        "level": verdict.matches[0].level,
-                        "score": round(verdict.matches[0].score, 3),
-                    }
-                )
+                flagged.append({"seed": seed, **flag_of(verdict, split)})
+            redrawn += bars_redrawn
             total, n = sequence_nll(net, sampled)
             nll, tokens, interventions = nll + total, tokens + n, interventions + count
             pitches = tok.melody_pitches(sampled)
@@ -154,12 +221,15 @@ def main() -> None:
             "melody_notes": melody_notes,
             "interventions": interventions,
             "interventions_per_melody_note": round(interventions / max(melody_notes, 1), 4),
+            "bars_redrawn": redrawn,
             "training_ngrams_in_melodies_per_note": round(copied / max(melody_notes, 1), 4),
             "seconds_per_piece": {k: round(v / args.pieces, 3) for k, v in timing.items()},
         }
         print(condition, json.dumps({k: v for k, v in rows[condition].items() if k != "flags"}), flush=True)
     report = {
         "arch": args.arch,
+        "guard_lines": len(guard.lines),
+        "line_check": None if args.no_lines else {"score": guard.line_score, "beats": guard.line_beats},
         "corpus": len(feats),
         "guard_ngrams": len(guard),
         "ngram": args.ngram,
@@ -170,9 +240,11 @@ def main() -> None:
         report["guard_nll_increase"] = round(
             rows["guarded"]["nll_per_token"] / rows["unguarded"]["nll_per_token"] - 1, 4
         )
-    (
-        args.work / f"memorisation-{args.arch}-n{args.ngram}-{args.pieces}{'-' + args.only if args.only else ''}.json"
-    ).write_text(json.dumps(report, indent=1))
+    lines = "-nolines" if args.no_lines else f"-lines{guard.line_score:g}x{guard.line_beats}"
+    only = "-" + args.only if args.only else ""
+    (args.work / f"memorisation-{args.arch}-n{args.ngram}{lines}-{args.pieces}{only}.json").write_text(
+        json.dumps(report, indent=1)
+    )
     print(json.dumps(report, indent=1))
 
 

@@ -7,6 +7,7 @@ random draw, so the draws do not depend on the device the model runs on.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from .arrange import Harmoniser, arrange_piece, fit_soprano_range, validate_arra
 from .limits import MAX_BARS, MAX_TEMPO, MIN_TEMPO
 from .markov import Key, MarkovHarmony, estimate_key, key_shift, parse_key
 from .stats import scale_pitch_classes
-from .tokens import ROLE_NAMES, Vocab, decode, encode_melody, steps_per_bar
+from .tokens import ROLE_NAMES, Vocab, decode, encode_melody, melody_notes, steps_per_bar
 
 MELODY_LOW, MELODY_HIGH = 60, 84  # C4..C6: where the generated tune is placed after transposition
 # The random walk's scale degrees (7 is the upper tonic): the fourth below it to the second above the octave,
@@ -46,6 +47,8 @@ MOTIF_STRENGTH = 4.0
 #: (corpus median 0.43), but rhythm repetition rose 0.55 -> 0.74 -> 0.85 (corpus p95 0.81), and fewer pieces sat
 #: inside every corpus range (42 % -> 36 % -> 16 %).
 RHYTHM_STRENGTH = 1.0
+#: How many times the guard's beat-line check may draw one bar again before the sampler keeps the bar it has.
+BAR_REDRAWS = 4
 
 
 @runtime_checkable
@@ -171,7 +174,9 @@ class RhythmBias:
 @dataclass
 class SampleResult:
     tokens: list[int]  # prompt followed by the sampled continuation
-    interventions: int = 0  # steps where the anti-copy guard removed a token the sampler could have drawn
+    interventions: int = 0  # steps where the anti-copy guard removed a token the sampler could have drawn,
+    # and bars it drew again
+    bar_redraws: int = 0  # bars the guard's beat-line check drew again (`NgramGuard.copies_line`)
     stopped: str = "max_tokens"  # "eos", "max_bars" or "max_tokens"
 
 
@@ -260,7 +265,13 @@ def sample(
     state: Any = None
     pending = tokens
     pitch_weights, weighed_after = torch.zeros(len(pitch_ids)), (-1, -1)
-    for _ in range(max_tokens):
+    limit = len(tokens) + max_tokens
+    # The guard's beat-line check redraws a bar: the sampler's state where the bar began, and its redraws so far.
+    line_check = guard is not None and bool(guard.lines)
+    bar_start: tuple[Any, ...] | None = None
+    redraws: dict[int, int] = {}
+    bar_redraws = 0
+    while len(tokens) < limit:
         if incremental is not None:
             step_logits, state = incremental.step(torch.tensor([pending], dtype=torch.long, device=device), state)
             raw = step_logits[0, -1]
@@ -299,6 +310,19 @@ def sample(
         filtered = filter_logits(logits, top_k, top_p)
         probs = torch.softmax(filtered, dim=-1)
         token = int(torch.multinomial(probs, 1, generator=generator).item())
+        closes_bar = token in (vocab.bar, vocab.eos) or len(tokens) + 1 >= limit
+        if line_check and closes_bar and bar_start is not None and redraws.get(bars, 0) < BAR_REDRAWS:
+            assert guard is not None
+            if guard.copies_line(*melody_notes(tokens, vocab=vocab)):
+                # The bar just written takes the melody too close to a training melody's beat line: draw it again
+                # from its BAR token (the generator has moved on, so the draws differ).
+                redraws[bars] = redraws.get(bars, 0) + 1
+                bar_redraws += 1
+                count, role, bars, notes, rhythm, state, pending = bar_start
+                rhythm = copy.deepcopy(rhythm)
+                del tokens[count:], melody[notes:], melody_bars[notes:]
+                weighed_after = (-1, -1)
+                continue
         if token == vocab.bar and max_bars is not None and bars >= max_bars:
             stopped = "max_bars"
             break
@@ -310,9 +334,13 @@ def sample(
         if token == vocab.eos:
             stopped = "eos"
             break
+        if token == vocab.bar and line_check:
+            bar_start = (len(tokens), role, bars, len(melody), copy.deepcopy(rhythm), state, pending)
     if guard is not None:
-        guard.interventions += interventions
-    return SampleResult(tokens=tokens, interventions=interventions, stopped=stopped)
+        guard.interventions += interventions + bar_redraws
+    return SampleResult(
+        tokens=tokens, interventions=interventions + bar_redraws, stopped=stopped, bar_redraws=bar_redraws
+    )
 
 
 def _sharpen_pitches(

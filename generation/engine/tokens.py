@@ -349,6 +349,30 @@ def decode(
     return with_seconds(score)
 
 
+def melody_notes(
+    tokens: Sequence[int], bar_steps: int = 16, vocab: Vocab = VOCAB
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The melody role's notes as (onsets [notes] in quarter-note beats, pitches [notes], end in beats: the last
+    bar line read), one note per onset (the highest), following the TRACK/POSITION/BAR state rules. The first
+    BAR token opens bar 0."""
+    role, bar, position = 0, -1, 0
+    notes: dict[int, int] = {}
+    for raw in tokens:
+        token = int(raw)
+        if token == vocab.bar:
+            role, bar, position = 0, bar + 1, 0
+        elif vocab.is_position(token):
+            role, position = 0, token - vocab.position_offset
+        elif vocab.is_track(token):
+            role = token - vocab.track_offset
+        elif vocab.is_pitch(token) and role == 0 and bar >= 0:
+            onset = bar * bar_steps + position
+            notes[onset] = max(notes.get(onset, 0), token - vocab.pitch_offset)
+    onsets = np.array(sorted(notes), dtype=np.int64)
+    pitches = np.array([notes[o] for o in onsets.tolist()], dtype=np.int64)
+    return onsets / STEPS_PER_BEAT, pitches, (bar + 1) * bar_steps / STEPS_PER_BEAT
+
+
 def melody_pitches(tokens: Sequence[int], vocab: Vocab = VOCAB) -> list[int]:
     """MIDI pitches of the melody role (track 0) in token order, following the TRACK/POSITION/BAR state rules."""
     role = 0

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from .anticopy import NgramGuard
-from .tokens import VOCAB, Vocab, melody_pitches
+from .tokens import VOCAB, Vocab
 from .train import EarlyStopping, _autocast_dtype, _epoch_order
 
 ARCH = "vae"
@@ -385,12 +385,12 @@ def decode_guarded(
     redraws: int = 8,
 ) -> tuple[list[int], int]:
     """One window from z [1, latent]; with `guard`, decoded again with seeds seed+1, seed+2, ... (temperature at
-    least 0.5, so a greedy decode can change) while its melody holds a training interval n-gram, at most `redraws`
-    times. The anti-copy guard of the VAE: its decoder is not steered token by token like the LSTM's sampler.
+    least 0.5, so a greedy decode can change) while its melody holds a training interval n-gram or aligns with a
+    training beat line (`NgramGuard.copies`), at most `redraws` times. The anti-copy guard of the VAE: its decoder is not steered token by token like the LSTM's sampler.
     Returns (tokens, redraws used)."""
     tokens = decode(model, z, seed=seed, temperature=temperature)[0]
     used = 0
-    while guard is not None and used < redraws and guard.copied_ngrams(melody_pitches(tokens)) > 0:
+    while guard is not None and used < redraws and guard.copies(tokens):
         used += 1
         tokens = decode(model, z, seed=seed + used, temperature=max(temperature, 0.5))[0]
     return tokens, used
