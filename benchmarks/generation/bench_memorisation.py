@@ -11,8 +11,9 @@ and without anti-copy decoding (issue 4, "Memorisation").
    defaults (temperature 1, top-p 0.95). Each seed is generated twice, without and with the guard
    (`NgramGuard` over the training melodies: note n-grams of `--ngram` intervals, the platform's 10, and its
    beat-line check unless `--no-lines`), so the two conditions differ only by the guard.
-   With `--held-out`, the held-out chorales whose tunes are not in training are arranged and screened the same
-   way: how often new melodies in the corpus's style, by Bach, are flagged (the floor of this measure).
+   With `--floor`, new tunes by Bach are arranged and screened the same way (`new_tunes`: held-out chorales of
+   tunes not in training, and each training chorale against the corpus without its own tune): how often
+   melodies in the corpus's style that copy nothing are flagged, the floor of this measure.
 3. Screening: the four-track mix rendered with FluidSynth, `extract(query=True)`, `Screener.screen` with the
    default `Thresholds`; "flagged" means the verdict is "flag".
 4. NLL cost of the guard: the mean NLL per sampled token under the trained model at temperature 1, with no
@@ -81,7 +82,7 @@ def arranged(markov: MarkovHarmony, melody_tokens: list[int], seed: int) -> Scor
         None,
         tok.VOCAB,
         markov,
-        bars=BARS,
+        bars=min(BARS, melody_tokens.count(tok.VOCAB.bar)),
         tempo=TEMPO,
         key=KEYS[seed % len(KEYS)],
         top_p=TOP_P,
@@ -91,21 +92,32 @@ def arranged(markov: MarkovHarmony, melody_tokens: list[int], seed: int) -> Scor
     return score
 
 
-def held_out_tunes(split) -> list[tuple[str, list[int]]]:
-    """The valid and test chorales whose tune is none of the training chorales' (the real-variant benchmark's
-    cleaned-label rule, `same_tune`: it looks at neither titles nor the screener), as their first BARS bars of
-    melody tokens: new melodies in the corpus's style, written by Bach, not by the model."""
+def new_tunes(split) -> list[tuple[str, list[int], set[int]]]:
+    """Melodies by Bach that the screening must treat as new: (name, melody tokens of at most BARS bars, training
+    keys the piece is screened without). Pieces in 4/4 of at least 8 bars, whose tunes are
+    - held out (valid, test) and none of the training chorales' tunes: screened against the whole corpus;
+    - in training: screened against the corpus without the chorales of the same tune, itself included
+      (leave one tune out).
+    "Same tune" is the real-variant benchmark's cleaned-label rule (`same_tune`), which looks at neither titles
+    nor the screener."""
     from benchmarks.nearcopy.real_variants_data import same_tune
+
+    def first_bars(score: Score) -> list[int] | None:
+        tokens = tok.encode_melody(score)
+        bars = [i for i, t in enumerate(tokens) if t == tok.VOCAB.bar]
+        if score.time_signature != (4, 4) or len(bars) < 8:
+            return None
+        return tokens[: bars[BARS]] + [tok.VOCAB.eos] if len(bars) > BARS else tokens
 
     pieces = []
     for name, score in split.valid + split.test:
-        if score.time_signature != (4, 4) or any(same_tune(score, other) for _, other in split.train):
-            continue
-        tokens = tok.encode_melody(score)
-        bar_tokens = [i for i, t in enumerate(tokens) if t == tok.VOCAB.bar]
-        if len(bar_tokens) <= BARS:
-            continue  # shorter than the samples: its whole line would be compared, not 16 bars
-        pieces.append((name, tokens[: bar_tokens[BARS]] + [tok.VOCAB.eos]))
+        tokens = first_bars(score)
+        if tokens is not None and not any(same_tune(score, other) for _, other in split.train):
+            pieces.append((name, tokens, set()))
+    for name, score in split.train:
+        tokens = first_bars(score)
+        if tokens is not None:
+            pieces.append((name, tokens, {k for k, (_, other) in enumerate(split.train) if same_tune(score, other)}))
     return pieces
 
 
@@ -120,18 +132,27 @@ def flag_of(verdict, split) -> dict:
     }
 
 
-def held_out_row(split, screener, markov: MarkovHarmony) -> dict:
-    """The flag rate of new tunes in the corpus's style (`held_out_tunes`), arranged and screened as samples are."""
-    pieces = held_out_tunes(split)
+def floor_row(split, screener, markov: MarkovHarmony) -> dict:
+    """How often new tunes by Bach (`new_tunes`), arranged and screened as the samples are, are flagged: the floor
+    of this measure, what a model that wrote new chorale tunes as Bach did would score."""
+    pieces = new_tunes(split)
     flags = []
-    for seed, (name, melody_tokens) in enumerate(pieces):
+    for seed, (name, melody_tokens, without) in enumerate(pieces):
+        screener.allowed = lambda key, without=without: key not in without
         verdict = screener.screen(features_of(arranged(markov, melody_tokens, seed), query=True))
         if verdict.verdict == "flag":
             flags.append({"piece": name, **flag_of(verdict, split)})
+        if (seed + 1) % 50 == 0:
+            print("floor", seed + 1, len(flags), flush=True)
+    screener.allowed = lambda key: True
+    held_out = sum(1 for _, _, without in pieces if not without)
     return {
         "pieces": len(pieces),
+        "held_out_pieces": held_out,
+        "leave_tune_out_pieces": len(pieces) - held_out,
         "flagged": len(flags),
         "flagged_share": round(len(flags) / max(len(pieces), 1), 4),
+        "by_level": {level: sum(f["level"] == level for f in flags) for level in sorted({f["level"] for f in flags})},
         "flags": flags,
     }
 
@@ -150,14 +171,14 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=200)
     parser.add_argument("--arch", default="lstm")
     parser.add_argument("--ngram", type=int, default=6)
-    parser.add_argument("--only", choices=["unguarded", "guarded"], default=None, help="run one condition")
+    parser.add_argument("--only", choices=["unguarded", "guarded", "floor"], default=None, help="run one condition")
     parser.add_argument("--no-lines", action="store_true", help="the guard without its beat-line check")
     parser.add_argument("--line-score", type=float, default=None, help="the beat-line check's similarity")
     parser.add_argument("--line-beats", type=int, default=None, help="the beat-line check's equal beats")
     parser.add_argument(
-        "--held-out",
+        "--floor",
         action="store_true",
-        help="also screen the held-out chorales of tunes not in training, arranged as the samples are (the floor)",
+        help="also screen new tunes by Bach (held out, or leave one tune out), arranged as the samples are",
     )
     parser.add_argument("--prepare-only", action="store_true", help="cache the corpus features and stop")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
@@ -170,12 +191,19 @@ def main() -> None:
     if args.prepare_only:
         return
     screener = build_screener(feats, args.work / "index")
+    markov = MarkovHarmony.from_json((args.work / "markov.json").read_text())
+    rows: dict[str, dict] = {}
+    if args.floor or args.only == "floor":
+        rows["floor"] = floor_row(split, screener, markov)
+        print("floor", json.dumps({k: v for k, v in rows["floor"].items() if k != "flags"}), flush=True)
+    if args.only == "floor":
+        (args.work / "memorisation-floor.json").write_text(json.dumps(rows["floor"], indent=1))
+        return
 
     state = torch.load(args.work / f"{args.arch}.pt", map_location="cpu", weights_only=False)
     net = get_model(args.arch, legacy_config(args.arch, state["config"]), tok.VOCAB.size)
     net.load_state_dict(state["state_dict"])
     net.eval()
-    markov = MarkovHarmony.from_json((args.work / "markov.json").read_text())
     guard = NgramGuard.from_scores((s for _, s in split.train), n=args.ngram, lines=not args.no_lines)
     guard.line_score = args.line_score or guard.line_score
     guard.line_beats = args.line_beats or guard.line_beats
@@ -186,10 +214,6 @@ def main() -> None:
     mine, *_ = compose(net, markov, guard, 0)
     assert np.array_equal(check.notes, mine.notes), "compose() drifted from generate_piece()"
 
-    rows: dict[str, dict] = {}
-    if args.held_out:
-        rows["held_out"] = held_out_row(split, screener, markov)
-        print("held_out", json.dumps({k: v for k, v in rows["held_out"].items() if k != "flags"}), flush=True)
     conditions = [(name, g) for name, g in (("unguarded", None), ("guarded", guard)) if args.only in (None, name)]
     for condition, use_guard in conditions:
         flagged, nll, tokens, interventions, melody_notes, copied, redrawn = [], 0.0, 0, 0, 0, 0, 0

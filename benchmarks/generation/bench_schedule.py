@@ -139,7 +139,7 @@ def main() -> None:
             net, MarkovHarmony().fit(score for _, score in split.train), args.latency, device
         )
     if args.save is not None:
-        torch.save({"arch": args.arch, "config": net.config.to_dict(), "model": net.state_dict()}, args.save)
+        torch.save({"arch": args.arch, "config": net.config.to_dict(), "state_dict": net.state_dict()}, args.save)
         report["saved"] = str(args.save)
     line = json.dumps(report)
     print(line)
