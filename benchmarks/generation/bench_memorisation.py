@@ -51,7 +51,9 @@ from ledgerline.music.events import Score
 BARS, TEMPO, TOP_P = 16, 100.0, 0.95
 
 
-def compose(net, markov: MarkovHarmony, guard: NgramGuard | None, seed: int) -> tuple[Score, list[int], int, int]:
+def compose(
+    net, markov: MarkovHarmony, guard: NgramGuard | None, seed: int, temperature: float = 1.0
+) -> tuple[Score, list[int], int, int]:
     """`generate_piece` with the melody sampled here so that its tokens are kept: (score, tokens, interventions,
     bars redrawn). The melody goes through generate_piece's `melody_tokens` path, so placement and arrangement
     are the platform's own (checked against a plain generate_piece call for seed 0)."""
@@ -62,14 +64,14 @@ def compose(net, markov: MarkovHarmony, guard: NgramGuard | None, seed: int) -> 
         tok.VOCAB,
         [tok.VOCAB.bos, tok.VOCAB.bar],
         budget,
-        1.0,
+        temperature,
         0,
         TOP_P,
         seed,
         guard,
         "cpu",
         max_bars=BARS,
-        pitch_temperature=PITCH_TEMPERATURE_SCALE,
+        pitch_temperature=PITCH_TEMPERATURE_SCALE * temperature,
         key_bias=KeyBias(key=parse_key(key), penalty=OUT_OF_KEY_PENALTY, follow=True),
         motif_bias=MotifBias(MOTIF_STRENGTH),
     )
@@ -171,6 +173,7 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=200)
     parser.add_argument("--arch", default="lstm")
     parser.add_argument("--ngram", type=int, default=6)
+    parser.add_argument("--temperature", type=float, default=1.0, help="the request's temperature (platform: 1)")
     parser.add_argument("--only", choices=["unguarded", "guarded", "floor"], default=None, help="run one condition")
     parser.add_argument("--no-lines", action="store_true", help="the guard without its beat-line check")
     parser.add_argument("--line-score", type=float, default=None, help="the beat-line check's similarity")
@@ -209,9 +212,18 @@ def main() -> None:
     guard.line_beats = args.line_beats or guard.line_beats
 
     check, _ = generate_piece(
-        net, tok.VOCAB, markov, bars=BARS, tempo=TEMPO, key=KEYS[0], top_p=TOP_P, seed=0, guard=guard
+        net,
+        tok.VOCAB,
+        markov,
+        bars=BARS,
+        tempo=TEMPO,
+        key=KEYS[0],
+        top_p=TOP_P,
+        seed=0,
+        guard=guard,
+        temperature=args.temperature,
     )
-    mine, *_ = compose(net, markov, guard, 0)
+    mine, *_ = compose(net, markov, guard, 0, args.temperature)
     assert np.array_equal(check.notes, mine.notes), "compose() drifted from generate_piece()"
 
     conditions = [(name, g) for name, g in (("unguarded", None), ("guarded", guard)) if args.only in (None, name)]
@@ -220,7 +232,7 @@ def main() -> None:
         timing = {"compose": 0.0, "screen": 0.0}
         for seed in range(args.pieces):
             t0 = time.perf_counter()
-            score, sampled, count, bars_redrawn = compose(net, markov, use_guard, seed)
+            score, sampled, count, bars_redrawn = compose(net, markov, use_guard, seed, args.temperature)
             t1 = time.perf_counter()
             verdict = screener.screen(features_of(score, query=True))
             timing["compose"] += t1 - t0
@@ -252,6 +264,7 @@ def main() -> None:
         print(condition, json.dumps({k: v for k, v in rows[condition].items() if k != "flags"}), flush=True)
     report = {
         "arch": args.arch,
+        "temperature": args.temperature,
         "guard_lines": len(guard.lines),
         "line_check": None if args.no_lines else {"score": guard.line_score, "beats": guard.line_beats},
         "corpus": len(feats),
@@ -265,7 +278,7 @@ def main() -> None:
             rows["guarded"]["nll_per_token"] / rows["unguarded"]["nll_per_token"] - 1, 4
         )
     lines = "-nolines" if args.no_lines else f"-lines{guard.line_score:g}x{guard.line_beats}"
-    only = "-" + args.only if args.only else ""
+    only = ("-" + args.only if args.only else "") + (f"-t{args.temperature:g}" if args.temperature != 1.0 else "")
     (args.work / f"memorisation-{args.arch}-n{args.ngram}{lines}-{args.pieces}{only}.json").write_text(
         json.dumps(report, indent=1)
     )
