@@ -19,11 +19,11 @@ from ledgerline.jobs.models import Job, JobKind
 from ledgerline.jobs.progress import caused_by
 from ledgerline.jobs.services import job_start
 from ledgerline.music.audio import CorruptFile, read_audio_bytes
-from ledgerline.music.events import SAMPLE_RATE, Score
+from ledgerline.music.events import Score
 from ledgerline.storage import read_blob, store_bytes
 
 from .engine import screen as screen_mod
-from .engine.features import Features, extract
+from .engine.features import Features, score_features
 from .engine.index import IndexCorrupt, VersionedIndex
 from .index_key import IndexKey
 from .models import Fingerprint
@@ -37,24 +37,11 @@ def _level_spec(level: str):
     return screen_mod.level_spec(level, ivf_threshold=settings.LEDGERLINE_INDEX_IVF_THRESHOLD)
 
 
-def _score_beats(score: Score) -> np.ndarray:
-    return score.beats_to_seconds(np.arange(0, int(np.ceil(score.duration_beats)) + 1, dtype=np.float64))
-
-
 def features_of(*, audio: np.ndarray, score: Score | None, query: bool) -> Features:
     if score is None:  # a recording: its symbolic level is its transcribed melody line
         return recording_features(audio=audio, query=query)
     # A piece with a score was rendered from it by FluidSynth at standard pitch: no tuning to estimate.
-    return extract(
-        audio,
-        SAMPLE_RATE,
-        notes=score.notes,
-        track_names=[track.name for track in score.tracks],
-        score_beat_times=_score_beats(score),
-        bar_beats=score.bar_beats,
-        query=query,
-        tuning=0.0,
-    )
+    return score_features(audio, score, query=query)
 
 
 def stored_features(subject: CorpusItem | Track, *, query: bool) -> tuple[Features, Score | None]:

@@ -14,7 +14,9 @@ and without anti-copy decoding (issue 4, "Memorisation").
    With `--floor`, new tunes by Bach are arranged and screened the same way (`new_tunes`: held-out chorales of
    tunes not in training, and each training chorale against the corpus without its own tune): how often
    melodies in the corpus's style that copy nothing are flagged, the floor of this measure.
-3. Screening: the four-track mix rendered with FluidSynth, `extract(query=True)`, `Screener.screen` with the
+3. Screening: the SATB arrangement (the platform's for chorale-trained models) rendered with FluidSynth, its
+   features as the platform takes them (`features.score_features`: the part named Soprano is the tune),
+   `Screener.screen` with the
    default `Thresholds`; "flagged" means the verdict is "flag".
 4. NLL cost of the guard: the mean NLL per sampled token under the trained model at temperature 1, with no
    top-p or guard mask (how likely the model finds what was sampled), guarded vs unguarded; the cost is the
@@ -49,6 +51,9 @@ from generation.engine.sample import (
 from ledgerline.music.events import Score
 
 BARS, TEMPO, TOP_P = 16, 100.0, 0.95
+#: The platform's arrangement for a model trained on four-part chorales (`GenerationRequest.arrangement`); the
+#: screening reads the tune from the part named Soprano, as the platform's does.
+ARRANGEMENT = "satb"
 
 
 def compose(
@@ -90,6 +95,7 @@ def arranged(markov: MarkovHarmony, melody_tokens: list[int], seed: int) -> Scor
         top_p=TOP_P,
         seed=seed,
         melody_tokens=melody_tokens,
+        arrangement=ARRANGEMENT,
     )
     return score
 
@@ -222,6 +228,7 @@ def main() -> None:
         seed=0,
         guard=guard,
         temperature=args.temperature,
+        arrangement=ARRANGEMENT,
     )
     mine, *_ = compose(net, markov, guard, 0, args.temperature)
     assert np.array_equal(check.notes, mine.notes), "compose() drifted from generate_piece()"

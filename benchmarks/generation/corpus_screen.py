@@ -9,29 +9,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from common import SOUNDFONT
 
 from fingerprint.engine import features as F
 from fingerprint.engine import screen as S
-from ledgerline.music.events import SAMPLE_RATE, Score
+from ledgerline.music.events import Score
 from ledgerline.music.render import render_midi
 
 KEYS = ("C", "G", "D", "F", "Am", "Em")
 
 
 def features_of(score: Score, *, query: bool) -> F.Features:
-    audio = render_midi(score.to_midi_bytes(), soundfont=SOUNDFONT)
-    beats = score.beats_to_seconds(np.arange(0, int(np.ceil(score.duration_beats)) + 1, dtype=np.float64))
-    return F.extract(
-        audio,
-        SAMPLE_RATE,
-        notes=score.notes,
-        score_beat_times=beats,
-        bar_beats=score.bar_beats,
-        query=query,
-        tuning=0.0,
-    )
+    """The platform's features of a score rendered with FluidSynth (`features.score_features`: its track names
+    name the tune's part, as in `fingerprint.indexing.features_of`)."""
+    return F.score_features(render_midi(score.to_midi_bytes(), soundfont=SOUNDFONT), score, query=query)
 
 
 def corpus_features(split_train: list[tuple[str, Score]], work: Path) -> dict[int, F.Features]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ledgerline.music.events import SAMPLE_RATE, Score
+
 from . import chroma as chroma_mod
 from . import identity
 from . import melody as melody_mod
@@ -119,3 +121,20 @@ def extract(
     else:
         features.problems.append("symbolic: no score (audio-only; no transcription model is installed)")
     return features
+
+
+def score_features(audio: np.ndarray, score: Score, *, query: bool) -> Features:
+    """Features of a piece that FluidSynth rendered from its own score (`audio` at SAMPLE_RATE, standard pitch):
+    the score's notes, track names (the tune's own part) and beat times. The platform's indexing and screening
+    and the benchmarks read a score through this one call."""
+    beats = score.beats_to_seconds(np.arange(0, int(np.ceil(score.duration_beats)) + 1, dtype=np.float64))
+    return extract(
+        audio,
+        SAMPLE_RATE,
+        notes=score.notes,
+        track_names=[track.name for track in score.tracks],
+        score_beat_times=beats,
+        bar_beats=score.bar_beats,
+        query=query,
+        tuning=0.0,
+    )
