@@ -227,7 +227,9 @@ def sample(
     """Sample up to `max_tokens` tokens after `prompt` (default [BOS]), stopping at EOS.
 
     Each step: logits / temperature (seed §3.1.3: < 1 sharpens, > 1 flattens), the guard masks melody PITCH
-    tokens that would copy a training n-gram, then top-k and top-p keep the likely tokens, then one draw.
+    tokens that would copy a training n-gram, then top-k and top-p keep the likely tokens, then one draw. When the
+    guard holds training beat lines, a bar whose melody so far aligns with one of them (`NgramGuard.copies_line`)
+    is drawn again from its BAR token, at most BAR_REDRAWS times; `max_tokens` counts the tokens kept.
     With `max_bars`, EOS is masked until that many bars exist and sampling stops before the BAR token that
     would open one bar too many. With `key_bias`, melody PITCH tokens outside its key are weighed down (after
     the temperatures, before the guard and the filters, so top-p cuts the out-of-key tail); with `motif_bias`, those that repeat an earlier
